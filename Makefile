@@ -1,0 +1,50 @@
+# braid: two commands on a fresh machine.
+#   make run    build, generate the demo consortium if missing, run the nightly job
+#   make test   every test (Rust unit and integration tests, Python reader tests)
+#   make bench  benchmarks, written to BENCHMARKS.md
+
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BRAID := $(TARGET_DIR)/debug/braid
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test build demo bench release docs clean py
+
+build:
+	$(CARGO) build
+
+demo: build
+	@test -d var/demo/inputs || $(BRAID) demo
+
+run: demo
+	@$(BRAID) run; code=$$?; \
+	if [ $$code -ne 0 ] && [ $$code -ne 5 ]; then exit $$code; fi; \
+	echo; echo "Report: $(CURDIR)/var/publish/latest/index.html"; \
+	echo "Partner data-quality reports: $(CURDIR)/var/partner-reports/"; \
+	echo "Query the warehouse: $(BRAID) sql \"SELECT count(*) FROM person\"  (or $(BRAID) shell)"
+
+# Python packages for the second-reader and S3 tests, in a local virtualenv.
+$(PY): tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	@touch $(PY)
+
+py: $(PY)
+
+test: $(PY)
+	$(CARGO) test --workspace
+	BRAID_BIN=$(CURDIR)/$(BRAID) $(PY) -m pytest -q tests/python
+
+release:
+	$(CARGO) build --release
+
+bench: $(PY)
+	$(CARGO) build --release
+	BRAID_BIN=$(CURDIR)/$(TARGET_DIR)/release/braid $(PY) bench/run.py
+
+docs: build
+	$(BRAID) docs data-model > docs/data-model.md
+
+clean:
+	rm -rf var

@@ -1,0 +1,490 @@
+//! The `braid` command line: a thin layer over the library.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::{Error, Result, exit};
+use crate::run::{Pipeline, RunOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "braid",
+    version,
+    about = "Nightly ETL for immigrant-serving consortia: link people across partners without SSNs and publish differentially private collective-impact metrics.",
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 configuration or secret, 4 input unreadable, \
+                  5 completed with rejected input, 6 privacy budget refused, 7 storage."
+)]
+pub struct Cli {
+    /// Configuration file (default: the embedded demo, config/demo.toml).
+    #[arg(long, global = true, env = "BRAID_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v info, -vv debug). Logs never contain identifiers.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole nightly job: pull, link, load, metrics and publish.
+    Run {
+        /// Date the run is for (default today); sets the release period.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Publish a new revision of the period (spends budget again).
+        #[arg(long)]
+        revise: bool,
+        /// Stop after loading the warehouse.
+        #[arg(long)]
+        no_publish: bool,
+    },
+    /// Pull new or changed partner files, validate and protect them into staging.
+    Pull {
+        /// Only this partner.
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Link staged records into persons and commit the warehouse (or evaluate or explain linkage).
+    Link {
+        #[command(subcommand)]
+        action: Option<LinkAction>,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Compute the metrics; with --raw, print their exact values for the steward (never written anywhere).
+    Metrics {
+        /// Print exact (un-noised) cell values. For validation by the data steward only.
+        #[arg(long)]
+        raw: bool,
+        /// Recompute with the table versions a past release used.
+        #[arg(long)]
+        release: Option<String>,
+        /// Only this metric.
+        #[arg(long)]
+        metric: Option<String>,
+    },
+    /// Add OpenDP noise under the privacy budget and write the release for the period.
+    Publish {
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Publish a new revision of the period (spends budget again).
+        #[arg(long)]
+        revise: bool,
+    },
+    /// Run one read-only SQL query over the warehouse.
+    Sql {
+        /// The query.
+        query: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::sql::Format,
+        /// Write to this file instead of standard output (required for parquet).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Open an interactive read-only SQL shell over the warehouse.
+    Shell,
+    /// Show files, quarantine, linkage quality and the privacy budget.
+    Status {
+        /// Only this partner (also writes its data-quality report).
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate the synthetic demo consortium (fixed seed).
+    Demo {
+        /// Output folder (default var/demo).
+        #[arg(long, default_value = "var/demo")]
+        out: PathBuf,
+        /// Number of people.
+        #[arg(long, default_value_t = 20_000)]
+        people: usize,
+        #[arg(long, default_value_t = 20261122)]
+        seed: u64,
+        /// Replace an existing demo.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove a person (consent withdrawn) from staging and the warehouse.
+    Forget {
+        /// Partner of the record.
+        #[arg(long)]
+        partner: String,
+        /// The partner's record id (hashed at once, never stored).
+        #[arg(long)]
+        record_id: String,
+    },
+    /// Run the nightly job on the cron schedule in the configuration.
+    Schedule {
+        /// Print the next N run times and exit.
+        #[arg(long)]
+        print: Option<usize>,
+    },
+    /// Print generated documentation (data-model).
+    Docs {
+        /// Which document: data-model.
+        which: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkAction {
+    /// Pairwise precision, recall and F1, B-cubed and blocking recall against a truth file.
+    Evaluate {
+        /// CSV with partner,record_id,entity.
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show per-field agreement and weights for two records (never values).
+    Explain {
+        /// First record as PARTNER:RECORD_ID.
+        a: String,
+        /// Second record as PARTNER:RECORD_ID.
+        b: String,
+    },
+}
+
+/// Entry point of the binary. Returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    init_logging(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BRAID_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("braid={default},deltalake_core=off,buoyant_kernel=off,warn"))
+    });
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    Config::load(cli.config.as_deref())
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Demo { out, people, seed, force } => {
+            let summary = crate::demo::generate(out, *people, *seed, *force)?;
+            println!("{summary}");
+            Ok(exit::OK)
+        }
+        Command::Docs { which } => match which.as_str() {
+            "data-model" => {
+                print!("{}", crate::model::data_model_markdown());
+                Ok(exit::OK)
+            }
+            other => Err(Error::Usage(format!("unknown document `{other}` (data-model)"))),
+        },
+        Command::Schedule { print } => {
+            let cfg = load_config(&cli)?;
+            match print {
+                Some(n) => {
+                    for t in cfg.schedule.next(*n)? {
+                        println!("{}", t.to_rfc3339());
+                    }
+                    Ok(exit::OK)
+                }
+                None => {
+                    crate::schedule::serve(&cfg.schedule, cli.config.as_deref())?;
+                    Ok(exit::OK)
+                }
+            }
+        }
+        _ => {
+            let cfg = load_config(&cli)?;
+            let mut p = Pipeline::open(cfg)?;
+            run_command(&cli.command, &mut p).await
+        }
+    }
+}
+
+async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
+    match cmd {
+        Command::Run { as_of, revise, no_publish } => {
+            let opts = RunOptions {
+                as_of: *as_of,
+                revise: *revise,
+                publish: !*no_publish,
+                fault_after_tables: std::env::var("BRAID_FAULT_AFTER_TABLES").ok().and_then(|v| v.parse().ok()),
+            };
+            let s = p.run(&opts).await?;
+            print_run_summary(&s);
+            Ok(if s.ingest.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
+        }
+        Command::Pull { partner, as_of } => {
+            let run_id = crate::run::new_run_id();
+            let s = p.pull(&run_id, partner.as_deref(), *as_of).await?;
+            print_ingest(&s);
+            Ok(if s.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
+        }
+        Command::Link { action: None, as_of } => {
+            let run_id = crate::run::new_run_id();
+            p.ledger.start_run(&run_id)?;
+            let mut t = crate::run::Timings::default();
+            let res = p.link_and_load(&run_id, *as_of, None, &mut t).await;
+            let code = res.as_ref().map(|_| 0).unwrap_or_else(|e| e.exit_code());
+            p.ledger.finish_run(&run_id, code, &res.as_ref().map(|s| serde_json::json!({ "linkage": s }).to_string()).unwrap_or_default())?;
+            let s = res?;
+            println!(
+                "linked {} records into {} persons ({} served by 2+ partners); warehouse committed",
+                s.records, s.persons, s.multi_partner_persons
+            );
+            Ok(exit::OK)
+        }
+        Command::Link { action: Some(LinkAction::Evaluate { truth, json }), .. } => {
+            let t = crate::link::evaluate::load_truth(truth, &p.keys)?;
+            let input = p.link_input()?;
+            let scored = crate::link::score(&input, &p.cfg.linkage);
+            let assignments = committed_assignments(p).await?;
+            let e = crate::link::evaluate::evaluate(&assignments, &t, Some((&scored, &input)), p.cfg.linkage.threshold);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&e).expect("json"));
+            } else {
+                print!("{}", e.to_text());
+            }
+            Ok(exit::OK)
+        }
+        Command::Link { action: Some(LinkAction::Explain { a, b }), .. } => {
+            explain(p, a, b)?;
+            Ok(exit::OK)
+        }
+        Command::Metrics { raw, release, metric } => {
+            metrics(p, *raw, release.as_deref(), metric.as_deref()).await?;
+            Ok(exit::OK)
+        }
+        Command::Publish { as_of, revise } => {
+            let r = crate::publish::publish(
+                &p.cfg,
+                &p.keys,
+                &mut p.ledger,
+                &p.wh,
+                &crate::publish::PublishOptions { as_of: Pipeline::today(*as_of), revise: *revise },
+            )
+            .await?;
+            crate::publish::write_partner_reports(&p.cfg, &p.ledger, None)?;
+            print_release(&r);
+            Ok(exit::OK)
+        }
+        Command::Sql { query, format, output } => {
+            let versions = crate::load::committed_versions(&p.ledger)?;
+            let ctx = crate::sql::analyst_context(&p.wh, &versions, &p.cfg.metrics.dir()).await?;
+            let batches = crate::sql::query(&ctx, query).await?;
+            match (output, format) {
+                (Some(path), crate::sql::Format::Parquet) => crate::sql::write(&batches, *format, &mut std::io::sink(), Some(path))?,
+                (Some(path), _) => {
+                    let mut f = std::fs::File::create(path).map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+                    crate::sql::write(&batches, *format, &mut f, None)?
+                }
+                (None, _) => crate::sql::write(&batches, *format, &mut std::io::stdout(), None)?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Shell => {
+            let versions = crate::load::committed_versions(&p.ledger)?;
+            let ctx = crate::sql::analyst_context(&p.wh, &versions, &p.cfg.metrics.dir()).await?;
+            crate::sql::shell(&ctx).await?;
+            Ok(exit::OK)
+        }
+        Command::Status { partner, json } => {
+            if let Some(id) = partner
+                && p.cfg.partner(id).is_none()
+            {
+                return Err(Error::Usage(format!("no partner `{id}` in the configuration")));
+            }
+            let s = crate::status::status(&p.cfg, &p.ledger, partner.as_deref())?;
+            if partner.is_some() {
+                let paths = crate::publish::write_partner_reports(&p.cfg, &p.ledger, partner.as_deref())?;
+                for path in paths {
+                    eprintln!("data-quality report: {}", path.display());
+                }
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+            } else {
+                print!("{}", s.to_text());
+            }
+            Ok(exit::OK)
+        }
+        Command::Forget { partner, record_id } => {
+            let n = crate::forget::forget(p, partner, record_id).await?;
+            println!("{n}");
+            Ok(exit::OK)
+        }
+        Command::Demo { .. } | Command::Docs { .. } | Command::Schedule { .. } => unreachable!("handled before opening the pipeline"),
+    }
+}
+
+/// record_key -> person_key from the committed link table.
+pub async fn committed_assignments(p: &Pipeline) -> Result<Vec<(String, String)>> {
+    Ok(p.previous_keys().await?.into_iter().collect())
+}
+
+fn explain(p: &Pipeline, a: &str, b: &str) -> Result<()> {
+    let parse = |s: &str| -> Result<(String, String)> {
+        s.split_once(':')
+            .map(|(x, y)| (x.to_string(), y.to_string()))
+            .ok_or_else(|| Error::Usage(format!("`{s}` must be PARTNER:RECORD_ID")))
+    };
+    let (pa, ra) = parse(a)?;
+    let (pb, rb) = parse(b)?;
+    let (ka, kb) = (crate::protect::record_key(&p.keys, &pa, &ra), crate::protect::record_key(&p.keys, &pb, &rb));
+    let input = p.link_input()?;
+    let scored = crate::link::score(&input, &p.cfg.linkage);
+    let find = |k: &str| -> Vec<usize> {
+        input.observations.iter().enumerate().filter(|(_, (r, _))| input.records[*r as usize].record_key == k).map(|(i, _)| i).collect()
+    };
+    let (oa, ob) = (find(&ka), find(&kb));
+    if oa.is_empty() || ob.is_empty() {
+        return Err(Error::Usage("one of the records has no identity in the linkage zone (unknown id, no identifiers, or no consent)".into()));
+    }
+    let l = crate::link::compare::compare(&input.observations[oa[0]].1, &input.observations[ob[0]].1);
+    use crate::link::compare::{contact, dob, name, simple};
+    println!("record A key {}…  record B key {}…", &ka[..8], &kb[..8]);
+    println!("  given name    {}", name::LABELS[l.given as usize]);
+    println!("  family name   {}", name::LABELS[l.family as usize]);
+    println!("  date of birth {}", dob::LABELS[l.dob as usize]);
+    println!("  sex           {}", simple::LABELS[l.sex as usize]);
+    println!("  SSN/ITIN      {}", simple::LABELS[l.tax_id as usize]);
+    println!("  contact       {}", contact::LABELS[l.contact as usize]);
+    let w = scored.model.log_odds(&l, &|_| 0.0);
+    println!("  log2 odds     {w:+.2} (match against household or unrelated); match probability {:.4}", scored.model.probability(w));
+    println!("  threshold     {}", p.cfg.linkage.threshold);
+    Ok(())
+}
+
+async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&str>) -> Result<()> {
+    let versions = match release {
+        Some(id) => {
+            let recs = p.ledger.release(id)?;
+            let r = recs.first().ok_or_else(|| Error::Usage(format!("no release `{id}` in the ledger")))?;
+            serde_json::from_str(r.table_versions.as_deref().unwrap_or("{}")).map_err(|e| Error::internal(e.to_string()))?
+        }
+        None => crate::load::committed_versions(&p.ledger)?,
+    };
+    if versions.is_empty() {
+        return Err(Error::Usage("the warehouse has no committed run yet; run `braid run` first".into()));
+    }
+    let ctx = crate::metrics::context(&p.wh, &versions, &p.cfg.metrics).await?;
+    let order_key = p.keys.key(crate::secret::Purpose::Forget);
+    for m in crate::metrics::load(&p.cfg.metrics)? {
+        if only.is_some_and(|o| o != m.name) {
+            continue;
+        }
+        let (rows, nulls) = crate::metrics::compute(&ctx, &m).await?;
+        let people: std::collections::HashSet<&str> = rows.person.iter().map(String::as_str).collect();
+        println!("{} ({}): {} per-person rows, {} people, {} rows without a value", m.name, m.title, rows.person.len(), people.len(), nulls);
+        if raw {
+            let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
+            let max_cells = m.max_cells.unwrap_or(p.cfg.privacy.max_cells_per_person);
+            let b = crate::publish::bound::bound(&rows, &m, &public, max_cells, &order_key, m.aggregation == crate::metrics::Aggregation::Median);
+            println!("  EXACT VALUES (steward validation only; never publish): bounded to {max_cells} cells per person");
+            println!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
+            for c in &b.cells {
+                if c.n == 0 {
+                    continue;
+                }
+                let median = if c.values.is_empty() {
+                    String::new()
+                } else {
+                    let mut v = c.values.clone();
+                    v.sort_unstable();
+                    v[v.len() / 2].to_string()
+                };
+                println!("  {}\t{}\t{}\t{}", c.key.join("\t"), c.n, c.sum, median);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_ingest(s: &crate::ingest::IngestSummary) {
+    println!("Files:");
+    for f in &s.files {
+        let name = f.url.rsplit('/').next().unwrap_or(&f.url);
+        println!(
+            "  {:<16} {:<12} {:<40} {:<14} read {:>7} loaded {:>7} quarantined {:>6}{}",
+            f.partner,
+            f.feed,
+            name,
+            f.status,
+            f.rows_read,
+            f.rows_loaded,
+            f.rows_quarantined,
+            f.message.as_ref().map(|m| format!("\n      {m}")).unwrap_or_default()
+        );
+        for w in &f.warnings {
+            println!("      note: {w}");
+        }
+    }
+    for (p, e) in &s.source_errors {
+        println!("  {p}: SOURCE ERROR {e}");
+    }
+    if s.rejected() > 0 {
+        println!("Completed with rejected input: {} file(s) or source(s) were rejected (see above).", s.rejected());
+    }
+}
+
+fn print_release(r: &crate::publish::ReleaseSummary) {
+    if !r.new_metrics.is_empty() {
+        println!("Release {}: published {} metric(s), rho spent {:.4}", r.release_id, r.new_metrics.len(), r.rho_spent);
+    }
+    if !r.reserved_metrics.is_empty() {
+        println!("Release {}: re-served {} metric(s) already published this period (no budget spent)", r.release_id, r.reserved_metrics.len());
+    }
+    if !r.deferred_metrics.is_empty() {
+        println!("Metrics new since this period's release, published next period or with --revise: {}", r.deferred_metrics.join(", "));
+    }
+    println!("Budget: lifetime rho {:.4}, this year {:.4}", r.spent.lifetime, r.spent.year);
+    println!("Report: {}/index.html", r.folder);
+}
+
+fn print_run_summary(s: &crate::run::RunSummary) {
+    print_ingest(&s.ingest);
+    match &s.linkage {
+        Some(l) => println!(
+            "Linked {} records into {} persons ({} served by 2+ partners); warehouse committed as run {}",
+            l.records, l.persons, l.multi_partner_persons, s.run_id
+        ),
+        None => println!("Inputs unchanged since the last committed run: warehouse left as it was."),
+    }
+    if let Some(r) = &s.release {
+        print_release(r);
+    }
+    println!(
+        "Timings: {}",
+        s.timings.stages.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect::<Vec<_>>().join(", ")
+    );
+}

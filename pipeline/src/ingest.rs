@@ -1,0 +1,579 @@
+//! The ingest stage: pull -> parse -> map -> protect -> staging, per file.
+//!
+//! For each partner feed, list the source, and for every new or changed file:
+//! hash its content, decompress and parse it, map and validate its rows,
+//! protect them, and write three staging files (records, identities,
+//! quarantine). The ledger entry that makes the file version active is
+//! written last, in one transaction that also supersedes the previous
+//! version. A file that fails as a whole is recorded as rejected; it never
+//! stops the other files or partners.
+//!
+//! Invariant, checked for every file: rows read = rows loaded + rows
+//! quarantined.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ledger::{FileRecord, Ledger};
+use crate::map::{Mapper, Rejection, Rules};
+use crate::model::QUARANTINE;
+use crate::parse::{FileError, Limits, Parsed, RawRow};
+use crate::protect::{Protected, Protector, variants::NameVariants};
+use crate::pull::{FeedConfig, PartnerConfig, Source, SourceFile};
+use crate::secret::{Keys, Purpose};
+use crate::warehouse::{AtomicParquet, Warehouse, write_parquet_atomic};
+
+/// Limits and plausibility rules for ingestion (`[ingest]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest file accepted, in bytes (default 1 GiB).
+    #[serde(default = "d_max_file")]
+    pub max_file_bytes: u64,
+    /// Largest decompressed size of a .gz or .zip file (default 2 GiB).
+    #[serde(default = "d_max_decompressed")]
+    pub max_decompressed_bytes: u64,
+    /// Longest line (default 1 MiB).
+    #[serde(default = "d_max_line")]
+    pub max_line_bytes: usize,
+    /// Longest field (default 64 KiB).
+    #[serde(default = "d_max_field")]
+    pub max_field_bytes: usize,
+    /// Most rows per file (default 20 million).
+    #[serde(default = "d_max_rows")]
+    pub max_rows: u64,
+    /// Youngest plausible age at a record's date (default 14).
+    #[serde(default = "d_min_age")]
+    pub min_age: i32,
+    /// Oldest plausible age (default 100).
+    #[serde(default = "d_max_age")]
+    pub max_age: i32,
+}
+
+fn d_max_file() -> u64 {
+    1 << 30
+}
+fn d_max_decompressed() -> u64 {
+    2 << 30
+}
+fn d_max_line() -> usize {
+    1 << 20
+}
+fn d_max_field() -> usize {
+    64 << 10
+}
+fn d_max_rows() -> u64 {
+    20_000_000
+}
+fn d_min_age() -> i32 {
+    14
+}
+fn d_max_age() -> i32 {
+    100
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+impl IngestConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_file_bytes: self.max_file_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
+            max_line_bytes: self.max_line_bytes,
+            max_field_bytes: self.max_field_bytes,
+            max_rows: self.max_rows,
+        }
+    }
+}
+
+/// What happened to one file in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileOutcome {
+    pub partner: String,
+    pub feed: String,
+    pub url: String,
+    /// loaded, unchanged, rejected, still_rejected, vanished
+    pub status: String,
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_quarantined: u64,
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The result of the ingest stage.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    pub files: Vec<FileOutcome>,
+    /// Partners whose source could not be listed at all.
+    pub source_errors: Vec<(String, String)>,
+}
+
+impl IngestSummary {
+    pub fn rejected(&self) -> usize {
+        self.files.iter().filter(|f| f.status == "rejected" || f.status == "still_rejected").count()
+            + self.source_errors.len()
+    }
+    pub fn loaded(&self) -> usize {
+        self.files.iter().filter(|f| f.status == "loaded").count()
+    }
+}
+
+/// Data-quality report of one file, stored in the ledger and published to
+/// the partner. Counts and codes only, never values of identifiers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FileReport {
+    pub encoding: Option<String>,
+    pub rejects_by_reason: BTreeMap<String, u64>,
+    pub rejects_by_column: BTreeMap<String, u64>,
+    pub missing_share: BTreeMap<String, f64>,
+    pub unmapped_codes: Vec<(String, String, u64)>,
+    pub ambiguous_dates: BTreeMap<String, u64>,
+    pub absent_columns: Vec<String>,
+    pub columns_added: Vec<String>,
+    pub columns_removed: Vec<String>,
+    pub no_consent: u64,
+}
+
+/// Everything the stage needs, shared across partners.
+pub struct Ingest<'a> {
+    pub cfg: &'a Config,
+    pub keys: &'a Keys,
+    pub warehouse: &'a Warehouse,
+    pub variants: Arc<NameVariants>,
+    pub run_id: String,
+    pub today: chrono::NaiveDate,
+}
+
+impl Ingest<'_> {
+    /// Pull and stage every partner. Never stops at a bad file or source.
+    pub async fn run(&self, ledger: &mut Ledger, partner: Option<&str>) -> Result<IngestSummary> {
+        let mut summary = IngestSummary::default();
+        let forget = ledger.forget_entries()?;
+        for p in &self.cfg.partners {
+            if partner.is_some_and(|id| id != p.id) {
+                continue;
+            }
+            let source = match Source::open(p) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(partner = %p.id, "{e}");
+                    summary.source_errors.push((p.id.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            for feed in &p.feeds {
+                let files = match source.list(&feed.glob).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!(partner = %p.id, feed = %feed.name, "{e}");
+                        summary.source_errors.push((p.id.clone(), e.to_string()));
+                        continue;
+                    }
+                };
+                let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
+                for f in &files {
+                    let outcome = self.file(ledger, &source, p, feed, f, &forget).await?;
+                    summary.files.push(outcome);
+                }
+                for v in ledger.mark_vanished(&p.id, &feed.name, &urls)? {
+                    tracing::warn!(partner = %p.id, url = %v.url, "file vanished from the source; its rows are kept");
+                    summary.files.push(FileOutcome {
+                        partner: p.id.clone(),
+                        feed: feed.name.clone(),
+                        url: v.url,
+                        status: "vanished".into(),
+                        rows_read: 0,
+                        rows_loaded: v.rows_loaded as u64,
+                        rows_quarantined: 0,
+                        message: Some("file is no longer at the source; its rows stay loaded until a new version or `braid forget`".into()),
+                        warnings: vec![],
+                    });
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn file(
+        &self,
+        ledger: &mut Ledger,
+        source: &Source,
+        p: &PartnerConfig,
+        feed: &FeedConfig,
+        f: &SourceFile,
+        forget: &std::collections::HashSet<String>,
+    ) -> Result<FileOutcome> {
+        let outcome = |status: &str, message: Option<String>| FileOutcome {
+            partner: p.id.clone(),
+            feed: feed.name.clone(),
+            url: f.url.clone(),
+            status: status.into(),
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            message,
+            warnings: vec![],
+        };
+        let limits = self.cfg.ingest.limits();
+        if f.size > limits.max_file_bytes {
+            let msg = format!("file is {} bytes, over ingest.max_file_bytes = {}", f.size, limits.max_file_bytes);
+            // Not downloaded, so no content hash: key the rejection by size and time.
+            let hash = blake3::hash(format!("{}|{}", f.size, f.modified).as_bytes()).to_hex().to_string();
+            return self.reject(ledger, p, feed, f, &hash, None, FileError::new("file_too_large", msg)).map(|_| {
+                outcome("rejected", Some(format!("file_too_large: over ingest.max_file_bytes")))
+            });
+        }
+        let bytes = match source.fetch(f).await {
+            Ok(b) => b,
+            Err(e) => return Ok(outcome("rejected", Some(e.to_string()))),
+        };
+        let content_hash = blake3::hash(&bytes).to_hex().to_string();
+        if let Some(prev) = ledger.file_by_hash(&p.id, &feed.name, &f.url, &content_hash)? {
+            let status = match prev.status.as_str() {
+                "rejected" => "still_rejected",
+                "superseded" => "",
+                _ => "unchanged",
+            };
+            if !status.is_empty() {
+                let mut o = outcome(status, prev.message.clone());
+                o.rows_read = prev.rows_read as u64;
+                o.rows_loaded = prev.rows_loaded as u64;
+                o.rows_quarantined = prev.rows_quarantined as u64;
+                return Ok(o);
+            }
+        }
+        let file_id = blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, f.url, content_hash).as_bytes())
+            .to_hex()[..20]
+            .to_string();
+        tracing::info!(partner = %p.id, feed = %feed.name, url = %f.url, "ingesting");
+        let previous_headers = ledger.last_headers(&p.id, &feed.name)?;
+        match self.stage_file(p, feed, f, &file_id, &bytes, previous_headers, forget) {
+            Ok(staged) => {
+                debug_assert_eq!(staged.rows_read, staged.rows_loaded + staged.rows_quarantined);
+                let rec = FileRecord {
+                    file_id: file_id.clone(),
+                    partner: p.id.clone(),
+                    feed: feed.name.clone(),
+                    url: f.url.clone(),
+                    size_bytes: bytes.len() as i64,
+                    content_hash,
+                    modified: Some(f.modified.clone()),
+                    ingested_at: crate::ledger::now(),
+                    run_id: self.run_id.clone(),
+                    rows_read: staged.rows_read as i64,
+                    rows_loaded: staged.rows_loaded as i64,
+                    rows_quarantined: staged.rows_quarantined as i64,
+                    status: "loaded".into(),
+                    message: None,
+                    headers: Some(serde_json::to_string(&staged.headers).expect("json")),
+                    report: Some(serde_json::to_string(&staged.report).expect("json")),
+                };
+                ledger.record_file(&rec)?;
+                let mut o = outcome("loaded", None);
+                o.rows_read = staged.rows_read;
+                o.rows_loaded = staged.rows_loaded;
+                o.rows_quarantined = staged.rows_quarantined;
+                o.warnings = staged.warnings;
+                Ok(o)
+            }
+            Err(Staging::File(fe, headers)) => {
+                tracing::warn!(partner = %p.id, url = %f.url, code = fe.code, "file rejected: {}", fe.message);
+                self.reject(ledger, p, feed, f, &content_hash, headers, fe.clone())?;
+                Ok(outcome("rejected", Some(format!("{}: {}", fe.code, fe.message))))
+            }
+            Err(Staging::Fatal(e)) => Err(e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reject(
+        &self,
+        ledger: &mut Ledger,
+        p: &PartnerConfig,
+        feed: &FeedConfig,
+        f: &SourceFile,
+        content_hash: &str,
+        headers: Option<Vec<String>>,
+        fe: FileError,
+    ) -> Result<()> {
+        let file_id = blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, f.url, content_hash).as_bytes())
+            .to_hex()[..20]
+            .to_string();
+        ledger.record_file(&FileRecord {
+            file_id,
+            partner: p.id.clone(),
+            feed: feed.name.clone(),
+            url: f.url.clone(),
+            size_bytes: f.size as i64,
+            content_hash: content_hash.to_string(),
+            modified: Some(f.modified.clone()),
+            ingested_at: crate::ledger::now(),
+            run_id: self.run_id.clone(),
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            status: "rejected".into(),
+            message: Some(format!("{}: {}", fe.code, fe.message)),
+            headers: headers.map(|h| serde_json::to_string(&h).expect("json")),
+            report: None,
+        })
+    }
+
+    /// Parse, map, protect and write the staging files of one file version.
+    #[allow(clippy::too_many_arguments)]
+    fn stage_file(
+        &self,
+        p: &PartnerConfig,
+        feed: &FeedConfig,
+        f: &SourceFile,
+        file_id: &str,
+        bytes: &[u8],
+        previous_headers: Option<String>,
+        forget: &std::collections::HashSet<String>,
+    ) -> std::result::Result<StagedFile, Staging> {
+        let limits = self.cfg.ingest.limits();
+        let data = crate::parse::decompress(bytes, &f.url, &feed.format.compression, limits.max_decompressed_bytes)
+            .map_err(|e| Staging::File(e, None))?;
+        let name = f.url.trim_end_matches(".gz");
+        let rules = Rules { min_age: self.cfg.ingest.min_age, max_age: self.cfg.ingest.max_age, today: self.today };
+        let mut protector = Protector::new(
+            self.keys,
+            &p.id,
+            p.consent,
+            self.variants.clone(),
+            self.cfg.linkage.hardening.clone(),
+        );
+        let forget_key = self.keys.key(Purpose::Forget);
+
+        let state = std::cell::RefCell::new(FileState {
+            mapper: None,
+            headers: vec![],
+            records: None,
+            identities: None,
+            rejections: vec![],
+            rows_read: 0,
+            rows_loaded: 0,
+            report: FileReport::default(),
+            fatal: None,
+        });
+        let records_path = self.warehouse.staged_records(file_id);
+        let identity_path = self.warehouse.identity(file_id);
+        let null_markers = feed.format.null_markers();
+        // Storage failures inside the parser callbacks are fatal for the run,
+        // not a rejection of the partner's file: remember them.
+        let fatal = |st: &mut FileState, e: Error| -> FileError {
+            let fe = FileError::new("storage", e.to_string());
+            st.fatal = Some(e);
+            fe
+        };
+        let mut on_start = |parsed: &Parsed| -> std::result::Result<(), FileError> {
+            let mut st = state.borrow_mut();
+            st.headers = parsed.headers.clone();
+            st.report.encoding = parsed.encoding.map(String::from);
+            let mapper = Mapper::new(&feed.map, &parsed.headers, null_markers.clone(), rules)?;
+            if let Some(prev) = previous_headers.as_deref().and_then(|h| serde_json::from_str::<Vec<String>>(h).ok()) {
+                let added: Vec<String> = parsed.headers.iter().filter(|h| !prev.contains(h)).cloned().collect();
+                let removed: Vec<String> = prev.iter().filter(|h| !parsed.headers.contains(h)).cloned().collect();
+                let mapped_gone: Vec<&String> = removed.iter().filter(|r| mapper_maps(feed, r)).collect();
+                if !mapped_gone.is_empty() {
+                    return Err(FileError::new(
+                        "schema_drift",
+                        format!(
+                            "schema drift: mapped column(s) {} disappeared since the last file{}; update [partner.feed.map.columns] if they were renamed",
+                            mapped_gone.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                            if added.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" and new column(s) {} appeared", added.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+                            }
+                        ),
+                    ));
+                }
+                st.report.columns_added = added;
+                st.report.columns_removed = removed;
+            }
+            st.report.absent_columns = mapper.absent_columns.clone();
+            st.mapper = Some(mapper);
+            let rs = crate::model::staged_schema();
+            let records = AtomicParquet::create(&records_path, &rs).map_err(|e| fatal(&mut st, e))?;
+            st.records = Some(records);
+            let ids = AtomicParquet::create(&identity_path, &crate::protect::identity_schema()).map_err(|e| fatal(&mut st, e))?;
+            st.identities = Some(ids);
+            Ok(())
+        };
+        let key_id = self.keys.key_id().to_string();
+        let mut on_batch = |rows: Vec<RawRow>| -> std::result::Result<(), FileError> {
+            let mut guard = state.borrow_mut();
+            let st = &mut *guard;
+            let mapper = st.mapper.as_mut().expect("started");
+            st.rows_read += rows.len() as u64;
+            let mut protected: Vec<Protected> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                match mapper.map(row) {
+                    Ok(m) => {
+                        let pr = protector.protect(m, mapper.name_order);
+                        if !forget.is_empty()
+                            && forget.contains(&crate::protect::encode::hex_key(&forget_key, pr.record_key.as_bytes()))
+                        {
+                            st.rejections.push(Rejection {
+                                line: pr.line,
+                                column: None,
+                                reason: "consent_withdrawn",
+                                detail: "the person withdrew consent (braid forget); the row is not loaded".into(),
+                                record_id: None,
+                            });
+                            continue;
+                        }
+                        if !pr.consent {
+                            st.report.no_consent += 1;
+                        }
+                        protected.push(pr);
+                    }
+                    Err(r) => st.rejections.push(r),
+                }
+            }
+            st.rows_loaded += protected.len() as u64;
+            let (staged, identity) = match crate::protect::to_batches(&protected, &p.id, &feed.name, file_id, &key_id) {
+                Ok(b) => b,
+                Err(e) => return Err(fatal(st, e)),
+            };
+            if let Err(e) = st.records.as_mut().expect("open").write(&staged) {
+                return Err(fatal(st, e));
+            }
+            if let Err(e) = st.identities.as_mut().expect("open").write(&identity) {
+                return Err(fatal(st, e));
+            }
+            Ok(())
+        };
+        let result = crate::parse::parse(&data, name, &feed.format, &limits, &mut on_start, &mut on_batch);
+        let mut state = state.into_inner();
+        if let Err(fe) = result {
+            let headers = (!state.headers.is_empty()).then(|| state.headers.clone());
+            return Err(match state.fatal.take() {
+                Some(e) => Staging::Fatal(e),
+                None => Staging::File(fe, headers),
+            });
+        }
+        let mapper = state.mapper.take().expect("started");
+        let quarantined = state.rejections.len() as u64;
+        for r in &state.rejections {
+            *state.report.rejects_by_reason.entry(r.reason.to_string()).or_default() += 1;
+            if let Some(c) = &r.column {
+                *state.report.rejects_by_column.entry(c.clone()).or_default() += 1;
+            }
+        }
+        let read = state.rows_read.max(1) as f64;
+        state.report.missing_share = mapper.warnings.missing.iter().map(|(k, v)| (k.clone(), *v as f64 / read)).collect();
+        state.report.unmapped_codes =
+            mapper.warnings.unmapped_codes.iter().map(|((f, c), n)| (f.clone(), c.clone(), *n)).collect();
+        state.report.ambiguous_dates = mapper.warnings.ambiguous_dates.clone();
+        let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url).map_err(Staging::Fatal)?;
+        write_parquet_atomic(&self.warehouse.staged_quarantine(file_id), &QUARANTINE.schema(), &[q]).map_err(Staging::Fatal)?;
+        state.records.take().expect("open").commit().map_err(Staging::Fatal)?;
+        state.identities.take().expect("open").commit().map_err(Staging::Fatal)?;
+        let mut warnings = Vec::new();
+        for (field, code, n) in &state.report.unmapped_codes {
+            warnings.push(format!("{n} row(s) with unmapped {field} code `{code}`"));
+        }
+        for (field, n) in &state.report.ambiguous_dates {
+            warnings.push(format!("{n} row(s) with a day/month-ambiguous {field}"));
+        }
+        if !state.report.columns_added.is_empty() {
+            warnings.push(format!("new column(s) since the last file: {}", state.report.columns_added.join(", ")));
+        }
+        if !state.report.absent_columns.is_empty() {
+            warnings.push(format!("mapped column(s) not in the file: {}", state.report.absent_columns.join(", ")));
+        }
+        Ok(StagedFile {
+            rows_read: state.rows_read,
+            rows_loaded: state.rows_loaded,
+            rows_quarantined: quarantined,
+            headers: state.headers,
+            report: state.report,
+            warnings,
+        })
+    }
+}
+
+fn mapper_maps(feed: &FeedConfig, column: &str) -> bool {
+    feed.map.columns.values().any(|spec| spec.names().iter().any(|n| n.eq_ignore_ascii_case(column)))
+}
+
+struct FileState {
+    mapper: Option<Mapper>,
+    headers: Vec<String>,
+    records: Option<AtomicParquet>,
+    identities: Option<AtomicParquet>,
+    rejections: Vec<Rejection>,
+    rows_read: u64,
+    rows_loaded: u64,
+    report: FileReport,
+    fatal: Option<Error>,
+}
+
+struct StagedFile {
+    rows_read: u64,
+    rows_loaded: u64,
+    rows_quarantined: u64,
+    headers: Vec<String>,
+    report: FileReport,
+    warnings: Vec<String>,
+}
+
+enum Staging {
+    /// The file is rejected; the run goes on.
+    File(FileError, Option<Vec<String>>),
+    /// Storage failed; the run stops.
+    Fatal(Error),
+}
+
+/// Quarantine rows of one file. The record key is the keyed hash of the
+/// partner's record id; no value from the row is kept.
+fn quarantine_batch(
+    rejections: &[Rejection],
+    keys: &Keys,
+    partner: &str,
+    feed: &str,
+    file_id: &str,
+    url: &str,
+) -> Result<RecordBatch> {
+    let n = rejections.len();
+    let rep = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
+    let mut line = Int64Builder::with_capacity(n);
+    let mut column = StringBuilder::new();
+    let mut reason = StringBuilder::new();
+    let mut detail = StringBuilder::new();
+    let mut rk = StringBuilder::new();
+    for r in rejections {
+        line.append_value(r.line as i64);
+        column.append_option(r.column.as_deref());
+        reason.append_value(r.reason);
+        detail.append_value(&r.detail);
+        rk.append_option(r.record_id.as_deref().map(|id| crate::protect::record_key(keys, partner, id)));
+    }
+    Ok(RecordBatch::try_new(
+        QUARANTINE.schema(),
+        vec![
+            rep(file_id),
+            rep(partner),
+            rep(feed),
+            rep(url),
+            Arc::new(line.finish()),
+            Arc::new(column.finish()),
+            Arc::new(reason.finish()),
+            Arc::new(detail.finish()),
+            Arc::new(rk.finish()),
+        ],
+    )?)
+}

@@ -1,0 +1,539 @@
+//! The state database (SQLite): the ingest ledger, the run log, the privacy
+//! budget ledger and the consent-withdrawal list.
+//!
+//! SQLite gives transactions across all of them: a file version becomes
+//! active in the same transaction that supersedes its predecessor; a release
+//! is charged to the budget in the same transaction that checks the caps.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const SCHEMA: &[&str] = &[
+    // version 1
+    r#"
+    CREATE TABLE files (
+        file_id TEXT PRIMARY KEY,
+        partner TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        url TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        modified TEXT,
+        ingested_at TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        rows_read INTEGER NOT NULL DEFAULT 0,
+        rows_loaded INTEGER NOT NULL DEFAULT 0,
+        rows_quarantined INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        message TEXT,
+        headers TEXT,
+        report TEXT
+    );
+    CREATE INDEX files_by_url ON files(partner, feed, url);
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        table_versions TEXT,
+        inputs TEXT,
+        summary TEXT
+    );
+    CREATE TABLE releases (
+        release_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        period TEXT NOT NULL,
+        cells INTEGER NOT NULL,
+        rho REAL NOT NULL,
+        epsilon REAL NOT NULL,
+        delta REAL NOT NULL,
+        mechanism TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        run_id TEXT,
+        table_versions TEXT,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (release_id, metric)
+    );
+    CREATE TABLE forget (
+        entry TEXT PRIMARY KEY,
+        added_at TEXT NOT NULL
+    );
+    "#,
+];
+
+/// An ingested (or rejected) version of a partner file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub file_id: String,
+    pub partner: String,
+    pub feed: String,
+    pub url: String,
+    pub size_bytes: i64,
+    pub content_hash: String,
+    pub modified: Option<String>,
+    pub ingested_at: String,
+    pub run_id: String,
+    pub rows_read: i64,
+    pub rows_loaded: i64,
+    pub rows_quarantined: i64,
+    /// loaded, rejected, superseded or vanished.
+    pub status: String,
+    pub message: Option<String>,
+    /// JSON list of the file's column names (for schema drift).
+    pub headers: Option<String>,
+    /// JSON data-quality report (rejects by reason, missing fields, codes).
+    pub report: Option<String>,
+}
+
+/// A published metric of a release, as charged to the budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub release_id: String,
+    pub metric: String,
+    pub period: String,
+    pub cells: i64,
+    pub rho: f64,
+    pub epsilon: f64,
+    pub delta: f64,
+    pub mechanism: String,
+    pub created_at: String,
+    pub code_version: String,
+    pub run_id: Option<String>,
+    pub table_versions: Option<String>,
+    /// JSON of the noisy cells (re-served on nightly re-runs).
+    pub payload: String,
+}
+
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::State { path: path.to_path_buf(), message: e.to_string() }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Ledger {
+    /// Open (and create or migrate) the state database in `dir`.
+    pub fn open(dir: &Path) -> Result<Ledger> {
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+        let path = dir.join("braid.sqlite");
+        let conn = Connection::open(&path).map_err(|e| err(&path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| err(&path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(&path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| err(&path, e))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| err(&path, e))?;
+        for (i, sql) in SCHEMA.iter().enumerate().skip(version as usize) {
+            conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))
+                .map_err(|e| err(&path, e))?;
+        }
+        Ok(Ledger { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn e(&self, e: impl std::fmt::Display) -> Error {
+        err(&self.path, e)
+    }
+
+    // -- files ---------------------------------------------------------------
+
+    pub fn file_by_hash(&self, partner: &str, feed: &str, url: &str, content_hash: &str) -> Result<Option<FileRecord>> {
+        self.query_files(
+            "WHERE partner = ?1 AND feed = ?2 AND url = ?3 AND content_hash = ?4 ORDER BY ingested_at DESC LIMIT 1",
+            params![partner, feed, url, content_hash],
+        )
+        .map(|mut v| v.pop())
+    }
+
+    /// The current (loaded) version of a file, if any.
+    pub fn active_file(&self, partner: &str, feed: &str, url: &str) -> Result<Option<FileRecord>> {
+        self.query_files(
+            "WHERE partner = ?1 AND feed = ?2 AND url = ?3 AND status = 'loaded' LIMIT 1",
+            params![partner, feed, url],
+        )
+        .map(|mut v| v.pop())
+    }
+
+    /// The most recent version of any file of a feed that was read
+    /// successfully (for schema drift).
+    pub fn last_headers(&self, partner: &str, feed: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT headers FROM files WHERE partner = ?1 AND feed = ?2 AND status IN ('loaded','superseded','vanished') \
+                 AND headers IS NOT NULL ORDER BY ingested_at DESC LIMIT 1",
+                params![partner, feed],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.e(e))
+    }
+
+    /// All loaded file versions (the active staging set).
+    pub fn active_files(&self) -> Result<Vec<FileRecord>> {
+        self.query_files("WHERE status IN ('loaded', 'vanished') ORDER BY partner, feed, url", params![])
+    }
+
+    pub fn all_files(&self) -> Result<Vec<FileRecord>> {
+        self.query_files("ORDER BY ingested_at, partner, feed, url", params![])
+    }
+
+    fn query_files(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<FileRecord>> {
+        let sql = format!(
+            "SELECT file_id, partner, feed, url, size_bytes, content_hash, modified, ingested_at, run_id, \
+             rows_read, rows_loaded, rows_quarantined, status, message, headers, report FROM files {clause}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map(p, |r| {
+                Ok(FileRecord {
+                    file_id: r.get(0)?,
+                    partner: r.get(1)?,
+                    feed: r.get(2)?,
+                    url: r.get(3)?,
+                    size_bytes: r.get(4)?,
+                    content_hash: r.get(5)?,
+                    modified: r.get(6)?,
+                    ingested_at: r.get(7)?,
+                    run_id: r.get(8)?,
+                    rows_read: r.get(9)?,
+                    rows_loaded: r.get(10)?,
+                    rows_quarantined: r.get(11)?,
+                    status: r.get(12)?,
+                    message: r.get(13)?,
+                    headers: r.get(14)?,
+                    report: r.get(15)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.e(e))
+    }
+
+    /// Record a file version. When it is `loaded`, the previous loaded
+    /// version at the same location becomes `superseded` in the same
+    /// transaction, so its rows are never counted twice.
+    pub fn record_file(&mut self, f: &FileRecord) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&self.path, e))?;
+        if f.status == "loaded" {
+            tx.execute(
+                "UPDATE files SET status = 'superseded' WHERE partner = ?1 AND feed = ?2 AND url = ?3 \
+                 AND status IN ('loaded', 'vanished') AND file_id <> ?4",
+                params![f.partner, f.feed, f.url, f.file_id],
+            )
+            .map_err(|e| err(&self.path, e))?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO files (file_id, partner, feed, url, size_bytes, content_hash, modified, ingested_at, \
+             run_id, rows_read, rows_loaded, rows_quarantined, status, message, headers, report) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                f.file_id, f.partner, f.feed, f.url, f.size_bytes, f.content_hash, f.modified, f.ingested_at,
+                f.run_id, f.rows_read, f.rows_loaded, f.rows_quarantined, f.status, f.message, f.headers, f.report
+            ],
+        )
+        .map_err(|e| err(&self.path, e))?;
+        tx.commit().map_err(|e| err(&self.path, e))
+    }
+
+    /// Mark loaded files whose location is no longer listed as vanished (or
+    /// back to loaded when they reappear). Returns the newly vanished.
+    pub fn mark_vanished(&mut self, partner: &str, feed: &str, listed: &[String]) -> Result<Vec<FileRecord>> {
+        let active = self.query_files(
+            "WHERE partner = ?1 AND feed = ?2 AND status IN ('loaded','vanished')",
+            params![partner, feed],
+        )?;
+        let mut vanished = Vec::new();
+        for f in active {
+            let present = listed.contains(&f.url);
+            let status = if present { "loaded" } else { "vanished" };
+            if status != f.status {
+                self.conn
+                    .execute("UPDATE files SET status = ?1 WHERE file_id = ?2", params![status, f.file_id])
+                    .map_err(|e| self.e(e))?;
+                if !present {
+                    vanished.push(f);
+                }
+            }
+        }
+        Ok(vanished)
+    }
+
+    pub fn set_file_counts(&self, file_id: &str, loaded: i64, quarantined: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE files SET rows_loaded = ?2, rows_quarantined = ?3 WHERE file_id = ?1",
+                params![file_id, loaded, quarantined],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    // -- runs ----------------------------------------------------------------
+
+    pub fn start_run(&self, run_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, started_at, status) VALUES (?1, ?2, 'running')",
+                params![run_id, now()],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// Commit a run: the table versions it wrote become what readers see.
+    pub fn commit_run(&self, run_id: &str, table_versions: &str, inputs: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'committed', table_versions = ?2, inputs = ?3 WHERE run_id = ?1",
+                params![run_id, table_versions, inputs],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    pub fn set_run_inputs(&self, run_id: &str, digest: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE runs SET inputs = ?2 WHERE run_id = ?1", params![run_id, digest])
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// The input digest of the last committed run.
+    pub fn last_committed_inputs(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT inputs FROM runs WHERE status = 'committed' ORDER BY started_at DESC LIMIT 1",
+                [],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(|o| o.flatten())
+            .map_err(|e| self.e(e))
+    }
+
+    pub fn finish_run(&self, run_id: &str, exit_code: i32, summary: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2, exit_code = ?3, summary = ?4, \
+                 status = CASE WHEN status = 'running' THEN 'failed' ELSE status END WHERE run_id = ?1",
+                params![run_id, now(), exit_code, summary],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// The table versions of the last committed run.
+    pub fn committed_versions(&self) -> Result<Option<(String, String)>> {
+        self.conn
+            .query_row(
+                "SELECT run_id, table_versions FROM runs WHERE status = 'committed' ORDER BY started_at DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.e(e))
+    }
+
+    pub fn last_runs(&self, n: usize) -> Result<Vec<(String, String, String, Option<i32>, Option<String>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run_id, started_at, status, exit_code, summary FROM runs ORDER BY started_at DESC LIMIT ?1")
+            .map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map(params![n as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.e(e))
+    }
+
+    // -- privacy budget --------------------------------------------------------
+
+    /// Releases already recorded for a release id.
+    pub fn release(&self, release_id: &str) -> Result<Vec<ReleaseRecord>> {
+        self.query_releases("WHERE release_id = ?1 ORDER BY metric", params![release_id])
+    }
+
+    pub fn all_releases(&self) -> Result<Vec<ReleaseRecord>> {
+        self.query_releases("ORDER BY created_at, metric", params![])
+    }
+
+    fn query_releases(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<ReleaseRecord>> {
+        let sql = format!(
+            "SELECT release_id, metric, period, cells, rho, epsilon, delta, mechanism, created_at, code_version, \
+             run_id, table_versions, payload FROM releases {clause}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map(p, |r| {
+                Ok(ReleaseRecord {
+                    release_id: r.get(0)?,
+                    metric: r.get(1)?,
+                    period: r.get(2)?,
+                    cells: r.get(3)?,
+                    rho: r.get(4)?,
+                    epsilon: r.get(5)?,
+                    delta: r.get(6)?,
+                    mechanism: r.get(7)?,
+                    created_at: r.get(8)?,
+                    code_version: r.get(9)?,
+                    run_id: r.get(10)?,
+                    table_versions: r.get(11)?,
+                    payload: r.get(12)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.e(e))
+    }
+
+    /// Charge a release to the budget, atomically: inside one IMMEDIATE
+    /// transaction, `check` sees the spend so far (lifetime and in the
+    /// release's year) and may refuse; only then are the records inserted.
+    /// Two racing runs serialize here, so the caps hold.
+    pub fn charge(
+        &mut self,
+        records: &[ReleaseRecord],
+        year: &str,
+        check: impl FnOnce(Spent) -> Result<()>,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
+        if let Some(r) = records.first() {
+            let exists: i64 = tx
+                .query_row("SELECT COUNT(*) FROM releases WHERE release_id = ?1", params![r.release_id], |x| x.get(0))
+                .map_err(|e| err(&path, e))?;
+            if exists > 0 {
+                return Err(Error::Privacy(format!(
+                    "release {} was already charged by another run; re-run to re-serve it",
+                    r.release_id
+                )));
+            }
+        }
+        let spent = spent_in(&tx, year).map_err(|e| err(&path, e))?;
+        check(spent)?;
+        for r in records {
+            tx.execute(
+                "INSERT INTO releases (release_id, metric, period, cells, rho, epsilon, delta, mechanism, created_at, \
+                 code_version, run_id, table_versions, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    r.release_id, r.metric, r.period, r.cells, r.rho, r.epsilon, r.delta, r.mechanism, r.created_at,
+                    r.code_version, r.run_id, r.table_versions, r.payload
+                ],
+            )
+            .map_err(|e| err(&path, e))?;
+        }
+        tx.commit().map_err(|e| err(&path, e))
+    }
+
+    /// Budget spent so far, lifetime and in `year` (the release's year).
+    pub fn spent(&self, year: &str) -> Result<Spent> {
+        spent_in(&self.conn, year).map_err(|e| self.e(e))
+    }
+
+    // -- consent withdrawal ----------------------------------------------------
+
+    pub fn add_forget(&self, entry: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT OR IGNORE INTO forget (entry, added_at) VALUES (?1, ?2)", params![entry, now()])
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    pub fn forget_entries(&self) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT entry FROM forget").map_err(|e| self.e(e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.e(e))
+    }
+}
+
+/// Privacy budget spent (ρ), lifetime and in one year.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spent {
+    pub lifetime: f64,
+    pub year: f64,
+}
+
+fn spent_in(conn: &Connection, year: &str) -> rusqlite::Result<Spent> {
+    let lifetime: f64 = conn.query_row("SELECT COALESCE(SUM(rho), 0) FROM releases", [], |r| r.get(0))?;
+    let y: f64 = conn.query_row(
+        "SELECT COALESCE(SUM(rho), 0) FROM releases WHERE substr(created_at, 1, 4) = ?1",
+        params![year],
+        |r| r.get(0),
+    )?;
+    Ok(Spent { lifetime, year: y })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("braid-ledger-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn file(id: &str, hash: &str, status: &str) -> FileRecord {
+        FileRecord {
+            file_id: id.into(),
+            partner: "p".into(),
+            feed: "f".into(),
+            url: "file:///x.csv".into(),
+            size_bytes: 1,
+            content_hash: hash.into(),
+            modified: None,
+            ingested_at: now(),
+            run_id: "r".into(),
+            rows_read: 1,
+            rows_loaded: 1,
+            rows_quarantined: 0,
+            status: status.into(),
+            message: None,
+            headers: None,
+            report: None,
+        }
+    }
+
+    #[test]
+    fn a_new_version_supersedes_the_old_atomically() {
+        let mut l = Ledger::open(&tmp("supersede")).unwrap();
+        l.record_file(&file("a", "h1", "loaded")).unwrap();
+        l.record_file(&file("b", "h2", "loaded")).unwrap();
+        let active = l.active_files().unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].file_id, "b");
+        assert!(l.file_by_hash("p", "f", "file:///x.csv", "h1").unwrap().is_some());
+    }
+
+    #[test]
+    fn vanished_files_are_marked_and_come_back() {
+        let mut l = Ledger::open(&tmp("vanish")).unwrap();
+        l.record_file(&file("a", "h1", "loaded")).unwrap();
+        let v = l.mark_vanished("p", "f", &[]).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(l.active_files().unwrap()[0].status, "vanished");
+        l.mark_vanished("p", "f", &["file:///x.csv".into()]).unwrap();
+        assert_eq!(l.active_files().unwrap()[0].status, "loaded");
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = tmp("reopen");
+        {
+            let mut l = Ledger::open(&dir).unwrap();
+            l.record_file(&file("a", "h1", "loaded")).unwrap();
+        }
+        let l = Ledger::open(&dir).unwrap();
+        assert_eq!(l.all_files().unwrap().len(), 1);
+    }
+}

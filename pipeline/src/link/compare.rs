@@ -1,0 +1,316 @@
+//! Field-level comparison of two encoded identities.
+//!
+//! Every comparison works on tokens and Bloom filters only. The result is a
+//! small vector of levels ([`Levels`]) that the Fellegi-Sunter model turns
+//! into weights.
+//!
+//! Names are compared **without regard to order**: the given name of one
+//! record may meet any part of the other (given/family swaps, family-first
+//! writing, a father's name used as the surname), but one part of the other
+//! record is never counted for both the given and the family name.
+
+use crate::protect::encode::{Identity, PartEnc, dice};
+use crate::protect::normalize::Role;
+
+/// Name-part agreement levels, strongest first.
+pub mod name {
+    pub const EXACT: u8 = 0;
+    pub const VARIANT: u8 = 1;
+    pub const FUZZY_HIGH: u8 = 2;
+    pub const NICK_OR_PHONETIC: u8 = 3;
+    pub const FUZZY: u8 = 4;
+    pub const NONE: u8 = 5;
+    pub const MISSING: u8 = 6;
+    pub const COUNT: usize = 7;
+    pub const LABELS: [&str; COUNT] =
+        ["exact", "variant", "fuzzy >= 0.85", "nickname or phonetic", "fuzzy >= 0.7", "disagree", "missing"];
+}
+
+/// Date-of-birth levels.
+pub mod dob {
+    pub const EXACT: u8 = 0;
+    pub const SWAPPED: u8 = 1;
+    pub const YEAR_MONTH: u8 = 2;
+    pub const MONTH_DAY_NEAR_YEAR: u8 = 3;
+    pub const MONTH_DAY: u8 = 4;
+    pub const YEAR: u8 = 5;
+    pub const DISAGREE: u8 = 6;
+    /// Missing on either side, or a placeholder (01/01) on either side:
+    /// no evidence either way.
+    pub const MISSING: u8 = 7;
+    pub const COUNT: usize = 8;
+    pub const LABELS: [&str; COUNT] = [
+        "exact",
+        "day/month swapped",
+        "year and month",
+        "month and day, year +-1",
+        "month and day",
+        "year only",
+        "disagree",
+        "missing or placeholder",
+    ];
+}
+
+/// Levels for sex, tax id and household contact.
+pub mod simple {
+    pub const AGREE: u8 = 0;
+    pub const DISAGREE: u8 = 1;
+    pub const MISSING: u8 = 2;
+    pub const COUNT: usize = 3;
+    pub const LABELS: [&str; COUNT] = ["agree", "disagree", "missing"];
+}
+
+/// Household-shareable contact: phone, e-mail or street address; ZIP code
+/// alone is a weaker level.
+pub mod contact {
+    pub const AGREE: u8 = 0;
+    /// Only the 5-digit ZIP code agrees.
+    pub const ZIP: u8 = 1;
+    pub const DISAGREE: u8 = 2;
+    pub const MISSING: u8 = 3;
+    pub const COUNT: usize = 4;
+    pub const LABELS: [&str; COUNT] = ["phone, e-mail or address agree", "only ZIP agrees", "disagree", "missing"];
+}
+
+/// The comparison vector of one pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Levels {
+    pub given: u8,
+    pub family: u8,
+    pub dob: u8,
+    pub sex: u8,
+    pub tax_id: u8,
+    /// Phone, e-mail, street address or ZIP (household-shareable contact).
+    pub contact: u8,
+    /// Exact name tokens that agreed (for term-frequency adjustment).
+    pub given_token: u64,
+    pub family_token: u64,
+}
+
+/// Compare two part lists; level of the best pair.
+#[inline]
+fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
+    if a.exact == b.exact {
+        return name::EXACT;
+    }
+    if a.variants.iter().any(|v| b.variants.contains(v)) {
+        return name::VARIANT;
+    }
+    let d = dice(&a.bloom, &b.bloom);
+    if d >= 0.85 {
+        return name::FUZZY_HIGH;
+    }
+    let phon = (a.phonetic[0] != 0 && (a.phonetic[0] == b.phonetic[0] || a.phonetic[0] == b.phonetic[1]))
+        || (a.phonetic[1] != 0 && (a.phonetic[1] == b.phonetic[0] || a.phonetic[1] == b.phonetic[1]));
+    if phon || a.nicknames.iter().any(|v| b.nicknames.contains(v)) {
+        return name::NICK_OR_PHONETIC;
+    }
+    if d >= 0.7 {
+        return name::FUZZY;
+    }
+    name::NONE
+}
+
+/// Best match of `a`'s parts with `role` among `b`'s parts, skipping the
+/// part index `skip`. Returns (level, index in b, exact token).
+fn best(a: &Identity, role: Role, b: &Identity, skip: Option<usize>) -> (u8, Option<usize>, u64) {
+    let mut best = (name::MISSING, None, 0u64);
+    let mut any = false;
+    for pa in a.parts.iter().filter(|p| p.role == role) {
+        any = true;
+        for (j, pb) in b.parts.iter().enumerate() {
+            if Some(j) == skip {
+                continue;
+            }
+            let l = part_level(pa, pb);
+            if best.1.is_none() || l < best.0 {
+                best = (l, Some(j), if l == name::EXACT { pa.exact } else { 0 });
+                if l == name::EXACT {
+                    break;
+                }
+            }
+        }
+    }
+    // Glued alternates of the same name (garcialopez for a family name,
+    // abdulrahman for a given name) may stand in for a part that did not
+    // match as well.
+    if any
+        && best.0 > name::EXACT
+        && let Some(glued) = role.glued()
+    {
+        for pa in a.parts.iter().filter(|p| p.role == glued) {
+            for (j, pb) in b.parts.iter().enumerate() {
+                if Some(j) == skip {
+                    continue;
+                }
+                let l = part_level(pa, pb);
+                if l < best.0 {
+                    best = (l, Some(j), if l == name::EXACT { pa.exact } else { 0 });
+                }
+            }
+        }
+    }
+    if !any {
+        return (name::MISSING, None, 0);
+    }
+    if b.parts.iter().all(|p| p.role.is_glued()) {
+        return (name::MISSING, None, 0);
+    }
+    best
+}
+
+/// Given and family levels seen from `a`: given first, then family without
+/// reusing the part of `b` the given name matched.
+fn names_from(a: &Identity, b: &Identity) -> (u8, u8, u64, u64) {
+    let (g, gj, gt) = best(a, Role::Given, b, None);
+    let skip = if g < name::NONE { gj } else { None };
+    let (f, _, ft) = best(a, Role::Family, b, skip);
+    (g, f, gt, ft)
+}
+
+fn name_score(l: u8) -> u8 {
+    // Higher is better; missing counts as nothing.
+    if l >= name::NONE { 0 } else { (name::NONE - l) * 2 }
+}
+
+/// Compare two identities.
+pub fn compare(a: &Identity, b: &Identity) -> Levels {
+    let x = names_from(a, b);
+    let y = names_from(b, a);
+    // Take the reading with more agreement; both avoid double counting.
+    let (given, family, gt, ft) = if name_score(x.0) + name_score(x.1) >= name_score(y.0) + name_score(y.1) { x } else { y };
+    let dob = match (&a.dob, &b.dob) {
+        (Some(p), Some(q)) if !p.placeholder && !q.placeholder => {
+            if p.full == q.full {
+                dob::EXACT
+            } else if (p.swapped != 0 && p.swapped == q.full) || (q.swapped != 0 && q.swapped == p.full) {
+                dob::SWAPPED
+            } else if p.year_month == q.year_month {
+                dob::YEAR_MONTH
+            } else if p.near_years.contains(&q.full) {
+                dob::MONTH_DAY_NEAR_YEAR
+            } else if p.month_day == q.month_day {
+                dob::MONTH_DAY
+            } else if p.year == q.year {
+                dob::YEAR
+            } else {
+                dob::DISAGREE
+            }
+        }
+        // A placeholder (01/01) still has a year, usually right: the year
+        // agreeing is weak evidence; anything else is none.
+        (Some(p), Some(q)) if p.year == q.year => dob::YEAR,
+        _ => dob::MISSING,
+    };
+    let sex = match (a.sex, b.sex) {
+        (0, _) | (_, 0) => simple::MISSING,
+        (x, y) if x == y => simple::AGREE,
+        _ => simple::DISAGREE,
+    };
+    let tax_id = match (a.tax_id, b.tax_id) {
+        (0, _) | (_, 0) => simple::MISSING,
+        (x, y) if x == y => simple::AGREE,
+        _ => simple::DISAGREE,
+    };
+    let mut comparable = false;
+    let mut agree = false;
+    for (x, y) in [(a.phone, b.phone), (a.email, b.email), (a.address, b.address)] {
+        if x != 0 && y != 0 {
+            comparable = true;
+            agree |= x == y;
+        }
+    }
+    let zip_agree = a.zip5 != 0 && a.zip5 == b.zip5;
+    let contact = if agree {
+        contact::AGREE
+    } else if zip_agree {
+        contact::ZIP
+    } else if comparable || (a.zip5 != 0 && b.zip5 != 0) {
+        contact::DISAGREE
+    } else {
+        contact::MISSING
+    };
+    Levels { given, family, dob, sex, tax_id, contact, given_token: gt, family_token: ft }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protect::encode::{Encoder, Hardening, RawIdentity};
+    use crate::protect::normalize::NameOrder;
+    use crate::protect::variants::NameVariants;
+    use chrono::NaiveDate;
+    use std::sync::Arc;
+
+    fn enc() -> Encoder {
+        Encoder::new(&crate::secret::Keys::for_tests(), Arc::new(NameVariants::parse(crate::protect::variants::BUILTIN, "t").unwrap()), Hardening::default())
+    }
+
+    fn id(e: &mut Encoder, g: &str, f: &str, dob: (i32, u32, u32)) -> Identity {
+        e.encode(&RawIdentity {
+            given: Some(g),
+            family: Some(f),
+            dob: NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2),
+            name_order: NameOrder::GivenFamily,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn swapped_names_agree_fully() {
+        let mut e = enc();
+        let a = id(&mut e, "An", "Nguyen", (1980, 4, 2));
+        let b = id(&mut e, "Nguyen", "An", (1980, 4, 2));
+        let l = compare(&a, &b);
+        assert_eq!((l.given, l.family), (name::EXACT, name::EXACT));
+    }
+
+    #[test]
+    fn one_part_is_not_counted_twice() {
+        let mut e = enc();
+        let a = id(&mut e, "Garcia", "Maria", (1980, 4, 2));
+        let b = id(&mut e, "Maria", "Lopez", (1980, 4, 2));
+        let l = compare(&a, &b);
+        let agreeing = [l.given, l.family].iter().filter(|x| **x == name::EXACT).count();
+        assert_eq!(agreeing, 1, "{l:?}");
+    }
+
+    #[test]
+    fn transliterations_compound_names_and_dates() {
+        let mut e = enc();
+        let a = id(&mut e, "Mohammed", "Al-Hassan", (1975, 3, 9));
+        let b = id(&mut e, "Muhammad", "Hassan", (1975, 9, 3));
+        let l = compare(&a, &b);
+        assert_eq!(l.given, name::VARIANT);
+        assert_eq!(l.family, name::EXACT);
+        assert_eq!(l.dob, dob::SWAPPED);
+        let c = id(&mut e, "Maria", "Garcia Lopez", (1990, 1, 1));
+        let d = id(&mut e, "Maria", "Lopez", (1990, 6, 17));
+        let l = compare(&c, &d);
+        assert_eq!(l.family, name::EXACT);
+        assert_eq!(l.dob, dob::YEAR, "a placeholder is no evidence of the day, only of the year");
+        let e2 = id(&mut e, "Maria", "Lopez", (1991, 6, 17));
+        assert_eq!(compare(&c, &e2).dob, dob::MISSING, "nor evidence against");
+    }
+
+    #[test]
+    fn a_glued_family_name_never_stands_in_for_a_given_name() {
+        let mut e = enc();
+        let a = id(&mut e, "Ahmed", "Al-Najjar", (2000, 6, 3));
+        let b = id(&mut e, "Mustafa", "Al-Najjar", (2007, 8, 26));
+        let l = compare(&a, &b);
+        assert_eq!(l.given, name::NONE, "{l:?}");
+        assert_eq!(l.family, name::EXACT);
+    }
+
+    #[test]
+    fn typos_are_fuzzy() {
+        let mut e = enc();
+        let a = id(&mut e, "Guadalupe", "Hernandez", (1975, 3, 19));
+        let b = id(&mut e, "Guadalpue", "Hernandes", (1976, 3, 19));
+        let l = compare(&a, &b);
+        assert!(l.given <= name::FUZZY, "{l:?}");
+        assert!(l.family <= name::NICK_OR_PHONETIC, "{l:?}");
+        assert_eq!(l.dob, dob::MONTH_DAY_NEAR_YEAR);
+    }
+}

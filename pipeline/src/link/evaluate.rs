@@ -1,0 +1,306 @@
+//! `braid link evaluate`: linkage quality against a truth file.
+//!
+//! The truth file is CSV with `partner,record_id,entity`, where `record_id` is
+//! the partner's own id as mapped in the configuration. The ids are hashed
+//! with the consortium key before they are joined, so the truth file's ids
+//! are never written anywhere.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::secret::Keys;
+
+/// record_key -> true entity.
+pub struct Truth {
+    pub entity: HashMap<String, String>,
+}
+
+pub fn load_truth(path: &Path, keys: &Keys) -> Result<Truth> {
+    let file = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| Error::Input { file: file.clone(), message: format!("cannot read: {e}") })?;
+    let headers = rdr.headers().map_err(|e| Error::Input { file: file.clone(), message: e.to_string() })?.clone();
+    let col = |n: &str| {
+        headers.iter().position(|h| h.eq_ignore_ascii_case(n)).ok_or_else(|| Error::Input {
+            file: file.clone(),
+            message: format!("truth file needs a `{n}` column (partner,record_id,entity)"),
+        })
+    };
+    let (p, r, e) = (col("partner")?, col("record_id")?, col("entity")?);
+    let mut entity = HashMap::new();
+    for (i, row) in rdr.records().enumerate() {
+        let row = row.map_err(|_| Error::Input { file: file.clone(), message: format!("malformed row at line {}", i + 2) })?;
+        let rk = crate::protect::record_key(keys, row.get(p).unwrap_or(""), row.get(r).unwrap_or(""));
+        entity.insert(rk, row.get(e).unwrap_or("").to_string());
+    }
+    Ok(Truth { entity })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PairCounts {
+    pub true_positive: u64,
+    pub false_positive: u64,
+    pub false_negative: u64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl PairCounts {
+    fn new(tp: u64, predicted: u64, truth: u64) -> PairCounts {
+        let precision = if predicted == 0 { 1.0 } else { tp as f64 / predicted as f64 };
+        let recall = if truth == 0 { 1.0 } else { tp as f64 / truth as f64 };
+        let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+        PairCounts {
+            true_positive: tp,
+            false_positive: predicted - tp,
+            false_negative: truth - tp,
+            precision,
+            recall,
+            f1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Records in both the truth file and the linked warehouse.
+    pub records_evaluated: usize,
+    /// Records of the truth file braid has not linked (absent or no consent).
+    pub records_not_linked: usize,
+    pub clusters: usize,
+    pub true_entities: usize,
+    pub pairwise: PairCounts,
+    pub bcubed_precision: f64,
+    pub bcubed_recall: f64,
+    pub bcubed_f1: f64,
+    /// True pairs that blocking made candidates (or that share a record).
+    pub blocking_true_pairs: u64,
+    pub blocking_found: u64,
+    pub blocking_recall: f64,
+    pub candidate_pairs: u64,
+    /// Pairwise decisions (before clustering) at other thresholds.
+    pub thresholds: Vec<ThresholdPoint>,
+    /// The comparison patterns most common among wrong pairwise decisions
+    /// at the configured threshold (levels only; no values).
+    pub error_patterns: Vec<ErrorPattern>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPattern {
+    /// false_positive or false_negative
+    pub kind: String,
+    pub pairs: u64,
+    pub given: String,
+    pub family: String,
+    pub dob: String,
+    pub sex: String,
+    pub tax_id: String,
+    pub contact: String,
+    pub mean_log_odds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdPoint {
+    pub threshold: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+fn c2(n: u64) -> u64 {
+    n * n.saturating_sub(1) / 2
+}
+
+/// Evaluate linked assignments (record_key -> person_key) against the truth.
+/// With `scored`, also blocking recall and the threshold sweep.
+pub fn evaluate(
+    assignments: &[(String, String)],
+    truth: &Truth,
+    scored: Option<(&super::Scored, &super::LinkInput)>,
+    threshold: f64,
+) -> Evaluation {
+    let linked: HashMap<&str, &str> = assignments.iter().map(|(r, p)| (r.as_str(), p.as_str())).collect();
+    let mut cells: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut by_cluster: HashMap<&str, u64> = HashMap::new();
+    let mut by_entity: HashMap<&str, u64> = HashMap::new();
+    let mut evaluated = 0;
+    for (rk, ent) in &truth.entity {
+        if let Some(pk) = linked.get(rk.as_str()) {
+            evaluated += 1;
+            *cells.entry((pk, ent.as_str())).or_default() += 1;
+            *by_cluster.entry(pk).or_default() += 1;
+            *by_entity.entry(ent.as_str()).or_default() += 1;
+        }
+    }
+    let tp: u64 = cells.values().map(|n| c2(*n)).sum();
+    let predicted: u64 = by_cluster.values().map(|n| c2(*n)).sum();
+    let true_pairs: u64 = by_entity.values().map(|n| c2(*n)).sum();
+    // B-cubed: per record, share of its cluster that is its entity and share
+    // of its entity that is in its cluster.
+    let (mut bp, mut br) = (0.0, 0.0);
+    for ((pk, ent), n) in &cells {
+        let n = *n as f64;
+        bp += n * n / by_cluster[pk] as f64;
+        br += n * n / by_entity[ent] as f64;
+    }
+    let e = evaluated.max(1) as f64;
+    let (bp, br) = (bp / e, br / e);
+
+    let mut out = Evaluation {
+        records_evaluated: evaluated,
+        records_not_linked: truth.entity.len() - evaluated,
+        clusters: by_cluster.len(),
+        true_entities: by_entity.len(),
+        pairwise: PairCounts::new(tp, predicted, true_pairs),
+        bcubed_precision: bp,
+        bcubed_recall: br,
+        bcubed_f1: if bp + br > 0.0 { 2.0 * bp * br / (bp + br) } else { 0.0 },
+        blocking_true_pairs: true_pairs,
+        blocking_found: 0,
+        blocking_recall: 0.0,
+        candidate_pairs: 0,
+        thresholds: vec![],
+        error_patterns: vec![],
+    };
+    if let Some((s, input)) = scored {
+        let ent_of_record: Vec<Option<&str>> = input
+            .records
+            .iter()
+            .map(|r| truth.entity.get(&r.record_key).map(String::as_str).filter(|_| linked.contains_key(r.record_key.as_str())))
+            .collect();
+        // Record-level candidate pairs with their best log-odds.
+        let mut best: HashMap<(u32, u32), f32> = HashMap::new();
+        for (i, (a, b)) in s.pairs.iter().enumerate() {
+            let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
+            let k = if ra < rb { (ra, rb) } else { (rb, ra) };
+            let e = best.entry(k).or_insert(f32::NEG_INFINITY);
+            *e = e.max(s.log_odds[i]);
+        }
+        out.candidate_pairs = best.len() as u64;
+        let is_true = |k: &(u32, u32)| match (ent_of_record[k.0 as usize], ent_of_record[k.1 as usize]) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        };
+        let found = best.keys().filter(|k| is_true(k)).count() as u64;
+        out.blocking_found = found;
+        out.blocking_recall = if true_pairs == 0 { 1.0 } else { found as f64 / true_pairs as f64 };
+        let evaluated_pairs: Vec<(f32, bool)> = best
+            .iter()
+            .filter(|(k, _)| ent_of_record[k.0 as usize].is_some() && ent_of_record[k.1 as usize].is_some())
+            .map(|(k, lo)| (*lo, is_true(k)))
+            .collect();
+        // Patterns of the wrong decisions at the configured threshold.
+        let lt = (threshold / (1.0 - threshold)).log2() as f32;
+        let mut errs: HashMap<(bool, super::compare::Levels), (u64, f64)> = HashMap::new();
+        for (i, (a, b)) in s.pairs.iter().enumerate() {
+            let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
+            if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
+                continue;
+            }
+            let truth = is_true(&(ra.min(rb), ra.max(rb)));
+            let predicted = s.log_odds[i] >= lt;
+            if truth == predicted {
+                continue;
+            }
+            let (Some(x), Some(y)) = (s.node_identity[*a as usize], s.node_identity[*b as usize]) else { continue };
+            let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
+            l.given_token = 0;
+            l.family_token = 0;
+            let e = errs.entry((predicted, l)).or_default();
+            e.0 += 1;
+            e.1 += s.log_odds[i] as f64;
+        }
+        let mut errs: Vec<_> = errs.into_iter().collect();
+        errs.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        use super::compare::{contact, dob, name, simple};
+        out.error_patterns = errs
+            .into_iter()
+            .take(12)
+            .map(|((fp, l), (n, sum))| ErrorPattern {
+                kind: if fp { "false_positive" } else { "false_negative" }.into(),
+                pairs: n,
+                given: name::LABELS[l.given as usize].into(),
+                family: name::LABELS[l.family as usize].into(),
+                dob: dob::LABELS[l.dob as usize].into(),
+                sex: simple::LABELS[l.sex as usize].into(),
+                tax_id: simple::LABELS[l.tax_id as usize].into(),
+                contact: contact::LABELS[l.contact as usize].into(),
+                mean_log_odds: sum / n as f64,
+            })
+            .collect();
+        for t in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] {
+            let lt = (t / (1.0 - t) as f64).log2() as f32;
+            let (mut tp, mut pred) = (0u64, 0u64);
+            for (lo, truth) in &evaluated_pairs {
+                if *lo >= lt {
+                    pred += 1;
+                    tp += *truth as u64;
+                }
+            }
+            let c = PairCounts::new(tp, pred, true_pairs);
+            out.thresholds.push(ThresholdPoint { threshold: t, precision: c.precision, recall: c.recall, f1: c.f1 });
+        }
+    }
+    out
+}
+
+impl Evaluation {
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        use std::fmt::Write;
+        let _ = writeln!(s, "records evaluated      {} ({} in the truth file not linked)", self.records_evaluated, self.records_not_linked);
+        let _ = writeln!(s, "clusters               {} (true entities {})", self.clusters, self.true_entities);
+        let p = &self.pairwise;
+        let _ = writeln!(s, "pairwise precision     {:.4}  ({} true / {} predicted pairs)", p.precision, p.true_positive, p.true_positive + p.false_positive);
+        let _ = writeln!(s, "pairwise recall        {:.4}  ({} found / {} true pairs)", p.recall, p.true_positive, p.true_positive + p.false_negative);
+        let _ = writeln!(s, "pairwise F1            {:.4}", p.f1);
+        let _ = writeln!(s, "B-cubed P / R / F1     {:.4} / {:.4} / {:.4}", self.bcubed_precision, self.bcubed_recall, self.bcubed_f1);
+        if self.candidate_pairs > 0 {
+            let _ = writeln!(
+                s,
+                "blocking recall        {:.4}  ({} of {} true pairs among {} candidate pairs)",
+                self.blocking_recall, self.blocking_found, self.blocking_true_pairs, self.candidate_pairs
+            );
+            let _ = writeln!(s, "\npairwise decisions before clustering, by threshold:");
+            let _ = writeln!(s, "  threshold  precision  recall  F1");
+            for t in &self.thresholds {
+                let _ = writeln!(s, "  {:>9.2}  {:>9.4}  {:>6.4}  {:.4}", t.threshold, t.precision, t.recall, t.f1);
+            }
+            if !self.error_patterns.is_empty() {
+                let _ = writeln!(s, "\nmost common wrong pairwise decisions (field agreement levels):");
+                for e in &self.error_patterns {
+                    let _ = writeln!(
+                        s,
+                        "  {:>6} {:<15} given {:<20} family {:<20} dob {:<24} sex {:<8} ssn {:<8} contact {:<8} log-odds {:+.1}",
+                        e.pairs, e.kind, e.given, e.family, e.dob, e.sex, e.tax_id, e.contact, e.mean_log_odds
+                    );
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Pairwise counts between two sets of record pairs (for tests and benches).
+pub fn pair_set(assign: &[(String, String)]) -> HashSet<(String, String)> {
+    let mut by: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (r, p) in assign {
+        by.entry(p).or_default().push(r);
+    }
+    let mut out = HashSet::new();
+    for v in by.values() {
+        for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                let (a, b) = if v[i] < v[j] { (v[i], v[j]) } else { (v[j], v[i]) };
+                out.insert((a.to_string(), b.to_string()));
+            }
+        }
+    }
+    out
+}

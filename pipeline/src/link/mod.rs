@@ -1,0 +1,365 @@
+//! link: blocking -> scoring -> clustering -> stable person keys.
+//!
+//! Input: every active identity observation (tokens and Bloom filters from
+//! the linkage zone) and every record key. Output: one `person_key` per
+//! consenting record, the match probability that put it there, and the key
+//! changes since the last run. See `docs/linkage.md` for the method.
+
+pub mod block;
+pub mod cluster;
+pub mod compare;
+pub mod evaluate;
+pub mod keys;
+pub mod model;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protect::encode::{Hardening, Identity};
+
+/// Linkage settings (`[linkage]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Posterior match probability a link needs (pairwise, and on average
+    /// between two clusters). Default 0.5.
+    #[serde(default = "d_threshold")]
+    pub threshold: f64,
+    /// Largest blocking block compared in full. Default 200.
+    #[serde(default = "d_max_block")]
+    pub max_block: usize,
+    /// EM iterations at most. Default 200.
+    #[serde(default = "d_iterations")]
+    pub em_iterations: usize,
+    /// Random pairs compared to learn what unrelated records look like.
+    /// Default 1,000,000.
+    #[serde(default = "d_random_pairs")]
+    pub random_pairs: usize,
+    /// Term-frequency adjustment of exact name agreement. Default true.
+    #[serde(default = "d_true")]
+    pub term_frequency: bool,
+    /// Optional Bloom-filter hardening (changing it means re-protecting).
+    #[serde(default)]
+    pub hardening: Hardening,
+}
+
+fn d_threshold() -> f64 {
+    0.5
+}
+fn d_max_block() -> usize {
+    200
+}
+fn d_iterations() -> usize {
+    200
+}
+fn d_random_pairs() -> usize {
+    1_000_000
+}
+fn d_true() -> bool {
+    true
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+impl LinkConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0 < self.threshold && self.threshold < 1.0) {
+            return Err(format!("linkage.threshold must be between 0 and 1 (got {})", self.threshold));
+        }
+        if self.max_block < 2 {
+            return Err("linkage.max_block must be at least 2".into());
+        }
+        Ok(())
+    }
+
+    /// The threshold as log2 odds.
+    pub fn threshold_log_odds(&self) -> f32 {
+        (self.threshold / (1.0 - self.threshold)).log2() as f32
+    }
+}
+
+/// A partner record known to the link step.
+#[derive(Debug, Clone)]
+pub struct RecordRef {
+    pub record_key: String,
+    pub partner: String,
+    pub consent: bool,
+}
+
+/// Everything linkage reads.
+#[derive(Debug, Default)]
+pub struct LinkInput {
+    pub records: Vec<RecordRef>,
+    /// (index into `records`, identity observation).
+    pub observations: Vec<(u32, Identity)>,
+}
+
+/// The scored candidate graph (shared by `link` and `link evaluate`).
+pub struct Scored {
+    /// Record of each node.
+    pub group: Vec<u32>,
+    /// Identity of each node (None: a record with no identity observation).
+    pub node_identity: Vec<Option<usize>>,
+    pub pairs: Vec<(u32, u32)>,
+    pub log_odds: Vec<f32>,
+    pub model: model::Model,
+    pub skipped_blocks: usize,
+    /// Pairs of records with identities, compared or not.
+    pub all_pairs: f64,
+    tf: HashMap<u64, f32>,
+}
+
+impl Scored {
+    /// Log-odds of any two nodes with identities.
+    pub fn score(&self, input: &LinkInput, x: u32, y: u32) -> f32 {
+        match (self.node_identity[x as usize], self.node_identity[y as usize]) {
+            (Some(a), Some(b)) => {
+                let l = compare::compare(&input.observations[a].1, &input.observations[b].1);
+                self.model.log_odds(&l, &|t| self.tf.get(&t).copied().unwrap_or(0.0))
+            }
+            _ => -100.0,
+        }
+    }
+}
+
+/// Statistics of one linkage, for the run summary and `braid status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinkStats {
+    pub records: usize,
+    pub observations: usize,
+    pub candidate_pairs: usize,
+    pub skipped_blocks: usize,
+    pub links_above_threshold: usize,
+    pub persons: usize,
+    pub multi_partner_persons: usize,
+    /// Pairs the model expects to be matches (share of all pairs x pairs).
+    pub estimated_match_pairs: f64,
+    pub em_iterations: usize,
+    pub threshold: f64,
+    pub weights: serde_json::Value,
+}
+
+/// One record's place after linkage.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub record_key: String,
+    pub partner: String,
+    pub person_key: Option<String>,
+    pub probability: Option<f64>,
+    pub cluster_size: i32,
+    pub consent: bool,
+}
+
+pub struct LinkOutput {
+    pub assignments: Vec<Assignment>,
+    pub events: Vec<keys::KeyEvent>,
+    pub stats: LinkStats,
+}
+
+/// Block, compare and score (EM) every candidate pair.
+pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
+    // Nodes: one per observation, plus one per consenting record without any.
+    let mut group: Vec<u32> = Vec::with_capacity(input.observations.len());
+    let mut node_identity: Vec<Option<usize>> = Vec::new();
+    let mut has_obs = vec![false; input.records.len()];
+    for (i, (r, _)) in input.observations.iter().enumerate() {
+        group.push(*r);
+        node_identity.push(Some(i));
+        has_obs[*r as usize] = true;
+    }
+    for (r, rec) in input.records.iter().enumerate() {
+        if !has_obs[r] && rec.consent {
+            group.push(r as u32);
+            node_identity.push(None);
+        }
+    }
+    let ids: Vec<Option<&Identity>> = node_identity.iter().map(|o| o.map(|i| &input.observations[i].1)).collect();
+    let cands = block::candidates(&ids, &group, cfg.max_block);
+
+    // Term frequencies of exact name tokens.
+    let mut freq: HashMap<u64, u32> = HashMap::new();
+    let mut total = 0u64;
+    for (_, id) in &input.observations {
+        for p in &id.parts {
+            *freq.entry(p.exact).or_default() += 1;
+            total += 1;
+        }
+    }
+    let tf: HashMap<u64, f32> = if cfg.term_frequency && total > 0 {
+        let t = total as f64;
+        let sum_sq: f64 = freq.values().map(|c| (*c as f64 / t).powi(2)).sum();
+        freq.iter().map(|(k, c)| (*k, ((sum_sq / (*c as f64 / t)).log2()).clamp(-4.0, 2.0) as f32)).collect()
+    } else {
+        HashMap::new()
+    };
+
+    // Compare every candidate pair, in parallel.
+    let pairs = &cands.pairs;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    let results: Vec<(Vec<u16>, Vec<f32>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                let ids = &ids;
+                let tf = &tf;
+                s.spawn(move || {
+                    let mut pats = Vec::with_capacity(part.len());
+                    let mut adj = Vec::with_capacity(part.len());
+                    for (a, b) in part {
+                        let (x, y) = (ids[*a as usize].expect("scored"), ids[*b as usize].expect("scored"));
+                        let l = compare::compare(x, y);
+                        pats.push(model::pattern(&l) as u16);
+                        let mut t = 0.0;
+                        if l.given == compare::name::EXACT {
+                            t += tf.get(&l.given_token).copied().unwrap_or(0.0);
+                        }
+                        if l.family == compare::name::EXACT {
+                            t += tf.get(&l.family_token).copied().unwrap_or(0.0);
+                        }
+                        adj.push(t);
+                    }
+                    (pats, adj)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("scoring thread")).collect()
+    });
+    let mut patterns = Vec::with_capacity(pairs.len());
+    let mut adjust = Vec::with_capacity(pairs.len());
+    for (p, a) in results {
+        patterns.extend(p);
+        adjust.extend(a);
+    }
+    let mut counts = vec![0u64; model::PATTERNS];
+    for p in &patterns {
+        counts[*p as usize] += 1;
+    }
+    // A random sample of all pairs of identity nodes (records of different
+    // partners records or not): what unrelated pairs look like. Seeded, so
+    // a run is reproducible; this is not privacy noise.
+    let with_id: Vec<u32> = (0..ids.len() as u32).filter(|i| ids[*i as usize].is_some()).collect();
+    let n = with_id.len() as f64;
+    let all_pairs = n * (n - 1.0) / 2.0;
+    // All sampled pairs describe strangers; the sampled pairs that are not
+    // candidates stand in for the pairs blocking never proposed.
+    let mut sample = vec![0u64; model::PATTERNS];
+    let mut sample_others = vec![0u64; model::PATTERNS];
+    if with_id.len() >= 2 {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x6272_6169_64);
+        let want = (cfg.random_pairs as f64).min(all_pairs) as usize;
+        let mut taken = 0;
+        let mut guard = 0usize;
+        while taken < want && guard < want * 4 {
+            guard += 1;
+            let a = with_id[rng.random_range(0..with_id.len())];
+            let b = with_id[rng.random_range(0..with_id.len())];
+            if a == b || group[a as usize] == group[b as usize] {
+                continue;
+            }
+            let l = compare::compare(ids[a as usize].expect("id"), ids[b as usize].expect("id"));
+            let p = model::pattern(&l);
+            sample[p] += 1;
+            if pairs.binary_search(&(a.min(b), a.max(b))).is_err() {
+                sample_others[p] += 1;
+            }
+            taken += 1;
+        }
+    }
+    let others = (all_pairs - pairs.len() as f64).max(0.0);
+    let model = model::fit(
+        &model::Counts { candidates: &counts, strangers: &sample, others_sample: &sample_others, others },
+        cfg.em_iterations,
+    );
+    let log_odds: Vec<f32> = patterns.iter().zip(&adjust).map(|(p, a)| model.log_odds[*p as usize] + a).collect();
+    Scored { group, node_identity, pairs: cands.pairs, log_odds, model, skipped_blocks: cands.skipped_blocks, all_pairs, tf }
+}
+
+/// Link all records. `previous` maps record keys to last run's person keys.
+pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkConfig) -> LinkOutput {
+    let scored = score(input, cfg);
+    let threshold = cfg.threshold_log_odds();
+    let has_identity: Vec<bool> = scored.node_identity.iter().map(|o| o.is_some()).collect();
+    let roots = cluster::cluster(
+        &scored.group,
+        &scored.pairs,
+        &scored.log_odds,
+        &has_identity,
+        &|x, y| scored.score(input, x, y),
+        threshold,
+    );
+    // Cluster of each record (all its nodes share one root).
+    let mut record_cluster: Vec<Option<u32>> = vec![None; input.records.len()];
+    for (node, root) in roots.iter().enumerate() {
+        record_cluster[scored.group[node] as usize] = Some(*root);
+    }
+    // Best link probability of each node into its cluster.
+    let mut best: Vec<f32> = vec![f32::NEG_INFINITY; scored.group.len()];
+    for (i, (a, b)) in scored.pairs.iter().enumerate() {
+        if roots[*a as usize] == roots[*b as usize] {
+            let lo = scored.log_odds[i];
+            best[*a as usize] = best[*a as usize].max(lo);
+            best[*b as usize] = best[*b as usize].max(lo);
+        }
+    }
+    let mut record_best: Vec<f32> = vec![f32::NEG_INFINITY; input.records.len()];
+    for (node, g) in scored.group.iter().enumerate() {
+        record_best[*g as usize] = record_best[*g as usize].max(best[node]);
+    }
+    // Stable keys over consenting records.
+    let linked: Vec<usize> = (0..input.records.len()).filter(|r| record_cluster[*r].is_some()).collect();
+    let clusters: Vec<u32> = linked.iter().map(|r| record_cluster[*r].expect("linked")).collect();
+    let prev: Vec<Option<String>> = linked.iter().map(|r| previous.get(&input.records[*r].record_key).cloned()).collect();
+    let (keys_by_cluster, mut events) = keys::assign(&clusters, &prev);
+    let mut prev_all: Vec<String> = previous.values().cloned().collect();
+    prev_all.sort();
+    prev_all.dedup();
+    events.extend(keys::retired(&prev_all, &keys_by_cluster, &events));
+
+    let mut size: HashMap<u32, i32> = HashMap::new();
+    for c in &clusters {
+        *size.entry(*c).or_default() += 1;
+    }
+    let mut partners_per_cluster: HashMap<u32, std::collections::HashSet<&str>> = HashMap::new();
+    for (r, c) in linked.iter().zip(&clusters) {
+        partners_per_cluster.entry(*c).or_default().insert(&input.records[*r].partner);
+    }
+    let assignments = input
+        .records
+        .iter()
+        .enumerate()
+        .map(|(r, rec)| {
+            let c = record_cluster[r];
+            Assignment {
+                record_key: rec.record_key.clone(),
+                partner: rec.partner.clone(),
+                person_key: c.map(|c| keys_by_cluster[&c].clone()),
+                probability: c.map(|_| {
+                    if record_best[r].is_finite() { scored.model.probability(record_best[r]) } else { 1.0 }
+                }),
+                cluster_size: c.map(|c| size[&c]).unwrap_or(0),
+                consent: rec.consent,
+            }
+        })
+        .collect();
+    let stats = LinkStats {
+        records: input.records.len(),
+        observations: input.observations.len(),
+        candidate_pairs: scored.pairs.len(),
+        skipped_blocks: scored.skipped_blocks,
+        links_above_threshold: scored.log_odds.iter().filter(|l| **l >= threshold).count(),
+        persons: size.len(),
+        multi_partner_persons: partners_per_cluster.values().filter(|s| s.len() > 1).count(),
+        estimated_match_pairs: scored.model.shares[0] * scored.all_pairs,
+        em_iterations: scored.model.iterations,
+        threshold: cfg.threshold,
+        weights: scored.model.marginal_weights(),
+    };
+    LinkOutput { assignments, events, stats }
+}

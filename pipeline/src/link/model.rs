@@ -1,0 +1,498 @@
+//! A Fellegi-Sunter model with three classes of pairs instead of two.
+//!
+//! The classic model compares "match" with "non-match" and assumes fields
+//! agree independently within each. That fails exactly where immigrant data
+//! is hardest: members of a household share a surname, an address, a phone
+//! and sometimes (twins) a birth date, and given and family names are
+//! correlated (both Vietnamese, both Somali). braid therefore
+//!
+//! * splits non-matches into **household** and **unrelated** pairs, each with
+//!   its own distributions, so a twin pair looks like what it is: a
+//!   household pair with a shared birth date and different given names;
+//! * models given x family name jointly, and birth date x contact jointly;
+//! * measures the unrelated class on a random sample of all pairs, learns the
+//!   household class from pairs that share a contact but not a given name,
+//!   and learns only the match class by EM (with a weak prior), over all
+//!   pairs: the candidates exactly, the rest through the random sample.
+
+use serde::Serialize;
+
+use super::compare::{Levels, contact, dob, name, simple};
+
+/// Family-name levels used in the model.
+pub const FAM_COARSE: usize = 5;
+fn fam_coarse(l: u8) -> usize {
+    match l {
+        name::EXACT => 0,
+        name::VARIANT | name::FUZZY_HIGH => 1,
+        name::NICK_OR_PHONETIC | name::FUZZY => 2,
+        name::NONE => 3,
+        _ => 4,
+    }
+}
+
+/// Cells of the name factor: given level x family level.
+pub const NAMES: usize = name::COUNT * FAM_COARSE;
+/// Cells of the date factor: birth-date level x contact level.
+pub const DATES: usize = dob::COUNT * contact::COUNT;
+pub const PATTERNS: usize = NAMES * DATES * simple::COUNT * simple::COUNT;
+
+fn names_cell(l: &Levels) -> usize {
+    l.given as usize * FAM_COARSE + fam_coarse(l.family)
+}
+fn dates_cell(l: &Levels) -> usize {
+    l.dob as usize * contact::COUNT + l.contact as usize
+}
+
+/// Index of a comparison vector.
+pub fn pattern(l: &Levels) -> usize {
+    ((names_cell(l) * DATES + dates_cell(l)) * simple::COUNT + l.sex as usize) * simple::COUNT + l.tax_id as usize
+}
+
+/// (names cell, dates cell, sex, tax id) of a pattern.
+fn unpattern(p: usize) -> (usize, usize, usize, usize) {
+    let t = p % simple::COUNT;
+    let p = p / simple::COUNT;
+    let s = p % simple::COUNT;
+    let p = p / simple::COUNT;
+    (p / DATES, p % DATES, s, t)
+}
+
+/// Observed levels per field (the last level of every field is "missing").
+const G_OBS: usize = name::COUNT - 1;
+const F_OBS: usize = FAM_COARSE - 1;
+const D_OBS: usize = dob::COUNT - 1;
+const C_OBS: usize = contact::COUNT - 1;
+/// Observed levels of sex and tax id.
+const S_OBS: usize = simple::COUNT - 1;
+
+/// One class's distributions over **observed** levels: names (given x
+/// family), dates (birth date x contact), sex and tax id, independent of
+/// each other within the class. A missing field is no evidence either way:
+/// its factor is the same for every class (Bayes factor 1), and a pair with
+/// one half of a joint factor missing uses the other half's margin.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dist {
+    pub names: Vec<f64>,
+    pub dates: Vec<f64>,
+    pub sex: Vec<f64>,
+    pub tax_id: Vec<f64>,
+}
+
+/// Probability of a joint factor at (a, b), where either may be missing.
+fn joint_factor(v: &[f64], cols: usize, a: Option<usize>, b: Option<usize>) -> f64 {
+    match (a, b) {
+        (Some(a), Some(b)) => v[a * cols + b],
+        (Some(a), None) => v[a * cols..(a + 1) * cols].iter().sum(),
+        (None, Some(b)) => v.iter().skip(b).step_by(cols).sum(),
+        (None, None) => 1.0,
+    }
+}
+
+fn obs(level: usize, missing: usize) -> Option<usize> {
+    (level != missing).then_some(level)
+}
+
+impl Dist {
+    fn prob(&self, n: usize, d: usize, s: usize, t: usize) -> f64 {
+        let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
+        let (db, c) = (d / contact::COUNT, d % contact::COUNT);
+        joint_factor(&self.names, F_OBS, obs(g, G_OBS), obs(f, F_OBS))
+            * joint_factor(&self.dates, C_OBS, obs(db, D_OBS), obs(c, C_OBS))
+            * obs(s, S_OBS).map(|s| self.sex[s]).unwrap_or(1.0)
+            * obs(t, S_OBS).map(|t| self.tax_id[t]).unwrap_or(1.0)
+    }
+
+    fn zeros() -> Dist {
+        Dist { names: vec![0.0; G_OBS * F_OBS], dates: vec![0.0; D_OBS * C_OBS], sex: vec![0.0; S_OBS], tax_id: vec![0.0; S_OBS] }
+    }
+
+    fn normalize(&mut self, floor: f64) {
+        normalize(&mut self.names, floor);
+        normalize(&mut self.dates, floor);
+        normalize(&mut self.sex, floor);
+        normalize(&mut self.tax_id, floor);
+    }
+
+    /// Add `x` observations of a pattern; only fully observed parts count.
+    fn add(&mut self, n: usize, d: usize, s: usize, t: usize, x: f64) {
+        let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
+        let (db, c) = (d / contact::COUNT, d % contact::COUNT);
+        if let (Some(g), Some(f)) = (obs(g, G_OBS), obs(f, F_OBS)) {
+            self.names[g * F_OBS + f] += x;
+        }
+        if let (Some(db), Some(c)) = (obs(db, D_OBS), obs(c, C_OBS)) {
+            self.dates[db * C_OBS + c] += x;
+        }
+        if let Some(s) = obs(s, S_OBS) {
+            self.sex[s] += x;
+        }
+        if let Some(t) = obs(t, S_OBS) {
+            self.tax_id[t] += x;
+        }
+    }
+}
+
+fn outer(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().flat_map(|x| b.iter().map(move |y| x * y)).collect()
+}
+
+/// The prior of the match class: what agreement looks like for the same
+/// person in administrative records. EM moves away from it as the data
+/// demand; on small data it keeps the estimate sensible.
+fn match_prior() -> Dist {
+    let mut d = Dist {
+        // Immigrant records change given names (adopted English names,
+        // mononyms, reordering) more than most: 5% disagree outright.
+        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.05], &[0.66, 0.13, 0.07, 0.14]),
+        dates: outer(&[0.84, 0.04, 0.03, 0.02, 0.02, 0.03, 0.02], &[0.4, 0.3, 0.3]),
+        sex: vec![0.97, 0.03],
+        tax_id: vec![0.92, 0.08],
+    };
+    d.normalize(0.0);
+    d
+}
+
+/// Pseudo-observations behind the match prior, per factor: a share of the
+/// pairs the match class holds, so the prior keeps its say at any scale.
+const PRIOR_SHARE: f64 = 0.25;
+const PRIOR_MIN: f64 = 60.0;
+
+/// A fitted model: three classes of record pairs.
+///
+/// * **match**: the same person (learned by EM);
+/// * **household**: different people sharing a household: a surname, an
+///   address, a phone, an e-mail, sometimes a birth date (twins). Learned
+///   from candidate pairs that share a contact but not a given name;
+/// * **unrelated**: everyone else, measured on a random sample of pairs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    /// Share of all pairs in each class (match, household, unrelated).
+    pub shares: [f64; 3],
+    pub m: Dist,
+    pub h: Dist,
+    pub u: Dist,
+    pub iterations: usize,
+    /// log2 posterior odds of "match" per pattern (before term-frequency
+    /// adjustment), prior included.
+    #[serde(skip)]
+    pub log_odds: Vec<f32>,
+}
+
+fn normalize(v: &mut [f64], floor: f64) {
+    for x in v.iter_mut() {
+        *x = x.max(floor);
+    }
+    let s: f64 = v.iter().sum();
+    for x in v.iter_mut() {
+        *x /= s;
+    }
+}
+
+/// Pattern counts: exact over the candidate pairs; a random sample of all
+/// pairs (`strangers`, which describes unrelated pairs); and the part of that
+/// sample blocking did not propose (`others_sample`), standing in for the
+/// `others` pairs that were never compared.
+pub struct Counts<'a> {
+    pub candidates: &'a [u64],
+    pub strangers: &'a [u64],
+    pub others_sample: &'a [u64],
+    pub others: f64,
+}
+
+/// Fit the model.
+pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
+    assert_eq!(c.candidates.len(), PATTERNS);
+    let others_total: f64 = c.others_sample.iter().map(|x| *x as f64).sum::<f64>().max(1.0);
+    let total: Vec<f64> = (0..PATTERNS)
+        .map(|p| c.candidates[p] as f64 + c.others * c.others_sample[p] as f64 / others_total)
+        .collect();
+    let grand: f64 = total.iter().sum::<f64>().max(1.0);
+    let cand_total: f64 = c.candidates.iter().map(|x| *x as f64).sum();
+
+    // Unrelated: the random sample.
+    let mut u = Dist::zeros();
+    for (p, n) in c.strangers.iter().enumerate() {
+        let (nm, d, s, t) = unpattern(p);
+        u.add(nm, d, s, t, *n as f64 + 0.01);
+    }
+    u.normalize(1e-9);
+
+    // Household: candidate pairs sharing a contact but no given name give
+    // the family-name and birth-date distributions within households; given
+    // name, sex and tax id behave as between strangers.
+    // Household pairs are found by sharing a contact. Each part of the
+    // household class is learned from such pairs selected on a *different*
+    // field, so the selection does not distort what is learned:
+    //   names (given x family) from pairs whose birth dates disagree,
+    //   dates from pairs whose given names and sexes disagree.
+    let mut h = Dist::zeros();
+    let agree = contact::AGREE as usize;
+    for (p, n) in c.candidates.iter().enumerate() {
+        let (nm, dc, sx, _) = unpattern(p);
+        let (g, f) = (nm / FAM_COARSE, nm % FAM_COARSE);
+        let (db, cl) = (dc / contact::COUNT, dc % contact::COUNT);
+        if cl != agree {
+            continue;
+        }
+        let n = *n as f64;
+        if db == dob::DISAGREE as usize && g < G_OBS && f < F_OBS {
+            h.names[g * F_OBS + f] += n;
+        }
+        // Sex disagreeing keeps the same person (an adopted or changed given
+        // name) out of the household's birth-date distribution.
+        if g == name::NONE as usize && sx == simple::DISAGREE as usize && db < D_OBS {
+            h.dates[db * C_OBS + cl] += n;
+        }
+    }
+    // Household members are as often of the same sex as strangers are.
+    h.sex = u.sex.clone();
+    // A little of the strangers' distributions keeps empty cells possible.
+    for (a, b) in [(&mut h.names, &u.names)] {
+        let t: f64 = a.iter().sum();
+        for (x, y) in a.iter_mut().zip(b.iter()) {
+            *x += (t * 0.02 + 1.0) * y;
+        }
+    }
+    for d in 0..D_OBS {
+        h.dates[d * C_OBS + agree] += 0.1;
+    }
+    // Households are also seen through the ZIP code alone, when one record
+    // has no address or phone: the same birth-date structure at a rate
+    // (zip_ratio) that EM learns.
+    let zip = contact::ZIP as usize;
+    let mut zip_ratio = 0.5;
+    let household_agree: Vec<f64> = (0..D_OBS).map(|d| h.dates[d * C_OBS + agree]).collect();
+    let set_zip = |h: &mut Dist, ratio: f64| {
+        for d in 0..D_OBS {
+            h.dates[d * C_OBS + agree] = household_agree[d];
+            h.dates[d * C_OBS + zip] = household_agree[d] * ratio;
+        }
+        normalize(&mut h.dates, 1e-12);
+    };
+    h.tax_id = u.tax_id.clone();
+    h.normalize(1e-12);
+    set_zip(&mut h, zip_ratio);
+
+    let prior = match_prior();
+    let mut m = prior.clone();
+    let mut shares = [(cand_total * 0.2 / grand).max(1e-12), (cand_total * 0.05 / grand).max(1e-12), 0.0];
+    shares[2] = 1.0 - shares[0] - shares[1];
+
+    let live: Vec<(f64, (usize, usize, usize, usize))> =
+        total.iter().enumerate().filter(|(_, n)| **n > 0.0).map(|(p, n)| (*n, unpattern(p))).collect();
+    let mut iterations = 0;
+    for it in 0..max_iter {
+        iterations = it + 1;
+        let mut acc = Dist::zeros();
+        let mut sums = [0.0f64; 3];
+        let (mut h_agree, mut h_zip) = (0.0f64, 0.0f64);
+        for (n, (nm, d, s, t)) in &live {
+            let w = [
+                shares[0] * m.prob(*nm, *d, *s, *t),
+                shares[1] * h.prob(*nm, *d, *s, *t),
+                shares[2] * u.prob(*nm, *d, *s, *t),
+            ];
+            let z: f64 = w.iter().sum();
+            if z <= 0.0 {
+                continue;
+            }
+            for k in 0..3 {
+                sums[k] += n * w[k] / z;
+            }
+            acc.add(*nm, *d, *s, *t, n * w[0] / z);
+            match (*d % contact::COUNT) as u8 {
+                contact::AGREE => h_agree += n * w[1] / z,
+                contact::ZIP => h_zip += n * w[1] / z,
+                _ => {}
+            }
+        }
+        // MAP update of the match class with the prior as pseudo-counts.
+        let prior_weight = (sums[0] * PRIOR_SHARE).max(PRIOR_MIN);
+        for (a, p) in [(&mut acc.names, &prior.names), (&mut acc.dates, &prior.dates), (&mut acc.sex, &prior.sex), (&mut acc.tax_id, &prior.tax_id)] {
+            for (x, q) in a.iter_mut().zip(p.iter()) {
+                *x += prior_weight * q;
+            }
+        }
+        acc.normalize(1e-9);
+        monotone(&mut acc, &u);
+        let new_shares = [sums[0] / grand, sums[1] / grand, sums[2] / grand];
+        let change: f64 = (0..3).map(|k| (new_shares[k] - shares[k]).abs() / shares[k].max(1e-300)).sum::<f64>()
+            + acc.names.iter().zip(&m.names).map(|(a, b)| (a - b).abs()).sum::<f64>()
+            + acc.dates.iter().zip(&m.dates).map(|(a, b)| (a - b).abs()).sum::<f64>();
+        m = acc;
+        shares = new_shares;
+        if h_agree > 0.0 {
+            zip_ratio = (h_zip / h_agree).clamp(0.0, 20.0);
+            set_zip(&mut h, zip_ratio);
+        }
+        if change < 1e-7 {
+            break;
+        }
+    }
+    let mut model = Model { shares, m, h, u, iterations, log_odds: vec![] };
+    model.log_odds = (0..PATTERNS)
+        .map(|p| {
+            let (nm, d, s, t) = unpattern(p);
+            let pm = model.shares[0] * model.m.prob(nm, d, s, t);
+            let po = model.shares[1] * model.h.prob(nm, d, s, t) + model.shares[2] * model.u.prob(nm, d, s, t);
+            (pm / po).log2().clamp(-200.0, 200.0) as f32
+        })
+        .collect();
+    model
+}
+
+/// Agreeing more is never evidence against a match: keep the match class's
+/// Bayes factors (against strangers) ordered along each field's levels, by
+/// scaling down the cells of a level that would outweigh a stronger one.
+fn monotone(m: &mut Dist, u: &Dist) {
+    // Rows of the names joint are given-name levels, columns family levels;
+    // rows of the dates joint are birth-date levels.
+    let given_order: [usize; 6] = [0, 1, 2, 3, 4, 5];
+    let dob_order: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
+    fn rows(v: &mut [f64], uv: &[f64], cols: usize, order: &[usize]) {
+        let sum = |x: &[f64], r: usize| -> f64 { x[r * cols..(r + 1) * cols].iter().sum() };
+        let mut prev = f64::INFINITY;
+        for &r in order {
+            let (mr, ur) = (sum(v, r), sum(uv, r).max(1e-300));
+            let bf = mr / ur;
+            if bf > prev && mr > 0.0 {
+                let scale = prev * ur / mr;
+                for x in &mut v[r * cols..(r + 1) * cols] {
+                    *x *= scale;
+                }
+            }
+            prev = prev.min(sum(v, r) / ur);
+        }
+    }
+    rows(&mut m.names, &u.names, F_OBS, &given_order);
+    rows(&mut m.dates, &u.dates, C_OBS, &dob_order[..2]);
+    // Every partial agreement of the birth date outweighs a disagreement.
+    let dis = dob::DISAGREE as usize;
+    let row = |v: &[f64], r: usize| -> f64 { v[r * C_OBS..(r + 1) * C_OBS].iter().sum() };
+    let floor = (0..dis).map(|r| row(&m.dates, r) / row(&u.dates, r).max(1e-300)).fold(f64::INFINITY, f64::min);
+    let (md, ud) = (row(&m.dates, dis), row(&u.dates, dis).max(1e-300));
+    if md / ud > floor && md > 0.0 {
+        let scale = floor * ud / md;
+        for x in &mut m.dates[dis * C_OBS..(dis + 1) * C_OBS] {
+            *x *= scale;
+        }
+    }
+    if m.sex[1] / u.sex[1] > m.sex[0] / u.sex[0] {
+        m.sex[1] = m.sex[0] / u.sex[0] * u.sex[1];
+    }
+    m.normalize(1e-12);
+}
+
+impl Model {
+    /// log2 posterior odds of a comparison, with term-frequency adjustment
+    /// for exact name agreement (`tf` gives bits per token).
+    pub fn log_odds(&self, l: &Levels, tf: &dyn Fn(u64) -> f32) -> f32 {
+        let mut w = self.log_odds[pattern(l)];
+        if l.given == name::EXACT && l.given_token != 0 {
+            w += tf(l.given_token);
+        }
+        if l.family == name::EXACT && l.family_token != 0 {
+            w += tf(l.family_token);
+        }
+        w
+    }
+
+    /// Posterior match probability from log2 odds.
+    pub fn probability(&self, log_odds: f32) -> f64 {
+        1.0 / (1.0 + (-(log_odds as f64) * std::f64::consts::LN_2).exp())
+    }
+
+    /// Bayes factors of each field level (match against unrelated, and
+    /// match against household), for `explain`, `status` and the docs.
+    pub fn marginal_weights(&self) -> serde_json::Value {
+        let margins = |d: &Dist| {
+            let mut g = vec![0.0f64; G_OBS];
+            let mut f = vec![0.0f64; F_OBS];
+            let mut db = vec![0.0f64; D_OBS];
+            let mut c = vec![0.0f64; C_OBS];
+            for (i, v) in d.names.iter().enumerate() {
+                g[i / F_OBS] += v;
+                f[i % F_OBS] += v;
+            }
+            for (i, v) in d.dates.iter().enumerate() {
+                db[i / C_OBS] += v;
+                c[i % C_OBS] += v;
+            }
+            (g, f, db, c)
+        };
+        let (mg, mf, md, mc) = margins(&self.m);
+        let (ug, uf, ud, uc) = margins(&self.u);
+        let (hg, hf, hd, hc) = margins(&self.h);
+        let lw = |a: f64, b: f64| ((a / b).log2() * 100.0).round() / 100.0;
+        let table = |labels: &[&str], m: &[f64], u: &[f64], h: &[f64]| -> Vec<serde_json::Value> {
+            labels
+                .iter()
+                .enumerate()
+                .take(m.len())
+                .map(|(i, l)| serde_json::json!({ "level": l, "vs_unrelated": lw(m[i], u[i]), "vs_household": lw(m[i], h[i]) }))
+                .collect()
+        };
+        let fam_labels = ["exact", "variant or close", "nickname/phonetic/fuzzy", "disagree"];
+        serde_json::json!({
+            "given_name": table(&name::LABELS, &mg, &ug, &hg),
+            "family_name": table(&fam_labels, &mf, &uf, &hf),
+            "dob": table(&dob::LABELS, &md, &ud, &hd),
+            "contact": table(&contact::LABELS, &mc, &uc, &hc),
+            "sex": table(&simple::LABELS, &self.m.sex, &self.u.sex, &self.h.sex),
+            "tax_id": table(&simple::LABELS, &self.m.tax_id, &self.u.tax_id, &self.h.tax_id),
+            "shares": { "match": self.shares[0], "household": self.shares[1], "unrelated": self.shares[2] },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_roundtrip() {
+        let l = Levels { given: 3, family: name::NONE, dob: 4, sex: 1, tax_id: 2, contact: 0, ..Default::default() };
+        let p = pattern(&l);
+        let (n, d, s, t) = unpattern(p);
+        assert_eq!((s, t), (1, 2));
+        assert_eq!(n, names_cell(&l));
+        assert_eq!(d, dates_cell(&l));
+    }
+
+    /// contact: 0 agree, 1 disagree, 2 missing.
+    fn lv(given: u8, family: u8, dob: u8, sex: u8, c: u8) -> Levels {
+        let c = [contact::AGREE, contact::DISAGREE, contact::MISSING][c as usize];
+        Levels { given, family, dob, sex, tax_id: simple::MISSING, contact: c, ..Default::default() }
+    }
+
+    #[test]
+    fn em_tells_matches_households_and_strangers_apart() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        // 1000 matches, 600 household pairs (30 of them twins), strangers.
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 500;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1))] += 300;
+        cand[pattern(&lv(name::VARIANT, name::NONE, dob::EXACT, 0, 2))] += 200;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 0))] += 400;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 0, 0))] += 170;
+        let twins = lv(name::NONE, name::EXACT, dob::EXACT, 0, 0);
+        cand[pattern(&twins)] += 10;
+        cand[pattern(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1))] += 3000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 50_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 2))] += 45_000;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 1_000;
+        sample[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 1))] += 2_000;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1))] += 30;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 2_000;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8 }, 500);
+        let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
+        assert!(p(&lv(name::VARIANT, name::NONE, dob::EXACT, 0, 2)) > 0.9, "married name, no contact");
+        // A shared birth date inside a household is weak evidence: without
+        // the household class the twins would score like the first pattern.
+        assert!(p(&twins) < 0.75, "twins are two people: {}", p(&twins));
+        assert!(p(&lv(name::NONE, name::EXACT, dob::DISAGREE, 0, 0)) < 0.01);
+        assert!(p(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1)) < 0.05, "same common first name and year");
+    }
+}

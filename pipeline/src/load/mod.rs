@@ -1,0 +1,253 @@
+//! load: build the analytics tables from the staged records and the linkage,
+//! and commit them as one run.
+//!
+//! Each table is computed by a SQL model in `sql/model/<table>.sql` (read it
+//! to see exactly how a column is derived), cast to the schema defined in
+//! `model.rs`, and written as one Delta overwrite commit. When every table is
+//! written, the run commits in the state database with the versions of all
+//! tables; braid's readers only ever read committed versions.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::link::LinkOutput;
+use crate::model::{self, TABLES};
+use crate::warehouse::{Warehouse, file_uri, register_parquet};
+
+/// The warehouse (`[warehouse]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// Folder of the warehouse.
+    pub path: String,
+    /// Folder of the state database; default `<path>/_state`.
+    pub state: Option<String>,
+    /// Hours an old table version stays readable (time travel) before the
+    /// nightly vacuum removes its files. Default 168 (one week).
+    #[serde(default = "d_retention")]
+    pub retention_hours: u64,
+}
+
+fn d_retention() -> u64 {
+    168
+}
+
+impl WarehouseConfig {
+    pub fn root(&self) -> PathBuf {
+        crate::config::resolve(&self.path)
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.state {
+            Some(s) => crate::config::resolve(s),
+            None => self.root().join("_state"),
+        }
+    }
+}
+
+/// A session with every input of the SQL models registered.
+pub struct ModelInputs {
+    pub ctx: SessionContext,
+}
+
+/// Register the inputs of the SQL models: `staged`, `quarantine_raw`,
+/// `link_map`, `key_events`, `history_prev`, `ledger_files`,
+/// `nrs_cut_scores` and `run_params`.
+pub async fn inputs(
+    wh: &Warehouse,
+    ledger: &Ledger,
+    link: &LinkOutput,
+    nrs: &crate::reference::NrsTable,
+    run_id: &str,
+    as_of: chrono::NaiveDate,
+) -> Result<ModelInputs> {
+    let ctx = crate::sql::new_context();
+    let active = ledger.active_files()?;
+    let staged: Vec<String> = active
+        .iter()
+        .map(|f| wh.staged_records(&f.file_id))
+        .filter(|p| p.exists())
+        .map(|p| file_uri(&p))
+        .collect::<Result<_>>()?;
+    register_parquet(&ctx, "staged", model::staged_schema(), &staged)?;
+    let quarantine: Vec<String> = active
+        .iter()
+        .map(|f| wh.staged_quarantine(&f.file_id))
+        .filter(|p| p.exists())
+        .map(|p| file_uri(&p))
+        .collect::<Result<_>>()?;
+    register_parquet(&ctx, "quarantine_raw", model::QUARANTINE.schema(), &quarantine)?;
+
+    // link_map
+    let a = &link.assignments;
+    let schema = Arc::new(Schema::new(vec![
+        ArrowField::new("record_key", DataType::Utf8, false),
+        ArrowField::new("partner", DataType::Utf8, false),
+        ArrowField::new("person_key", DataType::Utf8, true),
+        ArrowField::new("match_probability", DataType::Float64, true),
+        ArrowField::new("cluster_size", DataType::Int32, false),
+        ArrowField::new("consent", DataType::Boolean, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(a.iter().map(|x| x.record_key.as_str()))),
+            Arc::new(StringArray::from_iter_values(a.iter().map(|x| x.partner.as_str()))),
+            Arc::new(StringArray::from(a.iter().map(|x| x.person_key.as_deref()).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(a.iter().map(|x| x.probability).collect::<Vec<_>>())),
+            Arc::new(Int32Array::from_iter_values(a.iter().map(|x| x.cluster_size))),
+            Arc::new(BooleanArray::from(a.iter().map(|x| x.consent).collect::<Vec<_>>())),
+        ],
+    )?;
+    ctx.register_table("link_map", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+
+    // key_events of this run
+    let now = chrono::Utc::now().timestamp_micros();
+    let ev = &link.events;
+    let hist = model::PERSON_KEY_HISTORY.schema();
+    let batch = RecordBatch::try_new(
+        hist.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(ev.iter().map(|_| run_id))),
+            Arc::new(StringArray::from_iter_values(ev.iter().map(|e| e.event))),
+            Arc::new(StringArray::from_iter_values(ev.iter().map(|e| e.person_key.as_str()))),
+            Arc::new(StringArray::from(ev.iter().map(|e| e.related_key.as_deref()).collect::<Vec<_>>())),
+            Arc::new(Int32Array::from_iter_values(ev.iter().map(|e| e.records))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(ev.iter().map(|_| now)).with_timezone("UTC")),
+        ],
+    )?;
+    ctx.register_table("key_events", Arc::new(MemTable::try_new(hist.clone(), vec![vec![batch]])?))?;
+
+    // history_prev: the committed person_key_history
+    let versions = committed_versions(ledger)?;
+    let prev_files = match versions.get("person_key_history") {
+        Some(v) => wh.files_at("person_key_history", *v).await?,
+        None => vec![],
+    };
+    register_parquet(&ctx, "history_prev", hist, &prev_files)?;
+
+    // ledger_files
+    let files = ledger.all_files()?;
+    let ls = model::INGEST_LEDGER.schema();
+    let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_micros()).unwrap_or(0);
+    let batch = RecordBatch::try_new(
+        ls.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.file_id.as_str()))),
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.partner.as_str()))),
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.feed.as_str()))),
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.url.as_str()))),
+            Arc::new(Int64Array::from_iter_values(files.iter().map(|f| f.size_bytes))),
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.content_hash.as_str()))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(files.iter().map(|f| ts(&f.ingested_at))).with_timezone("UTC")),
+            Arc::new(Int64Array::from_iter_values(files.iter().map(|f| f.rows_read))),
+            Arc::new(Int64Array::from_iter_values(files.iter().map(|f| f.rows_loaded))),
+            Arc::new(Int64Array::from_iter_values(files.iter().map(|f| f.rows_quarantined))),
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.status.as_str()))),
+            Arc::new(StringArray::from(files.iter().map(|f| f.message.as_deref()).collect::<Vec<_>>())),
+        ],
+    )?;
+    ctx.register_table("ledger_files", Arc::new(MemTable::try_new(ls, vec![vec![batch]])?))?;
+
+    ctx.register_table("nrs_cut_scores", Arc::new(nrs.to_table()?))?;
+
+    let ps = Arc::new(Schema::new(vec![
+        ArrowField::new("as_of", DataType::Date32, false),
+        ArrowField::new("run_id", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        ps.clone(),
+        vec![
+            Arc::new(datafusion::arrow::array::Date32Array::from(vec![crate::protect::date32(as_of)])),
+            Arc::new(StringArray::from(vec![run_id])),
+        ],
+    )?;
+    ctx.register_table("run_params", Arc::new(MemTable::try_new(ps, vec![vec![batch]])?))?;
+    Ok(ModelInputs { ctx })
+}
+
+/// The table versions of the last committed run.
+pub fn committed_versions(ledger: &Ledger) -> Result<BTreeMap<String, i64>> {
+    match ledger.committed_versions()? {
+        Some((_, json)) => serde_json::from_str(&json).map_err(|e| Error::internal(format!("run versions: {e}"))),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Run every SQL model and write the tables. Returns the new versions.
+/// `fail_after` is a fault-injection hook for tests: stop (as a crash
+/// would) after that many tables.
+pub async fn write_tables(
+    wh: &Warehouse,
+    inputs: &ModelInputs,
+    sql_dir: &std::path::Path,
+    fail_after: Option<usize>,
+) -> Result<BTreeMap<String, i64>> {
+    let mut versions = BTreeMap::new();
+    for (i, t) in TABLES.iter().enumerate() {
+        if fail_after == Some(i) {
+            return Err(Error::internal(format!("fault injected after {i} tables (BRAID_FAULT_AFTER_TABLES)")));
+        }
+        let path = sql_dir.join("model").join(format!("{}.sql", t.name));
+        let sql = std::fs::read_to_string(&path).map_err(|e| Error::Sql {
+            file: path.display().to_string(),
+            message: format!("cannot read the model for table {}: {e}", t.name),
+        })?;
+        let df = inputs.ctx.sql(&sql).await.map_err(|e| Error::Sql { file: path.display().to_string(), message: e.to_string() })?;
+        let batches = df.collect().await.map_err(|e| Error::Sql { file: path.display().to_string(), message: e.to_string() })?;
+        let schema = t.schema();
+        let batches = batches
+            .into_iter()
+            .map(|b| conform(&b, &schema).map_err(|m| Error::Sql { file: path.display().to_string(), message: m }))
+            .collect::<Result<Vec<_>>>()?;
+        let v = wh.overwrite(t.name, &schema, batches).await?;
+        tracing::debug!(table = t.name, version = v, "table written");
+        versions.insert(t.name.to_string(), v);
+    }
+    Ok(versions)
+}
+
+/// Cast a model's output to the table schema, by column name.
+fn conform(b: &RecordBatch, schema: &Arc<Schema>) -> std::result::Result<RecordBatch, String> {
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let idx = b
+            .schema()
+            .index_of(f.name())
+            .map_err(|_| format!("the model does not return column `{}`", f.name()))?;
+        let col = b.column(idx);
+        let col = if col.data_type() == f.data_type() {
+            col.clone()
+        } else {
+            cast(col, f.data_type()).map_err(|e| format!("column `{}`: {e}", f.name()))?
+        };
+        if !f.is_nullable() && col.null_count() > 0 {
+            return Err(format!("column `{}` has nulls but the data model says it never does", f.name()));
+        }
+        cols.push(col);
+    }
+    if b.num_columns() != schema.fields().len() {
+        let extra: Vec<String> = b
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| schema.field_with_name(f.name()).is_err())
+            .map(|f| f.name().clone())
+            .collect();
+        if !extra.is_empty() {
+            return Err(format!("the model returns columns not in the data model: {}", extra.join(", ")));
+        }
+    }
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
+}

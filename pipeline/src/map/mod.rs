@@ -1,0 +1,685 @@
+//! map: partner columns and codes to the common schema, with validation.
+//!
+//! A [`Mapper`] is compiled once per file from the feed's
+//! [`MappingConfig`] and the file's header, then turns each
+//! [`RawRow`](crate::parse::RawRow) into a [`MappedRow`] or a [`Rejection`]
+//! (quarantine). Rejections name the partner's column and the reason, never
+//! the value.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use serde::Deserialize;
+
+use crate::model::{Field, FieldRole, FieldType};
+use crate::parse::{FileError, RawRow};
+use crate::protect::normalize::NameOrder;
+
+/// How one feed's columns map to the common schema.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// Common field -> partner column, or a list of columns joined with a
+    /// space (`street = ["HouseNo", "StreetName"]`).
+    pub columns: BTreeMap<Field, ColumnSpec>,
+    /// Fields with the same value for every row of the feed
+    /// (`program = "esl"`).
+    #[serde(default)]
+    pub constants: BTreeMap<Field, String>,
+    /// Date formats (chrono `strftime` syntax, or `excel` for serial day
+    /// numbers), tried in order. ISO `%Y-%m-%d` is always tried last.
+    #[serde(default)]
+    pub date_formats: Vec<String>,
+    /// Partner code -> common vocabulary, per field. For boolean fields the
+    /// targets are `true`/`false`.
+    #[serde(default)]
+    pub codes: BTreeMap<Field, BTreeMap<String, String>>,
+    /// Fields a row must have; a row without one is quarantined.
+    #[serde(default)]
+    pub required: Vec<Field>,
+    /// Order of the words in `full_name` when it has no comma.
+    #[serde(default)]
+    pub name_order: NameOrder,
+}
+
+/// One partner column, or several joined with a space.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnSpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ColumnSpec {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            ColumnSpec::One(s) => vec![s.as_str()],
+            ColumnSpec::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+    pub fn display(&self) -> String {
+        self.names().join("+")
+    }
+}
+
+impl MappingConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.columns.is_empty() {
+            return Err("map.columns is empty".into());
+        }
+        for f in &self.required {
+            if !self.columns.contains_key(f) && !self.constants.contains_key(f) {
+                return Err(format!("map.required names `{}`, which is not mapped in map.columns", f.name()));
+            }
+        }
+        for f in self.codes.keys() {
+            if !matches!(f.field_type(), FieldType::Code | FieldType::Bool) {
+                return Err(format!("map.codes.{}: only code and boolean fields take a code table", f.name()));
+            }
+        }
+        for fmt in &self.date_formats {
+            if fmt != "excel" && !fmt.contains('%') {
+                return Err(format!("map.date_formats: `{fmt}` is not a strftime format (e.g. %m/%d/%Y)"));
+            }
+        }
+        if self.columns.contains_key(&Field::WagePeriod)
+            && (self.columns.contains_key(&Field::WageYear) || self.columns.contains_key(&Field::WageQuarter))
+        {
+            return Err("map: use wage_period, or wage_year with wage_quarter, not both".into());
+        }
+        Ok(())
+    }
+}
+
+/// A typed value of the common schema. Identifier values live only in memory
+/// between `map` and `protect`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Date(NaiveDate),
+    Bool(bool),
+    Number(f64),
+    /// Integer cents.
+    Cents(i64),
+}
+
+impl Value {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn date(&self) -> Option<NaiveDate> {
+        match self {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+/// An accepted row: typed values indexed by `Field` position.
+#[derive(Debug, Clone)]
+pub struct MappedRow {
+    pub line: u64,
+    pub values: Vec<Value>,
+}
+
+impl MappedRow {
+    pub fn get(&self, f: Field) -> &Value {
+        &self.values[field_index(f)]
+    }
+}
+
+/// A quarantined row.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub line: u64,
+    /// The partner column at fault, if one is.
+    pub column: Option<String>,
+    pub reason: &'static str,
+    /// What to fix; never contains a value from the row.
+    pub detail: String,
+    /// The row's record id, to be hashed into the quarantine's record key.
+    pub record_id: Option<String>,
+}
+
+/// Things worth telling the partner that do not reject a row.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings {
+    /// (field, partner code) -> rows with a code not in `map.codes`.
+    pub unmapped_codes: BTreeMap<(String, String), u64>,
+    /// field -> rows whose date reads differently under two configured
+    /// formats (day/month ambiguity); the first format was used.
+    pub ambiguous_dates: BTreeMap<String, u64>,
+    /// field -> rows where the field was empty.
+    pub missing: BTreeMap<String, u64>,
+}
+
+/// Plausibility rules, from `[ingest]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub min_age: i32,
+    pub max_age: i32,
+    pub today: NaiveDate,
+}
+
+pub fn field_index(f: Field) -> usize {
+    Field::ALL.iter().position(|x| *x == f).expect("field in ALL")
+}
+
+/// A mapping compiled against one file's header.
+pub struct Mapper {
+    cols: Vec<(Field, Vec<usize>, String)>,
+    constants: Vec<(Field, Value)>,
+    formats: Vec<String>,
+    codes: HashMap<Field, HashMap<String, String>>,
+    required: Vec<Field>,
+    null_markers: Vec<String>,
+    rules: Rules,
+    seen_rows: HashMap<[u8; 16], u64>,
+    pub name_order: NameOrder,
+    pub warnings: Warnings,
+    /// Mapped columns absent from the file (optional fields only).
+    pub absent_columns: Vec<String>,
+}
+
+impl Mapper {
+    /// Compile `cfg` against `headers`. A missing column for a required field
+    /// rejects the file; a missing optional column is reported.
+    pub fn new(
+        cfg: &MappingConfig,
+        headers: &[String],
+        null_markers: Vec<String>,
+        rules: Rules,
+    ) -> Result<Mapper, FileError> {
+        let index: HashMap<String, usize> =
+            headers.iter().enumerate().map(|(i, h)| (h.trim().to_lowercase(), i)).collect();
+        let mut cols = Vec::new();
+        let mut absent = Vec::new();
+        for (field, spec) in &cfg.columns {
+            let mut idx = Vec::new();
+            for name in spec.names() {
+                match index.get(&name.trim().to_lowercase()) {
+                    Some(i) => idx.push(*i),
+                    None => {
+                        if cfg.required.contains(field) {
+                            return Err(FileError::new(
+                                "missing_column",
+                                format!(
+                                    "required column `{name}` (mapped to {}) is not in the header; the file has: {}",
+                                    field.name(),
+                                    headers.join(", ")
+                                ),
+                            ));
+                        }
+                        absent.push(name.to_string());
+                    }
+                }
+            }
+            if !idx.is_empty() {
+                cols.push((*field, idx, spec.display()));
+            }
+        }
+        let constants: Vec<(Field, String)> = cfg.constants.iter().map(|(f, v)| (*f, v.clone())).collect();
+        let mut formats = cfg.date_formats.clone();
+        for iso in ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"] {
+            if !formats.iter().any(|f| f == iso) {
+                formats.push(iso.to_string());
+            }
+        }
+        let codes = cfg
+            .codes
+            .iter()
+            .map(|(f, m)| (*f, m.iter().map(|(k, v)| (k.trim().to_lowercase(), v.clone())).collect()))
+            .collect();
+        let mut m = Mapper {
+            cols,
+            constants: vec![],
+            formats,
+            codes,
+            required: cfg.required.clone(),
+            null_markers,
+            rules,
+            seen_rows: HashMap::new(),
+            name_order: cfg.name_order,
+            warnings: Warnings::default(),
+            absent_columns: absent,
+        };
+        // Constants are typed like cell values, once.
+        for (f, text) in constants {
+            let v = m.typed(f, &text).map_err(|(_, detail)| {
+                FileError::new("bad_constant", format!("map.constants.{}: {detail}", f.name()))
+            })?;
+            m.constants.push((f, v));
+        }
+        Ok(m)
+    }
+
+    /// The partner column(s) mapped to `f`, for messages.
+    pub fn column_of(&self, f: Field) -> Option<&str> {
+        self.cols.iter().find(|(x, _, _)| *x == f).map(|(_, _, n)| n.as_str())
+    }
+
+    /// Map one row.
+    pub fn map(&mut self, row: &RawRow) -> Result<MappedRow, Rejection> {
+        let record_id = self
+            .cols
+            .iter()
+            .find(|(f, _, _)| *f == Field::RecordId)
+            .and_then(|(_, idx, _)| self.cell_text(row, idx));
+        let reject = |column: Option<String>, reason: &'static str, detail: String| Rejection {
+            line: row.line,
+            column,
+            reason,
+            detail,
+            record_id: record_id.clone(),
+        };
+        if let Some(issue) = &row.issue {
+            let (col, detail) = issue.detail(&[]);
+            return Err(reject(col, issue.code(), detail));
+        }
+        // Exact duplicate of an earlier row of the same file.
+        let mut h = blake3::Hasher::new();
+        for c in row.cells.iter() {
+            h.update(c.as_bytes());
+            h.update(&[0x1f]);
+        }
+        let digest: [u8; 16] = h.finalize().as_bytes()[..16].try_into().expect("16");
+        if let Some(first) = self.seen_rows.get(&digest) {
+            return Err(reject(None, "duplicate_row", format!("row is an exact duplicate of line {first}")));
+        }
+        self.seen_rows.insert(digest, row.line);
+
+        let mut values = vec![Value::Null; Field::ALL.len()];
+        for (f, v) in &self.constants {
+            values[field_index(*f)] = v.clone();
+        }
+        for i in 0..self.cols.len() {
+            let field = self.cols[i].0;
+            let Some(text) = self.cell_text(row, &self.cols[i].1) else {
+                *self.warnings.missing.entry(field.name().to_string()).or_default() += 1;
+                continue;
+            };
+            match self.typed(field, &text) {
+                Ok(v) => values[field_index(field)] = v,
+                Err((reason, detail)) => return Err(reject(Some(self.cols[i].2.clone()), reason, detail)),
+            }
+        }
+        // Wage period from year + quarter.
+        if values[field_index(Field::WagePeriod)].is_null()
+            && let (Value::Number(y), Value::Number(q)) =
+                (&values[field_index(Field::WageYear)], &values[field_index(Field::WageQuarter)])
+        {
+            if !(1.0..=4.0).contains(q) || q.fract() != 0.0 || y.fract() != 0.0 {
+                return Err(reject(self.column_of(Field::WageQuarter).map(String::from), "bad_quarter", "wage quarter must be 1 to 4".into()));
+            }
+            values[field_index(Field::WagePeriod)] = Value::Text(format!("{}Q{}", *y as i32, *q as i32));
+        }
+        for f in &self.required {
+            if values[field_index(*f)].is_null() {
+                let col = self.column_of(*f).map(String::from);
+                return Err(reject(
+                    col.clone(),
+                    "missing_required",
+                    format!("required field {} is empty", f.name()),
+                ));
+            }
+        }
+        let row = MappedRow { line: row.line, values };
+        self.check_plausible(&row).map_err(|(f, reason, detail)| reject(self.column_of(f).map(String::from), reason, detail))?;
+        let has_identity = Field::ALL.iter().any(|f| f.role() == FieldRole::Identifier && !row.get(*f).is_null());
+        if !has_identity {
+            return Err(reject(None, "no_identity", "row has neither a record id nor any identifier".into()));
+        }
+        Ok(row)
+    }
+
+    fn cell_text(&self, row: &RawRow, idx: &[usize]) -> Option<String> {
+        let mut parts = Vec::with_capacity(idx.len());
+        for i in idx {
+            let c = row.cells.get(*i).unwrap_or("").trim();
+            if !self.null_markers.iter().any(|m| m == c) {
+                parts.push(c);
+            }
+        }
+        let s = parts.join(" ");
+        (!s.is_empty()).then_some(s)
+    }
+
+    fn typed(&mut self, field: Field, text: &str) -> Result<Value, (&'static str, String)> {
+        // Code tables apply first (booleans too).
+        let coded: Option<String> = match self.codes.get(&field) {
+            Some(table) => match table.get(&text.to_lowercase()) {
+                Some(v) => Some(v.clone()),
+                None => {
+                    if field.field_type() == FieldType::Code {
+                        *self
+                            .warnings
+                            .unmapped_codes
+                            .entry((field.name().to_string(), text.to_string()))
+                            .or_default() += 1;
+                        return Ok(Value::Null);
+                    }
+                    None
+                }
+            },
+            None => None,
+        };
+        let text = coded.as_deref().unwrap_or(text);
+        match field.field_type() {
+            FieldType::Text => Ok(Value::Text(text.to_string())),
+            FieldType::Code => Ok(Value::Text(text.trim().to_string())),
+            FieldType::Bool => parse_bool(text).map(Value::Bool).ok_or((
+                "bad_boolean",
+                format!("{} is not a yes/no value; map partner codes in map.codes.{}", field.name(), field.name()),
+            )),
+            FieldType::Number => {
+                let t = text.replace(',', "");
+                t.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .map(Value::Number)
+                    .ok_or(("bad_number", format!("{} is not a number", field.name())))
+            }
+            FieldType::Money => parse_cents(text)
+                .map(Value::Cents)
+                .ok_or(("bad_money", format!("{} is not an amount in dollars (e.g. 1234.56)", field.name()))),
+            FieldType::Quarter => parse_quarter(text)
+                .map(Value::Text)
+                .ok_or(("bad_quarter", format!("{} is not a year and quarter (2024Q3, 20243, 2024-3)", field.name()))),
+            FieldType::Date => {
+                let (date, ambiguous) = self.parse_date(text, field == Field::Dob).ok_or((
+                    "bad_date",
+                    format!("{} does not match any configured date format ({})", field.name(), self.formats.join(", ")),
+                ))?;
+                if ambiguous {
+                    *self.warnings.ambiguous_dates.entry(field.name().to_string()).or_default() += 1;
+                }
+                Ok(Value::Date(date))
+            }
+        }
+    }
+
+    /// Try the formats in order. Returns the date and whether another
+    /// configured format reads it as a different date.
+    fn parse_date(&self, text: &str, is_dob: bool) -> Option<(NaiveDate, bool)> {
+        let mut first: Option<NaiveDate> = None;
+        let mut ambiguous = false;
+        for fmt in &self.formats {
+            let parsed = parse_one_date(text, fmt).map(|d| {
+                if is_dob && fmt.contains("%y") && d > self.rules.today {
+                    d.with_year(d.year() - 100).unwrap_or(d)
+                } else {
+                    d
+                }
+            });
+            if let Some(d) = parsed {
+                match first {
+                    None => first = Some(d),
+                    Some(f) if f != d => ambiguous = true,
+                    _ => {}
+                }
+            }
+        }
+        first.map(|d| (d, ambiguous))
+    }
+
+    fn check_plausible(&self, row: &MappedRow) -> Result<(), (Field, &'static str, String)> {
+        let today = self.rules.today;
+        let horizon = today + chrono::Duration::days(366);
+        for f in Field::ALL {
+            if f.field_type() == FieldType::Date
+                && *f != Field::Dob
+                && let Some(d) = row.get(*f).date()
+            {
+                if d > horizon {
+                    return Err((*f, "date_in_future", format!("{} is more than a year in the future", f.name())));
+                }
+                if d.year() < 1900 {
+                    return Err((*f, "date_too_old", format!("{} is before 1900", f.name())));
+                }
+            }
+        }
+        if let Some(dob) = row.get(Field::Dob).date() {
+            if dob > today {
+                return Err((Field::Dob, "dob_in_future", "date of birth is in the future".into()));
+            }
+            // Age at the row's reference date: its first fact date, else today.
+            let reference = [Field::EntryDate, Field::ServiceDate, Field::TestDate, Field::CredentialDate, Field::ReferralDate]
+                .iter()
+                .find_map(|f| row.get(*f).date())
+                .or_else(|| row.get(Field::WagePeriod).text().and_then(quarter_start))
+                .unwrap_or(today);
+            let age = age_on(dob, reference);
+            if dob.year() > 1900 && (age < self.rules.min_age || age > self.rules.max_age) {
+                return Err((
+                    Field::Dob,
+                    "implausible_age",
+                    format!(
+                        "age at the record's date is {age}, outside {}-{} (ingest.min_age/max_age)",
+                        self.rules.min_age, self.rules.max_age
+                    ),
+                ));
+            }
+        }
+        if let (Some(entry), Some(exit)) = (row.get(Field::EntryDate).date(), row.get(Field::ExitDate).date())
+            && exit < entry
+        {
+            return Err((Field::ExitDate, "exit_before_entry", "exit date is before entry date".into()));
+        }
+        if let Value::Cents(c) = row.get(Field::Wages)
+            && *c < 0
+        {
+            return Err((Field::Wages, "negative_wages", "wages are negative".into()));
+        }
+        Ok(())
+    }
+}
+
+pub fn age_on(dob: NaiveDate, on: NaiveDate) -> i32 {
+    let mut age = on.year() - dob.year();
+    if (on.month(), on.day()) < (dob.month(), dob.day()) {
+        age -= 1;
+    }
+    age
+}
+
+fn parse_one_date(text: &str, fmt: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    if fmt == "excel" {
+        let serial: f64 = t.parse().ok()?;
+        if !(1.0..=2_958_465.0).contains(&serial) {
+            return None;
+        }
+        return NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_signed(chrono::Duration::days(serial as i64));
+    }
+    NaiveDate::parse_from_str(t, fmt)
+        .ok()
+        .or_else(|| NaiveDateTime::parse_from_str(t, fmt).ok().map(|dt| dt.date()))
+}
+
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_lowercase().as_str() {
+        "y" | "yes" | "true" | "t" | "1" | "si" | "sí" | "x" => Some(true),
+        "n" | "no" | "false" | "f" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Dollars (optionally with `$`, thousands separators and cents) to cents.
+pub fn parse_cents(s: &str) -> Option<i64> {
+    let t: String = s.trim().chars().filter(|c| *c != '$' && *c != ',' && *c != ' ').collect();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r.to_string()),
+        None => (false, t),
+    };
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let f: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    let c = w.checked_mul(100)?.checked_add(f)?;
+    Some(if neg { -c } else { c })
+}
+
+/// `2024Q3`, `2024-Q3`, `2024 Q3`, `20243`, `2024-3`, `2024/3` -> `2024Q3`.
+pub fn parse_quarter(s: &str) -> Option<String> {
+    let t: String = s.trim().to_uppercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let t = t.replace('Q', "");
+    if t.len() != 5 || !t.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let y: i32 = t[..4].parse().ok()?;
+    let q: u32 = t[4..].parse().ok()?;
+    ((1900..=2100).contains(&y) && (1..=4).contains(&q)).then(|| format!("{y}Q{q}"))
+}
+
+/// First day of a `2024Q3` quarter.
+pub fn quarter_start(q: &str) -> Option<NaiveDate> {
+    let (y, n) = q.split_once('Q')?;
+    NaiveDate::from_ymd_opt(y.parse().ok()?, (n.parse::<u32>().ok()? - 1) * 3 + 1, 1)
+}
+
+/// `2024Q3` of a date.
+pub fn quarter_of(d: NaiveDate) -> String {
+    format!("{}Q{}", d.year(), (d.month() - 1) / 3 + 1)
+}
+
+/// WIOA program year of a date: PY2024 runs from 2024-07-01 to 2025-06-30.
+pub fn program_year_of(d: NaiveDate) -> String {
+    let y = if d.month() >= 7 { d.year() } else { d.year() - 1 };
+    format!("PY{y}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::RawRow;
+
+    fn rules() -> Rules {
+        Rules { min_age: 14, max_age: 100, today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() }
+    }
+
+    fn cfg() -> MappingConfig {
+        toml::from_str(
+            r#"
+            date_formats = ["%m/%d/%Y", "%d/%m/%Y"]
+            required = ["record_id", "dob"]
+            [columns]
+            record_id = "ID"
+            given_name = "First"
+            family_name = "Last"
+            dob = "DOB"
+            entry_date = "Start"
+            exit_date = "End"
+            wages = "Wages"
+            sex = "Sex"
+            english_learner = "ELL"
+            [codes.sex]
+            M = "male"
+            F = "female"
+            "#,
+        )
+        .unwrap()
+    }
+
+    fn headers() -> Vec<String> {
+        ["ID", "First", "Last", "DOB", "Start", "End", "Wages", "Sex", "ELL"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn row(line: u64, cells: &[&str]) -> RawRow {
+        RawRow { line, cells: csv::StringRecord::from(cells.to_vec()), issue: None }
+    }
+
+    fn mapper() -> Mapper {
+        Mapper::new(&cfg(), &headers(), vec!["".into()], rules()).unwrap()
+    }
+
+    #[test]
+    fn maps_types_codes_and_flags_ambiguous_dates() {
+        let mut m = mapper();
+        let r = m
+            .map(&row(2, &["7", "Ana", "Ruiz", "03/04/1990", "09/01/2024", "", "$1,234.5", "F", "Y"]))
+            .unwrap();
+        assert_eq!(r.get(Field::Dob).date(), NaiveDate::from_ymd_opt(1990, 3, 4));
+        assert_eq!(r.get(Field::Wages), &Value::Cents(123450));
+        assert_eq!(r.get(Field::Sex), &Value::Text("female".into()));
+        assert_eq!(r.get(Field::EnglishLearner), &Value::Bool(true));
+        assert_eq!(m.warnings.ambiguous_dates.get("dob"), Some(&1));
+        assert_eq!(m.warnings.ambiguous_dates.get("entry_date"), Some(&1));
+    }
+
+    #[test]
+    fn rejections_name_column_and_reason_never_the_value() {
+        let mut m = mapper();
+        let e = m.map(&row(3, &["7", "Ana", "Ruiz", "1990-13-45", "", "", "", "", ""])).unwrap_err();
+        assert_eq!(e.reason, "bad_date");
+        assert_eq!(e.column.as_deref(), Some("DOB"));
+        assert!(!e.detail.contains("1990-13-45"));
+        let e = m.map(&row(4, &["8", "Ana", "Ruiz", "", "", "", "", "", ""])).unwrap_err();
+        assert_eq!(e.reason, "missing_required");
+        let e = m.map(&row(5, &["9", "A", "B", "01/02/2030", "", "", "", "", ""])).unwrap_err();
+        assert_eq!(e.reason, "dob_in_future");
+        let e = m.map(&row(6, &["10", "A", "B", "01/02/2020", "", "", "", "", ""])).unwrap_err();
+        assert_eq!(e.reason, "implausible_age");
+        let e = m.map(&row(7, &["11", "A", "B", "01/02/1980", "05/01/2024", "04/01/2024", "", "", ""])).unwrap_err();
+        assert_eq!(e.reason, "exit_before_entry");
+        let e = m.map(&row(8, &["12", "A", "B", "01/02/1980", "", "", "", "", "maybe"])).unwrap_err();
+        assert_eq!(e.reason, "bad_boolean");
+    }
+
+    #[test]
+    fn duplicate_rows_are_quarantined_with_the_first_line() {
+        let mut m = mapper();
+        let cells = ["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "", ""];
+        m.map(&row(2, &cells)).unwrap();
+        let e = m.map(&row(9, &cells)).unwrap_err();
+        assert_eq!(e.reason, "duplicate_row");
+        assert!(e.detail.contains("line 2"));
+    }
+
+    #[test]
+    fn unmapped_codes_are_reported_not_guessed() {
+        let mut m = mapper();
+        let r = m.map(&row(2, &["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "W", ""])).unwrap();
+        assert!(r.get(Field::Sex).is_null());
+        assert_eq!(m.warnings.unmapped_codes.get(&("sex".into(), "W".into())), Some(&1));
+    }
+
+    #[test]
+    fn missing_required_column_rejects_the_file() {
+        let mut h = headers();
+        h[3] = "BirthDate".into();
+        let e = Mapper::new(&cfg(), &h, vec![], rules()).err().unwrap();
+        assert_eq!(e.code, "missing_column");
+        assert!(e.message.contains("`DOB`"));
+    }
+
+    #[test]
+    fn money_quarters_and_program_years() {
+        assert_eq!(parse_cents("1,234"), Some(123400));
+        assert_eq!(parse_cents("$0.5"), Some(50));
+        assert_eq!(parse_cents("12.345"), None);
+        assert_eq!(parse_cents("abc"), None);
+        assert_eq!(parse_quarter("20243").as_deref(), Some("2024Q3"));
+        assert_eq!(parse_quarter("2024-Q1").as_deref(), Some("2024Q1"));
+        assert_eq!(parse_quarter("2024Q5"), None);
+        assert_eq!(program_year_of(NaiveDate::from_ymd_opt(2025, 6, 30).unwrap()), "PY2024");
+        assert_eq!(program_year_of(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap()), "PY2025");
+        assert_eq!(quarter_of(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap()), "2025Q3");
+    }
+}

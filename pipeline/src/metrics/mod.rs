@@ -1,0 +1,276 @@
+//! metrics: the SQL files in `sql/metrics/`, run by DataFusion.
+//!
+//! Each metric is one SQL file with a header of `-- key: value` lines:
+//!
+//! ```sql
+//! -- name: employment_q2
+//! -- title: Employed in the 2nd quarter after exit
+//! -- area: wioa
+//! -- unit: share of exiters
+//! -- aggregation: rate
+//! -- bounds: 0..1
+//! -- dimensions: partner, exit_year
+//! SELECT person_key, partner, exit_year, value FROM ...
+//! ```
+//!
+//! and returns **one row per person per cell**: `person_key`, one column per
+//! dimension, and `value` (omitted for counts). The publish step bounds each
+//! person's contribution and aggregates with DP noise; nothing here
+//! aggregates.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, Int64Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Where the SQL lives (`[metrics]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Folder with `model/`, `staging/` and `metrics/`. Default `sql`.
+    #[serde(default = "d_sql")]
+    pub sql_dir: String,
+    /// Metrics to publish (file names without `.sql`); default all.
+    pub include: Option<Vec<String>>,
+}
+
+fn d_sql() -> String {
+    "sql".into()
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { sql_dir: d_sql(), include: None }
+    }
+}
+
+impl MetricsConfig {
+    pub fn dir(&self) -> PathBuf {
+        crate::config::resolve(&self.sql_dir)
+    }
+}
+
+/// How the publish step aggregates a metric's per-person rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// People in the cell.
+    Count,
+    /// Sum of values.
+    Sum,
+    /// Mean of values: noisy sum over noisy count.
+    Mean,
+    /// Share of people whose value is 1: noisy numerator over noisy count.
+    Rate,
+    /// Median of values (OpenDP private quantile), with a noisy count.
+    Median,
+}
+
+/// A metric definition: the SQL file and its header.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricDef {
+    pub name: String,
+    pub title: String,
+    pub area: String,
+    pub unit: String,
+    pub aggregation: Aggregation,
+    /// Inclusive bounds of `value`; values are clamped to them.
+    pub bounds: (i64, i64),
+    pub dimensions: Vec<String>,
+    /// Share of the release budget, relative to the other metrics.
+    pub weight: f64,
+    /// Cells a person may contribute to (overrides the privacy default).
+    pub max_cells: Option<usize>,
+    pub description: String,
+    #[serde(skip)]
+    pub sql: String,
+    pub file: String,
+}
+
+/// Parse a metric file.
+pub fn parse_metric(text: &str, file: &str) -> Result<MetricDef> {
+    let mut h: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let t = line.trim();
+        let Some(rest) = t.strip_prefix("--") else {
+            if t.is_empty() {
+                continue;
+            }
+            break;
+        };
+        if let Some((k, v)) = rest.split_once(':') {
+            let k = k.trim().to_lowercase();
+            if !k.contains(' ') {
+                let e = h.entry(k).or_default();
+                if !e.is_empty() {
+                    e.push(' ');
+                }
+                e.push_str(v.trim());
+            }
+        }
+    }
+    let err = |m: String| Error::Sql { file: file.to_string(), message: m };
+    let get = |k: &str| h.get(k).cloned().ok_or_else(|| err(format!("header is missing `-- {k}:`")));
+    let aggregation = match get("aggregation")?.as_str() {
+        "count" => Aggregation::Count,
+        "sum" => Aggregation::Sum,
+        "mean" => Aggregation::Mean,
+        "rate" => Aggregation::Rate,
+        "median" => Aggregation::Median,
+        other => return Err(err(format!("aggregation `{other}` is not count, sum, mean, rate or median"))),
+    };
+    let bounds = match h.get("bounds") {
+        Some(b) => {
+            let (lo, hi) = b.split_once("..").ok_or_else(|| err(format!("bounds `{b}` must look like 0..600000")))?;
+            let p = |s: &str| s.trim().replace('_', "").parse::<i64>().map_err(|_| err(format!("bounds `{b}` are not integers")));
+            let (lo, hi) = (p(lo)?, p(hi)?);
+            if lo > hi {
+                return Err(err(format!("bounds `{b}`: lower bound above upper bound")));
+            }
+            (lo, hi)
+        }
+        None if aggregation == Aggregation::Count => (0, 1),
+        None => return Err(err("header is missing `-- bounds:` (needed to bound each person's contribution)".into())),
+    };
+    if aggregation == Aggregation::Rate && bounds != (0, 1) {
+        return Err(err("a rate's bounds must be 0..1".into()));
+    }
+    let dimensions: Vec<String> = h
+        .get("dimensions")
+        .map(|d| d.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let name = get("name")?;
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(err(format!("name `{name}` must be lower-case letters, digits and _")));
+    }
+    Ok(MetricDef {
+        name,
+        title: get("title")?,
+        area: h.get("area").cloned().unwrap_or_default(),
+        unit: h.get("unit").cloned().unwrap_or_default(),
+        aggregation,
+        bounds,
+        dimensions,
+        weight: h.get("weight").map(|w| w.parse().map_err(|_| err(format!("weight `{w}` is not a number")))).transpose()?.unwrap_or(1.0),
+        max_cells: h.get("max_cells").map(|w| w.parse().map_err(|_| err(format!("max_cells `{w}` is not a number")))).transpose()?,
+        description: h.get("description").cloned().unwrap_or_default(),
+        sql: text.to_string(),
+        file: file.to_string(),
+    })
+}
+
+/// Load every metric in `<sql_dir>/metrics/`, in file-name order.
+pub fn load(cfg: &MetricsConfig) -> Result<Vec<MetricDef>> {
+    let dir = cfg.dir().join("metrics");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::Sql { file: dir.display().to_string(), message: format!("cannot list metrics: {e}") })?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::Sql { file: f.display().to_string(), message: e.to_string() })?;
+        let m = parse_metric(&text, &f.display().to_string())?;
+        if cfg.include.as_ref().is_some_and(|inc| !inc.contains(&m.name)) {
+            continue;
+        }
+        if out.iter().any(|x: &MetricDef| x.name == m.name) {
+            return Err(Error::Sql { file: f.display().to_string(), message: format!("metric name `{}` is used twice", m.name) });
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Per-person rows of one metric.
+#[derive(Debug, Clone, Default)]
+pub struct PersonRows {
+    pub person: Vec<String>,
+    /// One vector per dimension, aligned with `person`.
+    pub dims: Vec<Vec<String>>,
+    pub value: Vec<i64>,
+}
+
+/// Run a metric's SQL. NULL dimension values become `unknown`; a NULL value
+/// (non-count metrics) drops the row, counted in the return value.
+pub async fn compute(ctx: &SessionContext, m: &MetricDef) -> Result<(PersonRows, usize)> {
+    let err = |e: String| Error::Sql { file: m.file.clone(), message: e };
+    let df = ctx.sql_with_options(&m.sql, crate::sql::read_only()).await.map_err(|e| err(e.to_string()))?;
+    let batches = df.collect().await.map_err(|e| err(e.to_string()))?;
+    let mut out = PersonRows { dims: vec![vec![]; m.dimensions.len()], ..Default::default() };
+    let mut null_values = 0;
+    for b in batches {
+        let s = b.schema();
+        let text = |name: &str| -> Result<StringArray> {
+            let i = s.index_of(name).map_err(|_| err(format!("the query does not return column `{name}`")))?;
+            let c = cast(b.column(i), &DataType::Utf8).map_err(|e| err(e.to_string()))?;
+            Ok(c.as_any().downcast_ref::<StringArray>().expect("utf8").clone())
+        };
+        let person = text("person_key")?;
+        let dims: Vec<StringArray> = m.dimensions.iter().map(|d| text(d)).collect::<Result<_>>()?;
+        let value: Option<Int64Array> = if m.aggregation == Aggregation::Count {
+            None
+        } else {
+            let i = s.index_of("value").map_err(|_| err("the query does not return column `value`".into()))?;
+            let c = cast(b.column(i), &DataType::Int64).map_err(|e| err(format!("value: {e}")))?;
+            Some(c.as_any().downcast_ref::<Int64Array>().expect("int64").clone())
+        };
+        for r in 0..b.num_rows() {
+            if person.is_null(r) {
+                continue;
+            }
+            let v = match &value {
+                None => 1,
+                Some(v) if v.is_null(r) => {
+                    null_values += 1;
+                    continue;
+                }
+                Some(v) => v.value(r),
+            };
+            out.person.push(person.value(r).to_string());
+            for (k, d) in dims.iter().enumerate() {
+                out.dims[k].push(if d.is_null(r) { "unknown".to_string() } else { d.value(r).to_string() });
+            }
+            out.value.push(v);
+        }
+    }
+    Ok((out, null_values))
+}
+
+/// Register the warehouse and staging views for metric SQL.
+pub async fn context(wh: &crate::warehouse::Warehouse, versions: &BTreeMap<String, i64>, cfg: &MetricsConfig) -> Result<SessionContext> {
+    crate::sql::analyst_context(wh, versions, &cfg.dir()).await
+}
+
+pub fn sql_dir_exists(cfg: &MetricsConfig) -> bool {
+    Path::new(&cfg.dir()).join("metrics").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_parsed_and_checked() {
+        let m = parse_metric(
+            "-- name: med\n-- title: Median\n-- aggregation: median\n-- bounds: 0..6_000_000\n-- dimensions: partner, exit_year\nSELECT 1",
+            "f.sql",
+        )
+        .unwrap();
+        assert_eq!(m.aggregation, Aggregation::Median);
+        assert_eq!(m.bounds, (0, 6_000_000));
+        assert_eq!(m.dimensions, vec!["partner", "exit_year"]);
+        let e = parse_metric("-- name: x\n-- title: X\n-- aggregation: sum\nSELECT 1", "f.sql").unwrap_err().to_string();
+        assert!(e.contains("bounds"), "{e}");
+        let e = parse_metric("-- name: x\n-- title: X\n-- aggregation: rate\n-- bounds: 0..5\nSELECT 1", "f.sql").unwrap_err().to_string();
+        assert!(e.contains("0..1"), "{e}");
+    }
+}

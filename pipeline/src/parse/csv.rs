@@ -1,0 +1,231 @@
+//! Delimited text: CSV, TSV, pipe- and semicolon-separated files.
+
+use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, check_headers};
+
+pub fn parse(
+    bytes: &[u8],
+    path: &str,
+    cfg: &FormatConfig,
+    limits: &Limits,
+    on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+) -> Result<u64, FileError> {
+    let (text, encoding) = super::decode_text(bytes, &cfg.encoding)?;
+    let text: &str = &text;
+
+    // Skip banner lines before the header.
+    let mut start = 0usize;
+    for _ in 0..cfg.skip_rows {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => start = text.len(),
+        }
+    }
+    let line_offset = cfg.skip_rows as u64;
+    let body = &text.as_bytes()[start..];
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(FileError::new(
+            if cfg.skip_rows > 0 { "empty_file" } else { "empty_file" },
+            format!("file has no rows after skipping {} line(s)", cfg.skip_rows),
+        ));
+    }
+
+    let delimiter = cfg.delimiter_byte(path);
+    let quote = cfg.quote.as_deref().and_then(|q| q.bytes().next()).unwrap_or(b'"');
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .delimiter(delimiter)
+        .quote(quote)
+        .has_headers(false)
+        .flexible(true)
+        .trim(if cfg.trim.unwrap_or(true) { csv::Trim::All } else { csv::Trim::None });
+    if let Some(e) = cfg.escape.as_deref().and_then(|e| e.bytes().next()) {
+        builder.escape(Some(e)).double_quote(false);
+    }
+    let mut reader = builder.from_reader(body);
+
+    let mut record = csv::StringRecord::new();
+    let headers: Vec<String> = if cfg.header.unwrap_or(true) {
+        match reader.read_record(&mut record) {
+            Ok(true) => record.iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect(),
+            Ok(false) => return Err(FileError::new("empty_file", "file has no header row")),
+            Err(e) => return Err(csv_error(e, line_offset)),
+        }
+    } else {
+        cfg.columns.clone().unwrap_or_default()
+    };
+    check_headers(&headers)?;
+    if headers.len() == 1 && body.contains(&b';') && delimiter != b';' {
+        // A one-column header that contains the other common separator is
+        // almost always a delimiter mismatch.
+        return Err(FileError::new(
+            "wrong_delimiter",
+            format!(
+                "header has one column but contains `;`: the file looks semicolon-separated; set format.delimiter = \";\" (configured: `{}`)",
+                delimiter as char
+            ),
+        ));
+    }
+    on_start(&Parsed { headers: headers.clone(), format: FormatType::Csv, encoding: Some(encoding) })?;
+
+    let expected = headers.len();
+    let mut rows = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut last: Option<(u64, usize, usize)> = None; // (line, byte start, fields)
+    loop {
+        let pos_before = reader.position().byte() as usize;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(e, line_offset)),
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0) + line_offset;
+        let start_byte = record.position().map(|p| p.byte() as usize).unwrap_or(pos_before);
+        let end_byte = reader.position().byte() as usize;
+        rows += 1;
+        if rows > limits.max_rows {
+            return Err(FileError::new(
+                "too_many_rows",
+                format!("file has more than ingest.max_rows = {} rows", limits.max_rows),
+            ));
+        }
+        // A blank line inside the file is not a row.
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            rows -= 1;
+            continue;
+        }
+        let mut issue = None;
+        if end_byte.saturating_sub(start_byte) > limits.max_line_bytes {
+            issue = Some(RowIssue::LineTooLong);
+        } else if record.len() != expected {
+            issue = Some(RowIssue::FieldCount { expected, found: record.len() });
+        } else if let Some(column) = record.iter().position(|f| f.len() > limits.max_field_bytes) {
+            issue = Some(RowIssue::FieldTooLong { column });
+        }
+        last = Some((line, start_byte, record.len()));
+        batch.push(RawRow { line, cells: record.clone(), issue });
+        if batch.len() == BATCH_ROWS {
+            on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS)))?;
+        }
+    }
+
+    if rows == 0 {
+        return Err(FileError::new("header_only", "file has a header row but no data rows"));
+    }
+    if let Some((line, start_byte, fields)) = last {
+        let tail = &body[start_byte..];
+        let quotes = tail.iter().filter(|b| **b == quote).count();
+        if cfg.escape.is_none() && quotes % 2 == 1 {
+            return Err(FileError::new(
+                "unterminated_quote",
+                format!("unterminated quote in the row starting at line {line}: it runs to the end of the file"),
+            ));
+        }
+        if !body.ends_with(b"\n") && !body.ends_with(b"\r") && fields < expected {
+            return Err(FileError::new(
+                "truncated",
+                format!(
+                    "file appears truncated: the last line, line {line}, has {fields} of {expected} fields and no line ending"
+                ),
+            ));
+        }
+    }
+    if !batch.is_empty() {
+        on_batch(batch)?;
+    }
+    Ok(rows)
+}
+
+fn csv_error(e: csv::Error, line_offset: u64) -> FileError {
+    let line = e.position().map(|p| p.line() + line_offset);
+    let message = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+        csv::ErrorKind::Io(io) => format!("read error: {io}"),
+        _ => "malformed CSV".to_string(),
+    };
+    match line {
+        Some(l) => FileError::new("malformed_csv", format!("{message} at line {l}")),
+        None => FileError::new("malformed_csv", message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::{FormatConfig, parse_all};
+
+    fn csv_cfg() -> FormatConfig {
+        FormatConfig::default()
+    }
+
+    #[test]
+    fn reads_rows_with_line_numbers_and_trims_after_separators() {
+        let (p, rows) = parse_all(b"id, name ,dob\n1, Ana ,2000-01-02\n2,Bo,1999-12-31\n", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(p.headers, vec!["id", "name", "dob"]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(&rows[0].cells[1], "Ana");
+        assert_eq!(rows[1].line, 3);
+    }
+
+    #[test]
+    fn quoted_newlines_keep_line_numbers_right() {
+        let (_, rows) = parse_all(b"id,note\n1,\"a\nb\"\n2,c\n", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows[1].line, 4);
+    }
+
+    #[test]
+    fn semicolon_and_skip_rows() {
+        let mut cfg = csv_cfg();
+        cfg.delimiter = Some(";".into());
+        cfg.skip_rows = 2;
+        let (p, rows) = parse_all(b"Export of 2025\n\nid;name\n7;X\n", "a.csv", &cfg).unwrap();
+        assert_eq!(p.headers, vec!["id", "name"]);
+        assert_eq!(rows[0].line, 4);
+    }
+
+    #[test]
+    fn field_count_mismatch_is_a_row_issue_not_a_file_error() {
+        let (_, rows) = parse_all(b"a,b\n1,2\n1,2,3\n4,5\n", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[1].issue.is_some());
+        assert!(rows[2].issue.is_none());
+    }
+
+    #[test]
+    fn header_only_and_empty_are_file_errors() {
+        assert_eq!(parse_all(b"a,b\n", "a.csv", &csv_cfg()).unwrap_err().code, "header_only");
+        assert_eq!(parse_all(b"", "a.csv", &csv_cfg()).unwrap_err().code, "empty_file");
+        assert_eq!(parse_all(b"\n\n", "a.csv", &csv_cfg()).unwrap_err().code, "empty_file");
+    }
+
+    #[test]
+    fn unterminated_quote_is_named() {
+        let e = parse_all(b"a,b\n1,2\n3,\"oops\n4,5\n", "a.csv", &csv_cfg()).unwrap_err();
+        assert_eq!(e.code, "unterminated_quote");
+        assert!(e.message.contains("line 3"), "{}", e.message);
+    }
+
+    #[test]
+    fn truncated_last_line_is_named() {
+        let e = parse_all(b"a,b,c\n1,2,3\n4,5", "a.csv", &csv_cfg()).unwrap_err();
+        assert_eq!(e.code, "truncated");
+        assert!(e.message.contains("line 3"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_semicolon_file_read_as_comma_says_so() {
+        let e = parse_all(b"a;b;c\n1;2;3\n", "a.csv", &csv_cfg()).unwrap_err();
+        assert_eq!(e.code, "wrong_delimiter");
+    }
+
+    #[test]
+    fn headerless_file_uses_configured_columns() {
+        let mut cfg = csv_cfg();
+        cfg.header = Some(false);
+        cfg.columns = Some(vec!["x".into(), "y".into()]);
+        let (p, rows) = parse_all(b"1|2\n3|4\n", "a.psv", &cfg).unwrap();
+        assert_eq!(p.headers, vec!["x", "y"]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 1);
+    }
+}

@@ -1,0 +1,238 @@
+//! Decompression and text decoding, with limits and position-naming errors.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+
+use super::FileError;
+
+/// Decompress `bytes` per `compression` (`auto` looks at the name and the
+/// magic bytes). Stops with an error once more than `limit` bytes come out.
+pub fn decompress<'a>(
+    bytes: &'a [u8],
+    path: &str,
+    compression: &str,
+    limit: u64,
+) -> Result<Cow<'a, [u8]>, FileError> {
+    let lower = path.to_ascii_lowercase();
+    let kind = match compression {
+        "none" => "none",
+        "gzip" => "gzip",
+        "zip" => "zip",
+        _ if lower.ends_with(".gz") || bytes.starts_with(&[0x1f, 0x8b]) => "gzip",
+        // xlsx files are zip archives too: only unzip what is not a workbook.
+        _ if lower.ends_with(".zip") => "zip",
+        _ => "none",
+    };
+    match kind {
+        "gzip" => {
+            let mut out = Vec::new();
+            let dec = flate2::read::MultiGzDecoder::new(bytes);
+            read_limited(dec, &mut out, limit).map_err(|e| match e {
+                Limited::Over => over_limit(limit),
+                Limited::Io(e) => FileError::new(
+                    "bad_gzip",
+                    format!("gzip data is corrupt or truncated after {} decompressed bytes: {e}", out.len()),
+                ),
+            })?;
+            Ok(Cow::Owned(out))
+        }
+        "zip" => {
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                .map_err(|e| FileError::new("bad_zip", format!("not a readable zip archive: {e}")))?;
+            let files: Vec<usize> =
+                (0..archive.len()).filter(|i| archive.by_index(*i).map(|f| f.is_file()).unwrap_or(false)).collect();
+            if files.len() != 1 {
+                return Err(FileError::new(
+                    "zip_members",
+                    format!("zip archive must hold exactly one file; it holds {}", files.len()),
+                ));
+            }
+            let member = archive
+                .by_index(files[0])
+                .map_err(|e| FileError::new("bad_zip", format!("cannot open zip member: {e}")))?;
+            if member.size() > limit {
+                return Err(over_limit(limit));
+            }
+            let mut out = Vec::new();
+            read_limited(member, &mut out, limit).map_err(|e| match e {
+                Limited::Over => over_limit(limit),
+                Limited::Io(e) => FileError::new("bad_zip", format!("zip member is corrupt: {e}")),
+            })?;
+            Ok(Cow::Owned(out))
+        }
+        _ => Ok(Cow::Borrowed(bytes)),
+    }
+}
+
+fn over_limit(limit: u64) -> FileError {
+    FileError::new(
+        "decompressed_too_large",
+        format!("decompressed size exceeds ingest.max_decompressed_bytes = {limit}"),
+    )
+}
+
+enum Limited {
+    Over,
+    Io(std::io::Error),
+}
+
+fn read_limited(r: impl Read, out: &mut Vec<u8>, limit: u64) -> Result<(), Limited> {
+    let mut take = r.take(limit + 1);
+    take.read_to_end(out).map_err(Limited::Io)?;
+    if out.len() as u64 > limit {
+        return Err(Limited::Over);
+    }
+    Ok(())
+}
+
+/// Decode text per the configured encoding label (`auto`: BOM, else UTF-8).
+/// Returns the text (BOM removed) and the encoding's name.
+pub fn decode_text<'a>(bytes: &'a [u8], label: &str) -> Result<(Cow<'a, str>, &'static str), FileError> {
+    let (bom_enc, bom_len) = match Encoding::for_bom(bytes) {
+        Some((e, n)) => (Some(e), n),
+        None => (None, 0),
+    };
+    let encoding: &'static Encoding = match (label, bom_enc) {
+        (_, Some(e)) if label == "auto" || label.eq_ignore_ascii_case("utf-8") || label.starts_with("utf-16") || label.starts_with("UTF-16") => e,
+        ("auto", None) => UTF_8,
+        (l, _) if l.eq_ignore_ascii_case("utf-16") => {
+            return Err(FileError::new(
+                "utf16_without_bom",
+                "encoding is utf-16 but the file has no byte-order mark; use utf-16le or utf-16be",
+            ));
+        }
+        (l, _) if l.eq_ignore_ascii_case("latin-1") || l.eq_ignore_ascii_case("latin1") => WINDOWS_1252,
+        (l, _) => Encoding::for_label(l.as_bytes()).ok_or_else(|| {
+            FileError::new("unknown_encoding", format!("encoding `{l}` is not known"))
+        })?,
+    };
+    let body = &bytes[bom_len.min(bytes.len())..];
+    if encoding != UTF_16LE && encoding != UTF_16BE {
+        check_not_binary(body)?;
+    }
+    if encoding == UTF_8 {
+        return match std::str::from_utf8(body) {
+            Ok(s) => Ok((Cow::Borrowed(s), "UTF-8")),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let line = 1 + body[..at].iter().filter(|b| **b == b'\n').count();
+                Err(FileError::new(
+                    "bad_encoding",
+                    format!(
+                        "invalid UTF-8 at byte {at} (line {line}); if the partner exports \
+                         Windows-1252, set format.encoding = \"windows-1252\""
+                    ),
+                ))
+            }
+        };
+    }
+    let (text, had_errors) = encoding.decode_without_bom_handling(body);
+    if had_errors {
+        let pos = text.find('\u{FFFD}').unwrap_or(0);
+        let line = 1 + text[..pos].matches('\n').count();
+        return Err(FileError::new(
+            "bad_encoding",
+            format!("bytes that are not valid {} near line {line}", encoding.name()),
+        ));
+    }
+    if encoding == UTF_16LE || encoding == UTF_16BE {
+        check_not_binary(text.as_bytes())?;
+    }
+    Ok((Cow::Owned(text.into_owned()), encoding.name()))
+}
+
+/// Refuse content that is not text: NUL bytes or many control characters in
+/// the first 64 KiB.
+fn check_not_binary(body: &[u8]) -> Result<(), FileError> {
+    let head = &body[..body.len().min(64 * 1024)];
+    if let Some(at) = head.iter().position(|b| *b == 0) {
+        return Err(FileError::new(
+            "binary_content",
+            format!("file is not text: NUL byte at offset {at} (binary file, or UTF-16 without a byte-order mark)"),
+        ));
+    }
+    let controls = head
+        .iter()
+        .filter(|b| **b < 0x20 && !matches!(**b, b'\n' | b'\r' | b'\t' | 0x0c))
+        .count();
+    if head.len() >= 64 && controls * 20 > head.len() {
+        return Err(FileError::new(
+            "binary_content",
+            format!("file is not text: {controls} control bytes in the first {} bytes", head.len()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_1252_decodes() {
+        let bytes = b"name\nGarc\xeda\n";
+        let (t, enc) = decode_text(bytes, "windows-1252").unwrap();
+        assert_eq!(t, "name\nGarc\u{ed}a\n");
+        assert_eq!(enc, "windows-1252");
+    }
+
+    #[test]
+    fn utf8_error_names_the_line_and_suggests_1252() {
+        let bytes = b"a\nb\nGarc\xeda\n";
+        let e = decode_text(bytes, "auto").unwrap_err();
+        assert_eq!(e.code, "bad_encoding");
+        assert!(e.message.contains("line 3"), "{}", e.message);
+        assert!(!e.message.contains("Garc"));
+    }
+
+    #[test]
+    fn utf16_with_bom_decodes() {
+        let s = "id,name\n1,Zoë\n";
+        let mut bytes = vec![0xff, 0xfe];
+        for u in s.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        let (t, _) = decode_text(&bytes, "auto").unwrap();
+        assert_eq!(t, s);
+    }
+
+    #[test]
+    fn utf8_bom_is_stripped() {
+        let (t, _) = decode_text(b"\xef\xbb\xbfid\n1\n", "auto").unwrap();
+        assert_eq!(t, "id\n1\n");
+    }
+
+    #[test]
+    fn binary_is_refused() {
+        let bytes: Vec<u8> = (0..255u8).cycle().take(4096).collect();
+        assert_eq!(decode_text(&bytes, "auto").unwrap_err().code, "binary_content");
+    }
+
+    #[test]
+    fn unknown_label_is_refused() {
+        assert_eq!(decode_text(b"a", "klingon-8").unwrap_err().code, "unknown_encoding");
+    }
+
+    #[test]
+    fn gzip_over_limit_is_refused() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 100_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        let e = decompress(&gz, "x.csv.gz", "auto", 1000).unwrap_err();
+        assert_eq!(e.code, "decompressed_too_large");
+        assert_eq!(decompress(&gz, "x.csv.gz", "auto", 1_000_000).unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn truncated_gzip_is_refused() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 100_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        let e = decompress(&gz[..gz.len() / 2], "x.csv.gz", "auto", 1_000_000).unwrap_err();
+        assert_eq!(e.code, "bad_gzip");
+    }
+}

@@ -1,0 +1,116 @@
+//! Excel workbooks (xlsx, xlsm, xls, xlsb, ods) through `calamine`.
+//! Date cells become ISO dates (`2024-03-05`), which `map` always accepts.
+
+use calamine::{Data, DataType, Reader};
+
+use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, SheetRef, check_headers};
+
+pub fn parse(
+    bytes: &[u8],
+    cfg: &FormatConfig,
+    limits: &Limits,
+    on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+) -> Result<u64, FileError> {
+    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
+        FileError::new("bad_workbook", format!("not a readable Excel workbook ({})", short(&e.to_string())))
+    })?;
+    let names = wb.sheet_names().to_vec();
+    let name = match &cfg.sheet {
+        None => names.first().cloned(),
+        Some(SheetRef::Name(n)) => names.iter().find(|s| *s == n).cloned(),
+        Some(SheetRef::Index(i)) => names.get(*i).cloned(),
+    }
+    .ok_or_else(|| {
+        let wanted = match &cfg.sheet {
+            Some(SheetRef::Name(n)) => format!("sheet `{n}`"),
+            Some(SheetRef::Index(i)) => format!("sheet index {i}"),
+            None => "a first sheet".into(),
+        };
+        FileError::new(
+            "sheet_not_found",
+            format!("workbook has no {wanted}; its sheets are: {}", names.join(", ")),
+        )
+    })?;
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| FileError::new("bad_sheet", format!("cannot read sheet `{name}` ({})", short(&e.to_string()))))?;
+    let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
+    let mut rows_iter = range.rows().enumerate().skip(cfg.skip_rows);
+
+    let headers: Vec<String> = if cfg.header.unwrap_or(true) {
+        match rows_iter.next() {
+            Some((_, r)) => r.iter().map(|c| cell_text(c).trim().to_string()).collect(),
+            None => return Err(FileError::new("empty_file", format!("sheet `{name}` is empty"))),
+        }
+    } else {
+        cfg.columns.clone().unwrap_or_default()
+    };
+    // Trailing empty header cells are formatting, not columns.
+    let width = headers.iter().rposition(|h| !h.is_empty()).map(|i| i + 1).unwrap_or(0);
+    let headers: Vec<String> = headers[..width].to_vec();
+    check_headers(&headers)?;
+    on_start(&Parsed { headers: headers.clone(), format: FormatType::Excel, encoding: None })?;
+
+    let trim = cfg.trim.unwrap_or(true);
+    let mut rows = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    for (i, r) in rows_iter {
+        if r.iter().all(|c| matches!(c, Data::Empty)) {
+            continue;
+        }
+        rows += 1;
+        if rows > limits.max_rows {
+            return Err(FileError::new("too_many_rows", format!("sheet has more than ingest.max_rows = {} rows", limits.max_rows)));
+        }
+        let mut cells = csv::StringRecord::with_capacity(64, width);
+        let mut issue = None;
+        for (j, c) in r.iter().take(width).enumerate() {
+            let t = cell_text(c);
+            let t = if trim { t.trim().to_string() } else { t };
+            if t.len() > limits.max_field_bytes && issue.is_none() {
+                issue = Some(RowIssue::FieldTooLong { column: j });
+            }
+            cells.push_field(&t);
+        }
+        let extra = r.iter().skip(width).filter(|c| !matches!(c, Data::Empty)).count();
+        if extra > 0 && issue.is_none() {
+            issue = Some(RowIssue::FieldCount { expected: width, found: width + extra });
+        }
+        batch.push(RawRow { line: first_row + i as u64 + 1, cells, issue });
+        if batch.len() == BATCH_ROWS {
+            on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS)))?;
+        }
+    }
+    if rows == 0 {
+        return Err(FileError::new("header_only", format!("sheet `{name}` has a header row but no data rows")));
+    }
+    if !batch.is_empty() {
+        on_batch(batch)?;
+    }
+    Ok(rows)
+}
+
+fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", *f as i64) } else { f.to_string() }
+        }
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(_) => match c.as_datetime() {
+            Some(dt) if dt.time() == chrono::NaiveTime::MIN => dt.date().format("%Y-%m-%d").to_string(),
+            Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            None => String::new(),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(_) => String::new(),
+    }
+}
+
+/// Library errors can quote cell content; keep only their first clause.
+fn short(s: &str) -> String {
+    s.split([':', '\n']).next().unwrap_or("").trim().to_string()
+}

@@ -1,0 +1,592 @@
+//! Keyed match tokens and Bloom-filter encodings.
+//!
+//! * A **token** is the first 64 bits of `BLAKE3-keyed(field key, value)`.
+//!   Equal tokens mean equal normalized values; without the secret a token
+//!   cannot be recomputed from a guess.
+//! * A **Bloom filter** (256 bits per name part) sets, for every padded
+//!   bigram of the part, `k` positions derived from the keyed hash of the
+//!   bigram. The Dice coefficient of two filters approximates the bigram
+//!   similarity of the names, so typos and transliteration noise still
+//!   compare as close, while the names themselves are never stored.
+//!
+//! Hardening (see `docs/linkage.md`): XOR-folding, balancing and salting are
+//! optional and off by default.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use rphonetic::DoubleMetaphone;
+use serde::Deserialize;
+
+use super::normalize::{self, NameOrder, Role, TaxIdKind};
+use super::variants::NameVariants;
+use crate::secret::{Keys, Purpose};
+
+/// Bits per name-part Bloom filter.
+pub const BLOOM_BITS: usize = 256;
+pub const BLOOM_WORDS: usize = BLOOM_BITS / 64;
+/// Positions set per bigram.
+pub const BLOOM_K: u64 = 6;
+
+pub type Bloom = [u64; BLOOM_WORDS];
+
+/// Optional hardening of the Bloom filters against frequency and pattern
+/// attacks. Each costs some linkage quality; see `docs/linkage.md`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Hardening {
+    /// XOR the two halves of each filter (256 -> 128 informative bits).
+    #[serde(default)]
+    pub xor_fold: bool,
+    /// Balanced filters: 128 bits plus their complement, permuted by a keyed
+    /// permutation, so every filter has exactly half its bits set.
+    #[serde(default)]
+    pub balance: bool,
+    /// Salt every filter with the birth year, so filters of people born in
+    /// different years cannot be compared (or attacked) across years.
+    #[serde(default)]
+    pub salt_birth_year: bool,
+}
+
+/// A name part, encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEnc {
+    pub role: Role,
+    /// Token of the exact folded part.
+    pub exact: u64,
+    /// Tokens of the variant groups (same name, other spelling).
+    pub variants: Vec<u64>,
+    /// Tokens of nickname and cognate groups.
+    pub nicknames: Vec<u64>,
+    /// Tokens of the Double Metaphone codes (primary, alternate; 0 if none).
+    pub phonetic: [u64; 2],
+    pub bloom: Bloom,
+}
+
+/// A date of birth, encoded for exact and partial comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DobEnc {
+    pub full: u64,
+    /// The day/month-swapped date, when it is a valid other date.
+    pub swapped: u64,
+    pub year_month: u64,
+    pub month_day: u64,
+    pub year: u64,
+    /// Same day and month with the year one lower or higher (typos).
+    pub near_years: [u64; 2],
+    /// January 1st: only the year is evidence.
+    pub placeholder: bool,
+}
+
+/// Everything the link step knows about one record: tokens and encodings,
+/// never values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    pub parts: Vec<PartEnc>,
+    pub dob: Option<DobEnc>,
+    /// 1 female, 2 male, 3 nonbinary, 0 unknown.
+    pub sex: u8,
+    pub tax_id: u64,
+    /// 1 SSN, 2 ITIN, 0 none.
+    pub tax_id_kind: u8,
+    pub phone: u64,
+    pub email: u64,
+    pub address: u64,
+    pub zip5: u64,
+}
+
+impl Identity {
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+            && self.dob.is_none()
+            && self.tax_id == 0
+            && self.phone == 0
+            && self.email == 0
+            && self.address == 0
+    }
+}
+
+/// Raw identifiers of one row, borrowed for the time it takes to encode them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RawIdentity<'a> {
+    pub given: Option<&'a str>,
+    pub middle: Option<&'a str>,
+    pub family: Option<&'a str>,
+    pub full: Option<&'a str>,
+    pub name_order: NameOrder,
+    pub dob: Option<NaiveDate>,
+    pub sex: Option<u8>,
+    pub tax_id: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub street: Option<&'a str>,
+    pub zip: Option<&'a str>,
+}
+
+/// Field keys, derived once.
+#[derive(Clone)]
+struct FieldKeys {
+    name: [u8; 32],
+    variant: [u8; 32],
+    nickname: [u8; 32],
+    phonetic: [u8; 32],
+    bloom: [u8; 32],
+    perm: [u8; 32],
+    dob: [u8; 32],
+    tax_id: [u8; 32],
+    phone: [u8; 32],
+    email: [u8; 32],
+    address: [u8; 32],
+    zip: [u8; 32],
+}
+
+/// Encodes identities. Holds a per-instance cache of name parts (names
+/// repeat a lot), so use one per worker thread.
+pub struct Encoder {
+    keys: Arc<FieldKeys>,
+    variants: Arc<NameVariants>,
+    hardening: Hardening,
+    metaphone: DoubleMetaphone,
+    cache: HashMap<(String, i32), PartCore>,
+}
+
+#[derive(Clone)]
+struct PartCore {
+    exact: u64,
+    variants: Vec<u64>,
+    nicknames: Vec<u64>,
+    phonetic: [u64; 2],
+    bloom: Bloom,
+}
+
+/// First 64 bits of the keyed hash, never 0 (0 means "absent").
+pub fn token(key: &[u8; 32], value: &[u8]) -> u64 {
+    let h = blake3::keyed_hash(key, value);
+    let v = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
+    if v == 0 { 1 } else { v }
+}
+
+/// 128-bit keyed hash as 32 hex digits: record keys and employer keys.
+pub fn hex_key(key: &[u8; 32], value: &[u8]) -> String {
+    let h = blake3::keyed_hash(key, value);
+    h.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The record key of a partner record: keyed hash of partner and record id.
+pub fn record_key(keys: &Keys, partner: &str, record_id: &str) -> String {
+    let k = keys.key(Purpose::RecordKey);
+    let id = record_id.trim();
+    hex_key(&k, format!("{partner}\u{1f}{id}").as_bytes())
+}
+
+/// Employer key: keyed hash of the employer id, with punctuation removed.
+pub fn employer_key(keys: &Keys, employer_id: &str) -> Option<String> {
+    let norm: String = employer_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
+    (!norm.is_empty()).then(|| hex_key(&keys.key(Purpose::EmployerKey), norm.as_bytes()))
+}
+
+impl Encoder {
+    pub fn new(keys: &Keys, variants: Arc<NameVariants>, hardening: Hardening) -> Encoder {
+        let t = |f: &str| keys.field_key(Purpose::Token, f);
+        let fk = FieldKeys {
+            name: t("name part"),
+            variant: t("name variant group"),
+            nickname: t("name nickname group"),
+            phonetic: t("name phonetic"),
+            bloom: keys.field_key(Purpose::Bloom, "name part"),
+            perm: keys.field_key(Purpose::Bloom, "balance permutation"),
+            dob: t("dob"),
+            tax_id: t("ssn or itin"),
+            phone: t("phone"),
+            email: t("email"),
+            address: t("street address"),
+            zip: t("zip5"),
+        };
+        Encoder { keys: Arc::new(fk), variants, hardening, metaphone: DoubleMetaphone::default(), cache: HashMap::new() }
+    }
+
+    /// Encode one row's identifiers. The raw values are only borrowed.
+    pub fn encode(&mut self, raw: &RawIdentity<'_>) -> Identity {
+        let k = self.keys.clone();
+        let mut id = Identity::default();
+        let names = normalize::name_parts(raw.given, raw.middle, raw.family, raw.full, raw.name_order);
+        let dob = raw.dob.and_then(normalize::dob);
+        let salt = if self.hardening.salt_birth_year { dob.map(|d| d.date.year()).unwrap_or(0) } else { 0 };
+        for (role, part) in &names.parts {
+            let core = self.part(part, salt);
+            id.parts.push(PartEnc {
+                role: *role,
+                exact: core.exact,
+                variants: core.variants,
+                nicknames: core.nicknames,
+                phonetic: core.phonetic,
+                bloom: core.bloom,
+            });
+        }
+        if let Some(d) = dob {
+            let date = d.date;
+            let ymd = |y: i32, m: u32, dd: u32| token(&k.dob, format!("{y:04}-{m:02}-{dd:02}").as_bytes());
+            let mut enc = DobEnc {
+                full: if d.placeholder { 0 } else { ymd(date.year(), date.month(), date.day()) },
+                swapped: 0,
+                year_month: if d.placeholder { 0 } else { token(&k.dob, format!("ym {}-{}", date.year(), date.month()).as_bytes()) },
+                month_day: if d.placeholder { 0 } else { token(&k.dob, format!("md {}-{}", date.month(), date.day()).as_bytes()) },
+                year: token(&k.dob, format!("y {}", date.year()).as_bytes()),
+                near_years: [0, 0],
+                placeholder: d.placeholder,
+            };
+            if !d.placeholder {
+                if let Some(s) = normalize::swapped(date) {
+                    enc.swapped = ymd(s.year(), s.month(), s.day());
+                }
+                enc.near_years = [
+                    ymd(date.year() - 1, date.month(), date.day()),
+                    ymd(date.year() + 1, date.month(), date.day()),
+                ];
+            }
+            id.dob = Some(enc);
+        }
+        id.sex = raw.sex.unwrap_or(0);
+        if let Some((digits, kind)) = raw.tax_id.and_then(normalize::tax_id) {
+            id.tax_id = token(&k.tax_id, digits.as_bytes());
+            id.tax_id_kind = match kind {
+                TaxIdKind::Ssn => 1,
+                TaxIdKind::Itin => 2,
+            };
+        }
+        if let Some(p) = raw.phone.and_then(normalize::phone_e164) {
+            id.phone = token(&k.phone, p.as_bytes());
+        }
+        if let Some(e) = raw.email.and_then(normalize::email) {
+            id.email = token(&k.email, e.as_bytes());
+        }
+        let zip = raw.zip.and_then(normalize::zip5);
+        if let Some(z) = &zip {
+            id.zip5 = token(&k.zip, z.as_bytes());
+        }
+        if let Some(s) = raw.street.and_then(normalize::street) {
+            // The same street line in another ZIP is another address.
+            let z = zip.as_deref().unwrap_or("");
+            id.address = token(&k.address, format!("{s}|{z}").as_bytes());
+        }
+        id
+    }
+
+    fn part(&mut self, part: &str, salt: i32) -> PartCore {
+        if let Some(c) = self.cache.get(&(part.to_string(), salt)) {
+            return c.clone();
+        }
+        let k = &self.keys;
+        let exact = token(&k.name, part.as_bytes());
+        let variants: Vec<u64> =
+            self.variants.variant_groups(part).iter().map(|g| token(&k.variant, g.as_bytes())).collect();
+        let nicknames: Vec<u64> =
+            self.variants.nickname_groups(part).iter().map(|g| token(&k.nickname, g.as_bytes())).collect();
+        let dm = self.metaphone.double_metaphone(part);
+        let (p, a) = (dm.primary(), dm.alternate());
+        let phonetic = [
+            if p.is_empty() { 0 } else { token(&k.phonetic, p.as_bytes()) },
+            if a.is_empty() || a == p { 0 } else { token(&k.phonetic, a.as_bytes()) },
+        ];
+        let bloom = bloom(&k.bloom, &k.perm, part, salt, &self.hardening);
+        let core = PartCore { exact, variants, nicknames, phonetic, bloom };
+        if self.cache.len() < 200_000 {
+            self.cache.insert((part.to_string(), salt), core.clone());
+        }
+        core
+    }
+}
+
+/// Bloom filter of the padded bigrams of `s`.
+fn bloom(key: &[u8; 32], perm_key: &[u8; 32], s: &str, salt: i32, h: &Hardening) -> Bloom {
+    let bits: u64 = if h.balance { (BLOOM_BITS / 2) as u64 } else { BLOOM_BITS as u64 };
+    let mut b: Bloom = [0; BLOOM_WORDS];
+    let padded: Vec<u8> = std::iter::once(b'_').chain(s.bytes()).chain(std::iter::once(b'_')).collect();
+    let salt_bytes = salt.to_le_bytes();
+    for gram in padded.windows(2) {
+        let mut hasher = blake3::Hasher::new_keyed(key);
+        hasher.update(gram);
+        if salt != 0 {
+            hasher.update(&salt_bytes);
+        }
+        let hash = hasher.finalize();
+        let bytes = hash.as_bytes();
+        let a = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
+        let c = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) | 1;
+        for i in 0..BLOOM_K {
+            let pos = a.wrapping_add(i.wrapping_mul(c)) % bits;
+            b[(pos / 64) as usize] |= 1 << (pos % 64);
+        }
+    }
+    if h.balance {
+        // Append the complement of the first half, then permute all bits with
+        // a keyed permutation so the complement is not recognizable.
+        let half = BLOOM_WORDS / 2;
+        for w in 0..half {
+            b[half + w] = !b[w];
+        }
+        b = permute(perm_key, &b);
+    }
+    if h.xor_fold {
+        let half = BLOOM_WORDS / 2;
+        for w in 0..half {
+            b[w] ^= b[half + w];
+            b[half + w] = 0;
+        }
+    }
+    b
+}
+
+/// A fixed keyed permutation of the filter's bits (Fisher-Yates driven by
+/// the keyed hash stream).
+fn permute(key: &[u8; 32], b: &Bloom) -> Bloom {
+    static PERMS: std::sync::Mutex<Vec<([u8; 32], Arc<Vec<usize>>)>> = std::sync::Mutex::new(Vec::new());
+    let perm = {
+        let mut cache = PERMS.lock().expect("permutation cache");
+        if let Some((_, p)) = cache.iter().find(|(k, _)| k == key) {
+            p.clone()
+        } else {
+            let mut p: Vec<usize> = (0..BLOOM_BITS).collect();
+            let mut xof = blake3::Hasher::new_keyed(key).finalize_xof();
+            for i in (1..BLOOM_BITS).rev() {
+                let mut buf = [0u8; 8];
+                xof.fill(&mut buf);
+                let j = (u64::from_le_bytes(buf) % (i as u64 + 1)) as usize;
+                p.swap(i, j);
+            }
+            let p = Arc::new(p);
+            cache.push((*key, p.clone()));
+            p
+        }
+    };
+    let mut out: Bloom = [0; BLOOM_WORDS];
+    for (from, to) in perm.iter().enumerate() {
+        if b[from / 64] >> (from % 64) & 1 == 1 {
+            out[to / 64] |= 1 << (to % 64);
+        }
+    }
+    out
+}
+
+/// Dice coefficient of two Bloom filters: 2|A∩B| / (|A|+|B|), by popcount.
+#[inline]
+pub fn dice(a: &Bloom, b: &Bloom) -> f64 {
+    let mut inter = 0u32;
+    let mut total = 0u32;
+    for i in 0..BLOOM_WORDS {
+        inter += (a[i] & b[i]).count_ones();
+        total += a[i].count_ones() + b[i].count_ones();
+    }
+    if total == 0 { 0.0 } else { 2.0 * inter as f64 / total as f64 }
+}
+
+// ---------------------------------------------------------------------------
+// Compact binary layout, stored in the linkage zone (`encoding` column).
+// ---------------------------------------------------------------------------
+
+/// Layout version of [`Identity::to_bytes`].
+pub const LAYOUT_VERSION: u8 = 1;
+
+impl Identity {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.parts.len() * 80);
+        out.push(LAYOUT_VERSION);
+        out.push(self.parts.len() as u8);
+        for p in &self.parts {
+            out.push(p.role as u8);
+            out.extend_from_slice(&p.exact.to_le_bytes());
+            out.push(p.variants.len() as u8);
+            for v in &p.variants {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.push(p.nicknames.len() as u8);
+            for v in &p.nicknames {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in p.phonetic {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for w in p.bloom {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        match &self.dob {
+            None => out.push(0),
+            Some(d) => {
+                out.push(if d.placeholder { 2 } else { 1 });
+                for v in [d.full, d.swapped, d.year_month, d.month_day, d.year, d.near_years[0], d.near_years[1]] {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        out.push(self.sex);
+        out.push(self.tax_id_kind);
+        for v in [self.tax_id, self.phone, self.email, self.address, self.zip5] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Identity> {
+        let mut r = Reader { b, i: 0 };
+        if r.u8()? != LAYOUT_VERSION {
+            return None;
+        }
+        let n = r.u8()? as usize;
+        let mut id = Identity::default();
+        for _ in 0..n {
+            let role = Role::from_u8(r.u8()?)?;
+            let exact = r.u64()?;
+            let nv = r.u8()? as usize;
+            let variants = (0..nv).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+            let nn = r.u8()? as usize;
+            let nicknames = (0..nn).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+            let phonetic = [r.u64()?, r.u64()?];
+            let mut bloom = [0u64; BLOOM_WORDS];
+            for w in bloom.iter_mut() {
+                *w = r.u64()?;
+            }
+            id.parts.push(PartEnc { role, exact, variants, nicknames, phonetic, bloom });
+        }
+        let dob_flag = r.u8()?;
+        if dob_flag != 0 {
+            let v: Vec<u64> = (0..7).map(|_| r.u64()).collect::<Option<_>>()?;
+            id.dob = Some(DobEnc {
+                full: v[0],
+                swapped: v[1],
+                year_month: v[2],
+                month_day: v[3],
+                year: v[4],
+                near_years: [v[5], v[6]],
+                placeholder: dob_flag == 2,
+            });
+        }
+        id.sex = r.u8()?;
+        id.tax_id_kind = r.u8()?;
+        id.tax_id = r.u64()?;
+        id.phone = r.u64()?;
+        id.email = r.u64()?;
+        id.address = r.u64()?;
+        id.zip5 = r.u64()?;
+        Some(id)
+    }
+
+    /// Every token this identity carries (used by `braid forget` checks).
+    pub fn tokens(&self) -> Vec<u64> {
+        let mut t = Vec::new();
+        for p in &self.parts {
+            t.push(p.exact);
+        }
+        if let Some(d) = &self.dob {
+            t.extend([d.full, d.year_month, d.month_day]);
+        }
+        t.extend([self.tax_id, self.phone, self.email, self.address]);
+        t.retain(|v| *v != 0);
+        t
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Reader<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(v)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let s = self.b.get(self.i..self.i + 8)?;
+        self.i += 8;
+        Some(u64::from_le_bytes(s.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc() -> Encoder {
+        Encoder::new(&Keys::for_tests(), Arc::new(NameVariants::parse(super::super::variants::BUILTIN, "t").unwrap()), Hardening::default())
+    }
+
+    fn raw<'a>(g: &'a str, f: &'a str) -> RawIdentity<'a> {
+        RawIdentity {
+            given: Some(g),
+            family: Some(f),
+            dob: NaiveDate::from_ymd_opt(1985, 3, 7),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn same_name_same_token_and_roundtrip() {
+        let mut e = enc();
+        let a = e.encode(&raw("María", "García"));
+        let b = e.encode(&raw("MARIA", "garcia"));
+        assert_eq!(a, b);
+        assert_eq!(Identity::from_bytes(&a.to_bytes()).unwrap(), a);
+    }
+
+    #[test]
+    fn typos_stay_close_in_dice() {
+        let mut e = enc();
+        let a = e.encode(&raw("Mohammed", "Haddad"));
+        let b = e.encode(&raw("Mohamed", "Hadad"));
+        let c = e.encode(&raw("Peter", "Smith"));
+        let d_ab = dice(&a.parts[1].bloom, &b.parts[1].bloom);
+        let d_ac = dice(&a.parts[1].bloom, &c.parts[1].bloom);
+        assert!(d_ab > 0.7, "{d_ab}");
+        assert!(d_ac < 0.3, "{d_ac}");
+        // Variant groups agree.
+        assert!(a.parts[0].variants.iter().any(|v| b.parts[0].variants.contains(v)));
+    }
+
+    #[test]
+    fn different_keys_give_different_tokens() {
+        let v = Arc::new(NameVariants::parse(super::super::variants::BUILTIN, "t").unwrap());
+        let k2 = Keys::from_secret(&[9u8; 40], crate::secret::SecretSource::Env).unwrap();
+        let a = Encoder::new(&Keys::for_tests(), v.clone(), Hardening::default()).encode(&raw("Ana", "Lopez"));
+        let b = Encoder::new(&k2, v, Hardening::default()).encode(&raw("Ana", "Lopez"));
+        assert_ne!(a.parts[0].exact, b.parts[0].exact);
+        assert_ne!(a.parts[0].bloom, b.parts[0].bloom);
+    }
+
+    #[test]
+    fn dob_swap_and_placeholder() {
+        let mut e = enc();
+        let mut r = raw("Ana", "Lopez");
+        let a = e.encode(&r);
+        r.dob = NaiveDate::from_ymd_opt(1985, 7, 3);
+        let b = e.encode(&r);
+        assert_eq!(a.dob.unwrap().swapped, b.dob.unwrap().full);
+        r.dob = NaiveDate::from_ymd_opt(1985, 1, 1);
+        let c = e.encode(&r);
+        assert!(c.dob.unwrap().placeholder);
+        assert_eq!(c.dob.unwrap().full, 0);
+        assert_eq!(c.dob.unwrap().year, a.dob.unwrap().year);
+    }
+
+    #[test]
+    fn balanced_filters_have_half_their_bits_set() {
+        let v = Arc::new(NameVariants::parse(super::super::variants::BUILTIN, "t").unwrap());
+        let h = Hardening { balance: true, ..Default::default() };
+        let mut e = Encoder::new(&Keys::for_tests(), v, h);
+        for n in ["al", "maria", "abdulrahman"] {
+            let id = e.encode(&raw(n, "x"));
+            let ones: u32 = id.parts[0].bloom.iter().map(|w| w.count_ones()).sum();
+            assert_eq!(ones as usize, BLOOM_BITS / 2, "{n}");
+        }
+    }
+
+    #[test]
+    fn record_keys_depend_on_partner_and_key() {
+        let k = Keys::for_tests();
+        assert_ne!(record_key(&k, "a", "17"), record_key(&k, "b", "17"));
+        assert_eq!(record_key(&k, "a", " 17 "), record_key(&k, "a", "17"));
+        assert_eq!(record_key(&k, "a", "17").len(), 32);
+    }
+}

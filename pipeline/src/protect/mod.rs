@@ -1,0 +1,265 @@
+//! protect: identifiers in, keyed tokens and encodings out.
+//!
+//! This is the door. [`Protector::protect`] takes a [`MappedRow`] that still
+//! holds raw names, dates of birth, SSNs, phones, e-mails, addresses and
+//! partner ids, and returns a [`Protected`] row in which all of them are gone:
+//!
+//! * the partner id becomes a keyed `record_key`;
+//! * the other identifiers become an [`Identity`] of tokens and Bloom
+//!   filters (linkage zone only);
+//! * the date of birth survives as the birth year, the ZIP as its first three
+//!   digits and the arrival date as the arrival year (analytics zone).
+//!
+//! Records without consent to link get no identity at all, so they can never
+//! be linked.
+
+pub mod encode;
+pub mod normalize;
+pub mod variants;
+
+use std::sync::Arc;
+
+use chrono::Datelike;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
+    StringBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+
+pub use encode::{Encoder, Hardening, Identity, RawIdentity, employer_key, record_key};
+
+use crate::map::{MappedRow, Value};
+use crate::model::{Field, staged_schema};
+use crate::secret::Keys;
+
+/// How a partner's consent flag is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentPolicy {
+    /// The data-sharing agreement covers every record; a consent column, if
+    /// mapped, can still withdraw a record.
+    #[default]
+    Agreement,
+    /// Only records whose consent column says yes are linked.
+    Required,
+}
+
+/// A row after `protect`: no raw identifier left.
+#[derive(Debug, Clone)]
+pub struct Protected {
+    pub line: u64,
+    pub record_key: String,
+    pub consent: bool,
+    pub birth_year: Option<i32>,
+    pub zip3: Option<String>,
+    pub arrival_year: Option<i32>,
+    pub employer_key: Option<String>,
+    /// Non-identifier values, indexed like `Field::ALL` (identifiers Null).
+    pub values: Vec<Value>,
+    /// Tokens and encodings; None without consent or without identifiers.
+    pub identity: Option<Identity>,
+}
+
+/// Protects the rows of one partner feed.
+pub struct Protector {
+    keys: Keys,
+    partner: String,
+    consent: ConsentPolicy,
+    encoder: Encoder,
+}
+
+impl Protector {
+    pub fn new(keys: &Keys, partner: &str, consent: ConsentPolicy, variants: Arc<variants::NameVariants>, hardening: Hardening) -> Self {
+        Protector {
+            keys: keys.clone(),
+            partner: partner.to_string(),
+            consent,
+            encoder: Encoder::new(keys, variants, hardening),
+        }
+    }
+
+    pub fn protect(&mut self, row: MappedRow, name_order: normalize::NameOrder) -> Protected {
+        let text = |f: Field| row.get(f).text();
+        let consent = match (self.consent, row.get(Field::Consent)) {
+            (_, Value::Bool(b)) => *b,
+            (ConsentPolicy::Agreement, _) => true,
+            (ConsentPolicy::Required, _) => false,
+        };
+        let dob = row.get(Field::Dob).date();
+        let sex = text(Field::Sex).and_then(normalize::sex_code);
+        let raw = RawIdentity {
+            given: text(Field::GivenName),
+            middle: text(Field::MiddleName),
+            family: text(Field::FamilyName),
+            full: text(Field::FullName),
+            name_order,
+            dob,
+            sex,
+            tax_id: text(Field::Ssn),
+            phone: text(Field::Phone),
+            email: text(Field::Email),
+            street: text(Field::Street),
+            zip: text(Field::Zip),
+        };
+        let identity = self.encoder.encode(&raw);
+        let record_key = match text(Field::RecordId) {
+            Some(id) => record_key(&self.keys, &self.partner, id),
+            // No partner id: the same identity at the same partner is the
+            // same record.
+            None => record_key(&self.keys, &self.partner, &format!("identity:{}", hex(&identity.to_bytes()))),
+        };
+        let zip3 = text(Field::Zip).and_then(normalize::zip5).map(|z| z[..3].to_string());
+        let employer_key = text(Field::EmployerId).and_then(|e| employer_key(&self.keys, e));
+        let mut values = row.values;
+        for (i, f) in Field::ALL.iter().enumerate() {
+            if f.is_identifier() {
+                values[i] = Value::Null;
+            }
+        }
+        Protected {
+            line: row.line,
+            record_key,
+            consent,
+            birth_year: dob.map(|d| d.year()),
+            zip3,
+            arrival_year: values[crate::map::field_index(Field::ArrivalDate)].date().map(|d| d.year()),
+            employer_key,
+            values,
+            identity: (consent && !identity.is_empty()).then_some(identity),
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    blake3::hash(b).to_hex().to_string()
+}
+
+/// Schema of the linkage-zone identity table.
+pub fn identity_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        ArrowField::new("record_key", DataType::Utf8, false),
+        ArrowField::new("partner", DataType::Utf8, false),
+        ArrowField::new("file_id", DataType::Utf8, false),
+        ArrowField::new("key_id", DataType::Utf8, false),
+        ArrowField::new("encoding", DataType::Binary, false),
+    ]))
+}
+
+/// Build the staged-record and identity batches of one file.
+pub fn to_batches(
+    rows: &[Protected],
+    partner: &str,
+    feed: &str,
+    file_id: &str,
+    key_id: &str,
+) -> crate::Result<(RecordBatch, RecordBatch)> {
+    let schema = staged_schema();
+    let n = rows.len();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    fn strings<'a>(rows: &'a [Protected], f: impl Fn(&'a Protected) -> Option<&'a str>) -> ArrayRef {
+        let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+        for r in rows {
+            b.append_option(f(r));
+        }
+        Arc::new(b.finish())
+    }
+    let constant = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
+    cols.push(strings(rows, |r| Some(r.record_key.as_str())));
+    cols.push(constant(partner));
+    cols.push(constant(feed));
+    cols.push(constant(file_id));
+    let mut line = UInt64Builder::with_capacity(n);
+    let mut consent = BooleanBuilder::with_capacity(n);
+    let mut birth = Int32Builder::with_capacity(n);
+    let mut arrival = Int32Builder::with_capacity(n);
+    for r in rows {
+        line.append_value(r.line);
+        consent.append_value(r.consent);
+        birth.append_option(r.birth_year);
+        arrival.append_option(r.arrival_year);
+    }
+    cols.push(Arc::new(line.finish()));
+    cols.push(Arc::new(consent.finish()));
+    cols.push(Arc::new(birth.finish()));
+    cols.push(strings(rows, |r| r.zip3.as_deref()));
+    cols.push(Arc::new(arrival.finish()));
+    cols.push(strings(rows, |r| r.employer_key.as_deref()));
+    let wp = crate::map::field_index(Field::WagePeriod);
+    cols.push(strings(rows, |r| r.values[wp].text()));
+    // The remaining columns are the non-identifier fields, in schema order.
+    for af in schema.fields().iter().skip(cols.len()) {
+        let name = if af.name() == "gender" { "sex" } else { af.name().as_str() };
+        let f = Field::from_name(name).expect("staged column is a field");
+        let i = crate::map::field_index(f);
+        let arr: ArrayRef = match af.data_type() {
+            DataType::Utf8 => strings(rows, |r| r.values[i].text()),
+            DataType::Date32 => {
+                let mut b = Date32Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(r.values[i].date().map(date32));
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match r.values[i] {
+                        Value::Bool(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Float64 => {
+                let mut b = Float64Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match r.values[i] {
+                        Value::Number(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Int64 => {
+                let mut b = Int64Builder::with_capacity(n);
+                for r in rows {
+                    b.append_option(match r.values[i] {
+                        Value::Cents(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                Arc::new(b.finish())
+            }
+            other => return Err(crate::Error::internal(format!("staged type {other}"))),
+        };
+        cols.push(arr);
+    }
+    let staged = RecordBatch::try_new(schema, cols)?;
+
+    let with_id: Vec<&Protected> = rows.iter().filter(|r| r.identity.is_some()).collect();
+    let mut rk = StringBuilder::new();
+    let mut enc = BinaryBuilder::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut count = 0;
+    for r in with_id {
+        let bytes = r.identity.as_ref().expect("filtered").to_bytes();
+        // One row per distinct identity observation of a record.
+        if seen.insert((r.record_key.clone(), blake3::hash(&bytes))) {
+            rk.append_value(&r.record_key);
+            enc.append_value(&bytes);
+            count += 1;
+        }
+    }
+    let rep = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; count])) };
+    let identity = RecordBatch::try_new(
+        identity_schema(),
+        vec![Arc::new(rk.finish()), rep(partner), rep(file_id), rep(key_id), Arc::new(enc.finish())],
+    )?;
+    Ok((staged, identity))
+}
+
+/// Days since the Unix epoch, as Arrow's Date32.
+pub fn date32(d: chrono::NaiveDate) -> i32 {
+    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}

@@ -1,0 +1,584 @@
+//! Normalization rules for identifiers. Each function is pure and documented
+//! in `docs/linkage.md` ("Normalization"). Nothing here hashes or stores.
+
+use chrono::{Datelike, NaiveDate};
+use unicode_normalization::UnicodeNormalization;
+
+/// Fold text for comparison: Unicode NFKC, transliteration to ASCII
+/// (`deunicode`), lower case, apostrophes removed, every other character that
+/// is not a letter or digit turned into a space, spaces collapsed.
+///
+/// `"  José  GARCÍA-López "` becomes `"jose garcia lopez"`;
+/// `"O'Brien"` becomes `"obrien"`; `"Nguyễn"` becomes `"nguyen"`.
+pub fn fold(s: &str) -> String {
+    let nfkc: String = s.nfkc().collect();
+    let ascii = deunicode::deunicode_with_tofu(&nfkc, " ");
+    let mut out = String::with_capacity(ascii.len());
+    let mut space = true;
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            space = false;
+        } else if c == '\'' || c == '`' {
+            // O'Brien, D'Souza, Ma'an: one word.
+        } else if !space {
+            out.push(' ');
+            space = true;
+        }
+    }
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Honorifics and titles dropped from the start of any name field.
+const HONORIFICS: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sra", "srta", "sr", "don", "dona", "sheikh",
+    "shaikh", "haji", "hajji", "hajj", "sayyid", "sayed", "mme", "mlle", "herr", "frau",
+];
+
+/// Generational suffixes dropped from the end of any name field.
+const SUFFIXES: &[&str] = &["jr", "sr", "ii", "iii", "iv", "junior", "senior", "2nd", "3rd"];
+
+/// Placeholders that mean "no name": FNU/LNU for mononyms and similar.
+const PLACEHOLDERS: &[&str] = &[
+    "fnu", "lnu", "nfn", "nln", "unknown", "unk", "none", "na", "n a", "noname", "no name", "x", "xx",
+    "xxx", "test", "baby", "infant", "null",
+];
+
+/// Name particles. Dropped as separate parts, but the glued form is kept as an
+/// alternate (`de la cruz` -> parts `cruz`, alternate `delacruz`).
+const PARTICLES: &[&str] = &[
+    "de", "del", "della", "dela", "di", "da", "das", "do", "dos", "du", "la", "las", "los", "le", "van",
+    "von", "der", "den", "ten", "ter", "al", "el", "bin", "bint", "binti", "ibn", "ben", "bat", "abu",
+    "y", "e", "ould", "mac",
+];
+
+pub fn is_particle(p: &str) -> bool {
+    PARTICLES.contains(&p)
+}
+
+/// Which name field a part came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Role {
+    Given = 1,
+    Middle = 2,
+    Family = 3,
+    /// A glued alternate of given names (`abdulrahman`, `maryann`).
+    GluedGiven = 4,
+    /// A glued alternate of a family name (`delacruz`, `garcialopez`).
+    GluedFamily = 5,
+}
+
+impl Role {
+    pub fn is_glued(self) -> bool {
+        matches!(self, Role::GluedGiven | Role::GluedFamily)
+    }
+
+    /// The glued role that may stand in for this role.
+    pub fn glued(self) -> Option<Role> {
+        match self {
+            Role::Given => Some(Role::GluedGiven),
+            Role::Family => Some(Role::GluedFamily),
+            _ => None,
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<Role> {
+        match v {
+            1 => Some(Role::Given),
+            2 => Some(Role::Middle),
+            3 => Some(Role::Family),
+            4 => Some(Role::GluedGiven),
+            5 => Some(Role::GluedFamily),
+            _ => None,
+        }
+    }
+}
+
+/// How a partner writes a whole name in one column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameOrder {
+    /// `Maria Garcia Lopez` (given first; the last word is the family name,
+    /// unless a comma says otherwise).
+    #[default]
+    GivenFamily,
+    /// `Nguyen Van An` (family first).
+    FamilyGiven,
+}
+
+/// A person's name split into normalized parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameParts {
+    pub parts: Vec<(Role, String)>,
+}
+
+impl NameParts {
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(|(r, _)| r.is_glued())
+    }
+    pub fn of(&self, role: Role) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter(move |(r, _)| *r == role).map(|(_, s)| s.as_str())
+    }
+}
+
+/// Split and clean one name field into words: honorifics, suffixes and
+/// placeholders removed. Particles are kept here; see [`drop_particles`].
+fn clean_words(s: &str) -> Vec<String> {
+    let folded = fold(s);
+    if PLACEHOLDERS.contains(&folded.as_str()) {
+        return vec![];
+    }
+    let mut words: Vec<String> = folded.split(' ').filter(|w| !w.is_empty()).map(String::from).collect();
+    while words.len() > 1 && HONORIFICS.contains(&words[0].as_str()) {
+        words.remove(0);
+    }
+    while words.len() > 1 && SUFFIXES.contains(&words[words.len() - 1].as_str()) {
+        words.pop();
+    }
+    words.retain(|w| !PLACEHOLDERS.contains(&w.as_str()));
+    words
+}
+
+/// Family names lose their particles (`de la Cruz` -> `cruz`), unless the
+/// name is nothing but particles (`Do`, `Le`).
+fn drop_particles(words: &[String]) -> Vec<String> {
+    if words.iter().all(|w| is_particle(w)) {
+        words.to_vec()
+    } else {
+        words.iter().filter(|w| !is_particle(w)).cloned().collect()
+    }
+}
+
+/// Build name parts from the mapped name fields.
+///
+/// * Given, middle and family names are split on spaces and hyphens.
+/// * Particles (de, del, van, al, bin, ...) are dropped from family names
+///   only, so the Vietnamese middle name Van survives.
+/// * A `full_name` is used when the split fields are all empty: `Family,
+///   Given Middle` when it has a comma, else per `order`.
+/// * Multi-word given names, multi-word family names (with and without
+///   their particles) and the first given + first middle name are also kept
+///   glued (`Role::GluedGiven`, `Role::GluedFamily`), so that `Abdul Rahman` meets `Abdulrahman`, `De
+///   la Cruz` meets `Delacruz` and `Mary Ann` meets `Maryann`.
+pub fn name_parts(
+    given: Option<&str>,
+    middle: Option<&str>,
+    family: Option<&str>,
+    full: Option<&str>,
+    order: NameOrder,
+) -> NameParts {
+    let mut out = NameParts::default();
+    let mut g = given.map(clean_words).unwrap_or_default();
+    let mut m = middle.map(clean_words).unwrap_or_default();
+    let mut f = family.map(clean_words).unwrap_or_default();
+    if g.is_empty() && m.is_empty() && f.is_empty()
+        && let Some(full) = full
+    {
+        (g, m, f) = split_full(full, order);
+    }
+    let family_raw = f.clone();
+    let f = drop_particles(&f);
+    for p in &g {
+        out.parts.push((Role::Given, p.clone()));
+    }
+    for p in &m {
+        out.parts.push((Role::Middle, p.clone()));
+    }
+    for p in &f {
+        out.parts.push((Role::Family, p.clone()));
+    }
+    // Glued alternates stay within a name: the given names together, the
+    // family name with its particles, and the first given with the first
+    // middle name (Mary Ann / Maryann). Never middle with family: a shared
+    // middle name (Van, Thi) must not make two family names look alike.
+    let mut glued: Vec<(Role, String)> = Vec::new();
+    if g.len() > 1 {
+        glued.push((Role::GluedGiven, g.concat()));
+    }
+    if let (Some(a), Some(b)) = (g.first(), m.first()) {
+        glued.push((Role::GluedGiven, format!("{a}{b}")));
+    }
+    for raw in [&family_raw, &f] {
+        if raw.len() > 1 {
+            glued.push((Role::GluedFamily, raw.concat()));
+        }
+    }
+    glued.sort();
+    glued.dedup();
+    for (role, gl) in glued {
+        if !out.parts.iter().any(|(_, p)| *p == gl) {
+            out.parts.push((role, gl));
+        }
+    }
+    out
+}
+
+/// (given, middle, family) words of a whole name.
+fn split_full(full: &str, order: NameOrder) -> (Vec<String>, Vec<String>, Vec<String>) {
+    if let Some((fam, rest)) = full.split_once(',') {
+        let f = clean_words(fam);
+        let mut g = clean_words(rest);
+        let m = if g.len() > 1 { g.split_off(1) } else { vec![] };
+        return (g, m, f);
+    }
+    let mut words = clean_words(full);
+    if words.len() < 2 {
+        return (words, vec![], vec![]);
+    }
+    match order {
+        NameOrder::GivenFamily => {
+            // The family name is the last word and any particles before it.
+            let mut start = words.len() - 1;
+            while start > 1 && is_particle(&words[start - 1]) {
+                start -= 1;
+            }
+            let f = words.split_off(start);
+            let m = words.split_off(1);
+            (words, m, f)
+        }
+        NameOrder::FamilyGiven => {
+            let rest = words.split_off(1);
+            let (g, m) = match rest.split_last() {
+                Some((last, mid)) => (vec![last.clone()], mid.to_vec()),
+                None => (vec![], vec![]),
+            };
+            (g, m, words)
+        }
+    }
+}
+
+/// A date of birth, with what it can and cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dob {
+    pub date: NaiveDate,
+    /// January 1st (or another configured placeholder): only the year is evidence.
+    pub placeholder: bool,
+    /// The date also reads with day and month swapped (both <= 12, unequal).
+    pub swappable: bool,
+}
+
+/// Classify a parsed birth date. Dates before 1901 are treated as missing
+/// (`1900-01-01` is a common "unknown").
+pub fn dob(date: NaiveDate) -> Option<Dob> {
+    if date.year() <= 1900 {
+        return None;
+    }
+    let placeholder = date.month() == 1 && date.day() == 1;
+    let swappable = date.day() <= 12 && date.day() != date.month();
+    Some(Dob { date, placeholder, swappable })
+}
+
+/// The day/month-swapped reading of a date, if it is a valid date.
+pub fn swapped(date: NaiveDate) -> Option<NaiveDate> {
+    if date.day() > 12 || date.day() == date.month() {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(date.year(), date.day(), date.month())
+}
+
+/// Sex/gender as a small code: 1 female, 2 male, 3 nonbinary; None unknown.
+pub fn sex_code(s: &str) -> Option<u8> {
+    match fold(s).as_str() {
+        "f" | "female" | "woman" | "w" | "femenino" | "mujer" | "feminin" => Some(1),
+        "m" | "male" | "man" | "masculino" | "hombre" | "masculin" | "h" => Some(2),
+        "x" | "nonbinary" | "non binary" | "nb" | "other" => Some(3),
+        _ => None,
+    }
+}
+
+/// Phone to E.164. US numbers (10 digits, or 11 starting with 1) get `+1`;
+/// numbers written with `+` or `00` keep their country code. Obvious fakes
+/// (all one digit, 555-01xx, too short) are None.
+pub fn phone_e164(s: &str) -> Option<String> {
+    let trimmed = s.trim();
+    let intl = trimmed.starts_with('+') || trimmed.starts_with("00");
+    // Drop an extension: "x123", "ext 12".
+    let main = trimmed
+        .to_ascii_lowercase()
+        .split(['x', 'e'])
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut digits: String = main.chars().filter(|c| c.is_ascii_digit()).collect();
+    if intl && digits.starts_with("00") {
+        digits.drain(..2);
+    }
+    let e164 = if intl && !digits.starts_with('1') {
+        if !(8..=15).contains(&digits.len()) {
+            return None;
+        }
+        format!("+{digits}")
+    } else {
+        let national = match digits.len() {
+            10 => digits.clone(),
+            11 if digits.starts_with('1') => digits[1..].to_string(),
+            _ => return None,
+        };
+        // NANP: area code and exchange cannot start with 0 or 1.
+        let b = national.as_bytes();
+        if b[0] < b'2' || b[3] < b'2' {
+            return None;
+        }
+        if &national[3..6] == "555" && national[6..].starts_with("01") {
+            return None;
+        }
+        format!("+1{national}")
+    };
+    let d: Vec<char> = e164.chars().skip(1).collect();
+    if d.iter().skip(1).all(|c| *c == d[1]) {
+        return None;
+    }
+    Some(e164)
+}
+
+/// E-mail: lower case; `+tag` removed; for Gmail, dots in the local part
+/// removed and googlemail.com folded to gmail.com. Placeholders are None.
+pub fn email(s: &str) -> Option<String> {
+    let s = s.trim().to_ascii_lowercase();
+    let (local, domain) = s.rsplit_once('@')?;
+    if local.is_empty() || !domain.contains('.') || domain.starts_with('.') {
+        return None;
+    }
+    let domain = match domain {
+        "googlemail.com" => "gmail.com",
+        d => d,
+    };
+    let local = local.split('+').next().unwrap_or(local);
+    let local = if domain == "gmail.com" { local.replace('.', "") } else { local.to_string() };
+    if local.is_empty()
+        || ["none", "noemail", "no", "na", "nomail", "unknown", "test", "no.email", "noreply"].contains(&local.as_str())
+        || ["none.com", "noemail.com", "example.com", "test.com", "email.com"].contains(&domain)
+    {
+        return None;
+    }
+    Some(format!("{local}@{domain}"))
+}
+
+/// ZIP code to its 5 digits (ZIP+4 cut), or None.
+pub fn zip5(s: &str) -> Option<String> {
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    let z = match digits.len() {
+        5 | 9 => digits[..5].to_string(),
+        4 | 8 => format!("0{}", &digits[..4]), // Excel ate the leading zero
+        _ => return None,
+    };
+    (z != "00000" && z != "99999").then_some(z)
+}
+
+/// Street address: folded, common suffixes and unit words abbreviated, unit
+/// numbers kept. `123 North Main Street, Apt. 4B` -> `123 n main st apt 4b`.
+pub fn street(s: &str) -> Option<String> {
+    let f = fold(&s.replace('#', " apt "));
+    if f.is_empty() {
+        return None;
+    }
+    let words: Vec<&str> = f
+        .split(' ')
+        .map(|w| match w {
+            "street" => "st",
+            "avenue" | "av" => "ave",
+            "road" => "rd",
+            "boulevard" => "blvd",
+            "drive" => "dr",
+            "lane" => "ln",
+            "court" => "ct",
+            "place" => "pl",
+            "terrace" => "ter",
+            "highway" => "hwy",
+            "parkway" => "pkwy",
+            "circle" => "cir",
+            "north" => "n",
+            "south" => "s",
+            "east" => "e",
+            "west" => "w",
+            "apartment" | "unit" | "suite" | "ste" | "no" | "number" => "apt",
+            w => w,
+        })
+        .collect();
+    // "apt apt 4" from "Apt #4".
+    let mut out: Vec<&str> = Vec::with_capacity(words.len());
+    for w in words {
+        if w == "apt" && out.last() == Some(&"apt") {
+            continue;
+        }
+        out.push(w);
+    }
+    let s = out.join(" ");
+    (s.chars().any(|c| c.is_ascii_digit()) && s.len() >= 4).then_some(s)
+}
+
+/// Kind of taxpayer number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaxIdKind {
+    Ssn,
+    Itin,
+}
+
+/// Validate an SSN or ITIN. Returns the 9 digits and the kind, or None for
+/// anything that cannot be evidence: wrong length, area 000 or 666, group 00,
+/// serial 0000, 9xx areas that are not valid ITINs, and known placeholders
+/// (123-45-6789, all one digit, 078-05-1120, ...).
+pub fn tax_id(s: &str) -> Option<(String, TaxIdKind)> {
+    let d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    if d.len() != 9 {
+        return None;
+    }
+    const PLACEHOLDERS: &[&str] = &[
+        "123456789", "987654321", "012345678", "078051120", "219099999", "111223333", "123121234",
+    ];
+    if PLACEHOLDERS.contains(&d.as_str()) || d.chars().all(|c| c == d.as_bytes()[0] as char) {
+        return None;
+    }
+    let area: u32 = d[..3].parse().ok()?;
+    let group: u32 = d[3..5].parse().ok()?;
+    let serial: u32 = d[5..].parse().ok()?;
+    if area == 0 || area == 666 || serial == 0 {
+        return None;
+    }
+    if area >= 900 {
+        // ITIN: 9xx with group 50-65, 70-88, 90-92 or 94-99.
+        let itin = matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99);
+        return itin.then_some((d, TaxIdKind::Itin));
+    }
+    if group == 0 {
+        return None;
+    }
+    Some((d, TaxIdKind::Ssn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_transliterates_and_cleans() {
+        assert_eq!(fold("  José  GARCÍA-López "), "jose garcia lopez");
+        assert_eq!(fold("O'Brien"), "obrien");
+        assert_eq!(fold("Nguyễn Văn An"), "nguyen van an");
+        assert_eq!(fold("Zoë"), "zoe");
+        assert_eq!(fold("Ｍａｒｉａ"), "maria"); // full-width, via NFKC
+        assert_eq!(fold("Şükrü"), "sukru");
+        assert_eq!(fold("Дмитрий"), "dmitrii");
+    }
+
+    fn parts(n: &NameParts, role: Role) -> Vec<String> {
+        n.of(role).map(String::from).collect()
+    }
+
+    #[test]
+    fn compound_surnames_split_and_glue() {
+        let n = name_parts(Some("María"), None, Some("García López"), None, NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Given), vec!["maria"]);
+        assert_eq!(parts(&n, Role::Family), vec!["garcia", "lopez"]);
+        assert!(parts(&n, Role::GluedFamily).contains(&"garcialopez".to_string()));
+    }
+
+    #[test]
+    fn particles_are_dropped_but_glued_form_kept() {
+        let n = name_parts(Some("Juan"), None, Some("de la Cruz"), None, NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Family), vec!["cruz"]);
+        assert!(parts(&n, Role::GluedFamily).contains(&"delacruz".to_string()));
+        let n = name_parts(Some("Omar"), None, Some("al-Hassan"), None, NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Family), vec!["hassan"]);
+        let n = name_parts(Some("Ahmed"), None, Some("bin Ali"), None, NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Family), vec!["ali"]);
+    }
+
+    #[test]
+    fn full_given_family_keeps_particles_with_the_family_name() {
+        let n = name_parts(None, None, None, Some("Juan de la Cruz"), NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Given), vec!["juan"]);
+        assert!(parts(&n, Role::Middle).is_empty());
+        assert_eq!(parts(&n, Role::Family), vec!["cruz"]);
+        assert!(parts(&n, Role::GluedFamily).contains(&"delacruz".to_string()));
+    }
+
+    #[test]
+    fn a_name_that_is_only_a_particle_is_kept() {
+        let n = name_parts(Some("Anh"), None, Some("Do"), None, NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Family), vec!["do"]);
+    }
+
+    #[test]
+    fn honorifics_suffixes_and_placeholders() {
+        let n = name_parts(Some("Dr. John"), None, Some("Smith Jr."), None, NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Given), vec!["john"]);
+        assert_eq!(parts(&n, Role::Family), vec!["smith"]);
+        let n = name_parts(Some("FNU"), None, Some("Abdi"), None, NameOrder::GivenFamily);
+        assert!(parts(&n, Role::Given).is_empty());
+        assert_eq!(parts(&n, Role::Family), vec!["abdi"]);
+    }
+
+    #[test]
+    fn full_names_with_comma_and_order() {
+        let n = name_parts(None, None, None, Some("GARCIA LOPEZ,MARIA ELENA"), NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Given), vec!["maria"]);
+        assert_eq!(parts(&n, Role::Middle), vec!["elena"]);
+        assert_eq!(parts(&n, Role::Family), vec!["garcia", "lopez"]);
+        let n = name_parts(None, None, None, Some("Nguyen Van An"), NameOrder::FamilyGiven);
+        assert_eq!(parts(&n, Role::Family), vec!["nguyen"]);
+        assert_eq!(parts(&n, Role::Given), vec!["an"]);
+        assert_eq!(parts(&n, Role::Middle), vec!["van"]);
+        let n = name_parts(None, None, None, Some("An Nguyen"), NameOrder::GivenFamily);
+        assert_eq!(parts(&n, Role::Given), vec!["an"]);
+        assert_eq!(parts(&n, Role::Family), vec!["nguyen"]);
+    }
+
+    #[test]
+    fn dob_placeholders_and_swaps() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert!(dob(d(1990, 1, 1)).unwrap().placeholder);
+        assert!(dob(d(1900, 1, 1)).is_none());
+        assert!(dob(d(1990, 3, 5)).unwrap().swappable);
+        assert!(!dob(d(1990, 3, 25)).unwrap().swappable);
+        assert_eq!(swapped(d(1990, 3, 5)), Some(d(1990, 5, 3)));
+        assert_eq!(swapped(d(1990, 3, 3)), None);
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(phone_e164("(510) 555-2368").as_deref(), Some("+15105552368"));
+        assert_eq!(phone_e164("1-510-555-2368 x12").as_deref(), Some("+15105552368"));
+        assert_eq!(phone_e164("+52 55 1234 5678").as_deref(), Some("+525512345678"));
+        assert_eq!(phone_e164("0044 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(phone_e164("555-0100"), None);
+        assert_eq!(phone_e164("(510) 555-0123"), None);
+        assert_eq!(phone_e164("000-000-0000"), None);
+        assert_eq!(phone_e164("999-999-9999"), None);
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("J.Doe+ESL@GoogleMail.com").as_deref(), Some("jdoe@gmail.com"));
+        assert_eq!(email("j.doe+x@outlook.com").as_deref(), Some("j.doe@outlook.com"));
+        assert_eq!(email("none@none.com"), None);
+        assert_eq!(email("not an email"), None);
+    }
+
+    #[test]
+    fn zips_and_streets() {
+        assert_eq!(zip5("94601-1234").as_deref(), Some("94601"));
+        assert_eq!(zip5("2134").as_deref(), Some("02134"));
+        assert_eq!(zip5("00000"), None);
+        assert_eq!(street("123 North Main Street, Apt. #4B").as_deref(), Some("123 n main st apt 4b"));
+        assert_eq!(street("123 N Main St Unit 4B").as_deref(), Some("123 n main st apt 4b"));
+        assert_eq!(street("homeless"), None);
+    }
+
+    #[test]
+    fn tax_ids() {
+        assert_eq!(tax_id("123-45-6789"), None);
+        assert_eq!(tax_id("999-99-9999"), None);
+        assert_eq!(tax_id("000-12-3456"), None);
+        assert_eq!(tax_id("666-12-3456"), None);
+        assert_eq!(tax_id("123-00-3456"), None);
+        assert_eq!(tax_id("123-45-0000"), None);
+        assert_eq!(tax_id("912-34-5678"), None); // 9xx with group 34: neither
+        assert_eq!(tax_id("912-74-5678").map(|t| t.1), Some(TaxIdKind::Itin));
+        assert_eq!(tax_id("234-56-7890").map(|t| t.1), Some(TaxIdKind::Ssn));
+    }
+}

@@ -1,0 +1,577 @@
+//! publish: bounding -> OpenDP noise -> budget ledger -> release files.
+//!
+//! A release covers one period (a quarter by default). The first run in a
+//! period computes every metric, bounds each person's contribution, adds
+//! noise, and charges the budget in one transaction; nightly re-runs in the
+//! same period re-serve the stored noisy values (post-processing, no spend).
+//! `--revise` makes a new revision of the period, which spends again.
+//!
+//! Nothing true leaves this module: the payload stored in the ledger and
+//! every file written hold noisy values, intervals and flags only.
+
+pub mod bound;
+pub mod noise;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ledger::{Ledger, ReleaseRecord, Spent};
+use crate::metrics::{Aggregation, MetricDef};
+use crate::secret::{Keys, Purpose};
+use crate::warehouse::Warehouse;
+pub use noise::Mechanism;
+
+/// Release files and suppression rules (`[publish]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Folder of releases (`<path>/<release>/`, `<path>/latest`).
+    pub path: String,
+    /// Folder of the partners' data-quality reports. They hold exact row
+    /// counts about each partner's own files, so they are kept apart from
+    /// the public releases. Default: `partner-reports` beside `path`.
+    pub partner_reports: Option<String>,
+    /// quarter (default), month or program_year.
+    #[serde(default)]
+    pub period: Period,
+    /// Title of the report.
+    pub title: Option<String>,
+    /// Cells whose noisy count is below this are suppressed. Default 11.
+    #[serde(default = "d_min_cell")]
+    pub min_cell: i64,
+    /// Counts, sums, means and medians whose 95% margin of error exceeds this
+    /// share of the value are suppressed. Default 0.5.
+    #[serde(default = "d_rel_moe")]
+    pub max_relative_moe: f64,
+    /// Rates whose 95% margin of error exceeds this (in share points) are
+    /// suppressed. Default 0.15.
+    #[serde(default = "d_rate_moe")]
+    pub max_rate_moe: f64,
+}
+
+fn d_min_cell() -> i64 {
+    11
+}
+fn d_rel_moe() -> f64 {
+    0.5
+}
+fn d_rate_moe() -> f64 {
+    0.15
+}
+
+impl PublishConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.min_cell < 0 {
+            return Err("publish.min_cell must not be negative".into());
+        }
+        if self.max_relative_moe <= 0.0 || self.max_rate_moe <= 0.0 {
+            return Err("publish.max_relative_moe and max_rate_moe must be positive".into());
+        }
+        Ok(())
+    }
+    pub fn dir(&self) -> PathBuf {
+        crate::config::resolve(&self.path)
+    }
+    pub fn partner_reports_dir(&self) -> PathBuf {
+        match &self.partner_reports {
+            Some(p) => crate::config::resolve(p),
+            None => {
+                let d = self.dir();
+                d.parent().map(|p| p.join("partner-reports")).unwrap_or_else(|| PathBuf::from("partner-reports"))
+            }
+        }
+    }
+}
+
+/// The period a release covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Month,
+    #[default]
+    Quarter,
+    ProgramYear,
+}
+
+impl Period {
+    pub fn label(self, d: NaiveDate) -> String {
+        match self {
+            Period::Month => format!("{}-{:02}", d.year(), d.month()),
+            Period::Quarter => crate::map::quarter_of(d),
+            Period::ProgramYear => crate::map::program_year_of(d),
+        }
+    }
+}
+
+/// The privacy budget (`[privacy]`). Amounts are ρ of zero-concentrated DP;
+/// see docs/privacy.md for what they mean.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// gaussian (ρ-zCDP, default) or laplace (pure ε-DP, charged as ε²/2).
+    #[serde(default = "d_mech")]
+    pub mechanism: Mechanism,
+    /// ρ spent by one release, shared by its metrics by weight.
+    pub rho_per_release: f64,
+    /// ρ all releases created in one calendar year may spend together.
+    pub rho_annual_cap: f64,
+    /// ρ all releases may ever spend together.
+    pub rho_lifetime_cap: f64,
+    /// δ at which ε is reported. Default 1e-9.
+    #[serde(default = "d_delta")]
+    pub delta: f64,
+    /// Cells one person may contribute to per metric (totals included).
+    /// Default 12.
+    #[serde(default = "d_cells")]
+    pub max_cells_per_person: usize,
+}
+
+fn d_mech() -> Mechanism {
+    Mechanism::Gaussian
+}
+fn d_delta() -> f64 {
+    1e-9
+}
+fn d_cells() -> usize {
+    12
+}
+
+impl PrivacyConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.rho_per_release > 0.0) {
+            return Err("privacy.rho_per_release must be positive".into());
+        }
+        if self.rho_annual_cap < self.rho_per_release || self.rho_lifetime_cap < self.rho_annual_cap {
+            return Err("privacy caps must satisfy rho_per_release <= rho_annual_cap <= rho_lifetime_cap".into());
+        }
+        if !(0.0 < self.delta && self.delta < 1e-3) {
+            return Err("privacy.delta must be in (0, 0.001)".into());
+        }
+        if self.max_cells_per_person == 0 {
+            return Err("privacy.max_cells_per_person must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// A public list of group keys: a list, or a range of quarters (`2023Q1`)
+/// or program years (`PY2023`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DimensionValues {
+    List(Vec<String>),
+    Range { from: String, to: String },
+}
+
+impl DimensionValues {
+    pub fn expand(&self) -> std::result::Result<Vec<String>, String> {
+        match self {
+            DimensionValues::List(v) => Ok(v.clone()),
+            DimensionValues::Range { from, to } => {
+                if let (Some(a), Some(b)) = (crate::map::quarter_start(from), crate::map::quarter_start(to)) {
+                    let mut out = vec![];
+                    let mut d = a;
+                    while d <= b {
+                        out.push(crate::map::quarter_of(d));
+                        d = d.checked_add_months(chrono::Months::new(3)).ok_or("date overflow")?;
+                    }
+                    return Ok(out);
+                }
+                let py = |s: &str| s.strip_prefix("PY").and_then(|y| y.parse::<i32>().ok());
+                if let (Some(a), Some(b)) = (py(from), py(to)) {
+                    return Ok((a..=b).map(|y| format!("PY{y}")).collect());
+                }
+                Err(format!("range {from}..{to} is neither quarters (2024Q1) nor program years (PY2024)"))
+            }
+        }
+    }
+}
+
+/// One published cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedCell {
+    pub key: BTreeMap<String, String>,
+    /// The noisy estimate; None when suppressed.
+    pub value: Option<f64>,
+    /// Half-width of the 95% interval; None when suppressed.
+    pub moe: Option<f64>,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// The noisy count of people in the cell; None when suppressed.
+    pub n: Option<i64>,
+    /// ok, suppressed_small or suppressed_imprecise.
+    pub status: String,
+}
+
+/// A published metric (what the ledger stores and the files show).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedMetric {
+    pub name: String,
+    pub title: String,
+    pub area: String,
+    pub unit: String,
+    pub aggregation: Aggregation,
+    pub dimensions: Vec<String>,
+    pub description: String,
+    pub mechanism: Mechanism,
+    pub rho: f64,
+    pub epsilon: f64,
+    pub delta: f64,
+    pub max_cells_per_person: usize,
+    pub bounds: (i64, i64),
+    /// Noise scale and sensitivity of each released quantity.
+    pub noise: BTreeMap<String, serde_json::Value>,
+    pub cells: Vec<PublishedCell>,
+    /// Rows whose keys are not on the public lists (not released).
+    pub rows_outside_public_keys: usize,
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseSummary {
+    pub release_id: String,
+    pub folder: String,
+    pub new_metrics: Vec<String>,
+    pub reserved_metrics: Vec<String>,
+    pub deferred_metrics: Vec<String>,
+    pub rho_spent: f64,
+    pub spent: Spent,
+}
+
+/// Options of one publish.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub as_of: NaiveDate,
+    pub revise: bool,
+}
+
+fn release_year(created_at: &str) -> String {
+    created_at[..4].to_string()
+}
+
+/// The release id for a period, and whether it is a revision.
+fn release_id(ledger: &Ledger, label: &str, revise: bool) -> Result<String> {
+    if !revise {
+        return Ok(label.to_string());
+    }
+    let mut r = 2;
+    loop {
+        let id = format!("{label}-r{r}");
+        if ledger.release(&id)?.is_empty() {
+            return Ok(id);
+        }
+        r += 1;
+    }
+}
+
+/// Compute (or re-serve) and write the release for the period of `as_of`.
+pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Warehouse, opts: &PublishOptions) -> Result<ReleaseSummary> {
+    let versions = crate::load::committed_versions(ledger)?;
+    if versions.is_empty() {
+        return Err(Error::Usage("the warehouse has no committed run yet; run `braid run` (or `braid link`) first".into()));
+    }
+    let run_id = ledger.committed_versions()?.map(|(r, _)| r);
+    let label = cfg.publish.period.label(opts.as_of);
+    let id = release_id(ledger, &label, opts.revise)?;
+    let metrics = crate::metrics::load(&cfg.metrics)?;
+    let existing: BTreeMap<String, ReleaseRecord> = ledger.release(&id)?.into_iter().map(|r| (r.metric.clone(), r)).collect();
+    let fresh = existing.is_empty();
+    let total_weight: f64 = metrics.iter().map(|m| m.weight).sum();
+    let ctx = crate::metrics::context(wh, &versions, &cfg.metrics).await?;
+    let order_key = keys.key(Purpose::Forget);
+
+    let mut published: Vec<PublishedMetric> = Vec::new();
+    let mut pending: Vec<ReleaseRecord> = Vec::new();
+    let (mut new_metrics, mut reserved, mut deferred) = (vec![], vec![], vec![]);
+    let created_at = crate::ledger::now();
+    for m in &metrics {
+        if let Some(rec) = existing.get(&m.name) {
+            let p: PublishedMetric = serde_json::from_str(&rec.payload).map_err(|e| Error::internal(format!("stored release: {e}")))?;
+            published.push(p);
+            reserved.push(m.name.clone());
+            continue;
+        }
+        if !fresh {
+            // A release is immutable once charged; a metric added later waits
+            // for the next period or a revision.
+            deferred.push(m.name.clone());
+            continue;
+        }
+        let rho = cfg.privacy.rho_per_release * m.weight / total_weight;
+        let p = compute_metric(cfg, &ctx, m, rho, &order_key).await?;
+        pending.push(ReleaseRecord {
+            release_id: id.clone(),
+            metric: m.name.clone(),
+            period: label.clone(),
+            cells: p.cells.len() as i64,
+            rho: p.rho,
+            epsilon: p.epsilon,
+            delta: cfg.privacy.delta,
+            mechanism: format!("{:?}", cfg.privacy.mechanism).to_lowercase(),
+            created_at: created_at.clone(),
+            code_version: crate::VERSION.to_string(),
+            run_id: run_id.clone(),
+            table_versions: Some(serde_json::to_string(&versions).expect("json")),
+            payload: serde_json::to_string(&p).expect("json"),
+        });
+        new_metrics.push(m.name.clone());
+        published.push(p);
+    }
+    let rho_new: f64 = pending.iter().map(|r| r.rho).sum();
+    if !pending.is_empty() {
+        let year = release_year(&created_at);
+        let caps = cfg.privacy.clone();
+        ledger.charge(&pending, &year, |spent| check_caps(&caps, spent, rho_new))?;
+    }
+    let spent = ledger.spent(&release_year(&created_at))?;
+    let manifest = report::Manifest::new(cfg, &id, &label, &published, &versions, spent, existing.values().next().map(|r| r.created_at.clone()).unwrap_or(created_at));
+    let folder = report::write_release(&cfg.publish.dir(), &id, &published, &manifest, cfg)?;
+    Ok(ReleaseSummary {
+        release_id: id,
+        folder: folder.display().to_string(),
+        new_metrics,
+        reserved_metrics: reserved,
+        deferred_metrics: deferred,
+        rho_spent: rho_new,
+        spent,
+    })
+}
+
+/// Refuse a release that would break a cap; say which and by how much.
+pub fn check_caps(p: &PrivacyConfig, spent: Spent, rho: f64) -> Result<()> {
+    let eps = 1e-12;
+    let checks = [
+        ("per-release", 0.0, p.rho_per_release),
+        ("annual", spent.year, p.rho_annual_cap),
+        ("lifetime", spent.lifetime, p.rho_lifetime_cap),
+    ];
+    for (cap, already, limit) in checks {
+        if already + rho > limit + eps {
+            return Err(Error::Budget { cap: cap.into(), spent: already, requested: rho, limit, over_by: already + rho - limit });
+        }
+    }
+    Ok(())
+}
+
+/// Bound, noise and package one metric.
+async fn compute_metric(
+    cfg: &Config,
+    ctx: &datafusion::prelude::SessionContext,
+    m: &MetricDef,
+    rho: f64,
+    order_key: &[u8; 32],
+) -> Result<PublishedMetric> {
+    let (rows, _nulls) = crate::metrics::compute(ctx, m).await?;
+    let public: Vec<Vec<String>> = m
+        .dimensions
+        .iter()
+        .map(|d| {
+            cfg.dimension(d).ok_or_else(|| Error::Sql {
+                file: m.file.clone(),
+                message: format!("dimension `{d}` has no public list in [dimensions] of the configuration"),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let max_cells = m.max_cells.unwrap_or(cfg.privacy.max_cells_per_person);
+    let b = bound::bound(&rows, m, &public, max_cells, order_key, m.aggregation == Aggregation::Median);
+    release_metric(cfg, m, &b, rho)
+}
+
+/// Add noise to bounded cells and package them (separate for tests).
+pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64) -> Result<PublishedMetric> {
+    let mech = cfg.privacy.mechanism;
+    let c = b.max_cells;
+    let sens = |max_abs: i64| match mech {
+        Mechanism::Gaussian => noise::l2_sensitivity(c, max_abs),
+        Mechanism::Laplace => noise::l1_sensitivity(c, max_abs),
+    };
+    let max_abs = m.bounds.0.abs().max(m.bounds.1.abs()).max(1);
+    let n_true: Vec<i64> = b.cells.iter().map(|x| x.n).collect();
+    let mut noise_info = BTreeMap::new();
+    let mut values: Vec<Option<f64>> = vec![None; b.cells.len()];
+    let mut moes: Vec<Option<f64>> = vec![None; b.cells.len()];
+    let (n_noisy, count_cal, spent) = match m.aggregation {
+        Aggregation::Count => {
+            let cal = noise::calibrate(mech, sens(1), rho)?;
+            let n = noise::release(&n_true, &cal)?;
+            let moe = noise::moe95(&cal)?;
+            for (i, v) in n.iter().enumerate() {
+                values[i] = Some((*v).max(0) as f64);
+                moes[i] = Some(moe);
+            }
+            (n, cal, cal.rho)
+        }
+        Aggregation::Sum | Aggregation::Mean | Aggregation::Rate => {
+            let count_cal = noise::calibrate(mech, sens(1), rho / 2.0)?;
+            let n = noise::release(&n_true, &count_cal)?;
+            let sums: Vec<i64> = b.cells.iter().map(|x| x.sum).collect();
+            let sum_cal = noise::calibrate(mech, sens(max_abs), rho / 2.0)?;
+            let s = noise::release(&sums, &sum_cal)?;
+            noise_info.insert("sum".into(), serde_json::to_value(sum_cal).expect("json"));
+            match m.aggregation {
+                Aggregation::Sum => {
+                    let moe = noise::moe95(&sum_cal)?;
+                    for (i, v) in s.iter().enumerate() {
+                        values[i] = Some(*v as f64);
+                        moes[i] = Some(moe);
+                    }
+                }
+                _ => {
+                    // Ratio of two noisy releases; interval by simulation
+                    // from the released values with OpenDP's own noise.
+                    let (lo, hi) = (m.bounds.0 as f64, m.bounds.1 as f64);
+                    let draws = 400;
+                    let en = noise::noise_draws(&count_cal, draws * s.len())?;
+                    let es = noise::noise_draws(&sum_cal, draws * s.len())?;
+                    for i in 0..s.len() {
+                        if n[i] <= 0 {
+                            continue;
+                        }
+                        let est = (s[i] as f64 / n[i] as f64).clamp(lo, hi);
+                        values[i] = Some(est);
+                        let mut sim: Vec<f64> = (0..draws)
+                            .map(|k| {
+                                let nn = (n[i] + en[i * draws + k]).max(1) as f64;
+                                ((s[i] + es[i * draws + k]) as f64 / nn).clamp(lo, hi)
+                            })
+                            .collect();
+                        sim.sort_by(f64::total_cmp);
+                        let q = |p: f64| sim[((p * (draws - 1) as f64).round() as usize).min(draws - 1)];
+                        moes[i] = Some(((q(0.975) - est).abs()).max((est - q(0.025)).abs()));
+                    }
+                }
+            }
+            (n, count_cal, count_cal.rho + sum_cal.rho)
+        }
+        Aggregation::Median => {
+            let count_cal = noise::calibrate(mech, sens(1), rho / 4.0)?;
+            let n = noise::release(&n_true, &count_cal)?;
+            let (lo, hi) = m.bounds;
+            let step = ((hi - lo) / 1000).max(1);
+            let candidates: Vec<i64> = (0..=((hi - lo) / step)).map(|k| lo + k * step).collect();
+            // A person is in at most `c` cells: each cell gets 1/c of the rest.
+            let q = noise::calibrate_quantile(candidates, rho * 0.75 / c as f64)?;
+            for (i, cell) in b.cells.iter().enumerate() {
+                let v = q.release(&cell.values)?;
+                values[i] = Some(v as f64);
+                moes[i] = Some(simulate_median_moe(&q, v, n[i])?);
+            }
+            noise_info.insert("quantile".into(), serde_json::json!({ "scale": q.scale, "rho_per_cell": q.rho, "candidates": q.candidates.len(), "step": step }));
+            (n, count_cal, count_cal.rho + q.rho * c as f64)
+        }
+    };
+    noise_info.insert("count".into(), serde_json::to_value(count_cal).expect("json"));
+    let count_moe = noise::moe95(&count_cal)?;
+    let mut cells = Vec::with_capacity(b.cells.len());
+    for (i, cell) in b.cells.iter().enumerate() {
+        let key: BTreeMap<String, String> = m.dimensions.iter().cloned().zip(cell.key.iter().cloned()).collect();
+        let n = n_noisy[i];
+        let value = values[i];
+        let moe = moes[i];
+        // Suppression looks only at noisy values.
+        let status = if n < cfg.publish.min_cell || value.is_none() {
+            "suppressed_small"
+        } else {
+            let v = value.expect("some");
+            let imprecise = match m.aggregation {
+                Aggregation::Rate => moe.unwrap_or(f64::INFINITY) > cfg.publish.max_rate_moe,
+                Aggregation::Count => count_moe > cfg.publish.max_relative_moe * v.max(1.0),
+                _ => moe.unwrap_or(f64::INFINITY) > cfg.publish.max_relative_moe * v.abs().max(1.0),
+            };
+            if imprecise { "suppressed_imprecise" } else { "ok" }
+        };
+        let ok = status == "ok";
+        let round = |x: f64| if m.aggregation == Aggregation::Rate { (x * 10_000.0).round() / 10_000.0 } else { x.round() };
+        cells.push(PublishedCell {
+            key,
+            value: if ok { value.map(round) } else { None },
+            moe: if ok { moe.map(round) } else { None },
+            lower: if ok { value.zip(moe).map(|(v, e)| round(v - e)) } else { None },
+            upper: if ok { value.zip(moe).map(|(v, e)| round(v + e)) } else { None },
+            n: if ok { Some(n.max(0)) } else { None },
+            status: status.into(),
+        });
+    }
+    Ok(PublishedMetric {
+        name: m.name.clone(),
+        title: m.title.clone(),
+        area: m.area.clone(),
+        unit: m.unit.clone(),
+        aggregation: m.aggregation,
+        dimensions: m.dimensions.clone(),
+        description: m.description.clone(),
+        mechanism: mech,
+        rho: spent,
+        epsilon: noise::epsilon(spent, cfg.privacy.delta)?,
+        delta: cfg.privacy.delta,
+        max_cells_per_person: c,
+        bounds: m.bounds,
+        noise: noise_info,
+        cells,
+        rows_outside_public_keys: b.rows_outside_public_keys,
+    })
+}
+
+/// 95% interval of a released median by simulation from released values:
+/// a log-normal cell of `n` values centred on the released median (spread
+/// typical of quarterly earnings), run through the same OpenDP mechanism.
+fn simulate_median_moe(q: &noise::QuantileMech, median: i64, n: i64) -> Result<f64> {
+    let n = n.clamp(1, 2000) as usize;
+    if median <= 0 {
+        return Ok(f64::INFINITY);
+    }
+    // Deterministic quantiles of a log-normal (sigma 0.6): no randomness
+    // needed to build the synthetic cell.
+    let sigma = 0.6f64;
+    let values: Vec<i64> = (0..n)
+        .map(|i| {
+            let p = (i as f64 + 0.5) / n as f64;
+            (median as f64 * (sigma * normal_quantile(p)).exp()).round() as i64
+        })
+        .collect();
+    let runs = 60;
+    let mut out: Vec<f64> = (0..runs).map(|_| q.release(&values).map(|v| (v - median) as f64)).collect::<Result<_>>()?;
+    out.sort_by(f64::total_cmp);
+    let lo = out[(0.025 * (runs - 1) as f64).round() as usize];
+    let hi = out[(0.975 * (runs - 1) as f64).round() as usize];
+    Ok(lo.abs().max(hi.abs()))
+}
+
+/// Inverse of the standard normal CDF (Acklam's rational approximation).
+fn normal_quantile(p: f64) -> f64 {
+    let a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
+    let b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    let c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    let d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    let pl = 0.02425;
+    if p < pl {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+    } else if p <= 1.0 - pl {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+/// The partner data-quality reports (exact counts about the partner's own
+/// files; delivered to partners, never part of a public release).
+pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, partner: Option<&str>) -> Result<Vec<PathBuf>> {
+    report::write_partner_reports(cfg, ledger, partner)
+}
+
+pub fn latest_release(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join("latest.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v.get("release_id").and_then(|r| r.as_str()).map(String::from))
+}

@@ -1,0 +1,243 @@
+//! Noise, only from OpenDP (`contrib` + `use-openssl`): discrete Gaussian
+//! under ρ-zCDP, discrete Laplace under pure ε-DP, and OpenDP's private
+//! quantile. Nothing here samples randomness itself, and nothing is seeded.
+//!
+//! Every mechanism is built with its sensitivity, and the privacy loss it
+//! reports comes from OpenDP's own privacy map, not from a formula here.
+
+use opendp::combinators::make_zCDP_to_approxDP;
+use opendp::domains::{AtomDomain, VectorDomain};
+use opendp::measurements::{make_gaussian, make_laplace, make_private_quantile};
+use opendp::measures::{MaxDivergence, ZeroConcentratedDivergence};
+use opendp::metrics::{AbsoluteDistance, L1Distance, L2Distance, SymmetricDistance};
+
+use crate::error::{Error, Result};
+
+fn dp(e: opendp::error::Error) -> Error {
+    Error::Privacy(format!("OpenDP: {e}"))
+}
+
+/// Which noise the release uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// Discrete Gaussian, ρ-zCDP (default).
+    Gaussian,
+    /// Discrete Laplace, pure ε-DP (accounted as ρ = ε²/2).
+    Laplace,
+}
+
+/// L2 sensitivity of a vector of cells when one person touches at most
+/// `cells` cells, each by at most `max_abs`.
+pub fn l2_sensitivity(cells: usize, max_abs: i64) -> f64 {
+    (cells as f64).sqrt() * max_abs.unsigned_abs() as f64
+}
+
+/// L1 sensitivity under the same bounds.
+pub fn l1_sensitivity(cells: usize, max_abs: i64) -> f64 {
+    cells as f64 * max_abs.unsigned_abs() as f64
+}
+
+/// A vector mechanism with its calibration.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Calibrated {
+    pub mechanism: Mechanism,
+    /// Noise scale (standard deviation for Gaussian, b for Laplace).
+    pub scale: f64,
+    /// Sensitivity used (L2 for Gaussian, L1 for Laplace).
+    pub sensitivity: f64,
+    /// Privacy loss as OpenDP's privacy map reports it, in ρ (zCDP).
+    pub rho: f64,
+}
+
+/// Smallest scale (within 0.1%) whose privacy loss is at most `rho`.
+pub fn calibrate(mechanism: Mechanism, sensitivity: f64, rho: f64) -> Result<Calibrated> {
+    if rho <= 0.0 || sensitivity <= 0.0 {
+        return Err(Error::Privacy(format!("cannot calibrate noise for rho {rho} and sensitivity {sensitivity}")));
+    }
+    let loss = |scale: f64| -> Result<f64> {
+        match mechanism {
+            Mechanism::Gaussian => {
+                let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(
+                    VectorDomain::new(AtomDomain::<i64>::default()),
+                    L2Distance::<f64>::default(),
+                    scale,
+                    None,
+                )
+                .map_err(dp)?;
+                m.map(&sensitivity).map_err(dp)
+            }
+            Mechanism::Laplace => {
+                let m = make_laplace::<_, _, MaxDivergence>(
+                    VectorDomain::new(AtomDomain::<i64>::default()),
+                    L1Distance::<f64>::default(),
+                    scale,
+                    None,
+                )
+                .map_err(dp)?;
+                let eps = m.map(&sensitivity).map_err(dp)?;
+                Ok(eps * eps / 2.0)
+            }
+        }
+    };
+    // Start from the analytic scale, then step up until OpenDP agrees.
+    let mut scale = match mechanism {
+        Mechanism::Gaussian => sensitivity / (2.0 * rho).sqrt(),
+        Mechanism::Laplace => sensitivity / (2.0 * rho).sqrt(),
+    };
+    let mut used = loss(scale)?;
+    let mut guard = 0;
+    while used > rho {
+        scale *= 1.001;
+        used = loss(scale)?;
+        guard += 1;
+        if guard > 10_000 {
+            return Err(Error::Privacy("noise calibration did not converge".into()));
+        }
+    }
+    Ok(Calibrated { mechanism, scale, sensitivity, rho: used })
+}
+
+/// Add noise to a vector of integer cells.
+pub fn release(values: &[i64], c: &Calibrated) -> Result<Vec<i64>> {
+    let v = values.to_vec();
+    match c.mechanism {
+        Mechanism::Gaussian => {
+            let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(
+                VectorDomain::new(AtomDomain::<i64>::default()),
+                L2Distance::<f64>::default(),
+                c.scale,
+                None,
+            )
+            .map_err(dp)?;
+            m.invoke(&v).map_err(dp)
+        }
+        Mechanism::Laplace => {
+            let m = make_laplace::<_, _, MaxDivergence>(
+                VectorDomain::new(AtomDomain::<i64>::default()),
+                L1Distance::<f64>::default(),
+                c.scale,
+                None,
+            )
+            .map_err(dp)?;
+            m.invoke(&v).map_err(dp)
+        }
+    }
+}
+
+/// Draws of the mechanism's noise (the release of zeros), for simulated
+/// intervals.
+pub fn noise_draws(c: &Calibrated, n: usize) -> Result<Vec<i64>> {
+    release(&vec![0; n], c)
+}
+
+/// Half-width of the 95% interval of the noise (analytic, from OpenDP's
+/// accuracy functions).
+pub fn moe95(c: &Calibrated) -> Result<f64> {
+    match c.mechanism {
+        Mechanism::Gaussian => opendp::accuracy::discrete_gaussian_scale_to_accuracy(c.scale, 0.05).map_err(dp),
+        Mechanism::Laplace => opendp::accuracy::discrete_laplacian_scale_to_accuracy(c.scale, 0.05).map_err(dp),
+    }
+}
+
+/// A calibrated private median (OpenDP's exponential-mechanism quantile on
+/// an integer grid of candidates), for one cell.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuantileMech {
+    pub scale: f64,
+    pub rho: f64,
+    #[serde(skip)]
+    pub candidates: Vec<i64>,
+}
+
+/// Calibrate the quantile mechanism so one cell costs at most `rho` when a
+/// person adds or removes one value.
+pub fn calibrate_quantile(candidates: Vec<i64>, rho: f64) -> Result<QuantileMech> {
+    let loss = |scale: f64| -> Result<f64> {
+        let m = make_private_quantile(
+            VectorDomain::new(AtomDomain::<i64>::default()),
+            SymmetricDistance,
+            ZeroConcentratedDivergence,
+            candidates.clone(),
+            0.5,
+            scale,
+        )
+        .map_err(dp)?;
+        m.map(&1u32).map_err(dp)
+    };
+    // rho scales with 1/scale^2: start from one evaluation.
+    let probe = loss(1.0)?;
+    let mut scale = (probe / rho).sqrt().max(1e-9);
+    let mut used = loss(scale)?;
+    let mut guard = 0;
+    while used > rho {
+        scale *= 1.001;
+        used = loss(scale)?;
+        guard += 1;
+        if guard > 10_000 {
+            return Err(Error::Privacy("quantile calibration did not converge".into()));
+        }
+    }
+    Ok(QuantileMech { scale, rho: used, candidates })
+}
+
+impl QuantileMech {
+    pub fn release(&self, values: &[i64]) -> Result<i64> {
+        let m = make_private_quantile(
+            VectorDomain::new(AtomDomain::<i64>::default()),
+            SymmetricDistance,
+            ZeroConcentratedDivergence,
+            self.candidates.clone(),
+            0.5,
+            self.scale,
+        )
+        .map_err(dp)?;
+        m.invoke(&values.to_vec()).map_err(dp)
+    }
+}
+
+/// ε at `delta` for a total zCDP loss `rho`, by OpenDP's conversion.
+pub fn epsilon(rho: f64, delta: f64) -> Result<f64> {
+    if rho <= 0.0 {
+        return Ok(0.0);
+    }
+    // A scalar Gaussian whose map at sensitivity 1 is `rho`; its privacy
+    // curve is the curve of any rho-zCDP release.
+    let scale = 1.0 / (2.0 * rho).sqrt();
+    let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(AtomDomain::<i64>::default(), AbsoluteDistance::<f64>::default(), scale, None)
+        .map_err(dp)?;
+    let approx = make_zCDP_to_approxDP(m).map_err(dp)?;
+    let profile = approx.map(&1.0).map_err(dp)?;
+    profile.epsilon(delta).map_err(dp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitivity_follows_from_bounds() {
+        assert_eq!(l2_sensitivity(4, 1), 2.0);
+        assert_eq!(l2_sensitivity(9, 100), 300.0);
+        assert_eq!(l1_sensitivity(4, 5), 20.0);
+    }
+
+    #[test]
+    fn calibration_meets_the_budget_and_scale_is_analytic() {
+        let c = calibrate(Mechanism::Gaussian, 2.0, 0.5).unwrap();
+        assert!(c.rho <= 0.5);
+        // sigma = delta / sqrt(2 rho) = 2
+        assert!((c.scale - 2.0).abs() < 0.05, "{}", c.scale);
+        let l = calibrate(Mechanism::Laplace, 1.0, 0.5).unwrap();
+        assert!(l.rho <= 0.5);
+    }
+
+    #[test]
+    fn epsilon_grows_with_rho() {
+        let a = epsilon(0.1, 1e-9).unwrap();
+        let b = epsilon(1.0, 1e-9).unwrap();
+        assert!(a > 0.0 && b > a);
+        // Classic bound: eps <= rho + 2 sqrt(rho ln(1/delta)).
+        assert!(b <= 1.0 + 2.0 * (1.0f64 * (1e9f64).ln()).sqrt() + 1e-9);
+    }
+}

@@ -1,0 +1,269 @@
+//! pull: partner sources on any `object_store` URL.
+//!
+//! A partner's `source` is a local path, `file://`, `s3://` (AWS or any
+//! S3-compatible endpoint), `gs://`, `az://`/`abfss://` or `https://`.
+//! Non-secret options go in `source_options`; credentials come from the
+//! environment, per partner: `BRAID_<PARTNER_ID>_<OPTION>` (for example
+//! `BRAID_COLLEGE_AWS_SECRET_ACCESS_KEY`), falling back to the store's usual
+//! variables (`AWS_ACCESS_KEY_ID`, ...).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::map::MappingConfig;
+use crate::parse::FormatConfig;
+use crate::protect::ConsentPolicy;
+
+/// The kinds of partners in a consortium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerKind {
+    AdultSchool,
+    CommunityCollege,
+    WorkforceBoard,
+    RefugeeAgency,
+    CommunityOrg,
+    /// UI wage records or a supplemental wage source.
+    WageRecords,
+}
+
+/// A partner organization and its extracts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// Short id (`a-z`, `0-9`, `_`); public, used as a report dimension.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    pub kind: PartnerKind,
+    /// Where the partner drops files: a path or an object-store URL.
+    pub source: String,
+    /// Non-secret object-store options (`aws_region`, `aws_endpoint`, ...).
+    #[serde(default)]
+    pub source_options: BTreeMap<String, String>,
+    /// How the consent flag is read (`agreement` or `required`).
+    #[serde(default)]
+    pub consent: ConsentPolicy,
+    /// The partner's feeds: one per kind of file it sends.
+    #[serde(rename = "feed")]
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// One kind of file a partner sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Feed name, unique within the partner (`students`, `enrollments`).
+    pub name: String,
+    /// Glob of file names relative to the source (`enrollments_*.csv`).
+    pub glob: String,
+    #[serde(default)]
+    pub format: FormatConfig,
+    pub map: MappingConfig,
+}
+
+impl PartnerConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let ok = !self.id.is_empty()
+            && self.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(format!("partner id `{}` must be lower-case letters, digits and _", self.id));
+        }
+        if self.feeds.is_empty() {
+            return Err(format!("partner `{}` has no [[partner.feed]]", self.id));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for f in &self.feeds {
+            let ctx = |m: String| format!("partner `{}` feed `{}`: {m}", self.id, f.name);
+            if !names.insert(f.name.as_str()) {
+                return Err(ctx("feed name appears twice".into()));
+            }
+            globset::Glob::new(&f.glob).map_err(|e| ctx(format!("glob: {e}")))?;
+            f.format.validate().map_err(ctx)?;
+            f.map.validate().map_err(ctx)?;
+        }
+        for k in self.source_options.keys() {
+            let lk = k.to_lowercase();
+            if lk.contains("secret") || lk.contains("password") || lk.contains("token") || lk.ends_with("_key") || lk.contains("access_key") {
+                return Err(format!(
+                    "partner `{}`: source_options.{k} looks like a credential; put it in the environment as BRAID_{}_{}",
+                    self.id,
+                    self.id.to_uppercase(),
+                    k.to_uppercase()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Environment prefix for this partner's credentials.
+    pub fn env_prefix(&self) -> String {
+        format!("BRAID_{}_", self.id.to_uppercase())
+    }
+}
+
+/// A file found at a source.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Full URL (or absolute path) of the file, as recorded in the ledger.
+    pub url: String,
+    /// Location inside the store.
+    pub location: StorePath,
+    pub size: u64,
+    pub modified: String,
+}
+
+/// An opened partner source.
+pub struct Source {
+    pub store: Arc<dyn ObjectStore>,
+    pub base_url: String,
+    prefix: StorePath,
+}
+
+impl Source {
+    /// Open the partner's source. Options: `source_options`, then
+    /// `BRAID_<ID>_*` environment variables (which win).
+    pub fn open(p: &PartnerConfig) -> Result<Source> {
+        let mut options: Vec<(String, String)> = p.source_options.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+        let prefix = p.env_prefix();
+        for (k, v) in std::env::vars() {
+            if let Some(rest) = k.strip_prefix(&prefix) {
+                options.push((rest.to_lowercase(), v));
+            }
+        }
+        open_url(&p.source, &options)
+    }
+
+    /// List the files under the source that match `glob`.
+    pub async fn list(&self, glob: &str) -> Result<Vec<SourceFile>> {
+        let matcher = globset::GlobBuilder::new(glob)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| Error::Source { url: self.base_url.clone(), message: format!("glob: {e}") })?
+            .compile_matcher();
+        let prefix = if self.prefix.as_ref().is_empty() { None } else { Some(&self.prefix) };
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(|e| Error::Source { url: self.base_url.clone(), message: short_store_error(&e) })?;
+        let mut out = Vec::new();
+        for m in metas {
+            let rel = relative(&self.prefix, &m.location);
+            let name = rel.rsplit('/').next().unwrap_or(&rel);
+            // Hidden and temporary files are never partner extracts.
+            if name.starts_with('.') || name.starts_with('~') {
+                continue;
+            }
+            if matcher.is_match(&rel) || matcher.is_match(name) {
+                out.push(SourceFile {
+                    url: format!("{}/{}", self.base_url.trim_end_matches('/'), rel),
+                    location: m.location.clone(),
+                    size: m.size,
+                    modified: m.last_modified.to_rfc3339(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.url.cmp(&b.url));
+        Ok(out)
+    }
+
+    pub async fn fetch(&self, f: &SourceFile) -> Result<bytes::Bytes> {
+        let r = self
+            .store
+            .get(&f.location)
+            .await
+            .map_err(|e| Error::Source { url: f.url.clone(), message: short_store_error(&e) })?;
+        r.bytes().await.map_err(|e| Error::Source { url: f.url.clone(), message: short_store_error(&e) })
+    }
+}
+
+fn relative(prefix: &StorePath, loc: &StorePath) -> String {
+    let p = prefix.as_ref();
+    let l = loc.as_ref();
+    l.strip_prefix(p).map(|s| s.trim_start_matches('/')).unwrap_or(l).to_string()
+}
+
+fn short_store_error(e: &object_store::Error) -> String {
+    // Store errors can be long (retries, URLs with signatures); keep the gist.
+    let s = e.to_string();
+    let s = s.split(" (").next().unwrap_or(&s);
+    s.chars().take(300).collect()
+}
+
+/// Open any supported URL or path with the given options.
+pub fn open_url(source: &str, options: &[(String, String)]) -> Result<Source> {
+    let err = |m: String| Error::Source { url: source.to_string(), message: m };
+    let has_scheme = source.contains("://");
+    if !has_scheme || source.starts_with("file://") {
+        let path = if let Some(rest) = source.strip_prefix("file://") {
+            std::path::PathBuf::from(rest)
+        } else {
+            crate::config::resolve(source)
+        };
+        if !path.is_dir() {
+            return Err(err(format!("folder {} does not exist", path.display())));
+        }
+        let abs = path.canonicalize().map_err(|e| err(e.to_string()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&abs).map_err(|e| err(e.to_string()))?;
+        return Ok(Source {
+            store: Arc::new(store),
+            base_url: url::Url::from_directory_path(&abs).map(|u| u.to_string()).unwrap_or_else(|_| source.to_string()),
+            prefix: StorePath::default(),
+        });
+    }
+    let url = url::Url::parse(source).map_err(|e| err(format!("not a URL: {e}")))?;
+    let prefix = StorePath::from(url.path().trim_start_matches('/'));
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "s3" | "s3a" => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(source);
+            for (k, v) in options {
+                let key = k.parse::<object_store::aws::AmazonS3ConfigKey>().map_err(|e| err(format!("option {k}: {e}")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| err(short_store_error(&e)))?)
+        }
+        "gs" => {
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(source);
+            for (k, v) in options {
+                let key = k.parse::<object_store::gcp::GoogleConfigKey>().map_err(|e| err(format!("option {k}: {e}")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| err(short_store_error(&e)))?)
+        }
+        "az" | "azure" | "abfs" | "abfss" => {
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(source);
+            for (k, v) in options {
+                let key = k.parse::<object_store::azure::AzureConfigKey>().map_err(|e| err(format!("option {k}: {e}")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| err(short_store_error(&e)))?)
+        }
+        "http" | "https" => {
+            let mut b = object_store::http::HttpBuilder::new().with_url(format!("{}://{}", url.scheme(), url.authority()));
+            for (k, v) in options {
+                let key = k.parse::<object_store::ClientConfigKey>().map_err(|e| err(format!("option {k}: {e}")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| err(short_store_error(&e)))?)
+        }
+        other => return Err(err(format!("unsupported scheme `{other}`"))),
+    };
+    // Cloud stores are rooted at the bucket; keep the path as a prefix.
+    let bucket_root = match url.scheme() {
+        "http" | "https" => format!("{}://{}", url.scheme(), url.authority()),
+        _ => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
+    };
+    Ok(Source {
+        store,
+        base_url: format!("{}/{}", bucket_root, prefix.as_ref()),
+        prefix,
+    })
+}

@@ -1,0 +1,331 @@
+//! One nightly run: the stages in order, with the state they share.
+//!
+//! `braid run` = pull (ingest) -> link -> load -> publish. A run whose inputs
+//! (active file versions, configuration, SQL models, code version) are the
+//! same as the last committed run's changes nothing: no new table versions,
+//! and the release of the period is re-served without spending budget.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, BinaryArray, BooleanArray, StringArray};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ingest::{Ingest, IngestSummary};
+use crate::ledger::Ledger;
+use crate::link::{LinkInput, LinkStats, RecordRef};
+use crate::protect::encode::Identity;
+use crate::protect::variants::NameVariants;
+use crate::publish::{PublishOptions, ReleaseSummary};
+use crate::reference::NrsTable;
+use crate::secret::Keys;
+use crate::warehouse::{Warehouse, read_parquet};
+
+/// The state a run works on.
+pub struct Pipeline {
+    pub cfg: Config,
+    pub keys: Keys,
+    pub wh: Warehouse,
+    pub ledger: Ledger,
+    pub variants: Arc<NameVariants>,
+    pub nrs: NrsTable,
+}
+
+/// Timing of each stage, for `make bench`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub stages: Vec<(String, f64)>,
+}
+
+impl Timings {
+    fn add(&mut self, name: &str, t: Instant) {
+        self.stages.push((name.to_string(), t.elapsed().as_secs_f64()));
+    }
+}
+
+/// What a run did, printed at the end and stored in the run log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub ingest: IngestSummary,
+    pub linkage: Option<LinkStats>,
+    pub loaded: bool,
+    pub release: Option<ReleaseSummary>,
+    pub timings: Timings,
+}
+
+/// Options of `braid run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub as_of: Option<NaiveDate>,
+    pub revise: bool,
+    pub publish: bool,
+    /// Test hook: fail the load after this many tables (as a crash would).
+    pub fault_after_tables: Option<usize>,
+}
+
+pub fn new_run_id() -> String {
+    use rand::RngCore;
+    format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), rand::rng().next_u32() & 0xffff)
+}
+
+impl Pipeline {
+    pub fn open(cfg: Config) -> Result<Pipeline> {
+        let keys = Keys::load(&cfg.secret)?;
+        if keys.is_demo() {
+            tracing::warn!("using the DEMO hashing key: fine for the demo, never for real data");
+        }
+        let wh = Warehouse::new(cfg.warehouse.root());
+        let ledger = Ledger::open(&cfg.state_dir())?;
+        let variants = Arc::new(NameVariants::load(cfg.reference.name_variants.as_deref())?);
+        let nrs = NrsTable::load(cfg.reference.nrs_levels.as_deref())?;
+        Ok(Pipeline { cfg, keys, wh, ledger, variants, nrs })
+    }
+
+    pub fn today(as_of: Option<NaiveDate>) -> NaiveDate {
+        as_of.unwrap_or_else(|| chrono::Local::now().date_naive())
+    }
+
+    /// Ingest every partner (or one).
+    pub async fn pull(&mut self, run_id: &str, partner: Option<&str>, as_of: Option<NaiveDate>) -> Result<IngestSummary> {
+        let ingest = Ingest {
+            cfg: &self.cfg,
+            keys: &self.keys,
+            warehouse: &self.wh,
+            variants: self.variants.clone(),
+            run_id: run_id.to_string(),
+            today: Self::today(as_of),
+        };
+        ingest.run(&mut self.ledger, partner).await
+    }
+
+    /// A digest of everything the warehouse tables depend on.
+    pub fn inputs_digest(&self) -> Result<String> {
+        let mut h = blake3::Hasher::new();
+        h.update(crate::VERSION.as_bytes());
+        h.update(self.keys.key_id().as_bytes());
+        h.update(format!("{:?}", self.cfg.linkage).as_bytes());
+        h.update(self.variants.version.as_bytes());
+        h.update(self.nrs.version.as_bytes());
+        for f in self.ledger.active_files()? {
+            h.update(f.file_id.as_bytes());
+        }
+        let model_dir = self.cfg.metrics.dir().join("model");
+        let mut files: Vec<_> = std::fs::read_dir(&model_dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_else(|_| vec![]);
+        files.sort();
+        for f in files {
+            h.update(&std::fs::read(&f).unwrap_or_default());
+        }
+        h.update(&self.ledger.forget_entries()?.len().to_le_bytes());
+        Ok(h.finalize().to_hex()[..24].to_string())
+    }
+
+    /// Read the linkage zone and staged record keys of all active files.
+    pub fn link_input(&self) -> Result<LinkInput> {
+        let mut records: Vec<RecordRef> = Vec::new();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        for f in self.ledger.active_files()? {
+            let path = self.wh.staged_records(&f.file_id);
+            if !path.exists() {
+                continue;
+            }
+            for b in read_columns(&path, &["record_key", "partner", "consent"])? {
+                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let p = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let c = b.column(2).as_any().downcast_ref::<BooleanArray>().expect("bool");
+                for i in 0..b.num_rows() {
+                    let key = rk.value(i);
+                    match index.get(key) {
+                        Some(r) => {
+                            // Any row without consent withdraws the record.
+                            let rec = &mut records[*r as usize];
+                            rec.consent &= c.value(i);
+                        }
+                        None => {
+                            index.insert(key.to_string(), records.len() as u32);
+                            records.push(RecordRef { record_key: key.to_string(), partner: p.value(i).to_string(), consent: c.value(i) });
+                        }
+                    }
+                }
+            }
+        }
+        let mut observations: Vec<(u32, Identity)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for f in self.ledger.active_files()? {
+            let path = self.wh.identity(&f.file_id);
+            if !path.exists() {
+                continue;
+            }
+            for b in read_parquet(&path)? {
+                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let key_id = b.column(3).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let enc = b.column(4).as_any().downcast_ref::<BinaryArray>().expect("binary");
+                for i in 0..b.num_rows() {
+                    if key_id.value(i) != self.keys.key_id() {
+                        return Err(Error::Secret(format!(
+                            "the linkage zone holds encodings made with key {} but the current key is {}; \
+                             after rotating the secret, re-protect from the source extracts (README: key rotation)",
+                            key_id.value(i),
+                            self.keys.key_id()
+                        )));
+                    }
+                    let Some(r) = index.get(rk.value(i)) else { continue };
+                    if !records[*r as usize].consent {
+                        continue;
+                    }
+                    let bytes = enc.value(i);
+                    if !seen.insert((*r, blake3::hash(bytes))) {
+                        continue;
+                    }
+                    let id = Identity::from_bytes(bytes).ok_or_else(|| Error::internal("an identity encoding could not be read"))?;
+                    observations.push((*r, id));
+                }
+            }
+        }
+        Ok(LinkInput { records, observations })
+    }
+
+    /// record_key -> person_key of the last committed run.
+    pub async fn previous_keys(&self) -> Result<HashMap<String, String>> {
+        let versions = crate::load::committed_versions(&self.ledger)?;
+        let mut out = HashMap::new();
+        if let Some(v) = versions.get("link") {
+            for f in self.wh.files_at("link", *v).await? {
+                let path = match url::Url::parse(&f) {
+                    Ok(u) if u.scheme() == "file" => u.to_file_path().map_err(|_| Error::storage(&f, "not a local file"))?,
+                    _ => std::path::PathBuf::from(&f),
+                };
+                for b in read_columns(&path, &["record_key", "person_key"])? {
+                    let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+                    let pk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+                    for i in 0..b.num_rows() {
+                        if !pk.is_null(i) {
+                            out.insert(rk.value(i).to_string(), pk.value(i).to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Link and load: the warehouse commit of one run.
+    pub async fn link_and_load(&mut self, run_id: &str, as_of: Option<NaiveDate>, fault_after: Option<usize>, timings: &mut Timings) -> Result<LinkStats> {
+        let t = Instant::now();
+        let input = self.link_input()?;
+        let previous = self.previous_keys().await?;
+        let out = crate::link::link(&input, &previous, &self.cfg.linkage);
+        timings.add("link", t);
+        tracing::info!(records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, "linked");
+        let t = Instant::now();
+        let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of)).await?;
+        let versions = crate::load::write_tables(&self.wh, &inputs, &self.cfg.metrics.dir(), fault_after).await?;
+        let digest = self.inputs_digest()?;
+        self.ledger.commit_run(run_id, &serde_json::to_string(&versions).expect("json"), &digest)?;
+        timings.add("load", t);
+        let t = Instant::now();
+        self.hygiene().await?;
+        timings.add("vacuum", t);
+        Ok(out.stats)
+    }
+
+    /// Vacuum old table versions and drop staging files of superseded
+    /// file versions.
+    pub async fn hygiene(&self) -> Result<()> {
+        let retention = chrono::Duration::hours(self.cfg.warehouse.retention_hours as i64);
+        for t in crate::model::TABLES {
+            self.wh.vacuum(t.name, retention).await?;
+        }
+        for f in self.ledger.all_files()? {
+            if f.status == "superseded" {
+                for p in [self.wh.staged_records(&f.file_id), self.wh.identity(&f.file_id), self.wh.staged_quarantine(&f.file_id)] {
+                    if p.exists() {
+                        std::fs::remove_file(&p).map_err(|e| Error::storage(p.display(), e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole nightly job.
+    pub async fn run(&mut self, opts: &RunOptions) -> Result<RunSummary> {
+        let run_id = new_run_id();
+        self.ledger.start_run(&run_id)?;
+        let result = self.run_inner(&run_id, opts).await;
+        let (code, summary) = match &result {
+            Ok(s) => (if s.ingest.rejected() > 0 { crate::error::exit::REJECTED_INPUT } else { 0 }, serde_json::to_string(s).unwrap_or_default()),
+            Err(e) => (e.exit_code(), serde_json::json!({ "error": e.to_string() }).to_string()),
+        };
+        self.ledger.finish_run(&run_id, code, &summary)?;
+        result
+    }
+
+    async fn run_inner(&mut self, run_id: &str, opts: &RunOptions) -> Result<RunSummary> {
+        let mut timings = Timings::default();
+        let t = Instant::now();
+        let ingest = self.pull(run_id, None, opts.as_of).await?;
+        timings.add("ingest", t);
+        let unchanged = self.ledger.last_committed_inputs()?.is_some_and(|d| Some(d) == self.inputs_digest().ok());
+        let (linkage, loaded) = if unchanged {
+            tracing::info!("inputs unchanged since the last committed run: nothing to link or load");
+            (None, false)
+        } else {
+            (Some(self.link_and_load(run_id, opts.as_of, opts.fault_after_tables, &mut timings).await?), true)
+        };
+        let release = if opts.publish {
+            let t = Instant::now();
+            let r = crate::publish::publish(
+                &self.cfg,
+                &self.keys,
+                &mut self.ledger,
+                &self.wh,
+                &PublishOptions { as_of: Self::today(opts.as_of), revise: opts.revise },
+            )
+            .await?;
+            crate::publish::write_partner_reports(&self.cfg, &self.ledger, None)?;
+            timings.add("publish", t);
+            Some(r)
+        } else {
+            None
+        };
+        Ok(RunSummary { run_id: run_id.to_string(), ingest, linkage, loaded, release, timings })
+    }
+}
+
+/// Read some columns of a Parquet file.
+pub fn read_columns(path: &Path, cols: &[&str]) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    use datafusion::parquet::arrow::ProjectionMask;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let schema = builder.parquet_schema();
+    let idx: Vec<usize> = cols
+        .iter()
+        .map(|c| {
+            builder
+                .schema()
+                .index_of(c)
+                .map_err(|_| Error::storage(path.display(), format!("no column {c}")))
+        })
+        .collect::<Result<_>>()?;
+    let mask = ProjectionMask::roots(schema, idx.clone());
+    let reader = builder.with_projection(mask).with_batch_size(65536).build()?;
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b?;
+        // Reorder to the requested order.
+        let s = b.schema();
+        let cols_sorted: Vec<_> = cols.iter().map(|c| b.column(s.index_of(c).expect("projected")).clone()).collect();
+        let fields: Vec<_> = cols.iter().map(|c| s.field_with_name(c).expect("projected").clone()).collect();
+        out.push(datafusion::arrow::record_batch::RecordBatch::try_new(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), cols_sorted)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! SQL for analysts: `braid sql` and `braid shell`, read-only, over the
+//! committed warehouse and the staging views in `sql/staging/`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::config::SessionConfig;
+use datafusion::prelude::{SQLOptions, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::warehouse::Warehouse;
+
+/// A DataFusion session tuned for this machine.
+pub fn new_context() -> SessionContext {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let mut cfg = SessionConfig::new()
+        .with_target_partitions(threads)
+        .with_information_schema(true)
+        .with_batch_size(8192);
+    cfg.options_mut().execution.parquet.pushdown_filters = true;
+    cfg.options_mut().execution.parquet.reorder_filters = true;
+    SessionContext::new_with_config(cfg)
+}
+
+/// Options that refuse DDL, DML and other statements.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+/// A session over the committed warehouse, with staging views.
+pub async fn analyst_context(wh: &Warehouse, versions: &BTreeMap<String, i64>, sql_dir: &Path) -> Result<SessionContext> {
+    let ctx = new_context();
+    wh.register(&ctx, versions).await?;
+    register_views(&ctx, &sql_dir.join("staging")).await?;
+    Ok(ctx)
+}
+
+/// Register every `<name>.sql` in `dir` as a view `<name>`, in file-name
+/// order (so a view may use views with earlier names).
+pub async fn register_views(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "sql")).collect(),
+        Err(_) => return Ok(vec![]),
+    };
+    files.sort();
+    let mut names = Vec::new();
+    for f in files {
+        let name = f.file_stem().and_then(|s| s.to_str()).unwrap_or("").trim_start_matches(|c: char| c.is_ascii_digit() || c == '_').to_string();
+        let sql = std::fs::read_to_string(&f).map_err(|e| Error::Sql { file: f.display().to_string(), message: e.to_string() })?;
+        let df = ctx
+            .sql_with_options(&sql, read_only())
+            .await
+            .map_err(|e| Error::Sql { file: f.display().to_string(), message: e.to_string() })?;
+        let _ = ctx.deregister_table(&name);
+        ctx.register_table(&name, df.into_view()).map_err(|e| Error::Sql { file: f.display().to_string(), message: e.to_string() })?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Output formats of `braid sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+/// Run one read-only query.
+pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let df = ctx.sql_with_options(sql, read_only()).await.map_err(|e| refused_or(e, sql))?;
+    df.collect().await.map_err(|e| Error::Sql { file: "query".into(), message: e.to_string() })
+}
+
+fn refused_or(e: datafusion::error::DataFusionError, _sql: &str) -> Error {
+    let m = e.to_string();
+    if m.contains("not supported") && (m.contains("DDL") || m.contains("DML") || m.contains("Statement")) {
+        Error::Usage(format!("the warehouse is read-only from braid sql: {m}"))
+    } else {
+        Error::Sql { file: "query".into(), message: m }
+    }
+}
+
+/// Write batches in a format to a writer (or a file for parquet).
+pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write, output: Option<&Path>) -> Result<()> {
+    match format {
+        Format::Table => {
+            let s = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
+            writeln!(out, "{s}")?;
+        }
+        Format::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut w = datafusion::arrow::json::ArrayWriter::new(out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            writeln!(std::io::stdout())?;
+        }
+        Format::Parquet => {
+            let path = output.ok_or_else(|| Error::Usage("--format parquet needs --output FILE".into()))?;
+            let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+            crate::warehouse::write_parquet_atomic(path, &schema, batches)?;
+        }
+    }
+    Ok(())
+}
+
+/// `braid shell`: an interactive read-only SQL prompt.
+pub async fn shell(ctx: &SessionContext) -> Result<()> {
+    let mut rl = rustyline::DefaultEditor::new().map_err(|e| Error::internal(format!("terminal: {e}")))?;
+    let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".braid_sql_history"));
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    println!("braid shell: read-only SQL over the warehouse. `.tables`, `.schema TABLE`, `.quit`; end statements with `;`.");
+    let mut buf = String::new();
+    loop {
+        let prompt = if buf.is_empty() { "braid> " } else { "   ...> " };
+        let line = match rl.readline(prompt) {
+            Ok(l) => l,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                buf.clear();
+                continue;
+            }
+            Err(_) => break,
+        };
+        let t = line.trim();
+        if buf.is_empty() && t.starts_with('.') {
+            let _ = rl.add_history_entry(t);
+            let mut parts = t.split_whitespace();
+            match parts.next() {
+                Some(".quit") | Some(".exit") => break,
+                Some(".tables") => {
+                    let sql = "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name";
+                    print_result(ctx, sql).await;
+                }
+                Some(".schema") => match parts.next() {
+                    Some(tbl) => {
+                        let sql = format!(
+                            "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = '{}' ORDER BY ordinal_position",
+                            tbl.replace('\'', "")
+                        );
+                        print_result(ctx, &sql).await;
+                    }
+                    None => println!("usage: .schema TABLE"),
+                },
+                _ => println!(".tables  .schema TABLE  .quit"),
+            }
+            continue;
+        }
+        buf.push_str(&line);
+        buf.push('\n');
+        if t.ends_with(';') {
+            let sql = std::mem::take(&mut buf);
+            let _ = rl.add_history_entry(sql.trim());
+            print_result(ctx, sql.trim().trim_end_matches(';')).await;
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+    Ok(())
+}
+
+async fn print_result(ctx: &SessionContext, sql: &str) {
+    match query(ctx, sql).await {
+        Ok(b) => {
+            let _ = write(&b, Format::Table, &mut std::io::stdout(), None);
+        }
+        Err(e) => eprintln!("error: {e}"),
+    }
+}

@@ -1,0 +1,288 @@
+//! The warehouse on disk.
+//!
+//! ```text
+//! <warehouse>/
+//!   analytics/<table>/          Delta Lake tables analysts query (model::TABLES)
+//!   linkage/identity/<file>.parquet   tokens and encodings (linkage zone)
+//!   staging/records/<file>.parquet    staged records, one file per partner file version
+//!   staging/quarantine/<file>.parquet rejected rows, one file per partner file version
+//!   _state/braid.sqlite          ledger, runs, budget (see ledger.rs)
+//! ```
+//!
+//! Staging files are written to a temporary name and renamed into place; a
+//! file version is only active once the ledger says so. Analytics tables are
+//! Delta tables: each nightly load is one overwrite commit per table, and the
+//! run commits when the ledger records the versions of all of them. Readers
+//! inside braid always read those versions, so they never see half a run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::MemTable;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+
+use crate::error::{Error, Result};
+
+/// Columns that never get min/max statistics (in Parquet footers or the
+/// Delta log): keys whose extremes would name a person or a record.
+pub const NO_STATS: &[&str] = &["person_key", "record_key", "employer_key", "related_key", "file_id", "content_hash", "url"];
+
+/// Layout of one warehouse.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    pub root: PathBuf,
+}
+
+impl Warehouse {
+    pub fn new(root: impl Into<PathBuf>) -> Warehouse {
+        Warehouse { root: root.into() }
+    }
+
+    pub fn analytics(&self, table: &str) -> PathBuf {
+        self.root.join("analytics").join(table)
+    }
+    pub fn staged_records(&self, file_id: &str) -> PathBuf {
+        self.root.join("staging/records").join(format!("{file_id}.parquet"))
+    }
+    pub fn staged_quarantine(&self, file_id: &str) -> PathBuf {
+        self.root.join("staging/quarantine").join(format!("{file_id}.parquet"))
+    }
+    pub fn identity(&self, file_id: &str) -> PathBuf {
+        self.root.join("linkage/identity").join(format!("{file_id}.parquet"))
+    }
+
+    fn table_url(&self, table: &str) -> Result<url::Url> {
+        let dir = self.analytics(table);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::storage(dir.display(), e))?;
+        let abs = dir.canonicalize().map_err(|e| Error::storage(dir.display(), e))?;
+        url::Url::from_directory_path(&abs).map_err(|_| Error::storage(abs.display(), "not a directory path"))
+    }
+
+    /// Open a Delta table, creating it with `schema` if it does not exist.
+    pub async fn open_or_create(&self, table: &str, schema: &SchemaRef) -> Result<DeltaTable> {
+        let url = self.table_url(table)?;
+        let t = DeltaTable::try_from_url(url.clone()).await.map_err(|e| Error::storage(table, e))?;
+        if t.version().is_some() {
+            return Ok(t);
+        }
+        use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+        let st: deltalake::kernel::StructType =
+            schema.as_ref().try_into_kernel().map_err(|e| Error::storage(table, format!("schema: {e}")))?;
+        let stats_cols: Vec<&str> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|n| !NO_STATS.contains(n))
+            .collect();
+        let mut config = std::collections::HashMap::new();
+        config.insert("delta.dataSkippingStatsColumns".to_string(), Some(stats_cols.join(",")));
+        let t = t
+            .create()
+            .with_table_name(table)
+            .with_columns(st.fields().cloned())
+            .with_configuration(config)
+            .with_comment(format!("braid {} table", table))
+            .await
+            .map_err(|e| Error::storage(table, e))?;
+        Ok(t)
+    }
+
+    /// Replace the content of a table with `batches` in one Delta commit.
+    /// Returns the new version.
+    pub async fn overwrite(&self, table: &str, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<i64> {
+        let mut t = self.open_or_create(table, schema).await?;
+        let mut writer = RecordBatchWriter::for_table(&t)
+            .map_err(|e| Error::storage(table, e))?
+            .with_writer_properties(writer_properties(schema))
+            .with_target_file_size(256 * 1024 * 1024);
+        for b in batches {
+            if b.num_rows() > 0 {
+                writer.write(b).await.map_err(|e| Error::storage(table, e))?;
+            }
+        }
+        let adds = writer.flush().await.map_err(|e| Error::storage(table, e))?;
+        let snapshot = t.snapshot().map_err(|e| Error::storage(table, e))?;
+        let mut actions: Vec<deltalake::kernel::Action> =
+            snapshot.log_data().into_iter().map(|f| deltalake::kernel::Action::Remove(f.remove_action(true))).collect();
+        actions.extend(adds.into_iter().map(deltalake::kernel::Action::Add));
+        let op = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
+        let finalized = CommitBuilder::default()
+            .with_actions(actions)
+            .build(Some(snapshot), t.log_store(), op)
+            .await
+            .map_err(|e| Error::storage(table, e))?;
+        let v = finalized.version();
+        t.load_version(v).await.map_err(|e| Error::storage(table, e))?;
+        Ok(v as i64)
+    }
+
+    /// URIs of the data files of `table` at `version`.
+    pub async fn files_at(&self, table: &str, version: i64) -> Result<Vec<String>> {
+        let url = self.table_url(table)?;
+        let mut t = deltalake::DeltaTableBuilder::from_url(url)
+            .map_err(|e| Error::storage(table, e))?
+            .build()
+            .map_err(|e| Error::storage(table, e))?;
+        t.load_version(version as u64).await.map_err(|e| Error::storage(table, format!("version {version}: {e}")))?;
+        Ok(t.get_file_uris().map_err(|e| Error::storage(table, e))?.collect())
+    }
+
+    /// Register every analytics table at the given versions (the committed
+    /// run's) in `ctx`.
+    pub async fn register(&self, ctx: &SessionContext, versions: &BTreeMap<String, i64>) -> Result<()> {
+        for t in crate::model::TABLES {
+            let schema = t.schema();
+            let files = match versions.get(t.name) {
+                Some(v) => self.files_at(t.name, *v).await?,
+                None => vec![],
+            };
+            register_parquet(ctx, t.name, schema, &files)?;
+        }
+        Ok(())
+    }
+
+    /// Remove files no longer referenced by versions younger than `retention`.
+    pub async fn vacuum(&self, table: &str, retention: chrono::Duration) -> Result<usize> {
+        let url = self.table_url(table)?;
+        let t = DeltaTable::try_from_url(url).await.map_err(|e| Error::storage(table, e))?;
+        if t.version().is_none() {
+            return Ok(0);
+        }
+        let (_, metrics) = t
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .await
+            .map_err(|e| Error::storage(table, e))?;
+        Ok(metrics.files_deleted.len())
+    }
+}
+
+/// Register Parquet files (or an empty table) under `name`.
+pub fn register_parquet(ctx: &SessionContext, name: &str, schema: SchemaRef, files: &[String]) -> Result<()> {
+    let _ = ctx.deregister_table(name);
+    if files.is_empty() {
+        let mem = MemTable::try_new(schema.clone(), vec![vec![]])?;
+        ctx.register_table(name, Arc::new(mem))?;
+        return Ok(());
+    }
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(f).map_err(Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    let table = ListingTable::try_new(config)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Parquet writer settings: zstd, page statistics except on key columns.
+pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3")))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .set_statistics_enabled(EnabledStatistics::Page);
+    for f in schema.fields() {
+        if NO_STATS.contains(&f.name().as_str()) || f.name() == "encoding" {
+            b = b.set_column_statistics_enabled(f.name().as_str().into(), EnabledStatistics::None);
+        }
+    }
+    b.build()
+}
+
+/// Write batches to `path` atomically: a temporary file in the same
+/// directory, fsynced, then renamed over the target.
+pub fn write_parquet_atomic(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let dir = path.parent().expect("file has a directory");
+    std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("part"),
+        std::process::id()
+    ));
+    {
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::storage(tmp.display(), e))?;
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(schema)))?;
+        for b in batches {
+            w.write(b)?;
+        }
+        let file = w.into_inner()?;
+        file.sync_all().map_err(|e| Error::storage(tmp.display(), e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::storage(path.display(), e))?;
+    Ok(())
+}
+
+/// A streaming atomic Parquet writer (for large staging files).
+pub struct AtomicParquet {
+    tmp: PathBuf,
+    path: PathBuf,
+    writer: Option<ArrowWriter<std::fs::File>>,
+}
+
+impl AtomicParquet {
+    pub fn create(path: &Path, schema: &SchemaRef) -> Result<AtomicParquet> {
+        let dir = path.parent().expect("file has a directory");
+        std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("part"),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::storage(tmp.display(), e))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(schema)))?;
+        Ok(AtomicParquet { tmp, path: path.to_path_buf(), writer: Some(writer) })
+    }
+
+    pub fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        self.writer.as_mut().expect("open").write(b)?;
+        Ok(())
+    }
+
+    /// Finish and move into place.
+    pub fn commit(mut self) -> Result<()> {
+        let w = self.writer.take().expect("open");
+        let file = w.into_inner()?;
+        file.sync_all().map_err(|e| Error::storage(self.tmp.display(), e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::storage(self.path.display(), e))?;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicParquet {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Read every batch of a Parquet file.
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;
+    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(65536)
+        .build()?;
+    reader.map(|b| b.map_err(Error::from)).collect()
+}
+
+/// A `file://` URI for a local path.
+pub fn file_uri(path: &Path) -> Result<String> {
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) };
+    url::Url::from_file_path(&abs)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::storage(abs.display(), "not an absolute path"))
+}

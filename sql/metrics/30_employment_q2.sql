@@ -1,0 +1,19 @@
+-- name: employment_q2
+-- title: Employed in the 2nd quarter after exit
+-- area: wioa
+-- unit: share of exiters
+-- aggregation: rate
+-- bounds: 0..1
+-- dimensions: service_partner, exit_year
+-- weight: 2
+-- max_cells: 8
+-- description: WIOA primary indicator. Of the people who exited a program (90 days without service), the share with wages in the second quarter after the exit quarter, matched by hashed identity instead of SSN. Exits whose second quarter is not yet in the wage data are left out.
+WITH e AS (
+  SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
+  WHERE exit_qi + 2 <= (SELECT max(qi) FROM quarterly_wages)
+)
+SELECT e.person_key, e.partner AS service_partner, e.exit_year,
+       max(CASE WHEN w.wages_cents > 0 THEN 1 ELSE 0 END) AS value
+FROM e
+LEFT JOIN quarterly_wages w ON w.person_key = e.person_key AND w.qi = e.exit_qi + 2
+GROUP BY e.person_key, e.partner, e.exit_year

@@ -1,0 +1,19 @@
+-- name: median_earnings_q2
+-- title: Median quarterly earnings in the 2nd quarter after exit
+-- area: wioa
+-- unit: dollars per quarter (cents)
+-- aggregation: median
+-- bounds: 0..6000000
+-- dimensions: service_partner, exit_year
+-- weight: 2
+-- max_cells: 8
+-- description: WIOA primary indicator. Median wages in the second quarter after exit, among exiters employed in that quarter. Earnings are capped at $60,000 a quarter.
+WITH e AS (
+  SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
+  WHERE exit_qi + 2 <= (SELECT max(qi) FROM quarterly_wages)
+)
+SELECT e.person_key, e.partner AS service_partner, e.exit_year, max(w.wages_cents) AS value
+FROM e
+JOIN quarterly_wages w ON w.person_key = e.person_key AND w.qi = e.exit_qi + 2
+WHERE w.wages_cents > 0
+GROUP BY e.person_key, e.partner, e.exit_year

@@ -1,0 +1,21 @@
+-- name: credential_attainment
+-- title: Credential attainment
+-- area: wioa
+-- unit: share of training exiters
+-- aggregation: rate
+-- bounds: 0..1
+-- dimensions: exit_year
+-- max_cells: 4
+-- description: WIOA primary indicator. Of the people who exited career-technical or credit training, the share who earned a credential during participation or within a year after exit, at any partner.
+WITH t AS (
+  SELECT DISTINCT e.person_key, e.exit_year, e.exit_date,
+         (SELECT min(p.entry_date) FROM participation p WHERE p.person_key = e.person_key AND p.partner = e.partner AND p.program = e.program) AS entry_date
+  FROM exits e
+  WHERE e.program IN ('cte', 'credit')
+)
+SELECT t.person_key, t.exit_year,
+       max(CASE WHEN c.credential_date IS NOT NULL THEN 1 ELSE 0 END) AS value
+FROM t
+LEFT JOIN credential c ON c.person_key = t.person_key
+  AND c.credential_date >= t.entry_date AND c.credential_date <= t.exit_date + INTERVAL '365 days'
+GROUP BY t.person_key, t.exit_year

@@ -1,0 +1,13 @@
+-- name: days_to_enrollment
+-- title: Median days from referral to enrollment
+-- area: collective_impact
+-- unit: days
+-- aggregation: median
+-- bounds: 0..365
+-- dimensions: to_partner
+-- max_cells: 4
+-- description: For referrals that led to an enrollment at the receiving partner, the median number of days between referral and enrollment.
+SELECT person_key, to_partner, min(days_to_enrollment) AS value
+FROM referral
+WHERE person_key IS NOT NULL AND days_to_enrollment IS NOT NULL
+GROUP BY person_key, to_partner

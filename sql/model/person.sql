@@ -1,0 +1,44 @@
+-- Model: person. One row per linked person; attributes combined across the
+-- person's records at every partner:
+--   birth_year, gender: the most frequent value (ties: the smallest);
+--   county, zip3, home_language, refugee_status, country, education:
+--     the value on the most recent record that has one;
+--   english_learner, foreign_born: true if any record says so;
+--   arrival_year: the earliest.
+WITH r AS (
+  SELECT l.person_key, s.*,
+         coalesce(s.entry_date, s.service_date, s.test_date, s.credential_date, s.referral_date, s.milestone_date) AS record_date
+  FROM staged s
+  JOIN link_map l ON s.record_key = l.record_key
+  WHERE l.person_key IS NOT NULL
+),
+years AS (
+  SELECT person_key, birth_year, count(*) AS n FROM r WHERE birth_year IS NOT NULL GROUP BY person_key, birth_year
+),
+genders AS (
+  SELECT person_key, gender, count(*) AS n FROM r WHERE gender IS NOT NULL GROUP BY person_key, gender
+),
+y AS (SELECT person_key, first_value(birth_year ORDER BY n DESC, birth_year) AS birth_year FROM years GROUP BY person_key),
+g AS (SELECT person_key, first_value(gender ORDER BY n DESC, gender) AS gender FROM genders GROUP BY person_key),
+a AS (
+  SELECT person_key,
+    first_value(county ORDER BY county IS NULL, record_date DESC NULLS LAST) AS county,
+    first_value(zip3 ORDER BY zip3 IS NULL, record_date DESC NULLS LAST) AS zip3,
+    first_value(home_language ORDER BY home_language IS NULL, record_date DESC NULLS LAST) AS home_language,
+    bool_or(english_learner) AS english_learner,
+    bool_or(coalesce(foreign_born, country_of_origin IS NOT NULL AND lower(country_of_origin) NOT IN ('united states', 'usa', 'us'))) AS foreign_born,
+    first_value(lower(refugee_status) ORDER BY refugee_status IS NULL, record_date DESC NULLS LAST) AS refugee_status,
+    first_value(country_of_origin ORDER BY country_of_origin IS NULL, record_date DESC NULLS LAST) AS country_of_origin,
+    min(arrival_year) AS arrival_year,
+    first_value(education_level ORDER BY education_level IS NULL, record_date DESC NULLS LAST) AS education_level,
+    count(DISTINCT partner) AS partner_count,
+    count(DISTINCT record_key) AS record_count,
+    min(record_date) AS first_seen
+  FROM r
+  GROUP BY person_key
+)
+SELECT a.person_key, y.birth_year, g.gender, a.county, a.zip3, a.home_language, a.english_learner, a.foreign_born,
+       a.refugee_status, a.country_of_origin, a.arrival_year, a.education_level, a.partner_count, a.record_count, a.first_seen
+FROM a
+LEFT JOIN y ON y.person_key = a.person_key
+LEFT JOIN g ON g.person_key = a.person_key

@@ -1,0 +1,104 @@
+//! The walking skeleton: `braid run` on a small generated consortium, the
+//! Parquet warehouse read back, and linkage checked against the truth file.
+
+use std::collections::{HashMap, HashSet};
+
+use datafusion::arrow::array::{Array, StringArray};
+
+use crate::common::{Workspace, truth};
+
+/// record_key -> person_key, read from the committed `link` table's Parquet
+/// files.
+fn link_table(ws: &Workspace) -> HashMap<String, String> {
+    let wh = braid::warehouse::Warehouse::new(ws.path().join("var/warehouse"));
+    let ledger = braid::ledger::Ledger::open(&ws.path().join("var/warehouse/_state")).expect("ledger");
+    let versions = braid::load::committed_versions(&ledger).expect("versions");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let files = rt.block_on(wh.files_at("link", versions["link"])).expect("files");
+    assert!(!files.is_empty());
+    let mut out = HashMap::new();
+    for f in files {
+        let path = f.strip_prefix("file://").unwrap_or(&f).to_string();
+        for b in braid::warehouse::read_parquet(std::path::Path::new(&path)).expect("parquet") {
+            let rk = b.column_by_name("record_key").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+            let pk = b.column_by_name("person_key").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+            for i in 0..b.num_rows() {
+                if !pk.is_null(i) {
+                    out.insert(rk.value(i).to_string(), pk.value(i).to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn pairs(groups: impl Iterator<Item = Vec<String>>) -> HashSet<(String, String)> {
+    let mut out = HashSet::new();
+    for mut g in groups {
+        g.sort();
+        for i in 0..g.len() {
+            for j in i + 1..g.len() {
+                out.insert((g[i].clone(), g[j].clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn whole_job_on_a_small_consortium() {
+    let ws = Workspace::demo(2000);
+    let out = ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    assert!(out.contains("Release 2026Q4: published"), "{out}");
+    let report = ws.path().join("var/publish/2026Q4/index.html");
+    assert!(report.exists());
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("People served") && html.contains("<svg"), "report has charts");
+    for ext in ["csv", "json", "parquet"] {
+        assert!(ws.path().join(format!("var/publish/latest/served.{ext}")).exists(), "served.{ext}");
+    }
+
+    // Linkage against the truth file, from the Parquet warehouse.
+    let link = link_table(&ws);
+    let truth = truth(&ws, &ws.path().join("var/demo/truth.csv"));
+    let mut by_person: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut by_entity: HashMap<&str, Vec<String>> = HashMap::new();
+    for (rk, ent) in &truth {
+        if let Some(pk) = link.get(rk) {
+            by_person.entry(pk).or_default().push(rk.clone());
+            by_entity.entry(ent).or_default().push(rk.clone());
+        }
+    }
+    let predicted = pairs(by_person.into_values());
+    let actual = pairs(by_entity.into_values());
+    let tp = predicted.intersection(&actual).count() as f64;
+    let precision = tp / predicted.len() as f64;
+    let recall = tp / actual.len() as f64;
+    assert!(precision >= 0.95, "precision {precision:.4} ({tp} of {})", predicted.len());
+    assert!(recall >= 0.95, "recall {recall:.4} ({tp} of {})", actual.len());
+
+    // `braid link evaluate` reports the same pairwise figures.
+    let json = ws.ok(&["link", "evaluate", "--truth", "var/demo/truth.csv", "--json"], 0);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let p = e["pairwise"]["precision"].as_f64().unwrap();
+    let r = e["pairwise"]["recall"].as_f64().unwrap();
+    assert!((p - precision).abs() < 1e-9 && (r - recall).abs() < 1e-9, "evaluate {p} {r} vs {precision} {recall}");
+    assert!(e["blocking_recall"].as_f64().unwrap() > 0.97);
+    assert!(e["clusters"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_rerun_on_unchanged_inputs_changes_nothing_and_spends_nothing() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let versions_before = ws.sql("SELECT count(*) AS n FROM link");
+    let status1: serde_json::Value = serde_json::from_str(&ws.ok(&["status", "--json"], 0)).unwrap();
+    let served1 = std::fs::read(ws.path().join("var/publish/latest/served.csv")).unwrap();
+    let second = ws.ok(&["run", "--as-of", "2026-11-20"], 0);
+    assert!(second.contains("Inputs unchanged"), "{second}");
+    assert!(second.contains("re-served"), "{second}");
+    let status2: serde_json::Value = serde_json::from_str(&ws.ok(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status1["budget"]["rho_spent_lifetime"], status2["budget"]["rho_spent_lifetime"], "no new spend");
+    assert_eq!(served1, std::fs::read(ws.path().join("var/publish/latest/served.csv")).unwrap(), "same noisy values re-served");
+    assert_eq!(versions_before, ws.sql("SELECT count(*) AS n FROM link"));
+}

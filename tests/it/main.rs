@@ -1,0 +1,4 @@
+//! Integration tests: the `braid` binary on real files.
+mod common;
+mod e2e;
+mod canary;

@@ -1,0 +1,57 @@
+"""Shared fixtures: the braid binary and a workspace with a small consortium."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SECRET = "python-test secret, 32 bytes or more, not real"
+
+
+def braid_bin() -> str:
+    b = os.environ.get("BRAID_BIN") or str(REPO / "target" / "debug" / "braid")
+    if not pathlib.Path(b).exists():
+        pytest.fail(f"braid binary not found at {b}; run `cargo build` (make test does)")
+    return b
+
+
+class Workspace:
+    def __init__(self, path: pathlib.Path):
+        self.path = path
+        self.config = path / "consortium.toml"
+
+    def braid(self, *args, check=True, env=None):
+        e = dict(os.environ, BRAID_SECRET=SECRET)
+        e.pop("BRAID_SECRET_FILE", None)
+        e.pop("BRAID_CONFIG", None)
+        e.update(env or {})
+        p = subprocess.run([braid_bin(), "--config", str(self.config), *args], cwd=self.path, env=e,
+                           capture_output=True, text=True)
+        if check and p.returncode != 0:
+            raise AssertionError(f"braid {args} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def sql(self, query):
+        out = self.braid("sql", query, "--format", "json").stdout
+        return json.loads(out)
+
+
+def demo_config(sql_dir: pathlib.Path) -> str:
+    text = (REPO / "config" / "demo.toml").read_text()
+    return text.replace("[schedule]", f'[metrics]\nsql_dir = "{sql_dir}"\n\n[schedule]')
+
+
+@pytest.fixture(scope="session")
+def small_warehouse():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="braid-py-"))
+    subprocess.run([braid_bin(), "demo", "--out", "var/demo", "--people", "400"], cwd=d, check=True,
+                   capture_output=True)
+    ws = Workspace(d)
+    ws.config.write_text(demo_config(REPO / "sql"))
+    ws.braid("run", "--no-publish")
+    yield ws
+    shutil.rmtree(d, ignore_errors=True)

@@ -2,3 +2,4 @@
 mod common;
 mod e2e;
 mod canary;
+mod accounting;

@@ -72,6 +72,8 @@ pub fn parse(
     let mut rows = 0u64;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut last: Option<(u64, usize, usize)> = None; // (line, byte start, fields)
+    // Newlines before the current record, counted incrementally.
+    let (mut newlines, mut counted) = (0u64, 0usize);
     loop {
         let pos_before = reader.position().byte() as usize;
         match reader.read_record(&mut record) {
@@ -79,8 +81,16 @@ pub fn parse(
             Ok(true) => {}
             Err(e) => return Err(csv_error(e, line_offset)),
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0) + line_offset;
         let start_byte = record.position().map(|p| p.byte() as usize).unwrap_or(pos_before);
+        // Lines are counted here: csv's own counter lags by one on CRLF files.
+        // A record that "starts" on the \n of a CRLF really starts after it.
+        let mut start_line_byte = start_byte;
+        while start_line_byte < body.len() && (body[start_line_byte] == b'\n' || body[start_line_byte] == b'\r') {
+            start_line_byte += 1;
+        }
+        newlines += memchr_count(&body[counted..start_line_byte.max(counted)]);
+        counted = counted.max(start_line_byte);
+        let line = newlines + 1 + line_offset;
         let end_byte = reader.position().byte() as usize;
         rows += 1;
         if rows > limits.max_rows {
@@ -136,6 +146,10 @@ pub fn parse(
     Ok(rows)
 }
 
+fn memchr_count(b: &[u8]) -> u64 {
+    b.iter().filter(|c| **c == b'\n').count() as u64
+}
+
 fn csv_error(e: csv::Error, line_offset: u64) -> FileError {
     let line = e.position().map(|p| p.line() + line_offset);
     let message = match e.kind() {
@@ -165,6 +179,14 @@ mod tests {
         assert_eq!(rows[0].line, 2);
         assert_eq!(&rows[0].cells[1], "Ana");
         assert_eq!(rows[1].line, 3);
+    }
+
+    #[test]
+    fn crlf_line_numbers_are_right() {
+        let (_, rows) = parse_all(b"a,b\r\n1,2\r\n3,4\r\n", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);
+        let (_, rows) = parse_all(b"a,b\r\n1,\"x\r\ny\"\r\n3,4\r\n", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4]);
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! Nothing is lost silently: the malformed-file corpus in tests/corpus gives,
+//! for every file, the documented rejection or quarantine counts, and
+//! rows read = rows loaded + rows quarantined for every loaded file.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Deserialize;
+
+use crate::common::{Workspace, repo};
+
+#[derive(Debug, Deserialize)]
+struct Expected {
+    file: Vec<ExpectedFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExpectedFile {
+    name: String,
+    status: String,
+    code: Option<String>,
+    read: Option<i64>,
+    loaded: Option<i64>,
+    quarantined: Option<i64>,
+    #[serde(default)]
+    reasons: BTreeMap<String, i64>,
+    #[serde(default)]
+    lines: BTreeMap<String, i64>,
+}
+
+/// A workspace whose only partner is the corpus (files copied, plus the
+/// ones generated here).
+fn corpus_workspace() -> Workspace {
+    let dir = tempfile::Builder::new().prefix("braid-corpus-").tempdir().unwrap();
+    let files = dir.path().join("corpus");
+    std::fs::create_dir_all(&files).unwrap();
+    for e in std::fs::read_dir(repo().join("tests/corpus/files")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, files.join(p.file_name().unwrap())).unwrap();
+    }
+    // An Excel workbook without the configured sheet.
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("Data").unwrap();
+    ws.write_string(0, 0, "ID").unwrap();
+    std::fs::write(files.join("wrong_sheet.xlsx"), wb.save_to_buffer().unwrap()).unwrap();
+    // A small gzip file that inflates past max_decompressed_bytes.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"ID,First,Last,DOB,Start,End\n").unwrap();
+    for _ in 0..60_000 {
+        writeln!(gz, "1,Ana,Ruiz,03/24/1990,09/01/2024,").unwrap();
+    }
+    std::fs::write(files.join("bomb.csv.gz"), gz.finish().unwrap()).unwrap();
+    // A file over max_file_bytes.
+    let mut big = String::from("ID,First,Last,DOB,Start,End\n");
+    for i in 0..8000 {
+        big.push_str(&format!("{i},Ana,Ruiz,03/24/1990,09/01/2024,\n"));
+    }
+    std::fs::write(files.join("oversize.csv"), big).unwrap();
+    // Text in an encoding that is neither UTF-8 nor marked by a BOM.
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("ID,First,Last,DOB,Start,End\n1,太郎,山田,03/24/1990,09/01/2024,\n");
+    std::fs::write(files.join("klingon.csv"), sjis).unwrap();
+
+    let text = std::fs::read_to_string(repo().join("tests/corpus/corpus.toml"))
+        .unwrap()
+        .replace("@CORPUS@", &files.display().to_string())
+        .replace("@SQL@", &repo().join("sql").display().to_string());
+    let ws = Workspace { config: dir.path().join("consortium.toml"), dir };
+    ws.write_config(&text);
+    ws
+}
+
+#[test]
+fn every_corpus_file_has_its_documented_outcome_and_nothing_is_lost() {
+    let ws = corpus_workspace();
+    let out = ws.braid(&["run", "--no-publish"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "completed with rejected input\n{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Completed with rejected input"), "{stdout}");
+
+    let expected: Expected = toml::from_str(&std::fs::read_to_string(repo().join("tests/corpus/expected.toml")).unwrap()).unwrap();
+    let ledger = ws.sql("SELECT url, status, message, rows_read, rows_loaded, rows_quarantined FROM ingest_ledger");
+    let quarantine = ws.sql("SELECT url, line, \"column\", reason, detail, partner, record_key FROM quarantine");
+    let dir_files = std::fs::read_dir(ws.path().join("corpus")).unwrap().count();
+    assert_eq!(ledger.len(), dir_files, "every file is in the ledger");
+    assert_eq!(expected.file.len(), dir_files, "every file has an expected outcome");
+
+    for e in &expected.file {
+        let row = ledger
+            .iter()
+            .find(|r| r["url"].as_str().unwrap().ends_with(&format!("/{}", e.name)))
+            .unwrap_or_else(|| panic!("{} not in the ledger", e.name));
+        assert_eq!(row["status"], e.status.as_str(), "{}: {row}", e.name);
+        if let Some(code) = &e.code {
+            let msg = row["message"].as_str().unwrap_or("");
+            assert!(msg.starts_with(&format!("{code}:")), "{}: expected {code}, got `{msg}`", e.name);
+            assert!(msg.len() > code.len() + 5, "{}: the message explains", e.name);
+        }
+        if e.status == "loaded" {
+            let (r, l, q) = (row["rows_read"].as_i64().unwrap(), row["rows_loaded"].as_i64().unwrap(), row["rows_quarantined"].as_i64().unwrap());
+            assert_eq!(r, l + q, "{}: read = loaded + quarantined", e.name);
+            assert_eq!(Some(r), e.read, "{} read", e.name);
+            assert_eq!(Some(l), e.loaded, "{} loaded", e.name);
+            assert_eq!(Some(q), e.quarantined, "{} quarantined", e.name);
+            let mine: Vec<_> = quarantine.iter().filter(|q| q["url"] == row["url"]).collect();
+            assert_eq!(mine.len() as i64, q, "{}: quarantine rows", e.name);
+            let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
+            for qr in &mine {
+                *reasons.entry(qr["reason"].as_str().unwrap().to_string()).or_default() += 1;
+                assert_eq!(qr["partner"], "corpus");
+                assert!(qr["line"].as_i64().unwrap() > 1, "lines count the header");
+                assert!(!qr["detail"].as_str().unwrap().is_empty());
+            }
+            assert_eq!(reasons, e.reasons, "{}", e.name);
+            for (reason, line) in &e.lines {
+                assert!(
+                    mine.iter().any(|qr| qr["reason"] == reason.as_str() && qr["line"].as_i64() == Some(*line)),
+                    "{}: {reason} at line {line}: {mine:?}",
+                    e.name
+                );
+            }
+        }
+    }
+    // Quarantine rows of a bad column name it.
+    let bad_date = quarantine.iter().find(|q| q["reason"] == "bad_date").unwrap();
+    assert_eq!(bad_date["column"], "DOB");
+    assert!(bad_date["record_key"].as_str().is_some_and(|k| k.len() == 32), "hashed identity");
+
+    // Unchanged files are skipped; nothing is counted twice.
+    let again = ws.braid(&["run", "--no-publish"]);
+    assert_eq!(again.status.code(), Some(5));
+    let q2 = ws.sql("SELECT count(*) AS n FROM quarantine");
+    assert_eq!(q2[0]["n"].as_u64().unwrap() as usize, quarantine.len());
+    let l2 = ws.sql("SELECT count(*) AS n FROM ingest_ledger");
+    assert_eq!(l2[0]["n"].as_u64().unwrap() as usize, ledger.len());
+}
+
+#[test]
+fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
+    let ws = corpus_workspace();
+    ws.braid(&["run", "--no-publish"]);
+    let files = ws.path().join("corpus");
+    // New version of ok_mixed.csv: two good rows only.
+    std::fs::write(files.join("ok_mixed.csv"), "ID,First,Last,DOB,Start,End\n1,Ana,Ruiz,03/24/1990,09/01/2024,\n7,Gu,Po,03/24/1991,09/01/2024,\n").unwrap();
+    std::fs::remove_file(files.join("utf16.csv")).unwrap();
+    let out = ws.braid(&["run", "--no-publish"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("vanished"), "{stdout}");
+    let rows = ws.sql("SELECT status, rows_loaded FROM ingest_ledger WHERE url LIKE '%/ok_mixed.csv' ORDER BY ingested_at");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["status"], "superseded");
+    assert_eq!(rows[1]["status"], "loaded");
+    assert_eq!(rows[1]["rows_loaded"], 2);
+    // The superseded version's rows are gone from the warehouse, not added twice.
+    let n = ws.sql("SELECT count(*) AS n FROM participation WHERE partner = 'corpus'");
+    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2; // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field, json_lines
+    assert_eq!(n[0]["n"], expected_rows);
+    let vanished = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/utf16.csv'");
+    assert_eq!(vanished[0]["status"], "vanished");
+}

@@ -41,7 +41,7 @@ release:
 
 bench: $(PY)
 	$(CARGO) build --release
-	BRAID_BIN=$(CURDIR)/$(TARGET_DIR)/release/braid $(PY) bench/run.py
+	BRAID_BIN=$(CURDIR)/$(TARGET_DIR)/release/braid $(PY) bench/run.py $(BENCH)
 
 docs: build
 	$(BRAID) docs data-model > docs/data-model.md

@@ -399,13 +399,14 @@ impl Ledger {
     /// Charge a release to the budget, atomically: inside one IMMEDIATE
     /// transaction, `check` sees the spend so far (lifetime and in the
     /// release's year) and may refuse; only then are the records inserted.
-    /// Two racing runs serialize here, so the caps hold.
+    /// Two racing runs serialize here, so the caps hold. Returns false (and
+    /// charges nothing) when another run charged this release first.
     pub fn charge(
         &mut self,
         records: &[ReleaseRecord],
         year: &str,
         check: impl FnOnce(Spent) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
         if let Some(r) = records.first() {
@@ -413,10 +414,7 @@ impl Ledger {
                 .query_row("SELECT COUNT(*) FROM releases WHERE release_id = ?1", params![r.release_id], |x| x.get(0))
                 .map_err(|e| err(&path, e))?;
             if exists > 0 {
-                return Err(Error::Privacy(format!(
-                    "release {} was already charged by another run; re-run to re-serve it",
-                    r.release_id
-                )));
+                return Ok(false);
             }
         }
         let spent = spent_in(&tx, year).map_err(|e| err(&path, e))?;
@@ -432,7 +430,8 @@ impl Ledger {
             )
             .map_err(|e| err(&path, e))?;
         }
-        tx.commit().map_err(|e| err(&path, e))
+        tx.commit().map_err(|e| err(&path, e))?;
+        Ok(true)
     }
 
     /// Budget spent so far, lifetime and in `year` (the release's year).

@@ -3,3 +3,5 @@ mod common;
 mod e2e;
 mod canary;
 mod accounting;
+mod privacy;
+mod warehouse;

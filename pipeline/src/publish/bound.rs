@@ -206,6 +206,46 @@ mod tests {
         assert_eq!(b.people_truncated, 1);
     }
 
+    /// Neighbouring datasets: D, and D plus one person seen by four partners
+    /// (many rows each). Before noise, no cell moves by more than one, at most
+    /// `max_cells` cells move, and the L2 distance is within the sensitivity
+    /// the noise is calibrated with.
+    #[test]
+    fn one_person_in_four_partners_moves_counts_within_the_bound() {
+        let partners = ["a", "b", "c", "d"];
+        let mut base = Vec::new();
+        for i in 0..300 {
+            base.push((format!("p{i}"), partners[i % 4], 1));
+            if i % 3 == 0 {
+                base.push((format!("p{i}"), partners[(i + 1) % 4], 1));
+            }
+        }
+        let mut with = base.clone();
+        for p in partners {
+            for _ in 0..5 {
+                with.push(("newcomer".to_string(), p, 1));
+            }
+        }
+        let to_rows = |v: &[(String, &str, i64)]| PersonRows {
+            person: v.iter().map(|r| r.0.clone()).collect(),
+            dims: vec![v.iter().map(|r| r.1.to_string()).collect()],
+            value: v.iter().map(|r| r.2).collect(),
+        };
+        let public = vec![partners.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+        for max_cells in [1, 3, 5, 12] {
+            let m = metric(Aggregation::Count, (0, 1));
+            let a = bound(&to_rows(&base), &m, &public, max_cells, &[1; 32], false);
+            let b = bound(&to_rows(&with), &m, &public, max_cells, &[1; 32], false);
+            let diffs: Vec<i64> = a.cells.iter().zip(&b.cells).map(|(x, y)| (y.n - x.n).abs()).collect();
+            assert!(diffs.iter().all(|d| *d <= 1), "a cell moved by more than one");
+            let moved = diffs.iter().filter(|d| **d > 0).count();
+            assert!(moved <= max_cells, "{moved} cells moved with max_cells {max_cells}");
+            let l2 = (diffs.iter().map(|d| (d * d) as f64).sum::<f64>()).sqrt();
+            assert!(l2 <= crate::publish::noise::l2_sensitivity(max_cells, 1) + 1e-9);
+            assert_eq!(cell(&b, "all").n - cell(&a, "all").n, 1, "the newcomer counts once in the total");
+        }
+    }
+
     #[test]
     fn values_are_clamped_and_unknown_keys_dropped() {
         let r = rows(&[("p1", "a", 9_000_000), ("p2", "zzz", 5)]);

@@ -323,11 +323,24 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
         new_metrics.push(m.name.clone());
         published.push(p);
     }
-    let rho_new: f64 = pending.iter().map(|r| r.rho).sum();
+    let mut rho_new: f64 = pending.iter().map(|r| r.rho).sum();
     if !pending.is_empty() {
         let year = release_year(&created_at);
         let caps = cfg.privacy.clone();
-        ledger.charge(&pending, &year, |spent| check_caps(&caps, spent, rho_new))?;
+        let charged = ledger.charge(&pending, &year, |spent| check_caps(&caps, spent, rho_new))?;
+        if !charged {
+            // Another run charged this release between our look and our
+            // charge. What we computed is discarded unseen; serve theirs.
+            tracing::info!(release = %id, "release charged by another run; re-serving it");
+            published = ledger
+                .release(&id)?
+                .iter()
+                .map(|r| serde_json::from_str(&r.payload).map_err(|e| Error::internal(format!("stored release: {e}"))))
+                .collect::<Result<_>>()?;
+            reserved = published.iter().map(|p| p.name.clone()).collect();
+            new_metrics.clear();
+            rho_new = 0.0;
+        }
     }
     let spent = ledger.spent(&release_year(&created_at))?;
     let manifest = report::Manifest::new(cfg, &id, &label, &published, &versions, spent, existing.values().next().map(|r| r.created_at.clone()).unwrap_or(created_at));

@@ -131,13 +131,15 @@ pub fn noise_draws(c: &Calibrated, n: usize) -> Result<Vec<i64>> {
     release(&vec![0; n], c)
 }
 
-/// Half-width of the 95% interval of the noise (analytic, from OpenDP's
-/// accuracy functions).
+/// Half-width of the 95% interval of the noise: the smallest integer m with
+/// P(|noise| <= m) >= 95%. Analytic, from OpenDP's accuracy functions, which
+/// give the bound with a strict inequality (P(|noise| < a) >= 95%), so m = a - 1.
 pub fn moe95(c: &Calibrated) -> Result<f64> {
-    match c.mechanism {
-        Mechanism::Gaussian => opendp::accuracy::discrete_gaussian_scale_to_accuracy(c.scale, 0.05).map_err(dp),
-        Mechanism::Laplace => opendp::accuracy::discrete_laplacian_scale_to_accuracy(c.scale, 0.05).map_err(dp),
-    }
+    let a = match c.mechanism {
+        Mechanism::Gaussian => opendp::accuracy::discrete_gaussian_scale_to_accuracy(c.scale, 0.05).map_err(dp)?,
+        Mechanism::Laplace => opendp::accuracy::discrete_laplacian_scale_to_accuracy(c.scale, 0.05).map_err(dp)?,
+    };
+    Ok((a - 1.0).max(0.0))
 }
 
 /// A calibrated private median (OpenDP's exponential-mechanism quantile on
@@ -230,6 +232,65 @@ mod tests {
         assert!((c.scale - 2.0).abs() < 0.05, "{}", c.scale);
         let l = calibrate(Mechanism::Laplace, 1.0, 0.5).unwrap();
         assert!(l.rho <= 0.5);
+    }
+
+    /// Mean and variance of OpenDP's noise over many draws, against the
+    /// stated scale. (Draws are not seeded: OpenDP's sampler is
+    /// cryptographically secure; the tolerances are 6 standard errors.)
+    fn moments(c: &Calibrated, n: usize) -> (f64, f64) {
+        let d = noise_draws(c, n).unwrap();
+        let mean = d.iter().map(|x| *x as f64).sum::<f64>() / n as f64;
+        let var = d.iter().map(|x| (*x as f64 - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, var)
+    }
+
+    #[test]
+    fn gaussian_noise_has_the_stated_variance_and_no_bias() {
+        let c = calibrate(Mechanism::Gaussian, l2_sensitivity(4, 1), 0.08).unwrap();
+        assert!((c.scale - 5.0).abs() < 0.05, "sigma = 2 / sqrt(0.16) = 5, got {}", c.scale);
+        let n = 40_000;
+        let (mean, var) = moments(&c, n);
+        let sigma2 = c.scale * c.scale;
+        assert!(mean.abs() < 6.0 * (sigma2 / n as f64).sqrt(), "mean {mean}");
+        // Var of the sample variance of a normal is 2 sigma^4 / (n - 1).
+        let se = (2.0 * sigma2 * sigma2 / (n - 1) as f64).sqrt();
+        assert!((var - sigma2).abs() < 6.0 * se, "variance {var} vs {sigma2}");
+    }
+
+    #[test]
+    fn laplace_noise_has_the_stated_variance_and_no_bias() {
+        let c = calibrate(Mechanism::Laplace, l1_sensitivity(2, 1), 0.02).unwrap();
+        let n = 40_000;
+        let (mean, var) = moments(&c, n);
+        // Discrete Laplace with scale b: variance 2 e^{-1/b} / (1 - e^{-1/b})^2.
+        let q = (-1.0 / c.scale).exp();
+        let stated = 2.0 * q / (1.0 - q).powi(2);
+        assert!(mean.abs() < 6.0 * (stated / n as f64).sqrt(), "mean {mean}");
+        // The fourth moment of a Laplace is 6 times the squared variance.
+        let se = ((6.0 - 1.0) * stated * stated / n as f64).sqrt();
+        assert!((var - stated).abs() < 6.0 * se, "variance {var} vs {stated}");
+    }
+
+    #[test]
+    fn margins_of_error_cover_95_percent_of_the_noise() {
+        let c = calibrate(Mechanism::Gaussian, 2.0, 0.1).unwrap();
+        let moe = moe95(&c).unwrap();
+        let d = noise_draws(&c, 20_000).unwrap();
+        let inside = d.iter().filter(|x| (**x as f64).abs() <= moe).count() as f64 / d.len() as f64;
+        // Integer noise: the interval covers at least 95%, and not much more.
+        assert!((0.945..=0.98).contains(&inside), "coverage {inside} for moe {moe}");
+        let narrower = d.iter().filter(|x| (**x as f64).abs() <= moe - 1.0).count() as f64 / d.len() as f64;
+        assert!(narrower < 0.955, "the interval is the smallest that covers 95%: {narrower}");
+    }
+
+    #[test]
+    fn the_private_median_lands_near_the_median() {
+        let candidates: Vec<i64> = (0..=200).map(|k| k * 100).collect();
+        let q = calibrate_quantile(candidates, 0.5).unwrap();
+        let values: Vec<i64> = (0..2001).map(|i| i * 10).collect(); // median 10,000
+        let mut errs: Vec<i64> = (0..200).map(|_| (q.release(&values).unwrap() - 10_000).abs()).collect();
+        errs.sort();
+        assert!(errs[190] <= 600, "95th percentile error {}", errs[190]);
     }
 
     #[test]

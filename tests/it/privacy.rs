@@ -1,0 +1,98 @@
+//! Publication: the budget holds (caps, races, re-runs) and no exact
+//! aggregate reaches the publish folder.
+
+use std::collections::HashMap;
+
+use crate::common::{Workspace, demo_config};
+
+fn status(ws: &Workspace) -> serde_json::Value {
+    serde_json::from_str(&ws.ok(&["status", "--json"], 0)).unwrap()
+}
+
+#[test]
+fn over_spend_is_refused_with_the_cap_named_and_nothing_published() {
+    let ws = Workspace::demo(300);
+    ws.write_config(&demo_config().replace("rho_annual_cap = 4.0", "rho_annual_cap = 1.5"));
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let before = status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap();
+    assert!(before > 0.9 && before <= 1.0);
+    let out = ws.braid(&["publish", "--as-of", "2026-11-15", "--revise"]);
+    assert_eq!(out.status.code(), Some(6), "budget refused: {}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("annual cap") && err.contains("exceeded by"), "{err}");
+    assert_eq!(status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap(), before, "nothing spent");
+    assert!(!ws.path().join("var/publish/2026Q4-r2").exists(), "nothing published");
+    // A new period is a new release, but the annual cap counts what is
+    // spent in the calendar year of publication: still refused.
+    let next = ws.braid(&["publish", "--as-of", "2027-01-15"]);
+    assert_eq!(next.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&next.stderr).contains("annual cap"));
+}
+
+#[test]
+fn two_racing_publishes_charge_the_budget_once() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--no-publish"], 0);
+    let bin = env!("CARGO_BIN_EXE_braid");
+    let spawn = || {
+        std::process::Command::new(bin)
+            .args(["--config", ws.config.to_str().unwrap(), "publish", "--as-of", "2026-08-01"])
+            .current_dir(ws.path())
+            .env("BRAID_SECRET", crate::common::TEST_SECRET)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let st = status(&ws);
+    let releases = st["budget"]["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 1, "one release charged: {releases:?}");
+    let spent = st["budget"]["rho_spent_lifetime"].as_f64().unwrap();
+    assert!(spent <= 1.0 + 1e-9, "charged once: {spent}");
+    let outs = [String::from_utf8_lossy(&a.stdout).to_string(), String::from_utf8_lossy(&b.stdout).to_string()];
+    assert_eq!(outs.iter().filter(|o| o.contains("rho spent")).count(), 1, "{outs:?}");
+    assert_eq!(outs.iter().filter(|o| o.contains("re-served")).count(), 1, "{outs:?}");
+}
+
+#[test]
+fn no_published_value_is_the_exact_value() {
+    let ws = Workspace::demo(600);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    // Exact (bounded, un-noised) counts of the `served` metric, per cell.
+    let raw = ws.ok(&["metrics", "--raw", "--metric", "served"], 0);
+    let mut exact: HashMap<(String, String), i64> = HashMap::new();
+    for line in raw.lines().filter(|l| l.starts_with("  ") && !l.contains("EXACT") && !l.contains("service_partner")) {
+        let f: Vec<&str> = line.trim().split('\t').collect();
+        if f.len() >= 3 {
+            exact.insert((f[0].to_string(), f[1].to_string()), f[2].parse().unwrap());
+        }
+    }
+    assert!(exact.len() >= 8, "exact cells: {raw}");
+    let csv = std::fs::read_to_string(ws.path().join("var/publish/latest/served.csv")).unwrap();
+    let mut compared = 0;
+    let mut equal = 0;
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[7] != "ok" {
+            assert!(f[2].is_empty(), "a suppressed cell shows no value, not 0: {line}");
+            continue;
+        }
+        if let Some(x) = exact.get(&(f[0].to_string(), f[1].to_string())) {
+            compared += 1;
+            if f[2].parse::<i64>().unwrap() == *x {
+                equal += 1;
+            }
+        }
+    }
+    assert!(compared >= 8, "compared {compared} cells");
+    assert!(equal < compared, "every published count equals the exact count: no noise?");
+    // Stated noise: counts carry a margin of error consistent with the release.
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ws.path().join("var/publish/latest/release.json")).unwrap()).unwrap();
+    assert!(manifest["rho_total"].as_f64().unwrap() <= 1.0 + 1e-9);
+    assert!(manifest["epsilon_total"].as_f64().unwrap() > 0.0);
+    assert_eq!(manifest["metrics"].as_array().unwrap().len(), 10);
+}

@@ -112,8 +112,11 @@ impl Pipeline {
         h.update(format!("{:?}", self.cfg.linkage).as_bytes());
         h.update(self.variants.version.as_bytes());
         h.update(self.nrs.version.as_bytes());
-        for f in self.ledger.active_files()? {
+        // Every file version and its status: a new rejection or a vanished
+        // file changes the ingest_ledger table, so it is a change too.
+        for f in self.ledger.all_files()? {
             h.update(f.file_id.as_bytes());
+            h.update(f.status.as_bytes());
         }
         let model_dir = self.cfg.metrics.dir().join("model");
         let mut files: Vec<_> = std::fs::read_dir(&model_dir)

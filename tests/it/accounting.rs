@@ -160,3 +160,38 @@ fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
     let vanished = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/utf16.csv'");
     assert_eq!(vanished[0]["status"], "vanished");
 }
+
+#[test]
+fn schema_drift_is_named_and_the_partner_gets_a_report_it_can_act_on() {
+    let ws = corpus_workspace();
+    ws.braid(&["run", "--no-publish"]);
+    let files = ws.path().join("corpus");
+    // The partner renamed the optional `End` column and added another one.
+    std::fs::write(
+        files.join("spaced.csv"),
+        "ID,First,Last,DOB,Start,EndDate,Notes\n9,Ana,Ruiz,03/24/1990,09/01/2024,,x\n",
+    )
+    .unwrap();
+    let out = ws.braid(&["run", "--no-publish"]);
+    assert_eq!(out.status.code(), Some(5));
+    let row = ws.sql("SELECT status, message FROM ingest_ledger WHERE url LIKE '%/spaced.csv' ORDER BY ingested_at DESC LIMIT 1");
+    assert_eq!(row[0]["status"], "rejected");
+    let msg = row[0]["message"].as_str().unwrap();
+    assert!(msg.starts_with("schema_drift:") && msg.contains("`End`") && msg.contains("`EndDate`"), "{msg}");
+    // The old version stays loaded: nothing is lost while the partner fixes it.
+    let kept = ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE url LIKE '%/spaced.csv' AND status = 'loaded'");
+    assert_eq!(kept[0]["n"], 1);
+
+    // The partner's report: rows, rejects by reason and column, missing fields.
+    let status = ws.ok(&["status", "--partner", "corpus"], 0);
+    assert!(status.contains("quarantined"), "{status}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("var/partner-reports/corpus.json")).unwrap()).unwrap();
+    let files = report["files"].as_array().unwrap();
+    let ok = files.iter().find(|f| f["file"].as_str().unwrap().ends_with("/ok_mixed.csv")).unwrap();
+    assert_eq!(ok["report"]["rejects_by_reason"]["bad_date"], 1);
+    assert_eq!(ok["report"]["rejects_by_column"]["DOB"], 1);
+    assert!(ok["report"]["missing_share"]["exit_date"].as_f64().unwrap() > 0.0);
+    let html = std::fs::read_to_string(ws.path().join("var/partner-reports/corpus.html")).unwrap();
+    assert!(html.contains("schema drift") || html.contains("schema_drift"), "the rejection is in the report");
+}

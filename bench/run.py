@@ -99,9 +99,9 @@ consortium (130,000 rows in 17 files from 5 partners), release build.
 
 | measurement | value |
 |---|---|
-| generate the demo | {gen:.1} s |
-| first nightly run (ingest, link, load, publish) | {first:.1} s, peak memory {rss:.0} MiB |
-| second run, inputs unchanged (nothing reloaded, release re-served) | {again:.1} s, peak memory {rss2:.0} MiB |
+| generate the demo | {gen:.1f} s |
+| first nightly run (ingest, link, load, publish) | {first:.1f} s, peak memory {rss:.0f} MiB |
+| second run, inputs unchanged (nothing reloaded, release re-served) | {again:.2f} s, peak memory {rss2:.0f} MiB |
 | linkage on the demo: pairwise precision / recall / F1 | {ev['pairwise']['precision']:.4f} / {ev['pairwise']['recall']:.4f} / {ev['pairwise']['f1']:.4f} |
 | blocking recall | {ev['blocking_recall']:.4f} ({ev['candidate_pairs']} candidate pairs) |
 

@@ -370,7 +370,8 @@ fn explain(p: &Pipeline, a: &str, b: &str) -> Result<()> {
     if oa.is_empty() || ob.is_empty() {
         return Err(Error::Usage("one of the records has no identity in the linkage zone (unknown id, no identifiers, or no consent)".into()));
     }
-    let l = crate::link::compare::compare(&input.observations[oa[0]].1, &input.observations[ob[0]].1);
+    let mut l = crate::link::compare::compare(&input.observations[oa[0]].1, &input.observations[ob[0]].1);
+    l.same_partner = pa == pb;
     use crate::link::compare::{contact, dob, name, simple};
     println!("record A key {}…  record B key {}…", &ka[..8], &kb[..8]);
     println!("  given name    {}", name::LABELS[l.given as usize]);

@@ -124,3 +124,70 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
     }
     assert!(ws.sql(&format!("SELECT * FROM link WHERE record_key IN ({})", keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(","))).is_empty());
 }
+
+#[test]
+fn person_keys_stay_stable_and_a_release_can_be_recomputed_from_its_table_versions() {
+    let ws = Workspace::demo(400);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let raw_then = ws.ok(&["metrics", "--raw", "--metric", "served"], 0);
+    let before: std::collections::HashMap<String, String> = ws
+        .sql("SELECT record_key, person_key FROM link WHERE person_key IS NOT NULL")
+        .iter()
+        .map(|r| (r["record_key"].as_str().unwrap().to_string(), r["person_key"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(ws.sql("SELECT count(*) AS n FROM person_key_history WHERE event = 'born'")[0]["n"].as_i64().unwrap() > 100);
+    // New records arrive the next night (a new wage file).
+    let wages = ws.path().join("var/demo/inputs/wage_records");
+    let q = std::fs::read_to_string(wages.join("ui_wages_2026Q2.txt")).unwrap();
+    std::fs::write(wages.join("ui_wages_2026Q3.txt"), q.replace("|2026|2|", "|2026|3|")).unwrap();
+    ws.ok(&["run", "--as-of", "2026-11-16"], 0);
+    let after: std::collections::HashMap<String, String> = ws
+        .sql("SELECT record_key, person_key FROM link WHERE person_key IS NOT NULL")
+        .iter()
+        .map(|r| (r["record_key"].as_str().unwrap().to_string(), r["person_key"].as_str().unwrap().to_string()))
+        .collect();
+    let kept = before.iter().filter(|(r, p)| after.get(*r) == Some(p)).count();
+    assert!(kept as f64 >= 0.995 * before.len() as f64, "{kept} of {} records kept their person key", before.len());
+    // Changes, if any, are in the history.
+    let changed = before.len() - kept;
+    let events = ws.sql("SELECT count(*) AS n FROM person_key_history WHERE event <> 'born'")[0]["n"].as_i64().unwrap();
+    assert!(changed == 0 || events > 0, "{changed} changes, {events} events");
+    // The release of the first night recomputes from the table versions it used.
+    let raw_release = ws.ok(&["metrics", "--raw", "--metric", "served", "--release", "2026Q4"], 0);
+    assert_eq!(raw_then, raw_release);
+    assert!(ws.sql("SELECT count(*) AS n FROM employment WHERE year_quarter = '2026Q3'")[0]["n"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn sql_is_read_only_and_speaks_every_format() {
+    let ws = Workspace::demo(150);
+    ws.ok(&["run", "--no-publish"], 0);
+    for stmt in ["DROP TABLE person", "CREATE TABLE x AS SELECT 1", "INSERT INTO person SELECT * FROM person", "DELETE FROM person"] {
+        let out = ws.braid(&["sql", stmt]);
+        assert_eq!(out.status.code(), Some(2), "{stmt} must be refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"), "{stmt}");
+    }
+    let csv = ws.ok(&["sql", "SELECT partner, count(*) AS n FROM participation GROUP BY partner ORDER BY partner", "--format", "csv"], 0);
+    assert!(csv.starts_with("partner,n\n"), "{csv}");
+    let table = ws.ok(&["sql", "SELECT count(*) AS n FROM exits"], 0);
+    assert!(table.contains("| n"), "staging views are registered: {table}");
+    let out = ws.path().join("people.parquet");
+    ws.ok(&["sql", "SELECT * FROM person", "--format", "parquet", "--output", out.to_str().unwrap()], 0);
+    let n: usize = braid::warehouse::read_parquet(&out).unwrap().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(n as i64, count(&ws, "person"));
+    // The shell, fed on standard input.
+    let mut shell = std::process::Command::new(env!("CARGO_BIN_EXE_braid"))
+        .args(["--config", ws.config.to_str().unwrap(), "shell"])
+        .current_dir(ws.path())
+        .env("BRAID_SECRET", crate::common::TEST_SECRET)
+        .env("HOME", ws.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell.stdin.take().unwrap().write_all(b".tables\nSELECT count(*)\n  AS people FROM person;\nDROP TABLE person;\n.quit\n").unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("participation") && text.contains("people"), "{text}");
+    assert!(std::fs::read_to_string(ws.path().join(".braid_sql_history")).unwrap().contains("SELECT count(*)"));
+}

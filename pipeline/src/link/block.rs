@@ -100,7 +100,38 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], max_block: usize) ->
         }
     }
     entries.sort_unstable();
-    let mut packed: Vec<u64> = Vec::new();
+    // The same pair comes out of many blocks: deduplicate in chunks, so memory
+    // stays near the number of distinct pairs, not the pairs generated.
+    const CHUNK: usize = 1 << 22;
+    let mut unique: Vec<u64> = Vec::new();
+    let mut packed: Vec<u64> = Vec::with_capacity(CHUNK);
+    let flush = |packed: &mut Vec<u64>, unique: &mut Vec<u64>| {
+        packed.sort_unstable();
+        packed.dedup();
+        let mut merged = Vec::with_capacity(unique.len() + packed.len());
+        let (mut i, mut j) = (0, 0);
+        while i < unique.len() && j < packed.len() {
+            match unique[i].cmp(&packed[j]) {
+                std::cmp::Ordering::Less => {
+                    merged.push(unique[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    merged.push(packed[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    merged.push(unique[i]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        merged.extend_from_slice(&unique[i..]);
+        merged.extend_from_slice(&packed[j..]);
+        *unique = merged;
+        packed.clear();
+    };
     let mut skipped = 0;
     let mut start = 0;
     while start < entries.len() {
@@ -123,12 +154,15 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], max_block: usize) ->
                     packed.push(((a as u64) << 32) | b as u64);
                 }
             }
+            if packed.len() >= CHUNK {
+                flush(&mut packed, &mut unique);
+            }
         }
         start = end;
     }
     drop(entries);
-    packed.sort_unstable();
-    packed.dedup();
+    flush(&mut packed, &mut unique);
+    let packed = unique;
     Candidates {
         pairs: packed.into_iter().map(|p| ((p >> 32) as u32, p as u32)).collect(),
         skipped_blocks: skipped,

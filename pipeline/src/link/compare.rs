@@ -19,11 +19,16 @@ pub mod name {
     pub const FUZZY_HIGH: u8 = 2;
     pub const NICK_OR_PHONETIC: u8 = 3;
     pub const FUZZY: u8 = 4;
-    pub const NONE: u8 = 5;
-    pub const MISSING: u8 = 6;
-    pub const COUNT: usize = 7;
+    /// Only crossed: this record's given name is the other's family name
+    /// (or the reverse) and nothing else agrees. A swap and a surname change
+    /// at once, or a father and the son surnamed after him: the model
+    /// learns which it usually is.
+    pub const CROSSED: u8 = 5;
+    pub const NONE: u8 = 6;
+    pub const MISSING: u8 = 7;
+    pub const COUNT: usize = 8;
     pub const LABELS: [&str; COUNT] =
-        ["exact", "variant", "fuzzy >= 0.85", "nickname or phonetic", "fuzzy >= 0.7", "disagree", "missing"];
+        ["exact", "variant", "fuzzy >= 0.85", "nickname or phonetic", "fuzzy >= 0.7", "crossed only", "disagree", "missing"];
 }
 
 /// Date-of-birth levels.
@@ -35,10 +40,13 @@ pub mod dob {
     pub const MONTH_DAY: u8 = 4;
     pub const YEAR: u8 = 5;
     pub const DISAGREE: u8 = 6;
-    /// Missing on either side, or a placeholder (01/01) on either side:
-    /// no evidence either way.
-    pub const MISSING: u8 = 7;
-    pub const COUNT: usize = 8;
+    /// A placeholder (01/01) on one side and another year on the other:
+    /// years of placeholder dates are often estimated, so this level learns
+    /// its own weight.
+    pub const PLACEHOLDER_OTHER_YEAR: u8 = 7;
+    /// Missing on either side: no evidence either way.
+    pub const MISSING: u8 = 8;
+    pub const COUNT: usize = 9;
     pub const LABELS: [&str; COUNT] = [
         "exact",
         "day/month swapped",
@@ -47,7 +55,8 @@ pub mod dob {
         "month and day",
         "year only",
         "disagree",
-        "missing or placeholder",
+        "placeholder, other year",
+        "missing",
     ];
 }
 
@@ -82,6 +91,8 @@ pub struct Levels {
     pub tax_id: u8,
     /// Phone, e-mail, street address or ZIP (household-shareable contact).
     pub contact: u8,
+    /// Both records come from the same partner (set by the caller).
+    pub same_partner: bool,
     /// Exact name tokens that agreed (for term-frequency adjustment).
     pub given_token: u64,
     pub family_token: u64,
@@ -111,61 +122,65 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
     name::NONE
 }
 
-/// Best match of `a`'s parts with `role` among `b`'s parts, skipping the
-/// part index `skip`. Returns (level, index in b, exact token).
-fn best(a: &Identity, role: Role, b: &Identity, skip: Option<usize>) -> (u8, Option<usize>, u64) {
+/// Best match of `a`'s parts with `role` (or its glued alternates) among
+/// the parts of `b` whose role is in `targets`, skipping the part index
+/// `skip`. Returns (level, index in b, exact token); MISSING when either side
+/// has nothing to compare.
+fn best(a: &Identity, role: Role, b: &Identity, targets: &[Role], skip: Option<usize>) -> (u8, Option<usize>, u64) {
     let mut best = (name::MISSING, None, 0u64);
-    let mut any = false;
-    for pa in a.parts.iter().filter(|p| p.role == role) {
-        any = true;
+    if !a.parts.iter().any(|p| p.role == role) {
+        return best;
+    }
+    let glued = role.glued();
+    for pa in a.parts.iter().filter(|p| p.role == role || Some(p.role) == glued) {
+        // Glued alternates only stand in when the plain parts did not match.
+        if Some(pa.role) == glued && best.0 == name::EXACT {
+            break;
+        }
         for (j, pb) in b.parts.iter().enumerate() {
-            if Some(j) == skip {
+            if Some(j) == skip || !targets.contains(&pb.role) {
                 continue;
             }
             let l = part_level(pa, pb);
             if best.1.is_none() || l < best.0 {
                 best = (l, Some(j), if l == name::EXACT { pa.exact } else { 0 });
-                if l == name::EXACT {
-                    break;
-                }
             }
         }
-    }
-    // Glued alternates of the same name (garcialopez for a family name,
-    // abdulrahman for a given name) may stand in for a part that did not
-    // match as well.
-    if any
-        && best.0 > name::EXACT
-        && let Some(glued) = role.glued()
-    {
-        for pa in a.parts.iter().filter(|p| p.role == glued) {
-            for (j, pb) in b.parts.iter().enumerate() {
-                if Some(j) == skip {
-                    continue;
-                }
-                let l = part_level(pa, pb);
-                if l < best.0 {
-                    best = (l, Some(j), if l == name::EXACT { pa.exact } else { 0 });
-                }
-            }
-        }
-    }
-    if !any {
-        return (name::MISSING, None, 0);
-    }
-    if b.parts.iter().all(|p| p.role.is_glued()) {
-        return (name::MISSING, None, 0);
     }
     best
 }
 
-/// Given and family levels seen from `a`: given first, then family without
-/// reusing the part of `b` the given name matched.
+/// Given and family levels seen from `a`, in two readings:
+///
+/// * **straight**: a's given name meets b's given or middle names, a's family
+///   name meets b's family or middle names (a father's name written as the
+///   surname elsewhere is often a middle name here);
+/// * **swapped**: a's given name meets b's family name and the other way
+///   round. This reading counts only when every name present agrees at least
+///   loosely: one name that happens to be the other's surname (a father named
+///   Hassan, a son surnamed Hassan) is not a swap.
+///
+/// One part of `b` never counts for both names.
 fn names_from(a: &Identity, b: &Identity) -> (u8, u8, u64, u64) {
-    let (g, gj, gt) = best(a, Role::Given, b, None);
-    let skip = if g < name::NONE { gj } else { None };
-    let (f, _, ft) = best(a, Role::Family, b, skip);
-    (g, f, gt, ft)
+    use Role::*;
+    let skip_of = |l: (u8, Option<usize>, u64)| if l.0 < name::NONE { l.1 } else { None };
+    let g = best(a, Given, b, &[Given, Middle, GluedGiven], None);
+    let f = best(a, Family, b, &[Family, Middle, GluedFamily], skip_of(g));
+    let straight = (g.0, f.0, g.2, f.2);
+    let g = best(a, Given, b, &[Family, GluedFamily], None);
+    let f = best(a, Family, b, &[Given, GluedGiven], skip_of(g));
+    let agrees = |l: u8| l < name::NONE;
+    let swapped_valid =
+        (agrees(g.0) || g.0 == name::MISSING) && (agrees(f.0) || f.0 == name::MISSING) && (agrees(g.0) || agrees(f.0));
+    if swapped_valid && name_score(g.0) + name_score(f.0) > name_score(straight.0) + name_score(straight.1) {
+        (g.0, f.0, g.2, f.2)
+    } else if !agrees(straight.0) && !agrees(straight.1) && (agrees(g.0) || agrees(f.0)) {
+        // One crossed name and nothing else: its own level.
+        let family = if straight.1 == name::MISSING { name::MISSING } else { name::NONE };
+        (name::CROSSED, family, 0, 0)
+    } else {
+        straight
+    }
 }
 
 fn name_score(l: u8) -> u8 {
@@ -197,9 +212,10 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
                 dob::DISAGREE
             }
         }
-        // A placeholder (01/01) still has a year, usually right: the year
-        // agreeing is weak evidence; anything else is none.
+        // A placeholder (01/01) is no evidence of the day; its year, often
+        // estimated, is compared on its own.
         (Some(p), Some(q)) if p.year == q.year => dob::YEAR,
+        (Some(_), Some(_)) => dob::PLACEHOLDER_OTHER_YEAR,
         _ => dob::MISSING,
     };
     let sex = match (a.sex, b.sex) {
@@ -230,7 +246,7 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
     } else {
         contact::MISSING
     };
-    Levels { given, family, dob, sex, tax_id, contact, given_token: gt, family_token: ft }
+    Levels { given, family, dob, sex, tax_id, contact, same_partner: false, given_token: gt, family_token: ft }
 }
 
 #[cfg(test)]
@@ -271,8 +287,9 @@ mod tests {
         let a = id(&mut e, "Garcia", "Maria", (1980, 4, 2));
         let b = id(&mut e, "Maria", "Lopez", (1980, 4, 2));
         let l = compare(&a, &b);
-        let agreeing = [l.given, l.family].iter().filter(|x| **x == name::EXACT).count();
-        assert_eq!(agreeing, 1, "{l:?}");
+        // Maria is A's surname and B's given name: one crossed name is not a
+        // swap; it is its own, weaker level.
+        assert_eq!((l.given, l.family), (name::CROSSED, name::NONE), "{l:?}");
     }
 
     #[test]
@@ -290,7 +307,38 @@ mod tests {
         assert_eq!(l.family, name::EXACT);
         assert_eq!(l.dob, dob::YEAR, "a placeholder is no evidence of the day, only of the year");
         let e2 = id(&mut e, "Maria", "Lopez", (1991, 6, 17));
-        assert_eq!(compare(&c, &e2).dob, dob::MISSING, "nor evidence against");
+        assert_eq!(compare(&c, &e2).dob, dob::PLACEHOLDER_OTHER_YEAR, "its year is compared on its own");
+    }
+
+    #[test]
+    fn a_father_s_name_as_a_surname_is_not_a_swap() {
+        let mut e = enc();
+        // Father Hassan Ali; his son Omar, surnamed after him: Omar Hassan.
+        let father = id(&mut e, "Hassan", "Ali", (1970, 1, 1));
+        let son = id(&mut e, "Omar", "Hassan", (2001, 1, 1));
+        let l = compare(&father, &son);
+        assert_eq!((l.given, l.family), (name::CROSSED, name::NONE), "{l:?}");
+        assert_eq!(l.dob, dob::PLACEHOLDER_OTHER_YEAR);
+        // The same man recorded with his father's name as the surname.
+        let full = e.encode(&RawIdentity {
+            given: Some("Ahmed"),
+            middle: Some("Hassan"),
+            family: Some("Ali"),
+            dob: NaiveDate::from_ymd_opt(1980, 4, 2),
+            ..Default::default()
+        });
+        let short = id(&mut e, "Ahmed", "Hassan", (1980, 4, 2));
+        let l = compare(&full, &short);
+        assert_eq!((l.given, l.family), (name::EXACT, name::EXACT), "{l:?}");
+    }
+
+    #[test]
+    fn mononyms_recorded_either_way_agree() {
+        let mut e = enc();
+        let a = id(&mut e, "FNU", "Farid", (1990, 4, 2));
+        let b = id(&mut e, "Farid", "LNU", (1990, 4, 2));
+        let l = compare(&a, &b);
+        assert!(l.given == name::EXACT || l.family == name::EXACT, "{l:?}");
     }
 
     #[test]

@@ -210,6 +210,7 @@ pub fn evaluate(
             }
             let (Some(x), Some(y)) = (s.node_identity[*a as usize], s.node_identity[*b as usize]) else { continue };
             let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
+            l.same_partner = s.node_partner[*a as usize] == s.node_partner[*b as usize];
             l.given_token = 0;
             l.family_token = 0;
             let e = errs.entry((predicted, l)).or_default();

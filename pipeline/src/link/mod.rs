@@ -111,7 +111,9 @@ pub struct Scored {
     pub skipped_blocks: usize,
     /// Pairs of records with identities, compared or not.
     pub all_pairs: f64,
-    tf: HashMap<u64, f32>,
+    /// Partner (index) of each node.
+    pub node_partner: Vec<u16>,
+    pub tf: HashMap<u64, f32>,
 }
 
 impl Scored {
@@ -119,7 +121,8 @@ impl Scored {
     pub fn score(&self, input: &LinkInput, x: u32, y: u32) -> f32 {
         match (self.node_identity[x as usize], self.node_identity[y as usize]) {
             (Some(a), Some(b)) => {
-                let l = compare::compare(&input.observations[a].1, &input.observations[b].1);
+                let mut l = compare::compare(&input.observations[a].1, &input.observations[b].1);
+                l.same_partner = self.node_partner[x as usize] == self.node_partner[y as usize];
                 self.model.log_odds(&l, &|t| self.tf.get(&t).copied().unwrap_or(0.0))
             }
             _ => -100.0,
@@ -161,6 +164,14 @@ pub struct LinkOutput {
     pub stats: LinkStats,
 }
 
+/// A small index per partner id.
+pub fn partner_index(input: &LinkInput) -> Vec<u16> {
+    let mut ids: Vec<&str> = input.records.iter().map(|r| r.partner.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    input.records.iter().map(|r| ids.binary_search(&r.partner.as_str()).expect("partner") as u16).collect()
+}
+
 /// Block, compare and score (EM) every candidate pair.
 pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     // Nodes: one per observation, plus one per consenting record without any.
@@ -179,6 +190,8 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         }
     }
     let ids: Vec<Option<&Identity>> = node_identity.iter().map(|o| o.map(|i| &input.observations[i].1)).collect();
+    let partner_index = partner_index(input);
+    let node_partner: Vec<u16> = group.iter().map(|r| partner_index[*r as usize]).collect();
     let cands = block::candidates(&ids, &group, cfg.max_block);
 
     // Term frequencies of exact name tokens.
@@ -208,12 +221,14 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
             .map(|part| {
                 let ids = &ids;
                 let tf = &tf;
+                let node_partner = &node_partner;
                 s.spawn(move || {
                     let mut pats = Vec::with_capacity(part.len());
                     let mut adj = Vec::with_capacity(part.len());
                     for (a, b) in part {
                         let (x, y) = (ids[*a as usize].expect("scored"), ids[*b as usize].expect("scored"));
-                        let l = compare::compare(x, y);
+                        let mut l = compare::compare(x, y);
+                        l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
                         pats.push(model::pattern(&l) as u16);
                         let mut t = 0.0;
                         if l.given == compare::name::EXACT {
@@ -263,7 +278,8 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
             if a == b || group[a as usize] == group[b as usize] {
                 continue;
             }
-            let l = compare::compare(ids[a as usize].expect("id"), ids[b as usize].expect("id"));
+            let mut l = compare::compare(ids[a as usize].expect("id"), ids[b as usize].expect("id"));
+            l.same_partner = node_partner[a as usize] == node_partner[b as usize];
             let p = model::pattern(&l);
             sample[p] += 1;
             if pairs.binary_search(&(a.min(b), a.max(b))).is_err() {
@@ -278,39 +294,61 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         cfg.em_iterations,
     );
     let log_odds: Vec<f32> = patterns.iter().zip(&adjust).map(|(p, a)| model.log_odds[*p as usize] + a).collect();
-    Scored { group, node_identity, pairs: cands.pairs, log_odds, model, skipped_blocks: cands.skipped_blocks, all_pairs, tf }
+    Scored { group, node_identity, pairs: cands.pairs, log_odds, model, skipped_blocks: cands.skipped_blocks, all_pairs, node_partner, tf }
+}
+
+/// Link all records. `previous` maps record keys to last run's person keys.
+/// Record-level pairs: the best observation pair of every pair of records
+/// (observations of one record are the same person, so the best-matching
+/// spelling is the right comparison), sorted.
+pub fn record_pairs(s: &Scored) -> (Vec<(u32, u32)>, Vec<f32>) {
+    let mut best: HashMap<(u32, u32), f32> = HashMap::with_capacity(s.pairs.len());
+    for (i, (a, b)) in s.pairs.iter().enumerate() {
+        let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
+        let k = if ra < rb { (ra, rb) } else { (rb, ra) };
+        let e = best.entry(k).or_insert(f32::NEG_INFINITY);
+        *e = e.max(s.log_odds[i]);
+    }
+    let mut v: Vec<((u32, u32), f32)> = best.into_iter().collect();
+    v.sort_unstable_by_key(|(k, _)| *k);
+    v.into_iter().unzip()
 }
 
 /// Link all records. `previous` maps record keys to last run's person keys.
 pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkConfig) -> LinkOutput {
     let scored = score(input, cfg);
     let threshold = cfg.threshold_log_odds();
-    let has_identity: Vec<bool> = scored.node_identity.iter().map(|o| o.is_some()).collect();
-    let roots = cluster::cluster(
-        &scored.group,
-        &scored.pairs,
-        &scored.log_odds,
-        &has_identity,
-        &|x, y| scored.score(input, x, y),
-        threshold,
-    );
-    // Cluster of each record (all its nodes share one root).
-    let mut record_cluster: Vec<Option<u32>> = vec![None; input.records.len()];
-    for (node, root) in roots.iter().enumerate() {
-        record_cluster[scored.group[node] as usize] = Some(*root);
+    // Cluster records, not observations.
+    let (pairs, log_odds) = record_pairs(&scored);
+    let mut obs_of: Vec<Vec<usize>> = vec![vec![]; input.records.len()];
+    for (i, (r, _)) in input.observations.iter().enumerate() {
+        obs_of[*r as usize].push(i);
     }
-    // Best link probability of each node into its cluster.
-    let mut best: Vec<f32> = vec![f32::NEG_INFINITY; scored.group.len()];
-    for (i, (a, b)) in scored.pairs.iter().enumerate() {
-        if roots[*a as usize] == roots[*b as usize] {
-            let lo = scored.log_odds[i];
-            best[*a as usize] = best[*a as usize].max(lo);
-            best[*b as usize] = best[*b as usize].max(lo);
+    let has_identity: Vec<bool> = obs_of.iter().map(|o| !o.is_empty()).collect();
+    let group: Vec<u32> = (0..input.records.len() as u32).collect();
+    let score_records = |x: u32, y: u32| -> f32 {
+        let mut best = f32::NEG_INFINITY;
+        for a in &obs_of[x as usize] {
+            for b in &obs_of[y as usize] {
+                let mut l = compare::compare(&input.observations[*a].1, &input.observations[*b].1);
+                l.same_partner = input.records[x as usize].partner == input.records[y as usize].partner;
+                best = best.max(scored.model.log_odds(&l, &|t| scored.tf.get(&t).copied().unwrap_or(0.0)));
+            }
         }
-    }
+        best
+    };
+    let roots = cluster::cluster(&group, &pairs, &log_odds, &has_identity, &score_records, threshold);
+    // Records without consent are not linked at all.
+    let record_cluster: Vec<Option<u32>> =
+        (0..input.records.len()).map(|r| input.records[r].consent.then_some(roots[r])).collect();
+    // Best link probability of each record into its cluster.
     let mut record_best: Vec<f32> = vec![f32::NEG_INFINITY; input.records.len()];
-    for (node, g) in scored.group.iter().enumerate() {
-        record_best[*g as usize] = record_best[*g as usize].max(best[node]);
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        if roots[*a as usize] == roots[*b as usize] {
+            let lo = log_odds[i];
+            record_best[*a as usize] = record_best[*a as usize].max(lo);
+            record_best[*b as usize] = record_best[*b as usize].max(lo);
+        }
     }
     // Stable keys over consenting records.
     let linked: Vec<usize> = (0..input.records.len()).filter(|r| record_cluster[*r].is_some()).collect();
@@ -353,7 +391,7 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
         observations: input.observations.len(),
         candidate_pairs: scored.pairs.len(),
         skipped_blocks: scored.skipped_blocks,
-        links_above_threshold: scored.log_odds.iter().filter(|l| **l >= threshold).count(),
+        links_above_threshold: log_odds.iter().filter(|l| **l >= threshold).count(),
         persons: size.len(),
         multi_partner_persons: partners_per_cluster.values().filter(|s| s.len() > 1).count(),
         estimated_match_pairs: scored.model.shares[0] * scored.all_pairs,

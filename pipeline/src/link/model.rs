@@ -35,7 +35,7 @@ fn fam_coarse(l: u8) -> usize {
 pub const NAMES: usize = name::COUNT * FAM_COARSE;
 /// Cells of the date factor: birth-date level x contact level.
 pub const DATES: usize = dob::COUNT * contact::COUNT;
-pub const PATTERNS: usize = NAMES * DATES * simple::COUNT * simple::COUNT;
+pub const PATTERNS: usize = NAMES * DATES * simple::COUNT * simple::COUNT * 2;
 
 fn names_cell(l: &Levels) -> usize {
     l.given as usize * FAM_COARSE + fam_coarse(l.family)
@@ -46,16 +46,31 @@ fn dates_cell(l: &Levels) -> usize {
 
 /// Index of a comparison vector.
 pub fn pattern(l: &Levels) -> usize {
-    ((names_cell(l) * DATES + dates_cell(l)) * simple::COUNT + l.sex as usize) * simple::COUNT + l.tax_id as usize
+    (((names_cell(l) * DATES + dates_cell(l)) * simple::COUNT + l.sex as usize) * simple::COUNT + l.tax_id as usize) * 2
+        + l.same_partner as usize
 }
 
-/// (names cell, dates cell, sex, tax id) of a pattern.
-fn unpattern(p: usize) -> (usize, usize, usize, usize) {
+/// The factors of a pattern.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    /// names cell (given x family)
+    n: usize,
+    /// dates cell (birth date x contact)
+    d: usize,
+    s: usize,
+    t: usize,
+    /// 1 when both records come from the same partner
+    p: usize,
+}
+
+fn unpattern(p: usize) -> Cell {
+    let sp = p % 2;
+    let p = p / 2;
     let t = p % simple::COUNT;
     let p = p / simple::COUNT;
     let s = p % simple::COUNT;
     let p = p / simple::COUNT;
-    (p / DATES, p % DATES, s, t)
+    Cell { n: p / DATES, d: p % DATES, s, t, p: sp }
 }
 
 /// Observed levels per field (the last level of every field is "missing").
@@ -67,8 +82,8 @@ const C_OBS: usize = contact::COUNT - 1;
 const S_OBS: usize = simple::COUNT - 1;
 
 /// One class's distributions over **observed** levels: names (given x
-/// family), dates (birth date x contact), sex and tax id, independent of
-/// each other within the class. A missing field is no evidence either way:
+/// family), dates (birth date x contact), sex, tax id and whether the two
+/// records come from one partner, independent of each other within the class. A missing field is no evidence either way:
 /// its factor is the same for every class (Bayes factor 1), and a pair with
 /// one half of a joint factor missing uses the other half's margin.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +92,8 @@ pub struct Dist {
     pub dates: Vec<f64>,
     pub sex: Vec<f64>,
     pub tax_id: Vec<f64>,
+    /// [different partners, same partner]
+    pub same_partner: Vec<f64>,
 }
 
 /// Probability of a joint factor at (a, b), where either may be missing.
@@ -94,17 +111,25 @@ fn obs(level: usize, missing: usize) -> Option<usize> {
 }
 
 impl Dist {
-    fn prob(&self, n: usize, d: usize, s: usize, t: usize) -> f64 {
+    fn prob(&self, cell: &Cell) -> f64 {
+        let Cell { n, d, s, t, p } = *cell;
         let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
         let (db, c) = (d / contact::COUNT, d % contact::COUNT);
         joint_factor(&self.names, F_OBS, obs(g, G_OBS), obs(f, F_OBS))
             * joint_factor(&self.dates, C_OBS, obs(db, D_OBS), obs(c, C_OBS))
             * obs(s, S_OBS).map(|s| self.sex[s]).unwrap_or(1.0)
             * obs(t, S_OBS).map(|t| self.tax_id[t]).unwrap_or(1.0)
+            * self.same_partner[p]
     }
 
     fn zeros() -> Dist {
-        Dist { names: vec![0.0; G_OBS * F_OBS], dates: vec![0.0; D_OBS * C_OBS], sex: vec![0.0; S_OBS], tax_id: vec![0.0; S_OBS] }
+        Dist {
+            names: vec![0.0; G_OBS * F_OBS],
+            dates: vec![0.0; D_OBS * C_OBS],
+            sex: vec![0.0; S_OBS],
+            tax_id: vec![0.0; S_OBS],
+            same_partner: vec![0.0; 2],
+        }
     }
 
     fn normalize(&mut self, floor: f64) {
@@ -112,10 +137,13 @@ impl Dist {
         normalize(&mut self.dates, floor);
         normalize(&mut self.sex, floor);
         normalize(&mut self.tax_id, floor);
+        normalize(&mut self.same_partner, floor);
     }
 
     /// Add `x` observations of a pattern; only fully observed parts count.
-    fn add(&mut self, n: usize, d: usize, s: usize, t: usize, x: f64) {
+    fn add(&mut self, cell: &Cell, x: f64) {
+        let Cell { n, d, s, t, p } = *cell;
+        self.same_partner[p] += x;
         let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
         let (db, c) = (d / contact::COUNT, d % contact::COUNT);
         if let (Some(g), Some(f)) = (obs(g, G_OBS), obs(f, F_OBS)) {
@@ -144,10 +172,12 @@ fn match_prior() -> Dist {
     let mut d = Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
-        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.05], &[0.66, 0.13, 0.07, 0.14]),
-        dates: outer(&[0.84, 0.04, 0.03, 0.02, 0.02, 0.03, 0.02], &[0.4, 0.3, 0.3]),
+        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
+        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.03, 0.02, 0.01], &[0.4, 0.3, 0.3]),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
+        // Partners keep a person under one record id, mostly.
+        same_partner: vec![0.95, 0.05],
     };
     d.normalize(0.0);
     d
@@ -213,8 +243,7 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
     // Unrelated: the random sample.
     let mut u = Dist::zeros();
     for (p, n) in c.strangers.iter().enumerate() {
-        let (nm, d, s, t) = unpattern(p);
-        u.add(nm, d, s, t, *n as f64 + 0.01);
+        u.add(&unpattern(p), *n as f64 + 0.01);
     }
     u.normalize(1e-9);
 
@@ -229,7 +258,7 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
     let mut h = Dist::zeros();
     let agree = contact::AGREE as usize;
     for (p, n) in c.candidates.iter().enumerate() {
-        let (nm, dc, sx, _) = unpattern(p);
+        let Cell { n: nm, d: dc, s: sx, .. } = unpattern(p);
         let (g, f) = (nm / FAM_COARSE, nm % FAM_COARSE);
         let (db, cl) = (dc / contact::COUNT, dc % contact::COUNT);
         if cl != agree {
@@ -271,6 +300,7 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
         normalize(&mut h.dates, 1e-12);
     };
     h.tax_id = u.tax_id.clone();
+    h.same_partner = u.same_partner.clone();
     h.normalize(1e-12);
     set_zip(&mut h, zip_ratio);
 
@@ -279,7 +309,7 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
     let mut shares = [(cand_total * 0.2 / grand).max(1e-12), (cand_total * 0.05 / grand).max(1e-12), 0.0];
     shares[2] = 1.0 - shares[0] - shares[1];
 
-    let live: Vec<(f64, (usize, usize, usize, usize))> =
+    let live: Vec<(f64, Cell)> =
         total.iter().enumerate().filter(|(_, n)| **n > 0.0).map(|(p, n)| (*n, unpattern(p))).collect();
     let mut iterations = 0;
     for it in 0..max_iter {
@@ -287,12 +317,8 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
         let mut acc = Dist::zeros();
         let mut sums = [0.0f64; 3];
         let (mut h_agree, mut h_zip) = (0.0f64, 0.0f64);
-        for (n, (nm, d, s, t)) in &live {
-            let w = [
-                shares[0] * m.prob(*nm, *d, *s, *t),
-                shares[1] * h.prob(*nm, *d, *s, *t),
-                shares[2] * u.prob(*nm, *d, *s, *t),
-            ];
+        for (n, cell) in &live {
+            let w = [shares[0] * m.prob(cell), shares[1] * h.prob(cell), shares[2] * u.prob(cell)];
             let z: f64 = w.iter().sum();
             if z <= 0.0 {
                 continue;
@@ -300,8 +326,8 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
             for k in 0..3 {
                 sums[k] += n * w[k] / z;
             }
-            acc.add(*nm, *d, *s, *t, n * w[0] / z);
-            match (*d % contact::COUNT) as u8 {
+            acc.add(cell, n * w[0] / z);
+            match (cell.d % contact::COUNT) as u8 {
                 contact::AGREE => h_agree += n * w[1] / z,
                 contact::ZIP => h_zip += n * w[1] / z,
                 _ => {}
@@ -309,7 +335,13 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
         }
         // MAP update of the match class with the prior as pseudo-counts.
         let prior_weight = (sums[0] * PRIOR_SHARE).max(PRIOR_MIN);
-        for (a, p) in [(&mut acc.names, &prior.names), (&mut acc.dates, &prior.dates), (&mut acc.sex, &prior.sex), (&mut acc.tax_id, &prior.tax_id)] {
+        for (a, p) in [
+            (&mut acc.names, &prior.names),
+            (&mut acc.dates, &prior.dates),
+            (&mut acc.sex, &prior.sex),
+            (&mut acc.tax_id, &prior.tax_id),
+            (&mut acc.same_partner, &prior.same_partner),
+        ] {
             for (x, q) in a.iter_mut().zip(p.iter()) {
                 *x += prior_weight * q;
             }
@@ -333,9 +365,9 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
     let mut model = Model { shares, m, h, u, iterations, log_odds: vec![] };
     model.log_odds = (0..PATTERNS)
         .map(|p| {
-            let (nm, d, s, t) = unpattern(p);
-            let pm = model.shares[0] * model.m.prob(nm, d, s, t);
-            let po = model.shares[1] * model.h.prob(nm, d, s, t) + model.shares[2] * model.u.prob(nm, d, s, t);
+            let cell = unpattern(p);
+            let pm = model.shares[0] * model.m.prob(&cell);
+            let po = model.shares[1] * model.h.prob(&cell) + model.shares[2] * model.u.prob(&cell);
             (pm / po).log2().clamp(-200.0, 200.0) as f32
         })
         .collect();
@@ -348,8 +380,8 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
 fn monotone(m: &mut Dist, u: &Dist) {
     // Rows of the names joint are given-name levels, columns family levels;
     // rows of the dates joint are birth-date levels.
-    let given_order: [usize; 6] = [0, 1, 2, 3, 4, 5];
-    let dob_order: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
+    let given_order: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
+    let dob_order: [usize; 2] = [0, 1];
     fn rows(v: &mut [f64], uv: &[f64], cols: usize, order: &[usize]) {
         let sum = |x: &[f64], r: usize| -> f64 { x[r * cols..(r + 1) * cols].iter().sum() };
         let mut prev = f64::INFINITY;
@@ -366,7 +398,7 @@ fn monotone(m: &mut Dist, u: &Dist) {
         }
     }
     rows(&mut m.names, &u.names, F_OBS, &given_order);
-    rows(&mut m.dates, &u.dates, C_OBS, &dob_order[..2]);
+    rows(&mut m.dates, &u.dates, C_OBS, &dob_order);
     // Every partial agreement of the birth date outweighs a disagreement.
     let dis = dob::DISAGREE as usize;
     let row = |v: &[f64], r: usize| -> f64 { v[r * C_OBS..(r + 1) * C_OBS].iter().sum() };
@@ -441,6 +473,7 @@ impl Model {
             "contact": table(&contact::LABELS, &mc, &uc, &hc),
             "sex": table(&simple::LABELS, &self.m.sex, &self.u.sex, &self.h.sex),
             "tax_id": table(&simple::LABELS, &self.m.tax_id, &self.u.tax_id, &self.h.tax_id),
+            "same_partner": table(&["different partners", "same partner"], &self.m.same_partner, &self.u.same_partner, &self.h.same_partner),
             "shares": { "match": self.shares[0], "household": self.shares[1], "unrelated": self.shares[2] },
         })
     }
@@ -454,10 +487,10 @@ mod tests {
     fn pattern_roundtrip() {
         let l = Levels { given: 3, family: name::NONE, dob: 4, sex: 1, tax_id: 2, contact: 0, ..Default::default() };
         let p = pattern(&l);
-        let (n, d, s, t) = unpattern(p);
-        assert_eq!((s, t), (1, 2));
-        assert_eq!(n, names_cell(&l));
-        assert_eq!(d, dates_cell(&l));
+        let c = unpattern(p);
+        assert_eq!((c.s, c.t, c.p), (1, 2, 0));
+        assert_eq!(c.n, names_cell(&l));
+        assert_eq!(c.d, dates_cell(&l));
     }
 
     /// contact: 0 agree, 1 disagree, 2 missing.

@@ -226,7 +226,7 @@ impl Pipeline {
         let previous = self.previous_keys().await?;
         let out = crate::link::link(&input, &previous, &self.cfg.linkage);
         timings.add("link", t);
-        tracing::info!(records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, "linked");
+        tracing::info!(records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, rss_mib = crate::load::rss_mib(), "linked");
         let t = Instant::now();
         let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of)).await?;
         let versions = crate::load::write_tables(&self.wh, &inputs, &self.cfg.metrics.dir(), fault_after).await?;

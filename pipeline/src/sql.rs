@@ -13,7 +13,13 @@ use datafusion::prelude::{SQLOptions, SessionContext};
 use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 
-/// A DataFusion session tuned for this machine.
+/// Memory DataFusion may use before it spills sorts and aggregations to
+/// disk (`BRAID_QUERY_MEMORY_MB`, default 2048).
+fn query_memory() -> usize {
+    std::env::var("BRAID_QUERY_MEMORY_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2048) << 20
+}
+
+/// A DataFusion session tuned for this machine, with a memory limit.
 pub fn new_context() -> SessionContext {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut cfg = SessionConfig::new()
@@ -22,7 +28,10 @@ pub fn new_context() -> SessionContext {
         .with_batch_size(8192);
     cfg.options_mut().execution.parquet.pushdown_filters = true;
     cfg.options_mut().execution.parquet.reorder_filters = true;
-    SessionContext::new_with_config(cfg)
+    match datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(query_memory(), 1.0).build_arc() {
+        Ok(rt) => SessionContext::new_with_config_rt(cfg, rt),
+        Err(_) => SessionContext::new_with_config(cfg),
+    }
 }
 
 /// Options that refuse DDL, DML and other statements.

@@ -105,8 +105,7 @@ impl Warehouse {
         let mut t = self.open_or_create(table, schema).await?;
         let mut writer = RecordBatchWriter::for_table(&t)
             .map_err(|e| Error::storage(table, e))?
-            .with_writer_properties(writer_properties(schema))
-            .with_target_file_size(256 * 1024 * 1024);
+            .with_writer_properties(writer_properties(schema));
         for b in batches {
             if b.num_rows() > 0 {
                 writer.write(b).await.map_err(|e| Error::storage(table, e))?;

@@ -6,7 +6,8 @@
 --   english_learner, foreign_born: true if any record says so;
 --   arrival_year: the earliest.
 WITH r AS (
-  SELECT l.person_key, s.*,
+  SELECT l.person_key, s.record_key, s.partner, s.birth_year, s.gender, s.county, s.zip3, s.home_language,
+         s.english_learner, s.foreign_born, s.refugee_status, s.country_of_origin, s.arrival_year, s.education_level,
          coalesce(s.entry_date, s.service_date, s.test_date, s.credential_date, s.referral_date, s.milestone_date) AS record_date
   FROM staged s
   JOIN link_map l ON s.record_key = l.record_key
@@ -31,14 +32,19 @@ a AS (
     first_value(country_of_origin ORDER BY country_of_origin IS NULL, record_date DESC NULLS LAST) AS country_of_origin,
     min(arrival_year) AS arrival_year,
     first_value(education_level ORDER BY education_level IS NULL, record_date DESC NULLS LAST) AS education_level,
-    count(DISTINCT partner) AS partner_count,
-    count(DISTINCT record_key) AS record_count,
     min(record_date) AS first_seen
   FROM r
   GROUP BY person_key
+),
+-- Counted from the link table, apart from the ordered aggregates above
+-- (mixing DISTINCT counts with them costs DataFusion a lot of memory).
+n AS (
+  SELECT person_key, count(DISTINCT partner) AS partner_count, count(*) AS record_count
+  FROM link_map WHERE person_key IS NOT NULL GROUP BY person_key
 )
 SELECT a.person_key, y.birth_year, g.gender, a.county, a.zip3, a.home_language, a.english_learner, a.foreign_born,
-       a.refugee_status, a.country_of_origin, a.arrival_year, a.education_level, a.partner_count, a.record_count, a.first_seen
+       a.refugee_status, a.country_of_origin, a.arrival_year, a.education_level, n.partner_count, n.record_count, a.first_seen
 FROM a
+JOIN n ON n.person_key = a.person_key
 LEFT JOIN y ON y.person_key = a.person_key
 LEFT JOIN g ON g.person_key = a.person_key

@@ -73,6 +73,7 @@ pub async fn inputs(
     as_of: chrono::NaiveDate,
 ) -> Result<ModelInputs> {
     let ctx = crate::sql::new_context();
+    tracing::debug!(rss_mib = rss_mib(), "registering model inputs");
     let active = ledger.active_files()?;
     let staged: Vec<String> = active
         .iter()
@@ -206,16 +207,26 @@ pub async fn write_tables(
         })?;
         let df = inputs.ctx.sql(&sql).await.map_err(|e| Error::Sql { file: path.display().to_string(), message: e.to_string() })?;
         let batches = df.collect().await.map_err(|e| Error::Sql { file: path.display().to_string(), message: e.to_string() })?;
+        tracing::debug!(table = t.name, rss_mib = rss_mib(), "model computed");
         let schema = t.schema();
         let batches = batches
             .into_iter()
             .map(|b| conform(&b, &schema).map_err(|m| Error::Sql { file: path.display().to_string(), message: m }))
             .collect::<Result<Vec<_>>>()?;
         let v = wh.overwrite(t.name, &schema, batches).await?;
-        tracing::debug!(table = t.name, version = v, "table written");
+        tracing::debug!(table = t.name, version = v, rss_mib = rss_mib(), "table written");
         versions.insert(t.name.to_string(), v);
     }
     Ok(versions)
+}
+
+/// Resident memory of this process in MiB (Linux), for debug logs.
+pub fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map(|pages| pages * 4096 / (1 << 20))
+        .unwrap_or(0)
 }
 
 /// Cast a model's output to the table schema, by column name.

@@ -40,6 +40,7 @@ release:
 	$(CARGO) build --release
 
 bench: $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --release
 	BRAID_BIN=$(CURDIR)/$(TARGET_DIR)/release/braid $(PY) bench/run.py $(BENCH)
 

@@ -331,6 +331,10 @@ impl Ingest<'_> {
     }
 
     /// Parse, map, protect and write the staging files of one file version.
+    ///
+    /// The parser runs on this thread and checks duplicates in file order;
+    /// batches of rows are mapped and protected on worker threads; their
+    /// results are written here, in file order.
     #[allow(clippy::too_many_arguments)]
     fn stage_file(
         &self,
@@ -347,163 +351,279 @@ impl Ingest<'_> {
             .map_err(|e| Staging::File(e, None))?;
         let name = f.url.trim_end_matches(".gz");
         let rules = Rules { min_age: self.cfg.ingest.min_age, max_age: self.cfg.ingest.max_age, today: self.today };
-        let mut protector = Protector::new(
-            self.keys,
-            &p.id,
-            p.consent,
-            self.variants.clone(),
-            self.cfg.linkage.hardening.clone(),
-        );
         let forget_key = self.keys.key(Purpose::Forget);
-
-        let state = std::cell::RefCell::new(FileState {
-            mapper: None,
-            headers: vec![],
-            records: None,
-            identities: None,
-            rejections: vec![],
-            rows_read: 0,
-            rows_loaded: 0,
-            report: FileReport::default(),
-            fatal: None,
-        });
+        let key_id = self.keys.key_id().to_string();
         let records_path = self.warehouse.staged_records(file_id);
         let identity_path = self.warehouse.identity(file_id);
         let null_markers = feed.format.null_markers();
-        // Storage failures inside the parser callbacks are fatal for the run,
-        // not a rejection of the partner's file: remember them.
-        let fatal = |st: &mut FileState, e: Error| -> FileError {
-            let fe = FileError::new("storage", e.to_string());
-            st.fatal = Some(e);
-            fe
-        };
-        let mut on_start = |parsed: &Parsed| -> std::result::Result<(), FileError> {
-            let mut st = state.borrow_mut();
-            st.headers = parsed.headers.clone();
-            st.report.encoding = parsed.encoding.map(String::from);
-            let mapper = Mapper::new(&feed.map, &parsed.headers, null_markers.clone(), rules)?;
-            if let Some(prev) = previous_headers.as_deref().and_then(|h| serde_json::from_str::<Vec<String>>(h).ok()) {
-                let added: Vec<String> = parsed.headers.iter().filter(|h| !prev.contains(h)).cloned().collect();
-                let removed: Vec<String> = prev.iter().filter(|h| !parsed.headers.contains(h)).cloned().collect();
-                let mapped_gone: Vec<&String> = removed.iter().filter(|r| mapper_maps(feed, r)).collect();
-                if !mapped_gone.is_empty() {
-                    return Err(FileError::new(
-                        "schema_drift",
-                        format!(
-                            "schema drift: mapped column(s) {} disappeared since the last file{}; update [partner.feed.map.columns] if they were renamed",
-                            mapped_gone.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-                            if added.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" and new column(s) {} appeared", added.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
-                            }
-                        ),
-                    ));
-                }
-                st.report.columns_added = added;
-                st.report.columns_removed = removed;
-            }
-            st.report.absent_columns = mapper.absent_columns.clone();
-            st.mapper = Some(mapper);
-            let rs = crate::model::staged_schema();
-            let records = AtomicParquet::create(&records_path, &rs).map_err(|e| fatal(&mut st, e))?;
-            st.records = Some(records);
-            let ids = AtomicParquet::create(&identity_path, &crate::protect::identity_schema()).map_err(|e| fatal(&mut st, e))?;
-            st.identities = Some(ids);
-            Ok(())
-        };
-        let key_id = self.keys.key_id().to_string();
-        let mut on_batch = |rows: Vec<RawRow>| -> std::result::Result<(), FileError> {
-            let mut guard = state.borrow_mut();
-            let st = &mut *guard;
-            let mapper = st.mapper.as_mut().expect("started");
-            st.rows_read += rows.len() as u64;
-            let mut protected: Vec<Protected> = Vec::with_capacity(rows.len());
-            for row in &rows {
-                match mapper.map(row) {
-                    Ok(m) => {
-                        let pr = protector.protect(m, mapper.name_order);
-                        if !forget.is_empty()
-                            && forget.contains(&crate::protect::encode::hex_key(&forget_key, pr.record_key.as_bytes()))
-                        {
-                            st.rejections.push(Rejection {
-                                line: pr.line,
-                                column: None,
-                                reason: "consent_withdrawn",
-                                detail: "the person withdrew consent (braid forget); the row is not loaded".into(),
-                                record_id: None,
-                            });
-                            continue;
-                        }
-                        if !pr.consent {
-                            st.report.no_consent += 1;
-                        }
-                        protected.push(pr);
-                    }
-                    Err(r) => st.rejections.push(r),
-                }
-            }
-            st.rows_loaded += protected.len() as u64;
-            let (staged, identity) = match crate::protect::to_batches(&protected, &p.id, &feed.name, file_id, &key_id) {
-                Ok(b) => b,
-                Err(e) => return Err(fatal(st, e)),
-            };
-            if let Err(e) = st.records.as_mut().expect("open").write(&staged) {
-                return Err(fatal(st, e));
-            }
-            if let Err(e) = st.identities.as_mut().expect("open").write(&identity) {
-                return Err(fatal(st, e));
-            }
-            Ok(())
-        };
-        let result = crate::parse::parse(&data, name, &feed.format, &limits, &mut on_start, &mut on_batch);
-        let mut state = state.into_inner();
-        if let Err(fe) = result {
-            let headers = (!state.headers.is_empty()).then(|| state.headers.clone());
-            return Err(match state.fatal.take() {
-                Some(e) => Staging::Fatal(e),
-                None => Staging::File(fe, headers),
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+
+        // Channels live outside the scope so the workers can borrow them.
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Work>(workers * 2);
+        let work_rx = std::sync::Mutex::new(work_rx);
+        let (out_tx, out_rx) = std::sync::mpsc::channel::<Result<Done>>();
+        std::thread::scope(|scope| {
+            let state = std::cell::RefCell::new(FileState {
+                headers: vec![],
+                records: None,
+                identities: None,
+                rejections: vec![],
+                rows_read: 0,
+                rows_loaded: 0,
+                report: FileReport::default(),
+                warnings: crate::map::Warnings::default(),
+                absent_columns: vec![],
+                fatal: None,
+                duplicates: crate::map::Duplicates::default(),
+                mapper: None,
+                next: 0,
+                sent: 0,
+                pending: std::collections::BTreeMap::new(),
             });
-        }
-        let mapper = state.mapper.take().expect("started");
-        let quarantined = state.rejections.len() as u64;
-        for r in &state.rejections {
-            *state.report.rejects_by_reason.entry(r.reason.to_string()).or_default() += 1;
-            if let Some(c) = &r.column {
-                *state.report.rejects_by_column.entry(c.clone()).or_default() += 1;
+            // Storage failures are fatal for the run, not a rejection of the
+            // partner's file: remember them.
+            let fatal = |st: &mut FileState, e: Error| -> FileError {
+                let fe = FileError::new("storage", e.to_string());
+                st.fatal = Some(e);
+                fe
+            };
+            // Write finished batches in file order.
+            let drain = |st: &mut FileState, block: bool| -> std::result::Result<(), FileError> {
+                loop {
+                    let waiting = st.next < st.sent;
+                    if !waiting {
+                        return Ok(());
+                    }
+                    let got = if block && !st.pending.contains_key(&st.next) {
+                        Some(out_rx.recv().map_err(|_| FileError::new("storage", "a worker stopped"))?)
+                    } else {
+                        out_rx.try_recv().ok()
+                    };
+                    if let Some(done) = got {
+                        let done = done.map_err(|e| fatal(st, e))?;
+                        st.pending.insert(done.index, done);
+                    }
+                    while let Some(done) = st.pending.remove(&st.next) {
+                        st.next += 1;
+                        st.rows_loaded += done.loaded;
+                        st.report.no_consent += done.no_consent;
+                        st.rejections.extend(done.rejections);
+                        st.warnings.merge(done.warnings);
+                        if let Err(e) = st.records.as_mut().expect("open").write(&done.staged) {
+                            return Err(fatal(st, e));
+                        }
+                        if let Err(e) = st.identities.as_mut().expect("open").write(&done.identity) {
+                            return Err(fatal(st, e));
+                        }
+                    }
+                    if !block || st.next == st.sent {
+                        return Ok(());
+                    }
+                }
+            };
+
+            let mut on_start = |parsed: &Parsed| -> std::result::Result<(), FileError> {
+                let mut st = state.borrow_mut();
+                st.headers = parsed.headers.clone();
+                st.report.encoding = parsed.encoding.map(String::from);
+                let mapper = Mapper::new(&feed.map, &parsed.headers, null_markers.clone(), rules)?;
+                if let Some(prev) = previous_headers.as_deref().and_then(|h| serde_json::from_str::<Vec<String>>(h).ok()) {
+                    let added: Vec<String> = parsed.headers.iter().filter(|h| !prev.contains(h)).cloned().collect();
+                    let removed: Vec<String> = prev.iter().filter(|h| !parsed.headers.contains(h)).cloned().collect();
+                    let mapped_gone: Vec<&String> = removed.iter().filter(|r| mapper_maps(feed, r)).collect();
+                    if !mapped_gone.is_empty() {
+                        return Err(FileError::new(
+                            "schema_drift",
+                            format!(
+                                "schema drift: mapped column(s) {} disappeared since the last file{}; update [partner.feed.map.columns] if they were renamed",
+                                mapped_gone.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                                if added.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" and new column(s) {} appeared", added.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+                                }
+                            ),
+                        ));
+                    }
+                    st.report.columns_added = added;
+                    st.report.columns_removed = removed;
+                }
+                st.absent_columns = mapper.absent_columns.clone();
+                let records = AtomicParquet::create(&records_path, &crate::model::staged_schema()).map_err(|e| fatal(&mut st, e))?;
+                st.records = Some(records);
+                let ids = AtomicParquet::create(&identity_path, &crate::protect::identity_schema()).map_err(|e| fatal(&mut st, e))?;
+                st.identities = Some(ids);
+                // Workers, each with its own mapper and protector.
+                for _ in 0..workers {
+                    let mut mapper = mapper.clone();
+                    let mut protector = Protector::new(self.keys, &p.id, p.consent, self.variants.clone(), self.cfg.linkage.hardening.clone());
+                    let (work_rx, out_tx) = (&work_rx, out_tx.clone());
+                    let (key_id, forget_key) = (&key_id, &forget_key);
+                    scope.spawn(move || {
+                        loop {
+                            let job = match work_rx.lock().expect("work queue").recv() {
+                                Ok(j) => j,
+                                Err(_) => return,
+                            };
+                            let done = process(job, &mut mapper, &mut protector, forget, forget_key, p, feed, file_id, key_id);
+                            if out_tx.send(done).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                st.mapper = Some(mapper);
+                Ok(())
+            };
+            let mut on_batch = |rows: Vec<RawRow>| -> std::result::Result<(), FileError> {
+                let work = {
+                    let mut st = state.borrow_mut();
+                    let st = &mut *st;
+                    st.rows_read += rows.len() as u64;
+                    // Duplicates in file order, here; the rest in the workers.
+                    let mut keep = Vec::with_capacity(rows.len());
+                    let mut dups = Vec::new();
+                    for row in rows {
+                        match (row.issue.is_none()).then(|| st.duplicates.check(&row)).flatten() {
+                            Some(first) => dups.push(Rejection {
+                                line: row.line,
+                                column: None,
+                                reason: "duplicate_row",
+                                detail: format!("row is an exact duplicate of line {first}"),
+                                record_id: st.mapper.as_ref().expect("started").record_id(&row),
+                            }),
+                            None => keep.push(row),
+                        }
+                    }
+                    let index = st.sent;
+                    st.sent += 1;
+                    Work { index, rows: keep, rejections: dups }
+                };
+                work_tx.send(work).map_err(|_| FileError::new("storage", "the workers stopped"))?;
+                drain(&mut state.borrow_mut(), false)
+            };
+            let result = crate::parse::parse(&data, name, &feed.format, &limits, &mut on_start, &mut on_batch);
+            drop(work_tx);
+            let result = result.and_then(|_| drain(&mut state.borrow_mut(), true));
+            drop(out_tx);
+            let mut state = state.into_inner();
+            if let Err(fe) = result {
+                let headers = (!state.headers.is_empty()).then(|| state.headers.clone());
+                return Err(match state.fatal.take() {
+                    Some(e) => Staging::Fatal(e),
+                    None => Staging::File(fe, headers),
+                });
             }
-        }
-        let read = state.rows_read.max(1) as f64;
-        state.report.missing_share = mapper.warnings.missing.iter().map(|(k, v)| (k.clone(), *v as f64 / read)).collect();
-        state.report.unmapped_codes =
-            mapper.warnings.unmapped_codes.iter().map(|((f, c), n)| (f.clone(), c.clone(), *n)).collect();
-        state.report.ambiguous_dates = mapper.warnings.ambiguous_dates.clone();
-        let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url).map_err(Staging::Fatal)?;
-        write_parquet_atomic(&self.warehouse.staged_quarantine(file_id), &QUARANTINE.schema(), &[q]).map_err(Staging::Fatal)?;
-        state.records.take().expect("open").commit().map_err(Staging::Fatal)?;
-        state.identities.take().expect("open").commit().map_err(Staging::Fatal)?;
-        let mut warnings = Vec::new();
-        for (field, code, n) in &state.report.unmapped_codes {
-            warnings.push(format!("{n} row(s) with unmapped {field} code `{code}`"));
-        }
-        for (field, n) in &state.report.ambiguous_dates {
-            warnings.push(format!("{n} row(s) with a day/month-ambiguous {field}"));
-        }
-        if !state.report.columns_added.is_empty() {
-            warnings.push(format!("new column(s) since the last file: {}", state.report.columns_added.join(", ")));
-        }
-        if !state.report.absent_columns.is_empty() {
-            warnings.push(format!("mapped column(s) not in the file: {}", state.report.absent_columns.join(", ")));
-        }
-        Ok(StagedFile {
-            rows_read: state.rows_read,
-            rows_loaded: state.rows_loaded,
-            rows_quarantined: quarantined,
-            headers: state.headers,
-            report: state.report,
-            warnings,
+            state.rejections.sort_by_key(|r| r.line);
+            let quarantined = state.rejections.len() as u64;
+            for r in &state.rejections {
+                *state.report.rejects_by_reason.entry(r.reason.to_string()).or_default() += 1;
+                if let Some(c) = &r.column {
+                    *state.report.rejects_by_column.entry(c.clone()).or_default() += 1;
+                }
+            }
+            let read = state.rows_read.max(1) as f64;
+            state.report.missing_share = state.warnings.missing.iter().map(|(k, v)| (k.clone(), *v as f64 / read)).collect();
+            state.report.unmapped_codes =
+                state.warnings.unmapped_codes.iter().map(|((f, c), n)| (f.clone(), c.clone(), *n)).collect();
+            state.report.ambiguous_dates = state.warnings.ambiguous_dates.clone();
+            state.report.absent_columns = state.absent_columns.clone();
+            let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url).map_err(Staging::Fatal)?;
+            write_parquet_atomic(&self.warehouse.staged_quarantine(file_id), &QUARANTINE.schema(), &[q]).map_err(Staging::Fatal)?;
+            state.records.take().expect("open").commit().map_err(Staging::Fatal)?;
+            state.identities.take().expect("open").commit().map_err(Staging::Fatal)?;
+            let mut warnings = Vec::new();
+            for (field, code, n) in &state.report.unmapped_codes {
+                warnings.push(format!("{n} row(s) with unmapped {field} code `{code}`"));
+            }
+            for (field, n) in &state.report.ambiguous_dates {
+                warnings.push(format!("{n} row(s) with a day/month-ambiguous {field}"));
+            }
+            if !state.report.columns_added.is_empty() {
+                warnings.push(format!("new column(s) since the last file: {}", state.report.columns_added.join(", ")));
+            }
+            if !state.report.absent_columns.is_empty() {
+                warnings.push(format!("mapped column(s) not in the file: {}", state.report.absent_columns.join(", ")));
+            }
+            Ok(StagedFile {
+                rows_read: state.rows_read,
+                rows_loaded: state.rows_loaded,
+                rows_quarantined: quarantined,
+                headers: state.headers,
+                report: state.report,
+                warnings,
+            })
         })
     }
+}
+
+/// A batch of rows for a worker.
+struct Work {
+    index: usize,
+    rows: Vec<RawRow>,
+    /// Duplicates already found, carried through so counts stay in order.
+    rejections: Vec<Rejection>,
+}
+
+/// A worker's result for one batch.
+struct Done {
+    index: usize,
+    staged: RecordBatch,
+    identity: RecordBatch,
+    rejections: Vec<Rejection>,
+    loaded: u64,
+    no_consent: u64,
+    warnings: crate::map::Warnings,
+}
+
+/// Map and protect one batch (on a worker thread).
+#[allow(clippy::too_many_arguments)]
+fn process(
+    job: Work,
+    mapper: &mut Mapper,
+    protector: &mut Protector,
+    forget: &std::collections::HashSet<String>,
+    forget_key: &[u8; 32],
+    p: &PartnerConfig,
+    feed: &FeedConfig,
+    file_id: &str,
+    key_id: &str,
+) -> Result<Done> {
+    let mut rejections = job.rejections;
+    let mut protected: Vec<Protected> = Vec::with_capacity(job.rows.len());
+    let mut no_consent = 0;
+    for row in &job.rows {
+        match mapper.map(row) {
+            Ok(m) => {
+                let pr = protector.protect(m, mapper.name_order);
+                if !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
+                    rejections.push(Rejection {
+                        line: pr.line,
+                        column: None,
+                        reason: "consent_withdrawn",
+                        detail: "the person withdrew consent (braid forget); the row is not loaded".into(),
+                        record_id: None,
+                    });
+                    continue;
+                }
+                if !pr.consent {
+                    no_consent += 1;
+                }
+                protected.push(pr);
+            }
+            Err(r) => rejections.push(r),
+        }
+    }
+    let (staged, identity) = crate::protect::to_batches(&protected, &p.id, &feed.name, file_id, key_id)?;
+    Ok(Done {
+        index: job.index,
+        staged,
+        identity,
+        rejections,
+        loaded: protected.len() as u64,
+        no_consent,
+        warnings: std::mem::take(&mut mapper.warnings),
+    })
 }
 
 fn mapper_maps(feed: &FeedConfig, column: &str) -> bool {
@@ -511,7 +631,6 @@ fn mapper_maps(feed: &FeedConfig, column: &str) -> bool {
 }
 
 struct FileState {
-    mapper: Option<Mapper>,
     headers: Vec<String>,
     records: Option<AtomicParquet>,
     identities: Option<AtomicParquet>,
@@ -519,7 +638,16 @@ struct FileState {
     rows_read: u64,
     rows_loaded: u64,
     report: FileReport,
+    warnings: crate::map::Warnings,
+    absent_columns: Vec<String>,
     fatal: Option<Error>,
+    duplicates: crate::map::Duplicates,
+    /// The compiled mapping (the workers have clones).
+    mapper: Option<Mapper>,
+    /// Next batch to write, and batches handed out.
+    next: usize,
+    sent: usize,
+    pending: std::collections::BTreeMap<usize, Done>,
 }
 
 struct StagedFile {

@@ -148,6 +148,32 @@ pub struct Rejection {
     pub record_id: Option<String>,
 }
 
+/// Exact duplicate rows within one file (checked in file order, before
+/// rows are mapped in parallel).
+#[derive(Debug, Default)]
+pub struct Duplicates {
+    seen: HashMap<[u8; 16], u64>,
+}
+
+impl Duplicates {
+    /// The line of an earlier identical row, if there is one.
+    pub fn check(&mut self, row: &RawRow) -> Option<u64> {
+        let mut h = blake3::Hasher::new();
+        for c in row.cells.iter() {
+            h.update(c.as_bytes());
+            h.update(&[0x1f]);
+        }
+        let digest: [u8; 16] = h.finalize().as_bytes()[..16].try_into().expect("16");
+        match self.seen.get(&digest) {
+            Some(first) => Some(*first),
+            None => {
+                self.seen.insert(digest, row.line);
+                None
+            }
+        }
+    }
+}
+
 /// Things worth telling the partner that do not reject a row.
 #[derive(Debug, Clone, Default)]
 pub struct Warnings {
@@ -158,6 +184,20 @@ pub struct Warnings {
     pub ambiguous_dates: BTreeMap<String, u64>,
     /// field -> rows where the field was empty.
     pub missing: BTreeMap<String, u64>,
+}
+
+impl Warnings {
+    pub fn merge(&mut self, other: Warnings) {
+        for (k, v) in other.unmapped_codes {
+            *self.unmapped_codes.entry(k).or_default() += v;
+        }
+        for (k, v) in other.ambiguous_dates {
+            *self.ambiguous_dates.entry(k).or_default() += v;
+        }
+        for (k, v) in other.missing {
+            *self.missing.entry(k).or_default() += v;
+        }
+    }
 }
 
 /// Plausibility rules, from `[ingest]`.
@@ -172,7 +212,8 @@ pub fn field_index(f: Field) -> usize {
     Field::ALL.iter().position(|x| *x == f).expect("field in ALL")
 }
 
-/// A mapping compiled against one file's header.
+/// A mapping compiled against one file's header. Clone it for each worker.
+#[derive(Clone)]
 pub struct Mapper {
     cols: Vec<(Field, Vec<usize>, String)>,
     constants: Vec<(Field, Value)>,
@@ -181,7 +222,6 @@ pub struct Mapper {
     required: Vec<Field>,
     null_markers: Vec<String>,
     rules: Rules,
-    seen_rows: HashMap<[u8; 16], u64>,
     pub name_order: NameOrder,
     pub warnings: Warnings,
     /// Mapped columns absent from the file (optional fields only).
@@ -245,7 +285,6 @@ impl Mapper {
             required: cfg.required.clone(),
             null_markers,
             rules,
-            seen_rows: HashMap::new(),
             name_order: cfg.name_order,
             warnings: Warnings::default(),
             absent_columns: absent,
@@ -265,13 +304,15 @@ impl Mapper {
         self.cols.iter().find(|(x, _, _)| *x == f).map(|(_, _, n)| n.as_str())
     }
 
-    /// Map one row.
+    /// The row's partner record id, if the feed maps one.
+    pub fn record_id(&self, row: &RawRow) -> Option<String> {
+        self.cols.iter().find(|(f, _, _)| *f == Field::RecordId).and_then(|(_, idx, _)| self.cell_text(row, idx))
+    }
+
+    /// Map one row (duplicates are checked before, in file order: see
+    /// [`Duplicates`]).
     pub fn map(&mut self, row: &RawRow) -> Result<MappedRow, Rejection> {
-        let record_id = self
-            .cols
-            .iter()
-            .find(|(f, _, _)| *f == Field::RecordId)
-            .and_then(|(_, idx, _)| self.cell_text(row, idx));
+        let record_id = self.record_id(row);
         let reject = |column: Option<String>, reason: &'static str, detail: String| Rejection {
             line: row.line,
             column,
@@ -283,18 +324,6 @@ impl Mapper {
             let (col, detail) = issue.detail(&[]);
             return Err(reject(col, issue.code(), detail));
         }
-        // Exact duplicate of an earlier row of the same file.
-        let mut h = blake3::Hasher::new();
-        for c in row.cells.iter() {
-            h.update(c.as_bytes());
-            h.update(&[0x1f]);
-        }
-        let digest: [u8; 16] = h.finalize().as_bytes()[..16].try_into().expect("16");
-        if let Some(first) = self.seen_rows.get(&digest) {
-            return Err(reject(None, "duplicate_row", format!("row is an exact duplicate of line {first}")));
-        }
-        self.seen_rows.insert(digest, row.line);
-
         let mut values = vec![Value::Null; Field::ALL.len()];
         for (f, v) in &self.constants {
             values[field_index(*f)] = v.clone();
@@ -643,13 +672,12 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_rows_are_quarantined_with_the_first_line() {
-        let mut m = mapper();
+    fn duplicate_rows_are_found_with_the_first_line() {
+        let mut d = Duplicates::default();
         let cells = ["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "", ""];
-        m.map(&row(2, &cells)).unwrap();
-        let e = m.map(&row(9, &cells)).unwrap_err();
-        assert_eq!(e.reason, "duplicate_row");
-        assert!(e.detail.contains("line 2"));
+        assert_eq!(d.check(&row(2, &cells)), None);
+        assert_eq!(d.check(&row(9, &cells)), Some(2));
+        assert_eq!(d.check(&row(10, &["8", "Ana", "Ruiz", "03/24/1990", "", "", "", "", ""])), None);
     }
 
     #[test]

@@ -622,7 +622,7 @@ fn process(
         rejections,
         loaded: protected.len() as u64,
         no_consent,
-        warnings: std::mem::take(&mut mapper.warnings),
+        warnings: mapper.take_warnings(),
     })
 }
 

@@ -202,6 +202,29 @@ pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
     b.build()
 }
 
+/// Settings for staging files, written once per partner file on the ingest
+/// hot path and read by the next load: zstd level 1, and no compression or
+/// dictionary for the identity encodings, which are keyed hashes (random
+/// bytes that neither can shrink).
+pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
+    let mut b = writer_properties(schema)
+        .into_builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1")))
+        // The writer holds a row group's pages in memory until it closes.
+        .set_max_row_group_row_count(Some(64 * 1024));
+    for f in schema.fields() {
+        if f.name() == "encoding" {
+            b = b
+                .set_column_compression(f.name().as_str().into(), Compression::UNCOMPRESSED)
+                .set_column_dictionary_enabled(f.name().as_str().into(), false);
+        }
+        if f.name() == "record_key" {
+            b = b.set_column_dictionary_enabled(f.name().as_str().into(), false);
+        }
+    }
+    b.build()
+}
+
 /// Write batches to `path` atomically: a temporary file in the same
 /// directory, fsynced, then renamed over the target.
 pub fn write_parquet_atomic(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
@@ -242,7 +265,7 @@ impl AtomicParquet {
             std::process::id()
         ));
         let file = std::fs::File::create(&tmp).map_err(|e| Error::storage(tmp.display(), e))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(schema)))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(staging_writer_properties(schema)))?;
         Ok(AtomicParquet { tmp, path: path.to_path_buf(), writer: Some(writer) })
     }
 

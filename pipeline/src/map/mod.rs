@@ -152,22 +152,25 @@ pub struct Rejection {
 /// rows are mapped in parallel).
 #[derive(Debug, Default)]
 pub struct Duplicates {
-    seen: HashMap<[u8; 16], u64>,
+    /// Row digest -> first line.
+    seen: foldhash::HashMap<[u8; 16], u64>,
+    /// The row's cells, joined, reused from row to row.
+    buf: Vec<u8>,
 }
 
 impl Duplicates {
     /// The line of an earlier identical row, if there is one.
     pub fn check(&mut self, row: &RawRow) -> Option<u64> {
-        let mut h = blake3::Hasher::new();
+        self.buf.clear();
         for c in row.cells.iter() {
-            h.update(c.as_bytes());
-            h.update(&[0x1f]);
+            self.buf.extend_from_slice(c.as_bytes());
+            self.buf.push(0x1f);
         }
-        let digest: [u8; 16] = h.finalize().as_bytes()[..16].try_into().expect("16");
-        match self.seen.get(&digest) {
-            Some(first) => Some(*first),
-            None => {
-                self.seen.insert(digest, row.line);
+        let digest: [u8; 16] = blake3::hash(&self.buf).as_bytes()[..16].try_into().expect("16");
+        match self.seen.entry(digest) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(row.line);
                 None
             }
         }
@@ -208,8 +211,10 @@ pub struct Rules {
     pub today: NaiveDate,
 }
 
+/// Position of `f` in [`Field::ALL`] (declaration order; see the test).
+#[inline]
 pub fn field_index(f: Field) -> usize {
-    Field::ALL.iter().position(|x| *x == f).expect("field in ALL")
+    f as usize
 }
 
 /// A mapping compiled against one file's header. Clone it for each worker.
@@ -218,12 +223,17 @@ pub struct Mapper {
     cols: Vec<(Field, Vec<usize>, String)>,
     constants: Vec<(Field, Value)>,
     formats: Vec<String>,
+    /// `formats`, compiled once (None for "excel" serial numbers).
+    compiled: Vec<Option<Vec<chrono::format::Item<'static>>>>,
     codes: HashMap<Field, HashMap<String, String>>,
     required: Vec<Field>,
     null_markers: Vec<String>,
     rules: Rules,
     pub name_order: NameOrder,
     pub warnings: Warnings,
+    /// Rows where each field was empty, by field index (folded into
+    /// `warnings.missing` by [`Mapper::take_warnings`]).
+    missing: Vec<u64>,
     /// Mapped columns absent from the file (optional fields only).
     pub absent_columns: Vec<String>,
 }
@@ -277,9 +287,14 @@ impl Mapper {
             .iter()
             .map(|(f, m)| (*f, m.iter().map(|(k, v)| (k.trim().to_lowercase(), v.clone())).collect()))
             .collect();
+        let compiled = formats
+            .iter()
+            .map(|f| (f != "excel").then(|| chrono::format::StrftimeItems::new(f).parse_to_owned().ok()).flatten())
+            .collect();
         let mut m = Mapper {
             cols,
             constants: vec![],
+            compiled,
             formats,
             codes,
             required: cfg.required.clone(),
@@ -287,11 +302,12 @@ impl Mapper {
             rules,
             name_order: cfg.name_order,
             warnings: Warnings::default(),
+            missing: vec![0; Field::ALL.len()],
             absent_columns: absent,
         };
         // Constants are typed like cell values, once.
         for (f, text) in constants {
-            let v = m.typed(f, &text).map_err(|(_, detail)| {
+            let v = m.typed(f, text).map_err(|(_, detail)| {
                 FileError::new("bad_constant", format!("map.constants.{}: {detail}", f.name()))
             })?;
             m.constants.push((f, v));
@@ -311,18 +327,26 @@ impl Mapper {
 
     /// Map one row (duplicates are checked before, in file order: see
     /// [`Duplicates`]).
+    /// The warnings gathered so far; the mapper starts afresh.
+    pub fn take_warnings(&mut self) -> Warnings {
+        let mut w = std::mem::take(&mut self.warnings);
+        for (i, n) in self.missing.iter_mut().enumerate() {
+            if *n > 0 {
+                *w.missing.entry(Field::ALL[i].name().to_string()).or_default() += *n;
+                *n = 0;
+            }
+        }
+        w
+    }
+
+    fn reject(&self, row: &RawRow, column: Option<String>, reason: &'static str, detail: String) -> Rejection {
+        Rejection { line: row.line, column, reason, detail, record_id: self.record_id(row) }
+    }
+
     pub fn map(&mut self, row: &RawRow) -> Result<MappedRow, Rejection> {
-        let record_id = self.record_id(row);
-        let reject = |column: Option<String>, reason: &'static str, detail: String| Rejection {
-            line: row.line,
-            column,
-            reason,
-            detail,
-            record_id: record_id.clone(),
-        };
         if let Some(issue) = &row.issue {
             let (col, detail) = issue.detail(&[]);
-            return Err(reject(col, issue.code(), detail));
+            return Err(self.reject(row, col, issue.code(), detail));
         }
         let mut values = vec![Value::Null; Field::ALL.len()];
         for (f, v) in &self.constants {
@@ -331,12 +355,15 @@ impl Mapper {
         for i in 0..self.cols.len() {
             let field = self.cols[i].0;
             let Some(text) = self.cell_text(row, &self.cols[i].1) else {
-                *self.warnings.missing.entry(field.name().to_string()).or_default() += 1;
+                self.missing[field_index(field)] += 1;
                 continue;
             };
-            match self.typed(field, &text) {
+            match self.typed(field, text) {
                 Ok(v) => values[field_index(field)] = v,
-                Err((reason, detail)) => return Err(reject(Some(self.cols[i].2.clone()), reason, detail)),
+                Err((reason, detail)) => {
+                    let column = Some(self.cols[i].2.clone());
+                    return Err(self.reject(row, column, reason, detail));
+                }
             }
         }
         // Wage period from year + quarter.
@@ -345,30 +372,35 @@ impl Mapper {
                 (&values[field_index(Field::WageYear)], &values[field_index(Field::WageQuarter)])
         {
             if !(1.0..=4.0).contains(q) || q.fract() != 0.0 || y.fract() != 0.0 {
-                return Err(reject(self.column_of(Field::WageQuarter).map(String::from), "bad_quarter", "wage quarter must be 1 to 4".into()));
+                return Err(self.reject(row, self.column_of(Field::WageQuarter).map(String::from), "bad_quarter", "wage quarter must be 1 to 4".into()));
             }
             values[field_index(Field::WagePeriod)] = Value::Text(format!("{}Q{}", *y as i32, *q as i32));
         }
         for f in &self.required {
             if values[field_index(*f)].is_null() {
                 let col = self.column_of(*f).map(String::from);
-                return Err(reject(
+                return Err(self.reject(row, 
                     col.clone(),
                     "missing_required",
                     format!("required field {} is empty", f.name()),
                 ));
             }
         }
-        let row = MappedRow { line: row.line, values };
-        self.check_plausible(&row).map_err(|(f, reason, detail)| reject(self.column_of(f).map(String::from), reason, detail))?;
-        let has_identity = Field::ALL.iter().any(|f| f.role() == FieldRole::Identifier && !row.get(*f).is_null());
+        let mapped = MappedRow { line: row.line, values };
+        self.check_plausible(&mapped)
+            .map_err(|(f, reason, detail)| self.reject(row, self.column_of(f).map(String::from), reason, detail))?;
+        let has_identity = Field::ALL.iter().any(|f| f.role() == FieldRole::Identifier && !mapped.get(*f).is_null());
         if !has_identity {
-            return Err(reject(None, "no_identity", "row has neither a record id nor any identifier".into()));
+            return Err(self.reject(row, None, "no_identity", "row has neither a record id nor any identifier".into()));
         }
-        Ok(row)
+        Ok(mapped)
     }
 
     fn cell_text(&self, row: &RawRow, idx: &[usize]) -> Option<String> {
+        if let [i] = idx {
+            let c = row.cells.get(*i).unwrap_or("").trim();
+            return (!c.is_empty() && !self.null_markers.iter().any(|m| m == c)).then(|| c.to_string());
+        }
         let mut parts = Vec::with_capacity(idx.len());
         for i in idx {
             let c = row.cells.get(*i).unwrap_or("").trim();
@@ -380,7 +412,11 @@ impl Mapper {
         (!s.is_empty()).then_some(s)
     }
 
-    fn typed(&mut self, field: Field, text: &str) -> Result<Value, (&'static str, String)> {
+    fn typed(&mut self, field: Field, owned: String) -> Result<Value, (&'static str, String)> {
+        if field.field_type() == FieldType::Text && !self.codes.contains_key(&field) {
+            return Ok(Value::Text(owned));
+        }
+        let text = owned.as_str();
         // Code tables apply first (booleans too).
         let coded: Option<String> = match self.codes.get(&field) {
             Some(table) => match table.get(&text.to_lowercase()) {
@@ -440,8 +476,12 @@ impl Mapper {
     fn parse_date(&self, text: &str, is_dob: bool) -> Option<(NaiveDate, bool)> {
         let mut first: Option<NaiveDate> = None;
         let mut ambiguous = false;
-        for fmt in &self.formats {
-            let parsed = parse_one_date(text, fmt).map(|d| {
+        for (fmt, items) in self.formats.iter().zip(&self.compiled) {
+            let parsed = match items {
+                Some(items) => parse_compiled_date(text, items),
+                None => parse_one_date(text, fmt),
+            };
+            let parsed = parsed.map(|d| {
                 if is_dob && fmt.contains("%y") && d > self.rules.today {
                     d.with_year(d.year() - 100).unwrap_or(d)
                 } else {
@@ -517,6 +557,14 @@ pub fn age_on(dob: NaiveDate, on: NaiveDate) -> i32 {
         age -= 1;
     }
     age
+}
+
+/// Parse with a format compiled by `StrftimeItems::parse_to_owned`; same
+/// result as [`parse_one_date`] with its text.
+fn parse_compiled_date(text: &str, items: &[chrono::format::Item<'static>]) -> Option<NaiveDate> {
+    let mut parsed = chrono::format::Parsed::new();
+    chrono::format::parse(&mut parsed, text.trim(), items.iter()).ok()?;
+    parsed.to_naive_date().ok()
 }
 
 fn parse_one_date(text: &str, fmt: &str) -> Option<NaiveDate> {
@@ -598,6 +646,23 @@ pub fn program_year_of(d: NaiveDate) -> String {
 mod tests {
     use super::*;
     use crate::parse::RawRow;
+
+    #[test]
+    fn field_index_is_the_position_in_all() {
+        for (i, f) in Field::ALL.iter().enumerate() {
+            assert_eq!(field_index(*f), i, "{}", f.name());
+        }
+    }
+
+    #[test]
+    fn compiled_formats_read_dates_like_chrono() {
+        for (text, fmt) in [("03/04/1990", "%m/%d/%Y"), ("1990-04-03", "%Y-%m-%d"), ("1990-04-03T10:11:12", "%Y-%m-%dT%H:%M:%S"),
+            ("3.4.90", "%d.%m.%y"), ("1990-02-30", "%Y-%m-%d"), ("x", "%Y-%m-%d"), (" 1990-04-03 ", "%Y-%m-%d")]
+        {
+            let items = chrono::format::StrftimeItems::new(fmt).parse_to_owned().unwrap();
+            assert_eq!(parse_compiled_date(text, &items), parse_one_date(text, fmt), "{text} {fmt}");
+        }
+    }
 
     fn rules() -> Rules {
         Rules { min_age: 14, max_age: 100, today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() }

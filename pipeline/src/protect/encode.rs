@@ -148,7 +148,11 @@ pub struct Encoder {
     variants: Arc<NameVariants>,
     hardening: Hardening,
     metaphone: DoubleMetaphone,
-    cache: HashMap<(String, i32), PartCore>,
+    /// salt -> name part -> encoding.
+    cache: HashMap<i32, foldhash::HashMap<String, PartCore>>,
+    cached: usize,
+    /// Date-of-birth encodings by (date, placeholder).
+    dobs: foldhash::HashMap<(chrono::NaiveDate, bool), DobEnc>,
 }
 
 #[derive(Clone)]
@@ -169,21 +173,43 @@ pub fn token(key: &[u8; 32], value: &[u8]) -> u64 {
 
 /// 128-bit keyed hash as 32 hex digits: record keys and employer keys.
 pub fn hex_key(key: &[u8; 32], value: &[u8]) -> String {
-    let h = blake3::keyed_hash(key, value);
-    h.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex128(&blake3::keyed_hash(key, value))
+}
+
+/// The first 128 bits of a hash as 32 lowercase hex digits.
+fn hex128(h: &blake3::Hash) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in &h.as_bytes()[..16] {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
 }
 
 /// The record key of a partner record: keyed hash of partner and record id.
 pub fn record_key(keys: &Keys, partner: &str, record_id: &str) -> String {
-    let k = keys.key(Purpose::RecordKey);
-    let id = record_id.trim();
-    hex_key(&k, format!("{partner}\u{1f}{id}").as_bytes())
+    record_key_with(&keys.key(Purpose::RecordKey), partner, record_id)
+}
+
+/// [`record_key`] with the purpose key already derived (hot path).
+pub fn record_key_with(key: &[u8; 32], partner: &str, record_id: &str) -> String {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(partner.as_bytes());
+    h.update(&[0x1f]);
+    h.update(record_id.trim().as_bytes());
+    hex128(&h.finalize())
 }
 
 /// Employer key: keyed hash of the employer id, with punctuation removed.
 pub fn employer_key(keys: &Keys, employer_id: &str) -> Option<String> {
-    let norm: String = employer_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
-    (!norm.is_empty()).then(|| hex_key(&keys.key(Purpose::EmployerKey), norm.as_bytes()))
+    employer_key_with(&keys.key(Purpose::EmployerKey), employer_id)
+}
+
+/// [`employer_key`] with the purpose key already derived (hot path).
+pub fn employer_key_with(key: &[u8; 32], employer_id: &str) -> Option<String> {
+    let norm: String = employer_id.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    (!norm.is_empty()).then(|| hex_key(key, norm.as_bytes()))
 }
 
 impl Encoder {
@@ -203,7 +229,15 @@ impl Encoder {
             address: t("street address"),
             zip: t("zip5"),
         };
-        Encoder { keys: Arc::new(fk), variants, hardening, metaphone: DoubleMetaphone::default(), cache: HashMap::new() }
+        Encoder {
+            keys: Arc::new(fk),
+            variants,
+            hardening,
+            metaphone: DoubleMetaphone::default(),
+            cache: HashMap::new(),
+            cached: 0,
+            dobs: Default::default(),
+        }
     }
 
     /// Encode one row's identifiers. The raw values are only borrowed.
@@ -225,27 +259,7 @@ impl Encoder {
             });
         }
         if let Some(d) = dob {
-            let date = d.date;
-            let ymd = |y: i32, m: u32, dd: u32| token(&k.dob, format!("{y:04}-{m:02}-{dd:02}").as_bytes());
-            let mut enc = DobEnc {
-                full: if d.placeholder { 0 } else { ymd(date.year(), date.month(), date.day()) },
-                swapped: 0,
-                year_month: if d.placeholder { 0 } else { token(&k.dob, format!("ym {}-{}", date.year(), date.month()).as_bytes()) },
-                month_day: if d.placeholder { 0 } else { token(&k.dob, format!("md {}-{}", date.month(), date.day()).as_bytes()) },
-                year: token(&k.dob, format!("y {}", date.year()).as_bytes()),
-                near_years: [0, 0],
-                placeholder: d.placeholder,
-            };
-            if !d.placeholder {
-                if let Some(s) = normalize::swapped(date) {
-                    enc.swapped = ymd(s.year(), s.month(), s.day());
-                }
-                enc.near_years = [
-                    ymd(date.year() - 1, date.month(), date.day()),
-                    ymd(date.year() + 1, date.month(), date.day()),
-                ];
-            }
-            id.dob = Some(enc);
+            id.dob = Some(self.dob(d));
         }
         id.sex = raw.sex.unwrap_or(0);
         if let Some((digits, kind)) = raw.tax_id.and_then(normalize::tax_id) {
@@ -273,8 +287,40 @@ impl Encoder {
         id
     }
 
+    /// Tokens of a date of birth (cached: birth dates repeat).
+    fn dob(&mut self, d: normalize::Dob) -> DobEnc {
+        if let Some(e) = self.dobs.get(&(d.date, d.placeholder)) {
+            return *e;
+        }
+        let k = self.keys.clone();
+        let date = d.date;
+        let ymd = |y: i32, m: u32, dd: u32| token(&k.dob, format!("{y:04}-{m:02}-{dd:02}").as_bytes());
+        let mut enc = DobEnc {
+            full: if d.placeholder { 0 } else { ymd(date.year(), date.month(), date.day()) },
+            swapped: 0,
+            year_month: if d.placeholder { 0 } else { token(&k.dob, format!("ym {}-{}", date.year(), date.month()).as_bytes()) },
+            month_day: if d.placeholder { 0 } else { token(&k.dob, format!("md {}-{}", date.month(), date.day()).as_bytes()) },
+            year: token(&k.dob, format!("y {}", date.year()).as_bytes()),
+            near_years: [0, 0],
+            placeholder: d.placeholder,
+        };
+        if !d.placeholder {
+            if let Some(s) = normalize::swapped(date) {
+                enc.swapped = ymd(s.year(), s.month(), s.day());
+            }
+            enc.near_years = [
+                ymd(date.year() - 1, date.month(), date.day()),
+                ymd(date.year() + 1, date.month(), date.day()),
+            ];
+        }
+        if self.dobs.len() < 100_000 {
+            self.dobs.insert((d.date, d.placeholder), enc);
+        }
+        enc
+    }
+
     fn part(&mut self, part: &str, salt: i32) -> PartCore {
-        if let Some(c) = self.cache.get(&(part.to_string(), salt)) {
+        if let Some(c) = self.cache.get(&salt).and_then(|m| m.get(part)) {
             return c.clone();
         }
         let k = &self.keys;
@@ -291,8 +337,9 @@ impl Encoder {
         ];
         let bloom = bloom(&k.bloom, &k.perm, part, salt, &self.hardening);
         let core = PartCore { exact, variants, nicknames, phonetic, bloom };
-        if self.cache.len() < 200_000 {
-            self.cache.insert((part.to_string(), salt), core.clone());
+        if self.cached < 200_000 {
+            self.cached += 1;
+            self.cache.entry(salt).or_default().insert(part.to_string(), core.clone());
         }
         core
     }

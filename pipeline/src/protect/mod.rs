@@ -63,19 +63,21 @@ pub struct Protected {
 
 /// Protects the rows of one partner feed.
 pub struct Protector {
-    keys: Keys,
     partner: String,
     consent: ConsentPolicy,
     encoder: Encoder,
+    record_key: [u8; 32],
+    employer_key: [u8; 32],
 }
 
 impl Protector {
     pub fn new(keys: &Keys, partner: &str, consent: ConsentPolicy, variants: Arc<variants::NameVariants>, hardening: Hardening) -> Self {
         Protector {
-            keys: keys.clone(),
             partner: partner.to_string(),
             consent,
             encoder: Encoder::new(keys, variants, hardening),
+            record_key: keys.key(crate::secret::Purpose::RecordKey),
+            employer_key: keys.key(crate::secret::Purpose::EmployerKey),
         }
     }
 
@@ -104,13 +106,13 @@ impl Protector {
         };
         let identity = self.encoder.encode(&raw);
         let record_key = match text(Field::RecordId) {
-            Some(id) => record_key(&self.keys, &self.partner, id),
+            Some(id) => encode::record_key_with(&self.record_key, &self.partner, id),
             // No partner id: the same identity at the same partner is the
             // same record.
-            None => record_key(&self.keys, &self.partner, &format!("identity:{}", hex(&identity.to_bytes()))),
+            None => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity.to_bytes()))),
         };
         let zip3 = text(Field::Zip).and_then(normalize::zip5).map(|z| z[..3].to_string());
-        let employer_key = text(Field::EmployerId).and_then(|e| employer_key(&self.keys, e));
+        let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
         let mut values = row.values;
         for (i, f) in Field::ALL.iter().enumerate() {
             if f.is_identifier() {

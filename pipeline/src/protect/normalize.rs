@@ -11,8 +11,13 @@ use unicode_normalization::UnicodeNormalization;
 /// `"  José  GARCÍA-López "` becomes `"jose garcia lopez"`;
 /// `"O'Brien"` becomes `"obrien"`; `"Nguyễn"` becomes `"nguyen"`.
 pub fn fold(s: &str) -> String {
-    let nfkc: String = s.nfkc().collect();
-    let ascii = deunicode::deunicode_with_tofu(&nfkc, " ");
+    // Plain ASCII (most rows) needs no Unicode normalization.
+    let ascii: std::borrow::Cow<str> = if s.is_ascii() {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        let nfkc: String = s.nfkc().collect();
+        std::borrow::Cow::Owned(deunicode::deunicode_with_tofu(&nfkc, " "))
+    };
     let mut out = String::with_capacity(ascii.len());
     let mut space = true;
     for c in ascii.chars() {

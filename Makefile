@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-BRAID := $(TARGET_DIR)/debug/braid
+BRAID := $(abspath $(TARGET_DIR)/debug/braid)
 VENV := .venv
 PY := $(VENV)/bin/python
 
@@ -34,7 +34,7 @@ py: $(PY)
 
 test: $(PY)
 	$(CARGO) test --workspace
-	BRAID_BIN=$(CURDIR)/$(BRAID) $(PY) -m pytest -q tests/python
+	BRAID_BIN=$(BRAID) $(PY) -m pytest -q tests/python
 
 release:
 	$(CARGO) build --release
@@ -42,7 +42,7 @@ release:
 bench: $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --release
-	BRAID_BIN=$(CURDIR)/$(TARGET_DIR)/release/braid $(PY) bench/run.py $(BENCH)
+	BRAID_BIN=$(abspath $(TARGET_DIR)/release/braid) $(PY) bench/run.py $(BENCH)
 
 docs: build
 	$(BRAID) docs data-model > docs/data-model.md

@@ -143,6 +143,15 @@ pub enum LinkAction {
         #[arg(long)]
         json: bool,
     },
+    /// What each blocking recipe proposes (blocks, pairs, windowed blocks);
+    /// with --truth, the true pairs each finds and those only it finds.
+    Blocking {
+        /// CSV with partner,record_id,entity.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show per-field agreement and weights for two records (never values).
     Explain {
         /// First record as PARTNER:RECORD_ID.
@@ -274,6 +283,17 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&e).expect("json"));
             } else {
                 print!("{}", e.to_text());
+            }
+            Ok(exit::OK)
+        }
+        Command::Link { action: Some(LinkAction::Blocking { truth, json }), .. } => {
+            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys)).transpose()?;
+            let input = p.link_input()?;
+            let report = crate::link::blocking_report(&input, &p.cfg.linkage, t.as_ref());
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+            } else {
+                print!("{}", blocking_text(&report));
             }
             Ok(exit::OK)
         }
@@ -488,4 +508,30 @@ fn print_run_summary(s: &crate::run::RunSummary) {
         "Timings: {}",
         s.timings.stages.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect::<Vec<_>>().join(", ")
     );
+}
+
+/// `braid link blocking` as a table.
+fn blocking_text(r: &crate::link::block::BlockingReport) -> String {
+    use std::fmt::Write;
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    let mut s = String::new();
+    let _ = writeln!(s, "blocking recipes (blocks over {} entries compared in a window of {}):", r.max_block, r.window);
+    let _ = writeln!(
+        s,
+        "  {:<56} {:>9} {:>8} {:>9} {:>10} {:>11} {:>10} {:>9}",
+        "recipe", "blocks", "largest", "windowed", "entries", "pairs", "true", "only here"
+    );
+    for x in &r.recipes {
+        let _ = writeln!(
+            s,
+            "  {:<56} {:>9} {:>8} {:>9} {:>10} {:>11} {:>10} {:>9}",
+            x.recipe, x.blocks, x.largest_block, x.windowed_blocks, x.windowed_entries, x.pairs, opt(x.true_pairs), opt(x.only_here)
+        );
+    }
+    let _ = writeln!(s, "distinct candidate record pairs: {}", r.candidate_pairs);
+    if let (Some(t), Some(f), Some(c)) = (r.true_pairs, r.found, r.reachable) {
+        let share = |n: u64| if t == 0 { 1.0 } else { n as f64 / t as f64 };
+        let _ = writeln!(s, "true record pairs: {t}; proposed: {f} ({:.4}); connected through proposed true pairs: {c} ({:.4})", share(f), share(c));
+    }
+    s
 }

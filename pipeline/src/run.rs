@@ -223,10 +223,13 @@ impl Pipeline {
     pub async fn link_and_load(&mut self, run_id: &str, as_of: Option<NaiveDate>, fault_after: Option<usize>, timings: &mut Timings) -> Result<LinkStats> {
         let t = Instant::now();
         let input = self.link_input()?;
+        tracing::debug!(observations = input.observations.len(), secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), "link input read");
         let previous = self.previous_keys().await?;
         let out = crate::link::link(&input, &previous, &self.cfg.linkage);
+        drop(input);
+        let link_secs = t.elapsed().as_secs_f32();
         timings.add("link", t);
-        tracing::info!(records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, rss_mib = crate::load::rss_mib(), "linked");
+        tracing::info!(secs = link_secs, records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, rss_mib = crate::load::rss_mib(), peak_mib = crate::load::peak_mib(), "linked");
         let t = Instant::now();
         let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of)).await?;
         let versions = crate::load::write_tables(&self.wh, &inputs, &self.cfg.metrics.dir(), fault_after).await?;

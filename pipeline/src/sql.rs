@@ -14,9 +14,10 @@ use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 
 /// Memory DataFusion may use before it spills sorts and aggregations to
-/// disk (`BRAID_QUERY_MEMORY_MB`, default 2048).
+/// disk (`BRAID_QUERY_MEMORY_MB`, default 1536: at 1M records this keeps a
+/// whole `braid link` under 4 GiB; sorts and aggregations beyond it spill).
 fn query_memory() -> usize {
-    std::env::var("BRAID_QUERY_MEMORY_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2048) << 20
+    std::env::var("BRAID_QUERY_MEMORY_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1536) << 20
 }
 
 /// A DataFusion session tuned for this machine, with a memory limit.

@@ -126,13 +126,22 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
 /// the parts of `b` whose role is in `targets`, skipping the part index
 /// `skip`. Returns (level, index in b, exact token); MISSING when either side
 /// has nothing to compare.
-fn best(a: &Identity, role: Role, b: &Identity, targets: &[Role], skip: Option<usize>) -> (u8, Option<usize>, u64) {
+/// `lv(i, j)`: level of a's part i against b's part j.
+#[inline]
+fn best(
+    a: &Identity,
+    role: Role,
+    b: &Identity,
+    targets: &[Role],
+    skip: Option<usize>,
+    lv: impl Fn(usize, usize) -> u8,
+) -> (u8, Option<usize>, u64) {
     let mut best = (name::MISSING, None, 0u64);
     if !a.parts.iter().any(|p| p.role == role) {
         return best;
     }
     let glued = role.glued();
-    for pa in a.parts.iter().filter(|p| p.role == role || Some(p.role) == glued) {
+    for (i, pa) in a.parts.iter().enumerate().filter(|(_, p)| p.role == role || Some(p.role) == glued) {
         // Glued alternates only stand in when the plain parts did not match.
         if Some(pa.role) == glued && best.0 == name::EXACT {
             break;
@@ -141,7 +150,7 @@ fn best(a: &Identity, role: Role, b: &Identity, targets: &[Role], skip: Option<u
             if Some(j) == skip || !targets.contains(&pb.role) {
                 continue;
             }
-            let l = part_level(pa, pb);
+            let l = lv(i, j);
             if best.1.is_none() || l < best.0 {
                 best = (l, Some(j), if l == name::EXACT { pa.exact } else { 0 });
             }
@@ -161,14 +170,14 @@ fn best(a: &Identity, role: Role, b: &Identity, targets: &[Role], skip: Option<u
 ///   Hassan, a son surnamed Hassan) is not a swap.
 ///
 /// One part of `b` never counts for both names.
-fn names_from(a: &Identity, b: &Identity) -> (u8, u8, u64, u64) {
+fn names_from(a: &Identity, b: &Identity, lv: impl Fn(usize, usize) -> u8 + Copy) -> (u8, u8, u64, u64) {
     use Role::*;
     let skip_of = |l: (u8, Option<usize>, u64)| if l.0 < name::NONE { l.1 } else { None };
-    let g = best(a, Given, b, &[Given, Middle, GluedGiven], None);
-    let f = best(a, Family, b, &[Family, Middle, GluedFamily], skip_of(g));
+    let g = best(a, Given, b, &[Given, Middle, GluedGiven], None, lv);
+    let f = best(a, Family, b, &[Family, Middle, GluedFamily], skip_of(g), lv);
     let straight = (g.0, f.0, g.2, f.2);
-    let g = best(a, Given, b, &[Family, GluedFamily], None);
-    let f = best(a, Family, b, &[Given, GluedGiven], skip_of(g));
+    let g = best(a, Given, b, &[Family, GluedFamily], None, lv);
+    let f = best(a, Family, b, &[Given, GluedGiven], skip_of(g), lv);
     let agrees = |l: u8| l < name::NONE;
     let swapped_valid =
         (agrees(g.0) || g.0 == name::MISSING) && (agrees(f.0) || f.0 == name::MISSING) && (agrees(g.0) || agrees(f.0));
@@ -190,8 +199,20 @@ fn name_score(l: u8) -> u8 {
 
 /// Compare two identities.
 pub fn compare(a: &Identity, b: &Identity) -> Levels {
-    let x = names_from(a, b);
-    let y = names_from(b, a);
+    // Every part of a against every part of b, once (the level is
+    // symmetric); both readings below look levels up.
+    const MAX: usize = 8;
+    let (x, y) = if a.parts.len() <= MAX && b.parts.len() <= MAX {
+        let mut grid = [[0u8; MAX]; MAX];
+        for (i, pa) in a.parts.iter().enumerate() {
+            for (j, pb) in b.parts.iter().enumerate() {
+                grid[i][j] = part_level(pa, pb);
+            }
+        }
+        (names_from(a, b, |i, j| grid[i][j]), names_from(b, a, |i, j| grid[j][i]))
+    } else {
+        (names_from(a, b, |i, j| part_level(&a.parts[i], &b.parts[j])), names_from(b, a, |i, j| part_level(&b.parts[i], &a.parts[j])))
+    };
     // Take the reading with more agreement; both avoid double counting.
     let (given, family, gt, ft) = if name_score(x.0) + name_score(x.1) >= name_score(y.0) + name_score(y.1) { x } else { y };
     let dob = match (&a.dob, &b.dob) {

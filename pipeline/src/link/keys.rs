@@ -64,6 +64,14 @@ pub fn assign(clusters: &[u32], previous: &[Option<String>]) -> (HashMap<u32, St
             .expect("key has records");
         heirs.entry(c).or_default().push((k, n));
     }
+    // The previous keys of each cluster's records, with counts (one pass, not
+    // one scan of every record per new cluster).
+    let mut previous_of: HashMap<u32, Vec<(&str, i32)>> = HashMap::new();
+    for (k, per_cluster) in &by_key {
+        for (c, n) in per_cluster {
+            previous_of.entry(*c).or_default().push((k, *n));
+        }
+    }
     let all_prev: std::collections::HashSet<&str> = by_key.keys().copied().collect();
     let mut out: HashMap<u32, String> = HashMap::new();
     let mut events = Vec::new();
@@ -84,15 +92,8 @@ pub fn assign(clusters: &[u32], previous: &[Option<String>]) -> (HashMap<u32, St
                 let k = new_key(&|k| all_prev.contains(k) || issued.contains(k));
                 issued.insert(k.clone());
                 // Which previous key did most of these records have?
-                let mut from: BTreeMap<&str, i32> = BTreeMap::new();
-                for (r, cc) in clusters.iter().enumerate() {
-                    if *cc == c
-                        && let Some(p) = &previous[r]
-                    {
-                        *from.entry(p.as_str()).or_default() += 1;
-                    }
-                }
-                match from.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) {
+                let from = previous_of.get(&c).map(Vec::as_slice).unwrap_or(&[]);
+                match from.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))) {
                     Some((p, n)) => events.push(KeyEvent { event: "split", person_key: k.clone(), related_key: Some(p.to_string()), records: *n }),
                     None => events.push(KeyEvent { event: "born", person_key: k.clone(), related_key: None, records: size[&c] }),
                 }

@@ -26,9 +26,13 @@ pub struct LinkConfig {
     /// between two clusters). Default 0.5.
     #[serde(default = "d_threshold")]
     pub threshold: f64,
-    /// Largest blocking block compared in full. Default 200.
+    /// Largest blocking block compared in full. Default 50.
     #[serde(default = "d_max_block")]
     pub max_block: usize,
+    /// In a larger block, each record is compared with this many neighbours
+    /// (sorted by a second token of the recipe). Default 10.
+    #[serde(default = "d_window")]
+    pub window: usize,
     /// EM iterations at most. Default 200.
     #[serde(default = "d_iterations")]
     pub em_iterations: usize,
@@ -48,7 +52,10 @@ fn d_threshold() -> f64 {
     0.5
 }
 fn d_max_block() -> usize {
-    200
+    50
+}
+fn d_window() -> usize {
+    10
 }
 fn d_iterations() -> usize {
     200
@@ -74,7 +81,14 @@ impl LinkConfig {
         if self.max_block < 2 {
             return Err("linkage.max_block must be at least 2".into());
         }
+        if self.window < 1 {
+            return Err("linkage.window must be at least 1".into());
+        }
         Ok(())
+    }
+
+    pub fn limits(&self) -> block::Limits {
+        block::Limits { max_block: self.max_block, window: self.window }
     }
 
     /// The threshold as log2 odds.
@@ -108,7 +122,7 @@ pub struct Scored {
     pub pairs: Vec<(u32, u32)>,
     pub log_odds: Vec<f32>,
     pub model: model::Model,
-    pub skipped_blocks: usize,
+    pub windowed_blocks: usize,
     /// Pairs of records with identities, compared or not.
     pub all_pairs: f64,
     /// Partner (index) of each node.
@@ -136,7 +150,7 @@ pub struct LinkStats {
     pub records: usize,
     pub observations: usize,
     pub candidate_pairs: usize,
-    pub skipped_blocks: usize,
+    pub windowed_blocks: usize,
     pub links_above_threshold: usize,
     pub persons: usize,
     pub multi_partner_persons: usize,
@@ -164,6 +178,11 @@ pub struct LinkOutput {
     pub stats: LinkStats,
 }
 
+/// Debug log of a linkage phase: seconds since `t` and resident memory.
+fn phase(what: &str, t: std::time::Instant) {
+    tracing::debug!(secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), peak_mib = crate::load::peak_mib(), "link: {what}");
+}
+
 /// A small index per partner id.
 pub fn partner_index(input: &LinkInput) -> Vec<u16> {
     let mut ids: Vec<&str> = input.records.iter().map(|r| r.partner.as_str()).collect();
@@ -172,9 +191,10 @@ pub fn partner_index(input: &LinkInput) -> Vec<u16> {
     input.records.iter().map(|r| ids.binary_search(&r.partner.as_str()).expect("partner") as u16).collect()
 }
 
-/// Block, compare and score (EM) every candidate pair.
-pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
-    // Nodes: one per observation, plus one per consenting record without any.
+/// Nodes of the linkage graph: one per identity observation, plus one per
+/// consenting record without any. Returns (record of each node, identity
+/// of each node).
+fn nodes(input: &LinkInput) -> (Vec<u32>, Vec<Option<usize>>) {
     let mut group: Vec<u32> = Vec::with_capacity(input.observations.len());
     let mut node_identity: Vec<Option<usize>> = Vec::new();
     let mut has_obs = vec![false; input.records.len()];
@@ -189,10 +209,39 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
             node_identity.push(None);
         }
     }
+    (group, node_identity)
+}
+
+/// What each blocking recipe contributes; with a truth file, which true
+/// pairs it finds and which only it finds (`braid link blocking`).
+pub fn blocking_report(input: &LinkInput, cfg: &LinkConfig, truth: Option<&evaluate::Truth>) -> block::BlockingReport {
+    let (group, node_identity) = nodes(input);
+    let ids: Vec<Option<&Identity>> = node_identity.iter().map(|o| o.map(|i| &input.observations[i].1)).collect();
+    let entity: Option<Vec<Option<u32>>> = truth.map(|t| {
+        let mut names: HashMap<&str, u32> = HashMap::new();
+        input
+            .records
+            .iter()
+            .map(|r| {
+                t.entity.get(&r.record_key).map(|e| {
+                    let n = names.len() as u32;
+                    *names.entry(e.as_str()).or_insert(n)
+                })
+            })
+            .collect()
+    });
+    block::recipe_report(&ids, &group, cfg.limits(), entity.as_deref())
+}
+
+/// Block, compare and score (EM) every candidate pair.
+pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
+    let (group, node_identity) = nodes(input);
     let ids: Vec<Option<&Identity>> = node_identity.iter().map(|o| o.map(|i| &input.observations[i].1)).collect();
     let partner_index = partner_index(input);
     let node_partner: Vec<u16> = group.iter().map(|r| partner_index[*r as usize]).collect();
-    let cands = block::candidates(&ids, &group, cfg.max_block);
+    let t = std::time::Instant::now();
+    let cands = block::candidates(&ids, &group, cfg.limits());
+    phase("blocked", t);
 
     // Term frequencies of exact name tokens.
     let mut freq: HashMap<u64, u32> = HashMap::new();
@@ -245,6 +294,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
             .collect();
         handles.into_iter().map(|h| h.join().expect("scoring thread")).collect()
     });
+    phase("compared", t);
     let mut patterns = Vec::with_capacity(pairs.len());
     let mut adjust = Vec::with_capacity(pairs.len());
     for (p, a) in results {
@@ -293,33 +343,46 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         &model::Counts { candidates: &counts, strangers: &sample, others_sample: &sample_others, others },
         cfg.em_iterations,
     );
+    phase("model fitted", t);
     let log_odds: Vec<f32> = patterns.iter().zip(&adjust).map(|(p, a)| model.log_odds[*p as usize] + a).collect();
-    Scored { group, node_identity, pairs: cands.pairs, log_odds, model, skipped_blocks: cands.skipped_blocks, all_pairs, node_partner, tf }
+    Scored { group, node_identity, pairs: cands.pairs, log_odds, model, windowed_blocks: cands.windowed_blocks, all_pairs, node_partner, tf }
 }
 
-/// Link all records. `previous` maps record keys to last run's person keys.
-/// Record-level pairs: the best observation pair of every pair of records
-/// (observations of one record are the same person, so the best-matching
-/// spelling is the right comparison), sorted.
-pub fn record_pairs(s: &Scored) -> (Vec<(u32, u32)>, Vec<f32>) {
-    let mut best: HashMap<(u32, u32), f32> = HashMap::with_capacity(s.pairs.len());
-    for (i, (a, b)) in s.pairs.iter().enumerate() {
-        let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
-        let k = if ra < rb { (ra, rb) } else { (rb, ra) };
-        let e = best.entry(k).or_insert(f32::NEG_INFINITY);
-        *e = e.max(s.log_odds[i]);
-    }
-    let mut v: Vec<((u32, u32), f32)> = best.into_iter().collect();
-    v.sort_unstable_by_key(|(k, _)| *k);
-    v.into_iter().unzip()
+/// Record-level pairs with log-odds of at least `floor`: the best
+/// observation pair of every pair of records (observations of one record
+/// are the same person, so the best-matching spelling is the right
+/// comparison), sorted by pair.
+pub fn record_pairs(s: &Scored, floor: f32) -> (Vec<(u32, u32)>, Vec<f32>) {
+    let mut v: Vec<(u64, f32)> = s
+        .pairs
+        .iter()
+        .zip(&s.log_odds)
+        .filter(|(_, lo)| **lo >= floor)
+        .map(|((a, b), lo)| {
+            let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
+            let (ra, rb) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            (((ra as u64) << 32) | rb as u64, *lo)
+        })
+        .collect();
+    // Best first within a pair, so dedup keeps the best.
+    v.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.1.total_cmp(&x.1)));
+    v.dedup_by_key(|x| x.0);
+    v.into_iter().map(|(k, lo)| (((k >> 32) as u32, k as u32), lo)).unzip()
 }
 
 /// Link all records. `previous` maps record keys to last run's person keys.
 pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkConfig) -> LinkOutput {
-    let scored = score(input, cfg);
+    let t = std::time::Instant::now();
+    let mut scored = score(input, cfg);
     let threshold = cfg.threshold_log_odds();
-    // Cluster records, not observations.
-    let (pairs, log_odds) = record_pairs(&scored);
+    // Cluster records, not observations. Only pairs above the threshold
+    // can start a merge; every other pair clustering needs is scored again
+    // on demand, so the full list of record pairs is never built.
+    let (pairs, log_odds) = record_pairs(&scored, threshold);
+    let candidate_pairs = scored.pairs.len();
+    scored.pairs = Vec::new();
+    scored.log_odds = Vec::new();
+    phase("record pairs", t);
     let mut obs_of: Vec<Vec<usize>> = vec![vec![]; input.records.len()];
     for (i, (r, _)) in input.observations.iter().enumerate() {
         obs_of[*r as usize].push(i);
@@ -338,6 +401,7 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
         best
     };
     let roots = cluster::cluster(&group, &pairs, &log_odds, &has_identity, &score_records, threshold);
+    phase("clustered", t);
     // Records without consent are not linked at all.
     let record_cluster: Vec<Option<u32>> =
         (0..input.records.len()).map(|r| input.records[r].consent.then_some(roots[r])).collect();
@@ -389,8 +453,8 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
     let stats = LinkStats {
         records: input.records.len(),
         observations: input.observations.len(),
-        candidate_pairs: scored.pairs.len(),
-        skipped_blocks: scored.skipped_blocks,
+        candidate_pairs,
+        windowed_blocks: scored.windowed_blocks,
         links_above_threshold: log_odds.iter().filter(|l| **l >= threshold).count(),
         persons: size.len(),
         multi_partner_persons: partners_per_cluster.values().filter(|s| s.len() > 1).count(),

@@ -214,7 +214,7 @@ pub async fn write_tables(
             .map(|b| conform(&b, &schema).map_err(|m| Error::Sql { file: path.display().to_string(), message: m }))
             .collect::<Result<Vec<_>>>()?;
         let v = wh.overwrite(t.name, &schema, batches).await?;
-        tracing::debug!(table = t.name, version = v, rss_mib = rss_mib(), "table written");
+        tracing::debug!(table = t.name, version = v, rss_mib = rss_mib(), peak_mib = peak_mib(), "table written");
         versions.insert(t.name.to_string(), v);
     }
     Ok(versions)
@@ -226,6 +226,15 @@ pub fn rss_mib() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map(|pages| pages * 4096 / (1 << 20))
+        .unwrap_or(0)
+}
+
+/// Peak resident memory of this process so far in MiB (Linux), for debug logs.
+pub fn peak_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map(|kib| kib / 1024)
         .unwrap_or(0)
 }
 

@@ -126,17 +126,11 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     out.dedup_by(|a, b| a.tag == b.tag && a.key == b.key);
 }
 
-/// What the pairs of one block cost.
-#[derive(Debug, Default, Clone, Copy)]
-struct BlockShape {
-    windowed: bool,
-}
-
 /// Every pair of entries one block proposes: all of them in a small block,
 /// each entry with the next `window` in a large one. `block` is sorted by
-/// (key, order).
+/// (key, order). Returns whether the block was compared in a window.
 #[inline]
-fn block_pairs(block: &[(u64, u32, u32)], limits: Limits, mut f: impl FnMut(u32, u32)) -> BlockShape {
+fn block_pairs(block: &[(u64, u32, u32)], limits: Limits, mut f: impl FnMut(u32, u32)) -> bool {
     let n = block.len();
     let windowed = n > limits.max_block;
     let reach = if windowed { limits.window } else { n };
@@ -145,7 +139,7 @@ fn block_pairs(block: &[(u64, u32, u32)], limits: Limits, mut f: impl FnMut(u32,
             f(block[x].2, block[y].2);
         }
     }
-    BlockShape { windowed }
+    windowed
 }
 
 /// What one blocking recipe contributes (`braid link blocking`).
@@ -216,7 +210,7 @@ pub fn recipe_report(ids: &[Option<&Identity>], group: &[u32], limits: Limits, e
         for block in entries.chunk_by(|a, b| a.0 == b.0) {
             st.blocks += 1;
             st.largest_block = st.largest_block.max(block.len() as u64);
-            let shape = block_pairs(block, limits, |a, b| {
+            let windowed = block_pairs(block, limits, |a, b| {
                 let (ra, rb) = (group[a as usize], group[b as usize]);
                 if ra == rb {
                     return;
@@ -231,7 +225,7 @@ pub fn recipe_report(ids: &[Option<&Identity>], group: &[u32], limits: Limits, e
                     *found.entry((ra, rb)).or_default() |= 1 << bit;
                 }
             });
-            if shape.windowed {
+            if windowed {
                 st.windowed_blocks += 1;
                 st.windowed_entries += block.len() as u64;
             }
@@ -337,13 +331,13 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
     };
     let mut windowed = 0;
     for block in entries.chunk_by(|a, b| a.0 == b.0) {
-        let shape = block_pairs(block, limits, |a, b| {
+        let was_windowed = block_pairs(block, limits, |a, b| {
             if group[a as usize] != group[b as usize] {
                 let (a, b) = if a < b { (a, b) } else { (b, a) };
                 packed.push(((a as u64) << 32) | b as u64);
             }
         });
-        windowed += shape.windowed as usize;
+        windowed += was_windowed as usize;
         if packed.len() >= CHUNK {
             flush(&mut packed, &mut unique);
         }
@@ -368,8 +362,8 @@ mod tests {
         block_pairs(&block(10), limits, |_, _| n += 1);
         assert_eq!(n, 45);
         let mut seen = Vec::new();
-        let shape = block_pairs(&block(11), limits, |a, b| seen.push((a, b)));
-        assert!(shape.windowed);
+        let windowed = block_pairs(&block(11), limits, |a, b| seen.push((a, b)));
+        assert!(windowed);
         // Each entry meets the next two: 10 + 9 pairs.
         assert_eq!(seen.len(), 19);
         assert!(seen.contains(&(0, 2)) && !seen.contains(&(0, 3)));

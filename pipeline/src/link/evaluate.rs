@@ -175,23 +175,18 @@ pub fn evaluate(
             .map(|r| truth.entity.get(&r.record_key).map(String::as_str).filter(|_| linked.contains_key(r.record_key.as_str())))
             .collect();
         // Record-level candidate pairs with their best log-odds.
-        let mut best: HashMap<(u32, u32), f32> = HashMap::new();
-        for (i, (a, b)) in s.pairs.iter().enumerate() {
-            let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
-            let k = if ra < rb { (ra, rb) } else { (rb, ra) };
-            let e = best.entry(k).or_insert(f32::NEG_INFINITY);
-            *e = e.max(s.log_odds[i]);
-        }
-        out.candidate_pairs = best.len() as u64;
+        let (pairs, best) = super::record_pairs(s, f32::NEG_INFINITY);
+        out.candidate_pairs = pairs.len() as u64;
         let is_true = |k: &(u32, u32)| match (ent_of_record[k.0 as usize], ent_of_record[k.1 as usize]) {
             (Some(x), Some(y)) => x == y,
             _ => false,
         };
-        let found = best.keys().filter(|k| is_true(k)).count() as u64;
+        let found = pairs.iter().filter(|k| is_true(k)).count() as u64;
         out.blocking_found = found;
         out.blocking_recall = if true_pairs == 0 { 1.0 } else { found as f64 / true_pairs as f64 };
-        let evaluated_pairs: Vec<(f32, bool)> = best
+        let evaluated_pairs: Vec<(f32, bool)> = pairs
             .iter()
+            .zip(&best)
             .filter(|(k, _)| ent_of_record[k.0 as usize].is_some() && ent_of_record[k.1 as usize].is_some())
             .map(|(k, lo)| (*lo, is_true(k)))
             .collect();

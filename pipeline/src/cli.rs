@@ -430,10 +430,10 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
         if raw {
             let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
             let max_cells = m.max_cells.unwrap_or(p.cfg.privacy.max_cells_per_person);
-            let b = crate::publish::bound::bound(&rows, &m, &public, max_cells, &order_key, m.aggregation == crate::metrics::Aggregation::Median);
+            let b = crate::publish::bound::bound(&rows, &m, &public, max_cells, &order_key, m.aggregation == crate::metrics::Aggregation::Median, p.cfg.privacy.discovery_share > 0.0);
             println!("  EXACT VALUES (steward validation only; never publish): bounded to {max_cells} cells per person");
             println!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
-            for c in &b.cells {
+            for (c, discovered) in b.cells.iter().map(|c| (c, false)).chain(b.discovered.iter().map(|c| (c, true))) {
                 if c.n == 0 {
                     continue;
                 }
@@ -444,7 +444,8 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
                     v.sort_unstable();
                     v[v.len() / 2].to_string()
                 };
-                println!("  {}\t{}\t{}\t{}", c.key.join("\t"), c.n, c.sum, median);
+                let note = if discovered { "\t(not on the public lists: released only if it clears the threshold)" } else { "" };
+                println!("  {}\t{}\t{}\t{}{note}", c.key.join("\t"), c.n, c.sum, median);
             }
         }
     }

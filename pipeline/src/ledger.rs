@@ -65,6 +65,11 @@ const SCHEMA: &[&str] = &[
         added_at TEXT NOT NULL
     );
     "#,
+    // version 2: δ of threshold mechanisms (cells discovered outside the
+    // public key lists), accounted per metric.
+    r#"
+    ALTER TABLE releases ADD COLUMN threshold_delta REAL NOT NULL DEFAULT 0
+    "#,
 ];
 
 /// An ingested (or rejected) version of a partner file.
@@ -108,6 +113,9 @@ pub struct ReleaseRecord {
     pub table_versions: Option<String>,
     /// JSON of the noisy cells (re-served on nightly re-runs).
     pub payload: String,
+    /// δ of the metric's threshold mechanism (0 without discovery).
+    #[serde(default)]
+    pub threshold_delta: f64,
 }
 
 pub struct Ledger {
@@ -371,7 +379,7 @@ impl Ledger {
     fn query_releases(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<ReleaseRecord>> {
         let sql = format!(
             "SELECT release_id, metric, period, cells, rho, epsilon, delta, mechanism, created_at, code_version, \
-             run_id, table_versions, payload FROM releases {clause}"
+             run_id, table_versions, payload, threshold_delta FROM releases {clause}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.e(e))?;
         let rows = stmt
@@ -390,6 +398,7 @@ impl Ledger {
                     run_id: r.get(10)?,
                     table_versions: r.get(11)?,
                     payload: r.get(12)?,
+                    threshold_delta: r.get(13)?,
                 })
             })
             .map_err(|e| self.e(e))?;
@@ -422,10 +431,11 @@ impl Ledger {
         for r in records {
             tx.execute(
                 "INSERT INTO releases (release_id, metric, period, cells, rho, epsilon, delta, mechanism, created_at, \
-                 code_version, run_id, table_versions, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 code_version, run_id, table_versions, payload, threshold_delta) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     r.release_id, r.metric, r.period, r.cells, r.rho, r.epsilon, r.delta, r.mechanism, r.created_at,
-                    r.code_version, r.run_id, r.table_versions, r.payload
+                    r.code_version, r.run_id, r.table_versions, r.payload, r.threshold_delta
                 ],
             )
             .map_err(|e| err(&path, e))?;
@@ -460,6 +470,8 @@ impl Ledger {
 pub struct Spent {
     pub lifetime: f64,
     pub year: f64,
+    /// δ of all threshold mechanisms ever run (discovered cells).
+    pub threshold_delta_lifetime: f64,
 }
 
 fn spent_in(conn: &Connection, year: &str) -> rusqlite::Result<Spent> {
@@ -469,7 +481,9 @@ fn spent_in(conn: &Connection, year: &str) -> rusqlite::Result<Spent> {
         params![year],
         |r| r.get(0),
     )?;
-    Ok(Spent { lifetime, year: y })
+    let threshold_delta_lifetime: f64 =
+        conn.query_row("SELECT COALESCE(SUM(threshold_delta), 0) FROM releases", [], |r| r.get(0))?;
+    Ok(Spent { lifetime, year: y, threshold_delta_lifetime })
 }
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ pub struct BudgetStatus {
     pub rho_spent_lifetime: f64,
     pub rho_lifetime_cap: f64,
     pub rho_spent_this_year: f64,
+    /// δ of all threshold mechanisms so far (cells discovered outside the
+    /// public key lists).
+    pub threshold_delta_lifetime: f64,
     pub rho_annual_cap: f64,
     pub rho_per_release: f64,
     pub releases: Vec<(String, String, f64)>,
@@ -108,6 +111,7 @@ pub fn status(cfg: &Config, ledger: &Ledger, only: Option<&str>) -> Result<Statu
             rho_spent_this_year: spent.year,
             rho_annual_cap: cfg.privacy.rho_annual_cap,
             rho_per_release: cfg.privacy.rho_per_release,
+            threshold_delta_lifetime: spent.threshold_delta_lifetime,
             releases: releases.into_iter().map(|(id, (at, rho))| (id, at, rho)).collect(),
         },
         latest_release: crate::publish::latest_release(&cfg.publish.dir()),
@@ -156,6 +160,9 @@ impl Status {
             (b.rho_annual_cap - b.rho_spent_this_year).max(0.0),
             b.rho_per_release
         );
+        if b.threshold_delta_lifetime > 0.0 {
+            let _ = writeln!(s, "  delta of threshold releases (keys outside the public lists), lifetime: {:e}", b.threshold_delta_lifetime);
+        }
         for (id, at, rho) in &b.releases {
             let _ = writeln!(s, "  release {id:<12} {at}  rho {rho:.4}");
         }

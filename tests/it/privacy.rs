@@ -96,3 +96,55 @@ fn no_published_value_is_the_exact_value() {
     assert!(manifest["epsilon_total"].as_f64().unwrap() > 0.0);
     assert_eq!(manifest["metrics"].as_array().unwrap().len(), 10);
 }
+
+/// A partner missing from the public list of `service_partner` is not
+/// dropped: its people still count in the totals, and its cells are released
+/// only through OpenDP's threshold mechanism, whose δ is accounted. With
+/// discovery off, those cells are not released at all. (1,500 people: the
+/// unlisted partner's total is about 240, far above the threshold of about
+/// 90 with noise of scale 14, so the test does not depend on luck.)
+#[test]
+fn keys_outside_the_public_lists_are_released_only_through_the_threshold() {
+    let ws = Workspace::demo(1500);
+    let cfg = demo_config().replace(
+        r#"service_partner = ["adult_school", "community_college", "workforce_board", "refugee_agency"]"#,
+        r#"service_partner = ["adult_school", "community_college", "workforce_board"]"#,
+    );
+    assert_ne!(cfg, demo_config(), "the test must remove a partner from the public list");
+    ws.write_config(&cfg);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let csv = std::fs::read_to_string(ws.path().join("var/publish/latest/served.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(header.last(), Some(&"key_source"));
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let discovered: Vec<&Vec<&str>> = rows.iter().filter(|r| r[8] == "discovered").collect();
+    assert!(
+        discovered.iter().any(|r| r[0] == "refugee_agency" && r[7] == "ok"),
+        "the unlisted partner's large cells clear the threshold: {csv}"
+    );
+    assert!(discovered.iter().all(|r| r[0] == "refugee_agency"), "only unlisted keys are discovered");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("var/publish/latest/release.json")).unwrap()).unwrap();
+    let served = manifest["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "served").unwrap().clone();
+    let threshold = served["noise"]["discovered_count"]["threshold"].as_i64().unwrap();
+    for r in &discovered {
+        if r[7] == "ok" {
+            assert!(r[6].parse::<i64>().unwrap() >= threshold, "a released discovered cell clears the threshold: {r:?}");
+        }
+    }
+    let d = manifest["delta_threshold"].as_f64().unwrap();
+    assert!(d > 0.0 && d <= 10.0 * 1e-10, "threshold delta accounted: {d}");
+    assert!(manifest["rho_total"].as_f64().unwrap() <= 1.0 + 1e-9, "discovery stays inside the release budget");
+    let st = status(&ws);
+    assert!((st["budget"]["threshold_delta_lifetime"].as_f64().unwrap() - d).abs() < 1e-15);
+    // The exact count of unlisted rows is never published.
+    let json = std::fs::read_to_string(ws.path().join("var/publish/latest/served.json")).unwrap();
+    assert!(!json.contains("rows_outside") && !json.contains("unlisted"), "no exact count of unlisted rows");
+
+    // Discovery off: no discovered cells, and nothing unlisted appears.
+    let ws = Workspace::demo(600);
+    ws.write_config(&cfg.replace("max_cells_per_person = 12", "max_cells_per_person = 12\ndiscovery_share = 0.0"));
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let csv = std::fs::read_to_string(ws.path().join("var/publish/latest/served.csv")).unwrap();
+    assert!(!csv.contains("refugee_agency") && !csv.contains(",discovered"), "{csv}");
+}

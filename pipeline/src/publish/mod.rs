@@ -130,6 +130,21 @@ pub struct PrivacyConfig {
     /// Default 12.
     #[serde(default = "d_cells")]
     pub max_cells_per_person: usize,
+    /// Share of each metric's ρ that releases cells whose keys are not on
+    /// the public lists, through OpenDP's threshold mechanism. 0 turns
+    /// discovery off (such rows then count only in totals). Default 0.1.
+    #[serde(default = "d_share")]
+    pub discovery_share: f64,
+    /// δ each metric's threshold mechanism may add. Default 1e-10.
+    #[serde(default = "d_disc_delta")]
+    pub discovery_delta: f64,
+}
+
+fn d_share() -> f64 {
+    0.1
+}
+fn d_disc_delta() -> f64 {
+    1e-10
 }
 
 fn d_mech() -> Mechanism {
@@ -152,6 +167,12 @@ impl PrivacyConfig {
         }
         if !(0.0 < self.delta && self.delta < 1e-3) {
             return Err("privacy.delta must be in (0, 0.001)".into());
+        }
+        if !(0.0..1.0).contains(&self.discovery_share) {
+            return Err("privacy.discovery_share must be in [0, 1)".into());
+        }
+        if !(0.0 < self.discovery_delta && self.discovery_delta < 1e-3) {
+            return Err("privacy.discovery_delta must be in (0, 0.001)".into());
         }
         if self.max_cells_per_person == 0 {
             return Err("privacy.max_cells_per_person must be at least 1".into());
@@ -207,6 +228,10 @@ pub struct PublishedCell {
     pub n: Option<i64>,
     /// ok, suppressed_small or suppressed_imprecise.
     pub status: String,
+    /// A key not on the public lists, released through the threshold
+    /// mechanism.
+    #[serde(default)]
+    pub discovered: bool,
 }
 
 /// A published metric (what the ledger stores and the files show).
@@ -222,14 +247,17 @@ pub struct PublishedMetric {
     pub mechanism: Mechanism,
     pub rho: f64,
     pub epsilon: f64,
+    /// δ at which `epsilon` is stated.
     pub delta: f64,
+    /// δ of the threshold mechanism (cells discovered outside the public
+    /// lists); the release is (ε, delta + threshold_delta)-DP.
+    #[serde(default)]
+    pub threshold_delta: f64,
     pub max_cells_per_person: usize,
     pub bounds: (i64, i64),
     /// Noise scale and sensitivity of each released quantity.
     pub noise: BTreeMap<String, serde_json::Value>,
     pub cells: Vec<PublishedCell>,
-    /// Rows whose keys are not on the public lists (not released).
-    pub rows_outside_public_keys: usize,
 }
 
 /// What `publish` did.
@@ -313,6 +341,7 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
             rho: p.rho,
             epsilon: p.epsilon,
             delta: cfg.privacy.delta,
+            threshold_delta: p.threshold_delta,
             mechanism: format!("{:?}", cfg.privacy.mechanism).to_lowercase(),
             created_at: created_at.clone(),
             code_version: crate::VERSION.to_string(),
@@ -392,47 +421,57 @@ async fn compute_metric(
         })
         .collect::<Result<_>>()?;
     let max_cells = m.max_cells.unwrap_or(cfg.privacy.max_cells_per_person);
-    let b = bound::bound(&rows, m, &public, max_cells, order_key, m.aggregation == Aggregation::Median);
+    let b = bound::bound(&rows, m, &public, max_cells, order_key, m.aggregation == Aggregation::Median, cfg.privacy.discovery_share > 0.0);
+    tracing::debug!(metric = %m.name, people = b.people, unlisted_rows = b.rows_with_unlisted_keys, discovered_keys = b.discovered.len(), truncated = b.people_truncated, "bounded");
     release_metric(cfg, m, &b, rho)
 }
 
-/// Add noise to bounded cells and package them (separate for tests).
-pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64) -> Result<PublishedMetric> {
+/// Share of a metric's ρ that releases its count (the rest measures values).
+fn count_share(agg: Aggregation) -> f64 {
+    match agg {
+        Aggregation::Count => 1.0,
+        Aggregation::Median => 0.25,
+        Aggregation::Sum | Aggregation::Mean | Aggregation::Rate => 0.5,
+    }
+}
+
+/// Values and margins of a set of cells whose noisy counts are released:
+/// what is measured besides the count, with `rho` (nothing for counts).
+struct Measured {
+    values: Vec<Option<f64>>,
+    moes: Vec<Option<f64>>,
+    noise: BTreeMap<String, serde_json::Value>,
+    rho: f64,
+}
+
+fn measure(cfg: &Config, m: &MetricDef, cells: &[bound::Cell], n: &[i64], count_cal: &noise::Calibrated, rho: f64, c: usize) -> Result<Measured> {
     let mech = cfg.privacy.mechanism;
-    let c = b.max_cells;
     let sens = |max_abs: i64| match mech {
         Mechanism::Gaussian => noise::l2_sensitivity(c, max_abs),
         Mechanism::Laplace => noise::l1_sensitivity(c, max_abs),
     };
     let max_abs = m.bounds.0.abs().max(m.bounds.1.abs()).max(1);
-    let n_true: Vec<i64> = b.cells.iter().map(|x| x.n).collect();
-    let mut noise_info = BTreeMap::new();
-    let mut values: Vec<Option<f64>> = vec![None; b.cells.len()];
-    let mut moes: Vec<Option<f64>> = vec![None; b.cells.len()];
-    let (n_noisy, count_cal, spent) = match m.aggregation {
+    let mut out = Measured { values: vec![None; cells.len()], moes: vec![None; cells.len()], noise: BTreeMap::new(), rho: 0.0 };
+    match m.aggregation {
         Aggregation::Count => {
-            let cal = noise::calibrate(mech, sens(1), rho)?;
-            let n = noise::release(&n_true, &cal)?;
-            let moe = noise::moe95(&cal)?;
+            let moe = noise::moe95(count_cal)?;
             for (i, v) in n.iter().enumerate() {
-                values[i] = Some((*v).max(0) as f64);
-                moes[i] = Some(moe);
+                out.values[i] = Some((*v).max(0) as f64);
+                out.moes[i] = Some(moe);
             }
-            (n, cal, cal.rho)
         }
         Aggregation::Sum | Aggregation::Mean | Aggregation::Rate => {
-            let count_cal = noise::calibrate(mech, sens(1), rho / 2.0)?;
-            let n = noise::release(&n_true, &count_cal)?;
-            let sums: Vec<i64> = b.cells.iter().map(|x| x.sum).collect();
-            let sum_cal = noise::calibrate(mech, sens(max_abs), rho / 2.0)?;
+            let sums: Vec<i64> = cells.iter().map(|x| x.sum).collect();
+            let sum_cal = noise::calibrate(mech, sens(max_abs), rho)?;
             let s = noise::release(&sums, &sum_cal)?;
-            noise_info.insert("sum".into(), serde_json::to_value(sum_cal).expect("json"));
+            out.noise.insert("sum".into(), serde_json::to_value(sum_cal).expect("json"));
+            out.rho = sum_cal.rho;
             match m.aggregation {
                 Aggregation::Sum => {
                     let moe = noise::moe95(&sum_cal)?;
                     for (i, v) in s.iter().enumerate() {
-                        values[i] = Some(*v as f64);
-                        moes[i] = Some(moe);
+                        out.values[i] = Some(*v as f64);
+                        out.moes[i] = Some(moe);
                     }
                 }
                 _ => {
@@ -440,14 +479,14 @@ pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64)
                     // from the released values with OpenDP's own noise.
                     let (lo, hi) = (m.bounds.0 as f64, m.bounds.1 as f64);
                     let draws = 400;
-                    let en = noise::noise_draws(&count_cal, draws * s.len())?;
+                    let en = noise::noise_draws(count_cal, draws * s.len())?;
                     let es = noise::noise_draws(&sum_cal, draws * s.len())?;
                     for i in 0..s.len() {
                         if n[i] <= 0 {
                             continue;
                         }
                         let est = (s[i] as f64 / n[i] as f64).clamp(lo, hi);
-                        values[i] = Some(est);
+                        out.values[i] = Some(est);
                         let mut sim: Vec<f64> = (0..draws)
                             .map(|k| {
                                 let nn = (n[i] + en[i * draws + k]).max(1) as f64;
@@ -456,38 +495,36 @@ pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64)
                             .collect();
                         sim.sort_by(f64::total_cmp);
                         let q = |p: f64| sim[((p * (draws - 1) as f64).round() as usize).min(draws - 1)];
-                        moes[i] = Some(((q(0.975) - est).abs()).max((est - q(0.025)).abs()));
+                        out.moes[i] = Some(((q(0.975) - est).abs()).max((est - q(0.025)).abs()));
                     }
                 }
             }
-            (n, count_cal, count_cal.rho + sum_cal.rho)
         }
         Aggregation::Median => {
-            let count_cal = noise::calibrate(mech, sens(1), rho / 4.0)?;
-            let n = noise::release(&n_true, &count_cal)?;
             let (lo, hi) = m.bounds;
             let step = ((hi - lo) / 1000).max(1);
             let candidates: Vec<i64> = (0..=((hi - lo) / step)).map(|k| lo + k * step).collect();
             // A person is in at most `c` cells: each cell gets 1/c of the rest.
-            let q = noise::calibrate_quantile(candidates, rho * 0.75 / c as f64)?;
-            for (i, cell) in b.cells.iter().enumerate() {
+            let q = noise::calibrate_quantile(candidates, rho / c as f64)?;
+            for (i, cell) in cells.iter().enumerate() {
                 let v = q.release(&cell.values)?;
-                values[i] = Some(v as f64);
-                moes[i] = Some(simulate_median_moe(&q, v, n[i])?);
+                out.values[i] = Some(v as f64);
+                out.moes[i] = Some(simulate_median_moe(&q, v, n[i])?);
             }
-            noise_info.insert("quantile".into(), serde_json::json!({ "scale": q.scale, "rho_per_cell": q.rho, "candidates": q.candidates.len(), "step": step }));
-            (n, count_cal, count_cal.rho + q.rho * c as f64)
+            out.noise.insert("quantile".into(), serde_json::json!({ "scale": q.scale, "rho_per_cell": q.rho, "candidates": q.candidates.len(), "step": step }));
+            out.rho = q.rho * c as f64;
         }
-    };
-    noise_info.insert("count".into(), serde_json::to_value(count_cal).expect("json"));
-    let count_moe = noise::moe95(&count_cal)?;
-    let mut cells = Vec::with_capacity(b.cells.len());
-    for (i, cell) in b.cells.iter().enumerate() {
-        let key: BTreeMap<String, String> = m.dimensions.iter().cloned().zip(cell.key.iter().cloned()).collect();
-        let n = n_noisy[i];
-        let value = values[i];
-        let moe = moes[i];
-        // Suppression looks only at noisy values.
+    }
+    Ok(out)
+}
+
+/// Status and rounding of released cells; suppression looks only at noisy
+/// values.
+fn package(cfg: &Config, m: &MetricDef, keys: Vec<Vec<String>>, n: &[i64], v: &Measured, count_moe: f64, discovered: bool) -> Vec<PublishedCell> {
+    let mut cells = Vec::with_capacity(keys.len());
+    for (i, key) in keys.into_iter().enumerate() {
+        let key: BTreeMap<String, String> = m.dimensions.iter().cloned().zip(key).collect();
+        let (n, value, moe) = (n[i], v.values[i], v.moes[i]);
         let status = if n < cfg.publish.min_cell || value.is_none() {
             "suppressed_small"
         } else {
@@ -509,7 +546,65 @@ pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64)
             upper: if ok { value.zip(moe).map(|(v, e)| round(v + e)) } else { None },
             n: if ok { Some(n.max(0)) } else { None },
             status: status.into(),
+            discovered,
         });
+    }
+    cells
+}
+
+/// Separator of key values in the threshold mechanism's map keys.
+const KEY_SEP: char = '\u{1f}';
+
+/// Add noise to bounded cells and package them (separate for tests).
+///
+/// Public cells get `1 - discovery_share` of `rho`: their counts, then
+/// (sums, rates, means, medians) their values. When discovery is on, cells
+/// whose keys are not on the public lists get the rest: OpenDP's threshold
+/// mechanism releases the counts of those that clear its threshold, and
+/// only those are then measured. Each part is calibrated to the per-person
+/// bound of `b.max_cells` cells, so the parts compose.
+pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64) -> Result<PublishedMetric> {
+    let mech = cfg.privacy.mechanism;
+    let c = b.max_cells;
+    let share = cfg.privacy.discovery_share;
+    let rho_public = rho * (1.0 - share);
+    let cs = count_share(m.aggregation);
+    let mut noise_info = BTreeMap::new();
+
+    let count_sens = match mech {
+        Mechanism::Gaussian => noise::l2_sensitivity(c, 1),
+        Mechanism::Laplace => noise::l1_sensitivity(c, 1),
+    };
+    let count_cal = noise::calibrate(mech, count_sens, rho_public * cs)?;
+    let n_true: Vec<i64> = b.cells.iter().map(|x| x.n).collect();
+    let n = noise::release(&n_true, &count_cal)?;
+    let measured = measure(cfg, m, &b.cells, &n, &count_cal, rho_public * (1.0 - cs), c)?;
+    let mut spent = count_cal.rho + measured.rho;
+    noise_info.extend(measured.noise.clone());
+    noise_info.insert("count".into(), serde_json::to_value(count_cal).expect("json"));
+    let keys = b.cells.iter().map(|x| x.key.clone()).collect();
+    let mut cells = package(cfg, m, keys, &n, &measured, noise::moe95(&count_cal)?, false);
+
+    let mut threshold_delta = 0.0;
+    if share > 0.0 {
+        let t = noise::calibrate_threshold(mech, c, rho * share * cs, cfg.privacy.discovery_delta, cfg.publish.min_cell)?;
+        let counts = b.discovered.iter().map(|x| (x.key.join(&KEY_SEP.to_string()), x.n)).collect();
+        let released = t.release(counts)?;
+        let mut chosen: Vec<(&bound::Cell, i64)> =
+            b.discovered.iter().filter_map(|x| released.get(&x.key.join(&KEY_SEP.to_string())).map(|n| (x, *n))).collect();
+        chosen.sort_by(|x, y| x.0.key.cmp(&y.0.key));
+        let chosen_cells: Vec<bound::Cell> = chosen.iter().map(|(x, _)| (*x).clone()).collect();
+        let dn: Vec<i64> = chosen.iter().map(|(_, n)| *n).collect();
+        let tcal = t.calibrated();
+        let dm = measure(cfg, m, &chosen_cells, &dn, &tcal, rho * share * (1.0 - cs), c)?;
+        spent += t.rho + dm.rho;
+        threshold_delta = t.delta;
+        for (k, v) in dm.noise.iter() {
+            noise_info.insert(format!("discovered_{k}"), v.clone());
+        }
+        noise_info.insert("discovered_count".into(), serde_json::to_value(t).expect("json"));
+        let keys = chosen_cells.iter().map(|x| x.key.clone()).collect();
+        cells.extend(package(cfg, m, keys, &dn, &dm, noise::moe95(&tcal)?, true));
     }
     Ok(PublishedMetric {
         name: m.name.clone(),
@@ -523,11 +618,11 @@ pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64)
         rho: spent,
         epsilon: noise::epsilon(spent, cfg.privacy.delta)?,
         delta: cfg.privacy.delta,
+        threshold_delta,
         max_cells_per_person: c,
         bounds: m.bounds,
         noise: noise_info,
         cells,
-        rows_outside_public_keys: b.rows_outside_public_keys,
     })
 }
 

@@ -7,9 +7,12 @@
 
 use opendp::combinators::make_zCDP_to_approxDP;
 use opendp::domains::{AtomDomain, VectorDomain};
-use opendp::measurements::{make_gaussian, make_laplace, make_private_quantile};
-use opendp::measures::{MaxDivergence, ZeroConcentratedDivergence};
-use opendp::metrics::{AbsoluteDistance, L1Distance, L2Distance, SymmetricDistance};
+use std::collections::HashMap;
+
+use opendp::domains::MapDomain;
+use opendp::measurements::{make_gaussian, make_gaussian_threshold, make_laplace, make_laplace_threshold, make_private_quantile};
+use opendp::measures::{Approximate, MaxDivergence, ZeroConcentratedDivergence};
+use opendp::metrics::{AbsoluteDistance, L0PInfDistance, L1Distance, L2Distance, SymmetricDistance};
 
 use crate::error::{Error, Result};
 
@@ -198,6 +201,127 @@ impl QuantileMech {
     }
 }
 
+/// OpenDP's threshold mechanism, for cells whose keys are not on a public
+/// list: every count gets noise, and only the keys whose noisy count clears
+/// `threshold` are released. Which keys appear is itself private; the small
+/// chance that a key held by very few people clears the threshold is the δ
+/// of the release, and it is accounted.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ThresholdMech {
+    pub mechanism: Mechanism,
+    /// Noise scale (as for [`Calibrated`]).
+    pub scale: f64,
+    /// Noisy counts below this are not released.
+    pub threshold: i64,
+    /// Cells one person may change.
+    pub max_cells: usize,
+    /// Privacy loss from OpenDP's map, in ρ (zCDP).
+    pub rho: f64,
+    /// δ from OpenDP's map.
+    pub delta: f64,
+}
+
+/// Loss (ρ, δ) of the threshold mechanism when one person changes up to
+/// `cells` keys by at most 1 each, from OpenDP's privacy map.
+fn threshold_loss(mechanism: Mechanism, scale: f64, threshold: i64, cells: usize) -> Result<(f64, f64)> {
+    let domain = MapDomain::new(AtomDomain::<String>::default(), AtomDomain::<i64>::default());
+    let l0 = u32::try_from(cells).map_err(|_| Error::Privacy(format!("too many cells per person: {cells}")))?;
+    match mechanism {
+        Mechanism::Gaussian => {
+            let m = make_gaussian_threshold::<_, _, Approximate<ZeroConcentratedDivergence>>(
+                domain,
+                L0PInfDistance::<2, _>(AbsoluteDistance::<f64>::default()),
+                scale,
+                threshold,
+                None,
+            )
+            .map_err(dp)?;
+            m.map(&(l0, (cells as f64).sqrt(), 1.0)).map_err(dp)
+        }
+        Mechanism::Laplace => {
+            let m = make_laplace_threshold::<_, _, Approximate<MaxDivergence>>(
+                domain,
+                L0PInfDistance::<1, _>(AbsoluteDistance::<f64>::default()),
+                scale,
+                threshold,
+                None,
+            )
+            .map_err(dp)?;
+            let (eps, delta) = m.map(&(l0, cells as f64, 1.0)).map_err(dp)?;
+            Ok((eps * eps / 2.0, delta))
+        }
+    }
+}
+
+/// Calibrate the threshold mechanism: the smallest scale whose ρ is at most
+/// `rho`, then the smallest threshold (at least `min_threshold`) whose δ is
+/// at most `delta`.
+pub fn calibrate_threshold(mechanism: Mechanism, cells: usize, rho: f64, delta: f64, min_threshold: i64) -> Result<ThresholdMech> {
+    if rho <= 0.0 || !(delta > 0.0) {
+        return Err(Error::Privacy(format!("cannot calibrate a threshold for rho {rho} and delta {delta}")));
+    }
+    let sens = match mechanism {
+        Mechanism::Gaussian => l2_sensitivity(cells, 1),
+        Mechanism::Laplace => l1_sensitivity(cells, 1),
+    };
+    let scale = calibrate(mechanism, sens, rho)?.scale;
+    let min_threshold = min_threshold.max(2);
+    let fits = |t: i64| -> Result<Option<(f64, f64)>> {
+        let (r, d) = threshold_loss(mechanism, scale, t, cells)?;
+        Ok((r <= rho * (1.0 + 1e-9) && d <= delta).then_some((r, d)))
+    };
+    // Double, then bisect, on the threshold.
+    let mut hi = min_threshold;
+    while fits(hi)?.is_none() {
+        hi = hi.checked_mul(2).filter(|h| *h < 1 << 40).ok_or_else(|| Error::Privacy("threshold calibration did not converge".into()))?;
+    }
+    let mut lo = min_threshold - 1;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)?.is_some() { hi = mid } else { lo = mid }
+    }
+    let (rho_used, delta_used) = fits(hi)?.expect("fits");
+    Ok(ThresholdMech { mechanism, scale, threshold: hi, max_cells: cells, rho: rho_used, delta: delta_used })
+}
+
+impl ThresholdMech {
+    /// Noisy counts of the keys that clear the threshold.
+    pub fn release(&self, counts: HashMap<String, i64>) -> Result<HashMap<String, i64>> {
+        let domain = MapDomain::new(AtomDomain::<String>::default(), AtomDomain::<i64>::default());
+        match self.mechanism {
+            Mechanism::Gaussian => make_gaussian_threshold::<_, _, Approximate<ZeroConcentratedDivergence>>(
+                domain,
+                L0PInfDistance::<2, _>(AbsoluteDistance::<f64>::default()),
+                self.scale,
+                self.threshold,
+                None,
+            )
+            .map_err(dp)?
+            .invoke(&counts)
+            .map_err(dp),
+            Mechanism::Laplace => make_laplace_threshold::<_, _, Approximate<MaxDivergence>>(
+                domain,
+                L0PInfDistance::<1, _>(AbsoluteDistance::<f64>::default()),
+                self.scale,
+                self.threshold,
+                None,
+            )
+            .map_err(dp)?
+            .invoke(&counts)
+            .map_err(dp),
+        }
+    }
+
+    /// The same noise as a plain release, for margins of error.
+    pub fn calibrated(&self) -> Calibrated {
+        let sensitivity = match self.mechanism {
+            Mechanism::Gaussian => l2_sensitivity(self.max_cells, 1),
+            Mechanism::Laplace => l1_sensitivity(self.max_cells, 1),
+        };
+        Calibrated { mechanism: self.mechanism, scale: self.scale, sensitivity, rho: self.rho }
+    }
+}
+
 /// ε at `delta` for a total zCDP loss `rho`, by OpenDP's conversion.
 pub fn epsilon(rho: f64, delta: f64) -> Result<f64> {
     if rho <= 0.0 {
@@ -300,5 +424,28 @@ mod tests {
         assert!(a > 0.0 && b > a);
         // Classic bound: eps <= rho + 2 sqrt(rho ln(1/delta)).
         assert!(b <= 1.0 + 2.0 * (1.0f64 * (1e9f64).ln()).sqrt() + 1e-9);
+    }
+
+    #[test]
+    fn the_threshold_mechanism_meets_its_budget_and_hides_rare_keys() {
+        let t = calibrate_threshold(Mechanism::Gaussian, 4, 0.05, 1e-10, 11).unwrap();
+        assert!(t.rho <= 0.05 * (1.0 + 1e-9) && t.delta <= 1e-10, "{t:?}");
+        assert!(t.threshold >= 11);
+        // One step lower breaks the δ target (the threshold is the smallest).
+        if t.threshold > 11 {
+            let (_, d) = threshold_loss(Mechanism::Gaussian, t.scale, t.threshold - 1, 4).unwrap();
+            assert!(d > 1e-10, "{d}");
+        }
+        let counts: HashMap<String, i64> =
+            [("rare".to_string(), 1), ("common".to_string(), t.threshold * 3)].into_iter().collect();
+        let mut common = 0;
+        for _ in 0..200 {
+            let out = t.release(counts.clone()).unwrap();
+            assert!(!out.contains_key("rare"), "a key held by one person was released");
+            common += out.contains_key("common") as usize;
+        }
+        assert!(common >= 195, "a large key must nearly always clear the threshold: {common}/200");
+        let l = calibrate_threshold(Mechanism::Laplace, 4, 0.05, 1e-10, 11).unwrap();
+        assert!(l.rho <= 0.05 * (1.0 + 1e-9) && l.delta <= 1e-10, "{l:?}");
     }
 }

@@ -27,7 +27,11 @@ pub struct Manifest {
     pub created_at: String,
     pub code_version: String,
     pub mechanism: String,
+    /// δ at which ε is stated.
     pub delta: f64,
+    /// δ added by the threshold mechanisms of this release (discovered
+    /// cells): the release is (epsilon_total, delta + delta_threshold)-DP.
+    pub delta_threshold: f64,
     pub rho_total: f64,
     pub epsilon_total: f64,
     pub metrics: Vec<ManifestMetric>,
@@ -46,6 +50,8 @@ pub struct ManifestMetric {
     pub cells_suppressed: usize,
     pub rho: f64,
     pub epsilon: f64,
+    pub threshold_delta: f64,
+    pub cells_discovered: usize,
     pub max_cells_per_person: usize,
     pub bounds: (i64, i64),
     pub noise: BTreeMap<String, serde_json::Value>,
@@ -72,6 +78,16 @@ impl Manifest {
             "max_rate_moe".into(),
             format!("rates whose 95% margin of error exceeds {:.1} percentage points are suppressed", cfg.publish.max_rate_moe * 100.0),
         );
+        if cfg.privacy.discovery_share > 0.0 {
+            suppression.insert(
+                "discovered_keys".into(),
+                format!(
+                    "cells whose keys are not on the public lists appear only if their noisy count clears OpenDP's threshold mechanism ({:.0}% of each metric's budget, delta {:e} per metric)",
+                    cfg.privacy.discovery_share * 100.0,
+                    cfg.privacy.discovery_delta
+                ),
+            );
+        }
         suppression.insert("rule".into(), "suppression decisions use noisy values only; suppressed cells are empty, never 0".into());
         let mut budget = BTreeMap::new();
         budget.insert("rho_spent_lifetime".into(), spent.lifetime);
@@ -79,6 +95,7 @@ impl Manifest {
         budget.insert("rho_lifetime_cap".into(), cfg.privacy.rho_lifetime_cap);
         budget.insert("rho_annual_cap".into(), cfg.privacy.rho_annual_cap);
         budget.insert("rho_per_release".into(), cfg.privacy.rho_per_release);
+        budget.insert("threshold_delta_lifetime".into(), spent.threshold_delta_lifetime);
         Manifest {
             release_id: id.into(),
             period: period.into(),
@@ -87,6 +104,7 @@ impl Manifest {
             code_version: crate::VERSION.into(),
             mechanism: format!("{:?}", cfg.privacy.mechanism).to_lowercase(),
             delta: cfg.privacy.delta,
+            delta_threshold: metrics.iter().map(|m| m.threshold_delta).sum(),
             rho_total,
             epsilon_total: super::noise::epsilon(rho_total, cfg.privacy.delta).unwrap_or(f64::NAN),
             metrics: metrics
@@ -99,6 +117,8 @@ impl Manifest {
                     cells_suppressed: m.cells.iter().filter(|c| c.status != "ok").count(),
                     rho: m.rho,
                     epsilon: m.epsilon,
+                    threshold_delta: m.threshold_delta,
+                    cells_discovered: m.cells.iter().filter(|c| c.discovered).count(),
                     max_cells_per_person: m.max_cells_per_person,
                     bounds: m.bounds,
                     noise: m.noise.clone(),
@@ -160,16 +180,32 @@ fn metric_csv(m: &PublishedMetric) -> String {
     for d in &m.dimensions {
         let _ = write!(s, "{d},");
     }
-    s.push_str("value,moe95,lower95,upper95,n,status\n");
+    s.push_str("value,moe95,lower95,upper95,n,status,key_source\n");
     let f = |x: Option<f64>| x.map(|v| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v}") }).unwrap_or_default();
     for c in &m.cells {
         for d in &m.dimensions {
             let v = c.key.get(d).map(String::as_str).unwrap_or("");
             let _ = write!(s, "{},", csv_escape(v));
         }
-        let _ = writeln!(s, "{},{},{},{},{},{}", f(c.value), f(c.moe), f(c.lower), f(c.upper), c.n.map(|n| n.to_string()).unwrap_or_default(), c.status);
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{}",
+            f(c.value),
+            f(c.moe),
+            f(c.lower),
+            f(c.upper),
+            c.n.map(|n| n.to_string()).unwrap_or_default(),
+            c.status,
+            key_source(c)
+        );
     }
     s
+}
+
+/// `public` for a cell on the public lists, `discovered` for one released
+/// by the threshold mechanism.
+fn key_source(c: &super::PublishedCell) -> &'static str {
+    if c.discovered { "discovered" } else { "public" }
 }
 
 fn csv_escape(v: &str) -> String {
@@ -183,6 +219,7 @@ fn metric_batch(m: &PublishedMetric) -> Result<RecordBatch> {
     }
     fields.push(Field::new("n", DataType::Int64, true));
     fields.push(Field::new("status", DataType::Utf8, false));
+    fields.push(Field::new("key_source", DataType::Utf8, false));
     let mut cols: Vec<ArrayRef> = m
         .dimensions
         .iter()
@@ -194,6 +231,7 @@ fn metric_batch(m: &PublishedMetric) -> Result<RecordBatch> {
     cols.push(Arc::new(Float64Array::from(m.cells.iter().map(|c| c.upper).collect::<Vec<_>>())));
     cols.push(Arc::new(Int64Array::from(m.cells.iter().map(|c| c.n).collect::<Vec<_>>())));
     cols.push(Arc::new(StringArray::from_iter_values(m.cells.iter().map(|c| c.status.clone()))));
+    cols.push(Arc::new(StringArray::from_iter_values(m.cells.iter().map(key_source))));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }
 

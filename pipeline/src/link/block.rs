@@ -40,6 +40,7 @@ pub const RECIPES: &[(u64, &str)] = &[
     (9, "email"),
     (10, "SSN/ITIN"),
     (11, "street address + ZIP"),
+    (14, "phonetic name part + ZIP"),
 ];
 
 /// How blocks are turned into pairs.
@@ -108,6 +109,13 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
             if a != b {
                 push(13, a, b, year);
             }
+        }
+    }
+    // A name part by sound in one ZIP code: survives a birth date that
+    // changed along with the other name. Ordered by birth year.
+    if id.zip5 != 0 {
+        for p in id.parts.iter().filter(|p| !p.role.is_glued() && p.phonetic[0] != 0) {
+            push(14, p.phonetic[0], id.zip5, year);
         }
     }
     // A birth date alone: ordered by ZIP code.

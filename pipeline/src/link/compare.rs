@@ -44,9 +44,12 @@ pub mod dob {
     /// years of placeholder dates are often estimated, so this level learns
     /// its own weight.
     pub const PLACEHOLDER_OTHER_YEAR: u8 = 7;
+    /// A placeholder (01/01) on one side, the same year on the other: evidence
+    /// of the year only, unlike a real date whose month and day disagree.
+    pub const PLACEHOLDER_SAME_YEAR: u8 = 8;
     /// Missing on either side: no evidence either way.
-    pub const MISSING: u8 = 8;
-    pub const COUNT: usize = 9;
+    pub const MISSING: u8 = 9;
+    pub const COUNT: usize = 10;
     pub const LABELS: [&str; COUNT] = [
         "exact",
         "day/month swapped",
@@ -56,6 +59,7 @@ pub mod dob {
         "year only",
         "disagree",
         "placeholder, other year",
+        "placeholder, same year",
         "missing",
     ];
 }
@@ -235,7 +239,7 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
         }
         // A placeholder (01/01) is no evidence of the day; its year, often
         // estimated, is compared on its own.
-        (Some(p), Some(q)) if p.year == q.year => dob::YEAR,
+        (Some(p), Some(q)) if p.year == q.year => dob::PLACEHOLDER_SAME_YEAR,
         (Some(_), Some(_)) => dob::PLACEHOLDER_OTHER_YEAR,
         _ => dob::MISSING,
     };
@@ -326,7 +330,7 @@ mod tests {
         let d = id(&mut e, "Maria", "Lopez", (1990, 6, 17));
         let l = compare(&c, &d);
         assert_eq!(l.family, name::EXACT);
-        assert_eq!(l.dob, dob::YEAR, "a placeholder is no evidence of the day, only of the year");
+        assert_eq!(l.dob, dob::PLACEHOLDER_SAME_YEAR, "a placeholder is no evidence of the day, only of the year");
         let e2 = id(&mut e, "Maria", "Lopez", (1991, 6, 17));
         assert_eq!(compare(&c, &e2).dob, dob::PLACEHOLDER_OTHER_YEAR, "its year is compared on its own");
     }

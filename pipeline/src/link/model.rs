@@ -161,6 +161,33 @@ impl Dist {
     }
 }
 
+/// Smooth a joint table of counts between unrelated pairs (rows x `cols`)
+/// into probabilities. A cell seen often keeps its own rate; a rare or
+/// unseen one leans on the product of its row and column rates, since for
+/// unrelated people the two fields agree nearly independently. (A uniform
+/// pseudo-count would instead make "birth date and address both agree"
+/// among strangers as likely as one sampled pair in the whole sample,
+/// hundreds of times too likely, and cost true matches their evidence.)
+fn smooth_joint(v: &mut [f64], cols: usize) {
+    let rows = v.len() / cols;
+    let n: f64 = v.iter().sum();
+    if n <= 0.0 {
+        v.iter_mut().for_each(|x| *x = 1.0 / (rows * cols) as f64);
+        return;
+    }
+    let row: Vec<f64> = (0..rows).map(|r| (v[r * cols..(r + 1) * cols].iter().sum::<f64>() + 0.5) / (n + 0.5 * rows as f64)).collect();
+    let col: Vec<f64> = (0..cols).map(|c| (v.iter().skip(c).step_by(cols).sum::<f64>() + 0.5) / (n + 0.5 * cols as f64)).collect();
+    for r in 0..rows {
+        for c in 0..cols {
+            let k = v[r * cols + c];
+            let w = k / (k + 3.0);
+            v[r * cols + c] = w * k / n + (1.0 - w) * row[r] * col[c];
+        }
+    }
+    let t: f64 = v.iter().sum();
+    v.iter_mut().for_each(|x| *x /= t);
+}
+
 fn outer(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().flat_map(|x| b.iter().map(move |y| x * y)).collect()
 }
@@ -173,7 +200,7 @@ fn match_prior() -> Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
         names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
-        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.03, 0.02, 0.01], &[0.4, 0.3, 0.3]),
+        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.3, 0.3]),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
         // Partners keep a person under one record id, mostly.
@@ -186,6 +213,13 @@ fn match_prior() -> Dist {
 /// Pseudo-observations behind the match prior, per factor: a share of the
 /// pairs the match class holds, so the prior keeps its say at any scale.
 const PRIOR_SHARE: f64 = 0.25;
+/// Posterior above which a sampled pattern counts as a match, not a
+/// stranger, when the random sample is cleaned (see [`fit`]).
+const CONFIDENT_MATCH: f64 = 0.95;
+/// Pseudo-pairs behind the household class's birth-date prior.
+const H_DOB_PRIOR: f64 = 100.0;
+/// Share of household pairs that share a birth date (twins), in that prior.
+const H_TWINS: f64 = 0.08;
 const PRIOR_MIN: f64 = 60.0;
 
 /// A fitted model: three classes of record pairs.
@@ -231,7 +265,34 @@ pub struct Counts<'a> {
 }
 
 /// Fit the model.
+///
+/// The random sample of pairs stands for the unrelated class, but it also
+/// holds the few true matches that any random draw of pairs contains (one in
+/// a few thousand pairs on small data). Left in, they make perfect agreement
+/// look as common among strangers as matches are among all pairs, which caps
+/// the evidence any match can have. So the model is fitted, each sampled
+/// pattern is then discounted by its posterior probability of being a match,
+/// and the model is fitted again (twice, which is enough to settle). Only
+/// patterns that are near-certain matches are discounted.
 pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
+    let mut strangers: Vec<f64> = c.strangers.iter().map(|x| *x as f64).collect();
+    let mut model = fit_once(c, &strangers, max_iter);
+    for _ in 0..2 {
+        for (p, n) in strangers.iter_mut().enumerate() {
+            let post = model.probability(model.log_odds[p]);
+            // Only near-certain matches are taken out: discounting ambiguous
+            // patterns (namesakes) would feed on itself, each round making
+            // them look rarer among strangers and so more like matches.
+            if c.strangers[p] > 0 && post >= CONFIDENT_MATCH {
+                *n = c.strangers[p] as f64 * (1.0 - post);
+            }
+        }
+        model = fit_once(c, &strangers, max_iter);
+    }
+    model
+}
+
+fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     assert_eq!(c.candidates.len(), PATTERNS);
     let others_total: f64 = c.others_sample.iter().map(|x| *x as f64).sum::<f64>().max(1.0);
     let total: Vec<f64> = (0..PATTERNS)
@@ -242,10 +303,19 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
 
     // Unrelated: the random sample.
     let mut u = Dist::zeros();
-    for (p, n) in c.strangers.iter().enumerate() {
-        u.add(&unpattern(p), *n as f64 + 0.01);
+    for (p, n) in strangers.iter().enumerate() {
+        if *n > 0.0 {
+            u.add(&unpattern(p), *n);
+        }
     }
-    u.normalize(1e-9);
+    smooth_joint(&mut u.names, F_OBS);
+    smooth_joint(&mut u.dates, C_OBS);
+    for v in [&mut u.sex, &mut u.tax_id, &mut u.same_partner] {
+        for x in v.iter_mut() {
+            *x += 0.5;
+        }
+    }
+    u.normalize(1e-12);
 
     // Household: candidate pairs sharing a contact but no given name give
     // the family-name and birth-date distributions within households; given
@@ -283,16 +353,29 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
             *x += (t * 0.02 + 1.0) * y;
         }
     }
+    // A prior for households' birth dates: the strangers' birth-date margin
+    // plus twins, worth H_DOB_PRIOR pairs. Where few pairs inform the
+    // household class (sex not recorded, so the selection above finds
+    // nothing; or data without households), agreeing birth dates stay rare
+    // in households instead of as likely as any other level.
+    let u_dob: Vec<f64> = (0..D_OBS).map(|d| u.dates[d * C_OBS..(d + 1) * C_OBS].iter().sum()).collect();
+    let u_dob_total: f64 = u_dob.iter().sum::<f64>().max(1e-300);
     for d in 0..D_OBS {
-        h.dates[d * C_OBS + agree] += 0.1;
+        let twins = if d == dob::EXACT as usize { H_TWINS } else { 0.0 };
+        h.dates[d * C_OBS + agree] += H_DOB_PRIOR * (u_dob[d] / u_dob_total + twins);
     }
     // Households are also seen through the ZIP code alone, when one record
     // has no address or phone: the same birth-date structure at a rate
     // (zip_ratio) that EM learns.
     let zip = contact::ZIP as usize;
     let mut zip_ratio = 0.5;
-    let household_agree: Vec<f64> = (0..D_OBS).map(|d| h.dates[d * C_OBS + agree]).collect();
-    let set_zip = |h: &mut Dist, ratio: f64| {
+    // The household birth-date distribution: the selected pairs and the
+    // prior above as pseudo-counts, plus what EM assigns to the household
+    // class (so twins of the same sex, which the selection cannot see, are
+    // learned too).
+    let household_seed: Vec<f64> = (0..D_OBS).map(|d| h.dates[d * C_OBS + agree]).collect();
+    let mut household_agree = household_seed.clone();
+    let set_zip = |h: &mut Dist, household_agree: &[f64], ratio: f64| {
         for d in 0..D_OBS {
             h.dates[d * C_OBS + agree] = household_agree[d];
             h.dates[d * C_OBS + zip] = household_agree[d] * ratio;
@@ -302,7 +385,7 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
     h.tax_id = u.tax_id.clone();
     h.same_partner = u.same_partner.clone();
     h.normalize(1e-12);
-    set_zip(&mut h, zip_ratio);
+    set_zip(&mut h, &household_agree, zip_ratio);
 
     let prior = match_prior();
     let mut m = prior.clone();
@@ -317,6 +400,7 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
         let mut acc = Dist::zeros();
         let mut sums = [0.0f64; 3];
         let (mut h_agree, mut h_zip) = (0.0f64, 0.0f64);
+        let mut h_dob = vec![0.0f64; D_OBS];
         for (n, cell) in &live {
             let w = [shares[0] * m.prob(cell), shares[1] * h.prob(cell), shares[2] * u.prob(cell)];
             let z: f64 = w.iter().sum();
@@ -327,10 +411,14 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
                 sums[k] += n * w[k] / z;
             }
             acc.add(cell, n * w[0] / z);
+            let db = cell.d / contact::COUNT;
             match (cell.d % contact::COUNT) as u8 {
                 contact::AGREE => h_agree += n * w[1] / z,
                 contact::ZIP => h_zip += n * w[1] / z,
-                _ => {}
+                _ => continue,
+            }
+            if db < D_OBS {
+                h_dob[db] += n * w[1] / z;
             }
         }
         // MAP update of the match class with the prior as pseudo-counts.
@@ -356,8 +444,11 @@ pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
         shares = new_shares;
         if h_agree > 0.0 {
             zip_ratio = (h_zip / h_agree).clamp(0.0, 20.0);
-            set_zip(&mut h, zip_ratio);
         }
+        for d in 0..D_OBS {
+            household_agree[d] = household_seed[d] + h_dob[d];
+        }
+        set_zip(&mut h, &household_agree, zip_ratio);
         if change < 1e-7 {
             break;
         }

@@ -40,7 +40,7 @@ pub const RECIPES: &[(u64, &str)] = &[
     (9, "email"),
     (10, "SSN/ITIN"),
     (11, "street address + ZIP"),
-    (14, "phonetic name part + ZIP"),
+    (14, "name part + ZIP"),
 ];
 
 /// How blocks are turned into pairs.
@@ -111,11 +111,11 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
             }
         }
     }
-    // A name part by sound in one ZIP code: survives a birth date that
-    // changed along with the other name. Ordered by birth year.
+    // A name part in one ZIP code: survives a birth date that changed
+    // along with the other name. Ordered by birth year.
     if id.zip5 != 0 {
-        for p in id.parts.iter().filter(|p| !p.role.is_glued() && p.phonetic[0] != 0) {
-            push(14, p.phonetic[0], id.zip5, year);
+        for p in id.parts.iter().filter(|p| !p.role.is_glued()) {
+            push(14, p.exact, id.zip5, year);
         }
     }
     // A birth date alone: ordered by ZIP code.

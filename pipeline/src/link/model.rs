@@ -213,9 +213,11 @@ fn match_prior() -> Dist {
 /// Pseudo-observations behind the match prior, per factor: a share of the
 /// pairs the match class holds, so the prior keeps its say at any scale.
 const PRIOR_SHARE: f64 = 0.25;
-/// Posterior above which a sampled pattern counts as a match, not a
-/// stranger, when the random sample is cleaned (see [`fit`]).
+/// Posterior at or above which a sampled pattern's pairs count as matches
+/// when the strangers' sample is cleaned (see [`fit`]).
 const CONFIDENT_MATCH: f64 = 0.95;
+/// Largest share of the match class whose birth dates disagree outright.
+const DOB_DISAGREE_MAX: f64 = 0.05;
 /// Pseudo-pairs behind the household class's birth-date prior.
 const H_DOB_PRIOR: f64 = 100.0;
 /// Share of household pairs that share a birth date (twins), in that prior.
@@ -262,29 +264,61 @@ pub struct Counts<'a> {
     pub strangers: &'a [u64],
     pub others_sample: &'a [u64],
     pub others: f64,
+    /// The most pairs that can be matches: every observation matching one
+    /// observation at each partner. EM may not grow the match class past it.
+    pub max_matches: f64,
 }
 
 /// Fit the model.
 ///
 /// The random sample of pairs stands for the unrelated class, but it also
-/// holds the few true matches that any random draw of pairs contains (one in
-/// a few thousand pairs on small data). Left in, they make perfect agreement
-/// look as common among strangers as matches are among all pairs, which caps
-/// the evidence any match can have. So the model is fitted, each sampled
-/// pattern is then discounted by its posterior probability of being a match,
-/// and the model is fitted again (twice, which is enough to settle). Only
-/// patterns that are near-certain matches are discounted.
+/// holds the true matches that any random draw of pairs contains, at their
+/// share among all pairs (about one in five thousand pairs on FEBRL 4; one
+/// in a million on a large consortium). Left in, they make perfect
+/// agreement look as common among strangers as matches are among all
+/// pairs, which caps the evidence any match can have. So the model is
+/// fitted, the matches the sample is *expected* to hold are taken out of
+/// it (its size, times the match share, times the match class's probability
+/// of each pattern), and the model is fitted again (twice, which is enough
+/// to settle). A remainder within one standard deviation of the expected
+/// count is taken as noise, and for patterns the model is nearly sure of
+/// (posterior at least 0.95) the sampled pairs count as matches by their
+/// posterior. Ambiguous patterns lose only the expected number: strangers
+/// who happen to agree (namesakes) are what the sample must keep.
 pub fn fit(c: &Counts<'_>, max_iter: usize) -> Model {
     let mut strangers: Vec<f64> = c.strangers.iter().map(|x| *x as f64).collect();
     let mut model = fit_once(c, &strangers, max_iter);
+    // Sampled pairs per pattern of missing fields: within one such pattern,
+    // a class's probabilities of the observed levels sum to one.
+    let signature = |p: usize| -> usize {
+        let Cell { n, d, s, t, .. } = unpattern(p);
+        let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
+        let (db, cl) = (d / contact::COUNT, d % contact::COUNT);
+        [g == G_OBS, f == F_OBS, db == D_OBS, cl == C_OBS, s == S_OBS, t == S_OBS]
+            .iter()
+            .fold(0, |acc, missing| acc * 2 + *missing as usize)
+    };
+    let mut by_signature = [0.0f64; 64];
+    for (p, n) in c.strangers.iter().enumerate() {
+        by_signature[signature(p)] += *n as f64;
+    }
     for _ in 0..2 {
         for (p, n) in strangers.iter_mut().enumerate() {
-            let post = model.probability(model.log_odds[p]);
-            // Only near-certain matches are taken out: discounting ambiguous
-            // patterns (namesakes) would feed on itself, each round making
-            // them look rarer among strangers and so more like matches.
-            if c.strangers[p] > 0 && post >= CONFIDENT_MATCH {
-                *n = c.strangers[p] as f64 * (1.0 - post);
+            if c.strangers[p] > 0 {
+                let mut expected = by_signature[signature(p)] * model.shares[0] * model.m.prob(&unpattern(p));
+                // Patterns the model is nearly sure are matches: their
+                // sampled pairs are taken as matches even where the count
+                // exceeds the expectation (records with fewer errors in one
+                // field tend to have fewer in the others, which a model of
+                // independent fields underestimates).
+                let post = model.probability(model.log_odds[p]);
+                if post >= CONFIDENT_MATCH {
+                    expected = expected.max(c.strangers[p] as f64 * post);
+                }
+                let rest = c.strangers[p] as f64 - expected;
+                // What is left within the Poisson noise of the expected
+                // matches is noise: the smoothing then leans on the margins.
+                *n = if rest > expected.sqrt() { rest } else { 0.0 };
             }
         }
         model = fit_once(c, &strangers, max_iter);
@@ -436,7 +470,15 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
         }
         acc.normalize(1e-9);
         monotone(&mut acc, &u);
-        let new_shares = [sums[0] / grand, sums[1] / grand, sums[2] / grand];
+        let mut new_shares = [sums[0] / grand, sums[1] / grand, sums[2] / grand];
+        // A match class larger than the data can hold has become a "same
+        // name" class (namesakes in a large population): hold it at the
+        // bound and give the rest to the unrelated class.
+        let cap = c.max_matches / grand;
+        if new_shares[0] > cap {
+            new_shares[2] += new_shares[0] - cap;
+            new_shares[0] = cap;
+        }
         let change: f64 = (0..3).map(|k| (new_shares[k] - shares[k]).abs() / shares[k].max(1e-300)).sum::<f64>()
             + acc.names.iter().zip(&m.names).map(|(a, b)| (a - b).abs()).sum::<f64>()
             + acc.dates.iter().zip(&m.dates).map(|(a, b)| (a - b).abs()).sum::<f64>();
@@ -497,6 +539,19 @@ fn monotone(m: &mut Dist, u: &Dist) {
     let (md, ud) = (row(&m.dates, dis), row(&u.dates, dis).max(1e-300));
     if md / ud > floor && md > 0.0 {
         let scale = floor * ud / md;
+        for x in &mut m.dates[dis * C_OBS..(dis + 1) * C_OBS] {
+            *x *= scale;
+        }
+    }
+    // The same person's birth dates rarely disagree outright (typos, swaps,
+    // placeholders and near years have levels of their own): at most
+    // DOB_DISAGREE_MAX of the match class. Without this bound EM can turn
+    // the match class into a "same name" class on a large population with
+    // many namesakes.
+    let total: f64 = m.dates.iter().sum();
+    let md = row(&m.dates, dis);
+    if total > 0.0 && md > DOB_DISAGREE_MAX * total {
+        let scale = DOB_DISAGREE_MAX * (total - md) / ((1.0 - DOB_DISAGREE_MAX) * md);
         for x in &mut m.dates[dis * C_OBS..(dis + 1) * C_OBS] {
             *x *= scale;
         }
@@ -609,7 +664,7 @@ mod tests {
         sample[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 1))] += 2_000;
         sample[pattern(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1))] += 30;
         sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 2_000;
-        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8 }, 500);
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8, max_matches: f64::INFINITY }, 500);
         let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
         assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
         assert!(p(&lv(name::VARIANT, name::NONE, dob::EXACT, 0, 2)) > 0.9, "married name, no contact");
@@ -618,5 +673,58 @@ mod tests {
         assert!(p(&twins) < 0.75, "twins are two people: {}", p(&twins));
         assert!(p(&lv(name::NONE, name::EXACT, dob::DISAGREE, 0, 0)) < 0.01);
         assert!(p(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1)) < 0.05, "same common first name and year");
+    }
+
+    /// The random sample holds a few true matches (perfect agreement). Left
+    /// in, they make "same birth date and same address" look common among
+    /// strangers, and a match whose names were both garbled could never be
+    /// linked. Cleaned out, the birth date and address carry it.
+    #[test]
+    fn matches_in_the_random_sample_do_not_mask_strong_evidence() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        let clean = lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0);
+        let garbled = lv(name::NONE, name::NONE, dob::EXACT, 0, 0);
+        cand[pattern(&clean)] += 1000;
+        cand[pattern(&garbled)] += 30;
+        cand[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 2000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 50_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 1))] += 48_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 1_500;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 400;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::EXACT, 0, 1))] += 10;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 0))] += 80;
+        // 1,030 matches among 5 million pairs: a 100,000-pair sample holds
+        // about 20 of them.
+        sample[pattern(&clean)] += 20;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 5e6, max_matches: f64::INFINITY }, 500);
+        let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        assert!(p(&clean) > 0.999);
+        assert!(p(&garbled) > 0.5, "birth date and address agree: {}", p(&garbled));
+        assert!(p(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1)) < 0.01);
+    }
+
+    /// EM may not grow the match class past what the data can hold.
+    #[test]
+    fn the_match_class_is_bounded() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 500;
+        // Many namesakes born in the same year (common names of one era).
+        let namesakes = lv(name::EXACT, name::EXACT, dob::YEAR, 0, 1);
+        cand[pattern(&namesakes)] += 50_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 1))] += 99_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 1_500;
+        sample[pattern(&lv(name::EXACT, name::EXACT, dob::DISAGREE, 0, 1))] += 5;
+        sample[pattern(&namesakes)] += 1;
+        let counts = |max| Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e9, max_matches: max };
+        let total = 1e9 + 50_500.0;
+        let free = fit(&counts(f64::INFINITY), 500);
+        assert!(free.shares[0] * total > 2_000.0, "without the bound EM takes namesakes for matches: {}", free.shares[0] * total);
+        let bounded = fit(&counts(1_000.0), 500);
+        assert!(bounded.shares[0] * total <= 1_000.0 * 1.0001, "{}", bounded.shares[0] * total);
+        let p = |m: &Model, l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        assert!(p(&bounded, &namesakes) < p(&free, &namesakes), "{} vs {}", p(&bounded, &namesakes), p(&free, &namesakes));
+        assert!(p(&bounded, &lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0)) > 0.99);
     }
 }

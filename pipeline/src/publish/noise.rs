@@ -6,6 +6,7 @@
 //! reports comes from OpenDP's own privacy map, not from a formula here.
 
 use opendp::combinators::make_zCDP_to_approxDP;
+use opendp::core::Measurement;
 use opendp::domains::{AtomDomain, VectorDomain};
 use std::collections::HashMap;
 
@@ -221,32 +222,33 @@ pub struct ThresholdMech {
     pub delta: f64,
 }
 
+type Counts = MapDomain<AtomDomain<String>, AtomDomain<i64>>;
+
+/// OpenDP's threshold measurement, of either kind.
+enum Threshold {
+    Gaussian(Measurement<Counts, L0PInfDistance<2, AbsoluteDistance<f64>>, Approximate<ZeroConcentratedDivergence>, HashMap<String, i64>>),
+    Laplace(Measurement<Counts, L0PInfDistance<1, AbsoluteDistance<f64>>, Approximate<MaxDivergence>, HashMap<String, i64>>),
+}
+
+fn threshold_measurement(mechanism: Mechanism, scale: f64, threshold: i64) -> Result<Threshold> {
+    let domain = MapDomain::new(AtomDomain::<String>::default(), AtomDomain::<i64>::default());
+    Ok(match mechanism {
+        Mechanism::Gaussian => Threshold::Gaussian(
+            make_gaussian_threshold(domain, L0PInfDistance::<2, _>(AbsoluteDistance::<f64>::default()), scale, threshold, None).map_err(dp)?,
+        ),
+        Mechanism::Laplace => Threshold::Laplace(
+            make_laplace_threshold(domain, L0PInfDistance::<1, _>(AbsoluteDistance::<f64>::default()), scale, threshold, None).map_err(dp)?,
+        ),
+    })
+}
+
 /// Loss (ρ, δ) of the threshold mechanism when one person changes up to
 /// `cells` keys by at most 1 each, from OpenDP's privacy map.
 fn threshold_loss(mechanism: Mechanism, scale: f64, threshold: i64, cells: usize) -> Result<(f64, f64)> {
-    let domain = MapDomain::new(AtomDomain::<String>::default(), AtomDomain::<i64>::default());
     let l0 = u32::try_from(cells).map_err(|_| Error::Privacy(format!("too many cells per person: {cells}")))?;
-    match mechanism {
-        Mechanism::Gaussian => {
-            let m = make_gaussian_threshold::<_, _, Approximate<ZeroConcentratedDivergence>>(
-                domain,
-                L0PInfDistance::<2, _>(AbsoluteDistance::<f64>::default()),
-                scale,
-                threshold,
-                None,
-            )
-            .map_err(dp)?;
-            m.map(&(l0, (cells as f64).sqrt(), 1.0)).map_err(dp)
-        }
-        Mechanism::Laplace => {
-            let m = make_laplace_threshold::<_, _, Approximate<MaxDivergence>>(
-                domain,
-                L0PInfDistance::<1, _>(AbsoluteDistance::<f64>::default()),
-                scale,
-                threshold,
-                None,
-            )
-            .map_err(dp)?;
+    match threshold_measurement(mechanism, scale, threshold)? {
+        Threshold::Gaussian(m) => m.map(&(l0, (cells as f64).sqrt(), 1.0)).map_err(dp),
+        Threshold::Laplace(m) => {
             let (eps, delta) = m.map(&(l0, cells as f64, 1.0)).map_err(dp)?;
             Ok((eps * eps / 2.0, delta))
         }
@@ -287,28 +289,9 @@ pub fn calibrate_threshold(mechanism: Mechanism, cells: usize, rho: f64, delta: 
 impl ThresholdMech {
     /// Noisy counts of the keys that clear the threshold.
     pub fn release(&self, counts: HashMap<String, i64>) -> Result<HashMap<String, i64>> {
-        let domain = MapDomain::new(AtomDomain::<String>::default(), AtomDomain::<i64>::default());
-        match self.mechanism {
-            Mechanism::Gaussian => make_gaussian_threshold::<_, _, Approximate<ZeroConcentratedDivergence>>(
-                domain,
-                L0PInfDistance::<2, _>(AbsoluteDistance::<f64>::default()),
-                self.scale,
-                self.threshold,
-                None,
-            )
-            .map_err(dp)?
-            .invoke(&counts)
-            .map_err(dp),
-            Mechanism::Laplace => make_laplace_threshold::<_, _, Approximate<MaxDivergence>>(
-                domain,
-                L0PInfDistance::<1, _>(AbsoluteDistance::<f64>::default()),
-                self.scale,
-                self.threshold,
-                None,
-            )
-            .map_err(dp)?
-            .invoke(&counts)
-            .map_err(dp),
+        match threshold_measurement(self.mechanism, self.scale, self.threshold)? {
+            Threshold::Gaussian(m) => m.invoke(&counts).map_err(dp),
+            Threshold::Laplace(m) => m.invoke(&counts).map_err(dp),
         }
     }
 

@@ -540,7 +540,7 @@ def bench_exe(name: str) -> str:
     m = re.search(r"Executable .*\((.*?)\)", p.stderr)
     if p.returncode != 0 or not m:
         raise SystemExit(f"cargo bench --no-run failed:\n{p.stderr[-3000:]}")
-    return str(REPO / m.group(1)) if not m.group(1).startswith("/") else m.group(1)
+    return str(REPO / m.group(1))  # an absolute path stays as it is
 
 
 def utility_error(agg: str, truth: float, value):

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use braid::Config;
 use braid::metrics::Aggregation;
-use braid::publish::{bound, release_metric};
+use braid::publish::{bound, bound_metric, release_metric};
 use braid::run::Pipeline;
 use serde_json::json;
 
@@ -62,16 +62,8 @@ fn main() -> braid::Result<()> {
     for m in &metrics {
         let (rows, _) = rt.block_on(braid::metrics::compute(&ctx, m))?;
         let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
-        let max_cells = m.max_cells.unwrap_or(p.cfg.privacy.max_cells_per_person);
-        let b = bound::bound(
-            &rows,
-            m,
-            &public,
-            max_cells,
-            &order_key,
-            m.aggregation == Aggregation::Median,
-            p.cfg.privacy.discovery_share > 0.0,
-        );
+        let b = bound_metric(&p.cfg, m, &rows, &public, &order_key);
+        let max_cells = b.max_cells;
         let rho = p.cfg.privacy.rho_per_release * m.weight / total_weight;
         let mut released: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(reps); b.cells.len()];
         let t = std::time::Instant::now();

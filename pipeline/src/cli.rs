@@ -429,9 +429,8 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
         println!("{} ({}): {} per-person rows, {} people, {} rows without a value", m.name, m.title, rows.person.len(), people.len(), nulls);
         if raw {
             let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
-            let max_cells = m.max_cells.unwrap_or(p.cfg.privacy.max_cells_per_person);
-            let b = crate::publish::bound::bound(&rows, &m, &public, max_cells, &order_key, m.aggregation == crate::metrics::Aggregation::Median, p.cfg.privacy.discovery_share > 0.0);
-            println!("  EXACT VALUES (steward validation only; never publish): bounded to {max_cells} cells per person");
+            let b = crate::publish::bound_metric(&p.cfg, &m, &rows, &public, &order_key);
+            println!("  EXACT VALUES (steward validation only; never publish): bounded to {} cells per person", b.max_cells);
             println!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
             for (c, discovered) in b.cells.iter().map(|c| (c, false)).chain(b.discovered.iter().map(|c| (c, true))) {
                 if c.n == 0 {

@@ -213,6 +213,7 @@ fn match_prior() -> Dist {
 /// Pseudo-observations behind the match prior, per factor: a share of the
 /// pairs the match class holds, so the prior keeps its say at any scale.
 const PRIOR_SHARE: f64 = 0.25;
+const PRIOR_MIN: f64 = 60.0;
 /// Posterior at or above which a sampled pattern's pairs count as matches
 /// when the strangers' sample is cleaned (see [`fit`]).
 const CONFIDENT_MATCH: f64 = 0.95;
@@ -222,7 +223,6 @@ const DOB_DISAGREE_MAX: f64 = 0.05;
 const H_DOB_PRIOR: f64 = 100.0;
 /// Share of household pairs that share a birth date (twins), in that prior.
 const H_TWINS: f64 = 0.08;
-const PRIOR_MIN: f64 = 60.0;
 
 /// A fitted model: three classes of record pairs.
 ///

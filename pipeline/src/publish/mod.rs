@@ -420,10 +420,17 @@ async fn compute_metric(
             })
         })
         .collect::<Result<_>>()?;
-    let max_cells = m.max_cells.unwrap_or(cfg.privacy.max_cells_per_person);
-    let b = bound::bound(&rows, m, &public, max_cells, order_key, m.aggregation == Aggregation::Median, cfg.privacy.discovery_share > 0.0);
+    let b = bound_metric(cfg, m, &rows, &public, order_key);
     tracing::debug!(metric = %m.name, people = b.people, unlisted_rows = b.rows_with_unlisted_keys, discovered_keys = b.discovered.len(), truncated = b.people_truncated, "bounded");
     release_metric(cfg, m, &b, rho)
+}
+
+/// Bound one metric's per-person rows as publication does: the metric's
+/// (or the configured) cells per person, value lists for medians, and
+/// discovered cells when discovery is on. `public[d]` is dimension d's list.
+pub fn bound_metric(cfg: &Config, m: &MetricDef, rows: &crate::metrics::PersonRows, public: &[Vec<String>], order_key: &[u8; 32]) -> bound::Bounded {
+    let max_cells = m.max_cells.unwrap_or(cfg.privacy.max_cells_per_person);
+    bound::bound(rows, m, public, max_cells, order_key, m.aggregation == Aggregation::Median, cfg.privacy.discovery_share > 0.0)
 }
 
 /// Share of a metric's ρ that releases its count (the rest measures values).
@@ -446,10 +453,6 @@ struct Measured {
 
 fn measure(cfg: &Config, m: &MetricDef, cells: &[bound::Cell], n: &[i64], count_cal: &noise::Calibrated, rho: f64, c: usize) -> Result<Measured> {
     let mech = cfg.privacy.mechanism;
-    let sens = |max_abs: i64| match mech {
-        Mechanism::Gaussian => noise::l2_sensitivity(c, max_abs),
-        Mechanism::Laplace => noise::l1_sensitivity(c, max_abs),
-    };
     let max_abs = m.bounds.0.abs().max(m.bounds.1.abs()).max(1);
     let mut out = Measured { values: vec![None; cells.len()], moes: vec![None; cells.len()], noise: BTreeMap::new(), rho: 0.0 };
     match m.aggregation {
@@ -462,7 +465,7 @@ fn measure(cfg: &Config, m: &MetricDef, cells: &[bound::Cell], n: &[i64], count_
         }
         Aggregation::Sum | Aggregation::Mean | Aggregation::Rate => {
             let sums: Vec<i64> = cells.iter().map(|x| x.sum).collect();
-            let sum_cal = noise::calibrate(mech, sens(max_abs), rho)?;
+            let sum_cal = noise::calibrate(mech, noise::sensitivity(mech, c, max_abs), rho)?;
             let s = noise::release(&sums, &sum_cal)?;
             out.noise.insert("sum".into(), serde_json::to_value(sum_cal).expect("json"));
             out.rho = sum_cal.rho;
@@ -552,8 +555,10 @@ fn package(cfg: &Config, m: &MetricDef, keys: Vec<Vec<String>>, n: &[i64], v: &M
     cells
 }
 
-/// Separator of key values in the threshold mechanism's map keys.
-const KEY_SEP: char = '\u{1f}';
+/// A cell key as one string, for the threshold mechanism's map.
+fn map_key(key: &[String]) -> String {
+    key.join("\u{1f}")
+}
 
 /// Add noise to bounded cells and package them (separate for tests).
 ///
@@ -571,11 +576,7 @@ pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64)
     let cs = count_share(m.aggregation);
     let mut noise_info = BTreeMap::new();
 
-    let count_sens = match mech {
-        Mechanism::Gaussian => noise::l2_sensitivity(c, 1),
-        Mechanism::Laplace => noise::l1_sensitivity(c, 1),
-    };
-    let count_cal = noise::calibrate(mech, count_sens, rho_public * cs)?;
+    let count_cal = noise::calibrate(mech, noise::sensitivity(mech, c, 1), rho_public * cs)?;
     let n_true: Vec<i64> = b.cells.iter().map(|x| x.n).collect();
     let n = noise::release(&n_true, &count_cal)?;
     let measured = measure(cfg, m, &b.cells, &n, &count_cal, rho_public * (1.0 - cs), c)?;
@@ -588,10 +589,10 @@ pub fn release_metric(cfg: &Config, m: &MetricDef, b: &bound::Bounded, rho: f64)
     let mut threshold_delta = 0.0;
     if share > 0.0 {
         let t = noise::calibrate_threshold(mech, c, rho * share * cs, cfg.privacy.discovery_delta, cfg.publish.min_cell)?;
-        let counts = b.discovered.iter().map(|x| (x.key.join(&KEY_SEP.to_string()), x.n)).collect();
-        let released = t.release(counts)?;
+        let keys: Vec<String> = b.discovered.iter().map(|x| map_key(&x.key)).collect();
+        let released = t.release(keys.iter().cloned().zip(b.discovered.iter().map(|x| x.n)).collect())?;
         let mut chosen: Vec<(&bound::Cell, i64)> =
-            b.discovered.iter().filter_map(|x| released.get(&x.key.join(&KEY_SEP.to_string())).map(|n| (x, *n))).collect();
+            b.discovered.iter().zip(&keys).filter_map(|(x, k)| released.get(k).map(|n| (x, *n))).collect();
         chosen.sort_by(|x, y| x.0.key.cmp(&y.0.key));
         let chosen_cells: Vec<bound::Cell> = chosen.iter().map(|(x, _)| (*x).clone()).collect();
         let dn: Vec<i64> = chosen.iter().map(|(_, n)| *n).collect();

@@ -5,12 +5,11 @@
 //! Every mechanism is built with its sensitivity, and the privacy loss it
 //! reports comes from OpenDP's own privacy map, not from a formula here.
 
-use opendp::combinators::make_zCDP_to_approxDP;
-use opendp::core::Measurement;
-use opendp::domains::{AtomDomain, VectorDomain};
 use std::collections::HashMap;
 
-use opendp::domains::MapDomain;
+use opendp::combinators::make_zCDP_to_approxDP;
+use opendp::core::Measurement;
+use opendp::domains::{AtomDomain, MapDomain, VectorDomain};
 use opendp::measurements::{make_gaussian, make_gaussian_threshold, make_laplace, make_laplace_threshold, make_private_quantile};
 use opendp::measures::{Approximate, MaxDivergence, ZeroConcentratedDivergence};
 use opendp::metrics::{AbsoluteDistance, L0PInfDistance, L1Distance, L2Distance, SymmetricDistance};
@@ -40,6 +39,15 @@ pub fn l2_sensitivity(cells: usize, max_abs: i64) -> f64 {
 /// L1 sensitivity under the same bounds.
 pub fn l1_sensitivity(cells: usize, max_abs: i64) -> f64 {
     cells as f64 * max_abs.unsigned_abs() as f64
+}
+
+/// The sensitivity `mechanism` is calibrated with: L2 for the Gaussian, L1
+/// for the Laplace.
+pub fn sensitivity(mechanism: Mechanism, cells: usize, max_abs: i64) -> f64 {
+    match mechanism {
+        Mechanism::Gaussian => l2_sensitivity(cells, max_abs),
+        Mechanism::Laplace => l1_sensitivity(cells, max_abs),
+    }
 }
 
 /// A vector mechanism with its calibration.
@@ -262,11 +270,7 @@ pub fn calibrate_threshold(mechanism: Mechanism, cells: usize, rho: f64, delta: 
     if rho <= 0.0 || !(delta > 0.0) {
         return Err(Error::Privacy(format!("cannot calibrate a threshold for rho {rho} and delta {delta}")));
     }
-    let sens = match mechanism {
-        Mechanism::Gaussian => l2_sensitivity(cells, 1),
-        Mechanism::Laplace => l1_sensitivity(cells, 1),
-    };
-    let scale = calibrate(mechanism, sens, rho)?.scale;
+    let scale = calibrate(mechanism, sensitivity(mechanism, cells, 1), rho)?.scale;
     let min_threshold = min_threshold.max(2);
     let fits = |t: i64| -> Result<Option<(f64, f64)>> {
         let (r, d) = threshold_loss(mechanism, scale, t, cells)?;
@@ -297,11 +301,7 @@ impl ThresholdMech {
 
     /// The same noise as a plain release, for margins of error.
     pub fn calibrated(&self) -> Calibrated {
-        let sensitivity = match self.mechanism {
-            Mechanism::Gaussian => l2_sensitivity(self.max_cells, 1),
-            Mechanism::Laplace => l1_sensitivity(self.max_cells, 1),
-        };
-        Calibrated { mechanism: self.mechanism, scale: self.scale, sensitivity, rho: self.rho }
+        Calibrated { mechanism: self.mechanism, scale: self.scale, sensitivity: sensitivity(self.mechanism, self.max_cells, 1), rho: self.rho }
     }
 }
 

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +136,10 @@ pub struct FileReport {
     pub encoding: Option<String>,
     pub rejects_by_reason: BTreeMap<String, u64>,
     pub rejects_by_column: BTreeMap<String, u64>,
+    /// "column: reason" -> values set aside in rows that were loaded
+    /// (birth dates that are not dates or not plausible).
+    #[serde(default)]
+    pub set_aside: BTreeMap<String, u64>,
     pub missing_share: BTreeMap<String, f64>,
     pub unmapped_codes: Vec<(String, String, u64)>,
     pub ambiguous_dates: BTreeMap<String, u64>,
@@ -491,6 +495,7 @@ impl Ingest<'_> {
                                 reason: "duplicate_row",
                                 detail: format!("row is an exact duplicate of line {first}"),
                                 record_id: st.mapper.as_ref().expect("started").record_id(&row),
+                                row_loaded: false,
                             }),
                             None => keep.push(row),
                         }
@@ -515,8 +520,13 @@ impl Ingest<'_> {
                 });
             }
             state.rejections.sort_by_key(|r| r.line);
-            let quarantined = state.rejections.len() as u64;
+            let quarantined = state.rejections.iter().filter(|r| !r.row_loaded).count() as u64;
             for r in &state.rejections {
+                if r.row_loaded {
+                    let column = r.column.as_deref().unwrap_or("");
+                    *state.report.set_aside.entry(format!("{column}: {}", r.reason)).or_default() += 1;
+                    continue;
+                }
                 *state.report.rejects_by_reason.entry(r.reason.to_string()).or_default() += 1;
                 if let Some(c) = &r.column {
                     *state.report.rejects_by_column.entry(c.clone()).or_default() += 1;
@@ -535,6 +545,9 @@ impl Ingest<'_> {
             let mut warnings = Vec::new();
             for (field, code, n) in &state.report.unmapped_codes {
                 warnings.push(format!("{n} row(s) with unmapped {field} code `{code}`"));
+            }
+            for (what, n) in &state.report.set_aside {
+                warnings.push(format!("{n} row(s) loaded with their value set aside ({what})"));
             }
             for (field, n) in &state.report.ambiguous_dates {
                 warnings.push(format!("{n} row(s) with a day/month-ambiguous {field}"));
@@ -594,7 +607,8 @@ fn process(
     let mut no_consent = 0;
     for row in &job.rows {
         match mapper.map(row) {
-            Ok(m) => {
+            Ok(mut m) => {
+                let set_aside = std::mem::take(&mut m.set_aside);
                 let pr = protector.protect(m, mapper.name_order);
                 if !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
                     rejections.push(Rejection {
@@ -603,9 +617,11 @@ fn process(
                         reason: "consent_withdrawn",
                         detail: "the person withdrew consent (braid forget); the row is not loaded".into(),
                         record_id: None,
+                        row_loaded: false,
                     });
                     continue;
                 }
+                rejections.extend(set_aside);
                 if !pr.consent {
                     no_consent += 1;
                 }
@@ -683,7 +699,9 @@ fn quarantine_batch(
     let mut reason = StringBuilder::new();
     let mut detail = StringBuilder::new();
     let mut rk = StringBuilder::new();
+    let mut loaded = BooleanBuilder::with_capacity(n);
     for r in rejections {
+        loaded.append_value(r.row_loaded);
         line.append_value(r.line as i64);
         column.append_option(r.column.as_deref());
         reason.append_value(r.reason);
@@ -702,6 +720,7 @@ fn quarantine_batch(
             Arc::new(reason.finish()),
             Arc::new(detail.finish()),
             Arc::new(rk.finish()),
+            Arc::new(loaded.finish()),
         ],
     )?)
 }

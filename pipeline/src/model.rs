@@ -488,7 +488,7 @@ pub const INGEST_LEDGER: Table = Table {
 pub const QUARANTINE: Table = Table {
     name: "quarantine",
     zone: Zone::Analytics,
-    grain: "one row per rejected input row",
+    grain: "one row per rejected input row, and one per value set aside in a loaded row",
     columns: &[
         col!("file_id", Utf8, false, "File version the row came from.", "pull"),
         PARTNER,
@@ -499,6 +499,13 @@ pub const QUARANTINE: Table = Table {
         col!("reason", Utf8, false, "Reason code (missing_required, bad_date, ...).", "map"),
         col!("detail", Utf8, false, "What to fix, without any value from the row.", "map"),
         col!("record_key", Utf8, true, "Keyed hash of the record id, when there is one.", "protect"),
+        col!(
+            "row_loaded",
+            Bool,
+            true,
+            "False: the row was not loaded. True: the row was loaded and only the value in `column` was set aside (a birth date that is not a date, in the future, or of an implausible age).",
+            "map"
+        ),
     ],
 };
 

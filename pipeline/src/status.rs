@@ -30,6 +30,8 @@ pub struct PartnerStatus {
     pub rows_loaded: i64,
     pub rows_quarantined: i64,
     pub rejects_by_reason: BTreeMap<String, u64>,
+    /// "column: reason" -> values set aside in rows that were loaded.
+    pub set_aside: BTreeMap<String, u64>,
     pub problems: Vec<String>,
 }
 
@@ -60,10 +62,14 @@ pub fn status(cfg: &Config, ledger: &Ledger, only: Option<&str>) -> Result<Statu
         let mine: Vec<_> = files.iter().filter(|f| f.partner == p.id).collect();
         let current: Vec<_> = mine.iter().filter(|f| f.status == "loaded" || f.status == "vanished").collect();
         let mut rejects = BTreeMap::new();
+        let mut set_aside = BTreeMap::new();
         for f in &current {
             if let Some(r) = f.report.as_deref().and_then(|r| serde_json::from_str::<crate::ingest::FileReport>(r).ok()) {
                 for (k, v) in r.rejects_by_reason {
                     *rejects.entry(k).or_default() += v;
+                }
+                for (k, v) in r.set_aside {
+                    *set_aside.entry(k).or_default() += v;
                 }
             }
         }
@@ -76,6 +82,7 @@ pub fn status(cfg: &Config, ledger: &Ledger, only: Option<&str>) -> Result<Statu
             rows_loaded: current.iter().map(|f| f.rows_loaded).sum(),
             rows_quarantined: current.iter().map(|f| f.rows_quarantined).sum(),
             rejects_by_reason: rejects,
+            set_aside,
             problems: mine
                 .iter()
                 .filter(|f| f.status == "rejected" || f.status == "vanished")
@@ -136,6 +143,9 @@ impl Status {
             );
             for (k, v) in &p.rejects_by_reason {
                 let _ = writeln!(s, "      {v:>6} quarantined: {}", k.replace('_', " "));
+            }
+            for (k, v) in &p.set_aside {
+                let _ = writeln!(s, "      {v:>6} loaded, value set aside: {}", k.replace('_', " "));
             }
             for pr in &p.problems {
                 let _ = writeln!(s, "      ! {pr}");

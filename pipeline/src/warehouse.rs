@@ -80,14 +80,8 @@ impl Warehouse {
         use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
         let st: deltalake::kernel::StructType =
             schema.as_ref().try_into_kernel().map_err(|e| Error::storage(table, format!("schema: {e}")))?;
-        let stats_cols: Vec<&str> = schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .filter(|n| !NO_STATS.contains(n))
-            .collect();
         let mut config = std::collections::HashMap::new();
-        config.insert("delta.dataSkippingStatsColumns".to_string(), Some(stats_cols.join(",")));
+        config.insert("delta.dataSkippingStatsColumns".to_string(), Some(stats_columns(schema)));
         let t = t
             .create()
             .with_table_name(table)
@@ -103,9 +97,22 @@ impl Warehouse {
     /// Returns the new version.
     pub async fn overwrite(&self, table: &str, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<i64> {
         let mut t = self.open_or_create(table, schema).await?;
-        let mut writer = RecordBatchWriter::for_table(&t)
-            .map_err(|e| Error::storage(table, e))?
-            .with_writer_properties(writer_properties(schema));
+        // The data model is the authority on a table's columns: when it has
+        // changed since the table was written (a column added in a new
+        // release of braid), this overwrite also commits the new schema.
+        use deltalake::kernel::MetadataExt as _;
+        use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+        let wanted: deltalake::kernel::StructType =
+            schema.as_ref().try_into_kernel().map_err(|e| Error::storage(table, format!("schema: {e}")))?;
+        let current = t.snapshot().map_err(|e| Error::storage(table, e))?.schema();
+        let evolve = current.as_ref() != &wanted;
+        let writer = if evolve {
+            tracing::info!(table, "the data model changed: the table's schema is replaced with this write");
+            RecordBatchWriter::try_new(self.table_url(table)?.as_str(), schema.clone(), None, None)
+        } else {
+            RecordBatchWriter::for_table(&t)
+        };
+        let mut writer = writer.map_err(|e| Error::storage(table, e))?.with_writer_properties(writer_properties(schema));
         for b in batches {
             if b.num_rows() > 0 {
                 writer.write(b).await.map_err(|e| Error::storage(table, e))?;
@@ -116,6 +123,15 @@ impl Warehouse {
         let mut actions: Vec<deltalake::kernel::Action> =
             snapshot.log_data().into_iter().map(|f| deltalake::kernel::Action::Remove(f.remove_action(true))).collect();
         actions.extend(adds.into_iter().map(deltalake::kernel::Action::Add));
+        if evolve {
+            let metadata = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&wanted)
+                .and_then(|m| m.add_config_key("delta.dataSkippingStatsColumns".into(), stats_columns(schema)))
+                .map_err(|e| Error::storage(table, e))?;
+            actions.push(deltalake::kernel::Action::Metadata(metadata));
+        }
         let op = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
         let finalized = CommitBuilder::default()
             .with_actions(actions)
@@ -186,6 +202,12 @@ pub fn register_parquet(ctx: &SessionContext, name: &str, schema: SchemaRef, fil
     let table = ListingTable::try_new(config)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
+}
+
+/// The columns Delta keeps file statistics for (all but keys).
+fn stats_columns(schema: &SchemaRef) -> String {
+    let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).filter(|n| !NO_STATS.contains(n)).collect();
+    cols.join(",")
 }
 
 /// Parquet writer settings: zstd, page statistics except on key columns.
@@ -307,4 +329,42 @@ pub fn file_uri(path: &Path) -> Result<String> {
     url::Url::from_file_path(&abs)
         .map(|u| u.to_string())
         .map_err(|_| Error::storage(abs.display(), "not an absolute path"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{BooleanArray, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    #[tokio::test]
+    async fn a_table_written_under_an_older_data_model_takes_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(dir.path());
+        let old = Arc::new(Schema::new(vec![Field::new("reason", DataType::Utf8, false)]));
+        let b = RecordBatch::try_new(old.clone(), vec![Arc::new(StringArray::from(vec!["bad_date"]))]).unwrap();
+        let v1 = wh.overwrite("quarantine", &old, vec![b]).await.unwrap();
+        let new = Arc::new(Schema::new(vec![
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("row_loaded", DataType::Boolean, true),
+        ]));
+        let b = RecordBatch::try_new(
+            new.clone(),
+            vec![Arc::new(StringArray::from(vec!["implausible_age"])), Arc::new(BooleanArray::from(vec![Some(true)]))],
+        )
+        .unwrap();
+        let v2 = wh.overwrite("quarantine", &new, vec![b.clone()]).await.unwrap();
+        assert_eq!(v2, v1 + 1, "one commit: data and schema together");
+        // The next night writes with the same model: no further schema change.
+        let v3 = wh.overwrite("quarantine", &new, vec![b]).await.unwrap();
+        assert_eq!(v3, v2 + 1);
+        let ctx = SessionContext::new();
+        let files = wh.files_at("quarantine", v3).await.unwrap();
+        register_parquet(&ctx, "q", new.clone(), &files).unwrap();
+        let got = ctx.sql("SELECT reason, row_loaded FROM q").await.unwrap().collect().await.unwrap();
+        assert_eq!(got[0].num_rows(), 1);
+        assert_eq!(got[0].schema().fields().len(), 2);
+        let t = DeltaTable::try_from_url(wh.table_url("quarantine").unwrap()).await.unwrap();
+        assert_eq!(t.snapshot().unwrap().schema().fields().count(), 2, "the Delta log carries the new schema");
+    }
 }

@@ -26,6 +26,9 @@ struct ExpectedFile {
     reasons: BTreeMap<String, i64>,
     #[serde(default)]
     lines: BTreeMap<String, i64>,
+    /// Values set aside in loaded rows, by reason.
+    #[serde(default)]
+    set_aside: BTreeMap<String, i64>,
 }
 
 /// A workspace whose only partner is the corpus (files copied, plus the
@@ -82,7 +85,8 @@ fn every_corpus_file_has_its_documented_outcome_and_nothing_is_lost() {
 
     let expected: Expected = toml::from_str(&std::fs::read_to_string(repo().join("tests/corpus/expected.toml")).unwrap()).unwrap();
     let ledger = ws.sql("SELECT url, status, message, rows_read, rows_loaded, rows_quarantined FROM ingest_ledger");
-    let quarantine = ws.sql("SELECT url, line, \"column\", reason, detail, partner, record_key FROM quarantine");
+    let all = ws.sql("SELECT url, line, \"column\", reason, detail, partner, record_key, row_loaded FROM quarantine");
+    let (aside, quarantine): (Vec<_>, Vec<_>) = all.iter().cloned().partition(|q| q["row_loaded"] == true);
     let dir_files = std::fs::read_dir(ws.path().join("corpus")).unwrap().count();
     assert_eq!(ledger.len(), dir_files, "every file is in the ledger");
     assert_eq!(expected.file.len(), dir_files, "every file has an expected outcome");
@@ -114,9 +118,17 @@ fn every_corpus_file_has_its_documented_outcome_and_nothing_is_lost() {
                 assert!(!qr["detail"].as_str().unwrap().is_empty());
             }
             assert_eq!(reasons, e.reasons, "{}", e.name);
+            let mut set_aside: BTreeMap<String, i64> = BTreeMap::new();
+            let my_aside: Vec<_> = aside.iter().filter(|q| q["url"] == row["url"]).collect();
+            for qr in &my_aside {
+                *set_aside.entry(qr["reason"].as_str().unwrap().to_string()).or_default() += 1;
+                assert_eq!(qr["column"], "DOB", "only birth dates are set aside");
+                assert!(qr["detail"].as_str().unwrap().contains("loaded"), "{qr}");
+            }
+            assert_eq!(set_aside, e.set_aside, "{}: values set aside", e.name);
             for (reason, line) in &e.lines {
                 assert!(
-                    mine.iter().any(|qr| qr["reason"] == reason.as_str() && qr["line"].as_i64() == Some(*line)),
+                    mine.iter().chain(&my_aside).any(|qr| qr["reason"] == reason.as_str() && qr["line"].as_i64() == Some(*line)),
                     "{}: {reason} at line {line}: {mine:?}",
                     e.name
                 );
@@ -127,12 +139,16 @@ fn every_corpus_file_has_its_documented_outcome_and_nothing_is_lost() {
     let bad_date = quarantine.iter().find(|q| q["reason"] == "bad_date").unwrap();
     assert_eq!(bad_date["column"], "DOB");
     assert!(bad_date["record_key"].as_str().is_some_and(|k| k.len() == 32), "hashed identity");
+    // A birth date set aside never becomes a birth year: not the future one,
+    // not the one 123 years back (kept for linkage only).
+    let years = ws.sql("SELECT count(*) AS n FROM person WHERE birth_year IN (1901, 2030)");
+    assert_eq!(years[0]["n"], 0);
 
     // Unchanged files are skipped; nothing is counted twice.
     let again = ws.braid(&["run", "--no-publish"]);
     assert_eq!(again.status.code(), Some(5));
     let q2 = ws.sql("SELECT count(*) AS n FROM quarantine");
-    assert_eq!(q2[0]["n"].as_u64().unwrap() as usize, quarantine.len());
+    assert_eq!(q2[0]["n"].as_u64().unwrap() as usize, all.len());
     let l2 = ws.sql("SELECT count(*) AS n FROM ingest_ledger");
     assert_eq!(l2[0]["n"].as_u64().unwrap() as usize, ledger.len());
 }
@@ -155,7 +171,7 @@ fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
     assert_eq!(rows[1]["rows_loaded"], 2);
     // The superseded version's rows are gone from the warehouse, not added twice.
     let n = ws.sql("SELECT count(*) AS n FROM participation WHERE partner = 'corpus'");
-    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2; // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field, json_lines
+    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2 + 4; // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field, json_lines, dob_set_aside
     assert_eq!(n[0]["n"], expected_rows);
     let vanished = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/utf16.csv'");
     assert_eq!(vanished[0]["status"], "vanished");

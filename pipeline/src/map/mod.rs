@@ -127,6 +127,12 @@ impl Value {
 pub struct MappedRow {
     pub line: u64,
     pub values: Vec<Value>,
+    /// Birth-date problems that did not reject the row (see
+    /// [`Mapper::map`]); they go to the quarantine with `row_loaded`.
+    pub set_aside: Vec<Rejection>,
+    /// The birth date is a real date but an implausible one: linkage
+    /// evidence only, never the analytics' birth year.
+    pub dob_for_linkage_only: bool,
 }
 
 impl MappedRow {
@@ -135,7 +141,10 @@ impl MappedRow {
     }
 }
 
-/// A quarantined row.
+/// Added to the detail of a birth date that was set aside.
+const SET_ASIDE_NOTE: &str = "; the row is loaded without it";
+
+/// A quarantined row, or a value of a loaded row that was set aside.
 #[derive(Debug, Clone)]
 pub struct Rejection {
     pub line: u64,
@@ -146,6 +155,9 @@ pub struct Rejection {
     pub detail: String,
     /// The row's record id, to be hashed into the quarantine's record key.
     pub record_id: Option<String>,
+    /// False: the row was not loaded. True: the row was loaded and only the
+    /// value in `column` was set aside.
+    pub row_loaded: bool,
 }
 
 /// Exact duplicate rows within one file (checked in file order, before
@@ -340,7 +352,7 @@ impl Mapper {
     }
 
     fn reject(&self, row: &RawRow, column: Option<String>, reason: &'static str, detail: String) -> Rejection {
-        Rejection { line: row.line, column, reason, detail, record_id: self.record_id(row) }
+        Rejection { line: row.line, column, reason, detail, record_id: self.record_id(row), row_loaded: false }
     }
 
     pub fn map(&mut self, row: &RawRow) -> Result<MappedRow, Rejection> {
@@ -349,6 +361,7 @@ impl Mapper {
             return Err(self.reject(row, col, issue.code(), detail));
         }
         let mut values = vec![Value::Null; Field::ALL.len()];
+        let mut set_aside = Vec::new();
         for (f, v) in &self.constants {
             values[field_index(*f)] = v.clone();
         }
@@ -360,6 +373,13 @@ impl Mapper {
             };
             match self.typed(field, text) {
                 Ok(v) => values[field_index(field)] = v,
+                // A birth date that is not a date is no evidence, but the
+                // person's other identifiers and facts still are.
+                Err((reason, detail)) if field == Field::Dob => {
+                    let column = Some(self.cols[i].2.clone());
+                    let detail = format!("{detail}{SET_ASIDE_NOTE}");
+                    set_aside.push(Rejection { row_loaded: true, ..self.reject(row, column, reason, detail) });
+                }
                 Err((reason, detail)) => {
                     let column = Some(self.cols[i].2.clone());
                     return Err(self.reject(row, column, reason, detail));
@@ -376,7 +396,27 @@ impl Mapper {
             }
             values[field_index(Field::WagePeriod)] = Value::Text(format!("{}Q{}", *y as i32, *q as i32));
         }
+        let mut dob_for_linkage_only = false;
+        if let Some((reason, detail)) = values[field_index(Field::Dob)].date().and_then(|d| self.dob_problem(d, &values)) {
+            // In the future: no evidence at all. Implausible age: still the
+            // same date in every file that holds it, so linkage evidence,
+            // but never an age in the analytics.
+            if reason == "dob_in_future" {
+                values[field_index(Field::Dob)] = Value::Null;
+            } else {
+                dob_for_linkage_only = true;
+            }
+            let column = self.column_of(Field::Dob).map(String::from);
+            set_aside.push(Rejection { row_loaded: true, ..self.reject(row, column, reason, detail) });
+        }
         for f in &self.required {
+            // A required birth date that was set aside rejects the row for
+            // the reason it was set aside.
+            if *f == Field::Dob && !set_aside.is_empty() {
+                let s = set_aside.pop().expect("not empty");
+                let detail = s.detail.split("; ").next().unwrap_or_default().to_string();
+                return Err(Rejection { row_loaded: false, detail, ..s });
+            }
             if values[field_index(*f)].is_null() {
                 let col = self.column_of(*f).map(String::from);
                 return Err(self.reject(row, 
@@ -386,11 +426,14 @@ impl Mapper {
                 ));
             }
         }
-        let mapped = MappedRow { line: row.line, values };
+        let mapped = MappedRow { line: row.line, values, set_aside, dob_for_linkage_only };
         self.check_plausible(&mapped)
             .map_err(|(f, reason, detail)| self.reject(row, self.column_of(f).map(String::from), reason, detail))?;
         let has_identity = Field::ALL.iter().any(|f| f.role() == FieldRole::Identifier && !mapped.get(*f).is_null());
         if !has_identity {
+            if let Some(s) = mapped.set_aside.into_iter().next() {
+                return Err(Rejection { row_loaded: false, ..s });
+            }
             return Err(self.reject(row, None, "no_identity", "row has neither a record id nor any identifier".into()));
         }
         Ok(mapped)
@@ -499,6 +542,32 @@ impl Mapper {
         first.map(|d| (d, ambiguous))
     }
 
+    /// Why a birth date cannot be used as it is: in the future, or an age
+    /// outside `ingest.min_age..=max_age` at the row's first fact date
+    /// (today when it has none).
+    fn dob_problem(&self, dob: NaiveDate, values: &[Value]) -> Option<(&'static str, String)> {
+        let today = self.rules.today;
+        if dob > today {
+            return Some(("dob_in_future", format!("date of birth is in the future{SET_ASIDE_NOTE}")));
+        }
+        let get = |f: Field| &values[field_index(f)];
+        let reference = [Field::EntryDate, Field::ServiceDate, Field::TestDate, Field::CredentialDate, Field::ReferralDate]
+            .iter()
+            .find_map(|f| get(*f).date())
+            .or_else(|| get(Field::WagePeriod).text().and_then(quarter_start))
+            .unwrap_or(today);
+        let age = age_on(dob, reference);
+        (dob.year() > 1900 && (age < self.rules.min_age || age > self.rules.max_age)).then(|| {
+            (
+                "implausible_age",
+                format!(
+                    "age at the record's date is {age}, outside {}-{} (ingest.min_age/max_age); the row is loaded, and the date is used only to link it, not as an age",
+                    self.rules.min_age, self.rules.max_age
+                ),
+            )
+        })
+    }
+
     fn check_plausible(&self, row: &MappedRow) -> Result<(), (Field, &'static str, String)> {
         let today = self.rules.today;
         let horizon = today + chrono::Duration::days(366);
@@ -513,28 +582,6 @@ impl Mapper {
                 if d.year() < 1900 {
                     return Err((*f, "date_too_old", format!("{} is before 1900", f.name())));
                 }
-            }
-        }
-        if let Some(dob) = row.get(Field::Dob).date() {
-            if dob > today {
-                return Err((Field::Dob, "dob_in_future", "date of birth is in the future".into()));
-            }
-            // Age at the row's reference date: its first fact date, else today.
-            let reference = [Field::EntryDate, Field::ServiceDate, Field::TestDate, Field::CredentialDate, Field::ReferralDate]
-                .iter()
-                .find_map(|f| row.get(*f).date())
-                .or_else(|| row.get(Field::WagePeriod).text().and_then(quarter_start))
-                .unwrap_or(today);
-            let age = age_on(dob, reference);
-            if dob.year() > 1900 && (age < self.rules.min_age || age > self.rules.max_age) {
-                return Err((
-                    Field::Dob,
-                    "implausible_age",
-                    format!(
-                        "age at the record's date is {age}, outside {}-{} (ingest.min_age/max_age)",
-                        self.rules.min_age, self.rules.max_age
-                    ),
-                ));
             }
         }
         if let (Some(entry), Some(exit)) = (row.get(Field::EntryDate).date(), row.get(Field::ExitDate).date())
@@ -720,10 +767,13 @@ mod tests {
     #[test]
     fn rejections_name_column_and_reason_never_the_value() {
         let mut m = mapper();
+        // cfg() requires the birth date: a bad one rejects the row.
         let e = m.map(&row(3, &["7", "Ana", "Ruiz", "1990-13-45", "", "", "", "", ""])).unwrap_err();
         assert_eq!(e.reason, "bad_date");
+        assert!(!e.row_loaded);
         assert_eq!(e.column.as_deref(), Some("DOB"));
         assert!(!e.detail.contains("1990-13-45"));
+        assert!(!e.detail.contains("loaded"), "{}", e.detail);
         let e = m.map(&row(4, &["8", "Ana", "Ruiz", "", "", "", "", "", ""])).unwrap_err();
         assert_eq!(e.reason, "missing_required");
         let e = m.map(&row(5, &["9", "A", "B", "01/02/2030", "", "", "", "", ""])).unwrap_err();
@@ -734,6 +784,38 @@ mod tests {
         assert_eq!(e.reason, "exit_before_entry");
         let e = m.map(&row(8, &["12", "A", "B", "01/02/1980", "", "", "", "", "maybe"])).unwrap_err();
         assert_eq!(e.reason, "bad_boolean");
+    }
+
+    #[test]
+    fn a_bad_birth_date_that_is_not_required_is_set_aside_and_the_row_loaded() {
+        let mut c = cfg();
+        c.required.clear();
+        let mut m = Mapper::new(&c, &headers(), vec!["".into()], rules()).unwrap();
+        // Not a date: dropped.
+        let r = m.map(&row(3, &["7", "Ana", "Ruiz", "1990-13-45", "", "", "", "", ""])).unwrap();
+        assert!(r.get(Field::Dob).is_null());
+        assert!(!r.dob_for_linkage_only);
+        assert_eq!(r.set_aside.len(), 1);
+        let s = &r.set_aside[0];
+        assert!(s.row_loaded);
+        assert_eq!((s.line, s.reason, s.column.as_deref()), (3, "bad_date", Some("DOB")));
+        assert!(!s.detail.contains("1990-13-45"));
+        assert_eq!(r.get(Field::GivenName).text(), Some("Ana"));
+        // In the future: dropped.
+        let r = m.map(&row(5, &["9", "A", "B", "01/02/2030", "", "", "", "", ""])).unwrap();
+        assert!(r.get(Field::Dob).is_null());
+        assert_eq!(r.set_aside[0].reason, "dob_in_future");
+        // Implausible age: kept for linkage only.
+        let r = m.map(&row(6, &["10", "A", "B", "01/02/2020", "09/01/2024", "", "", "", ""])).unwrap();
+        assert_eq!(r.get(Field::Dob).date(), NaiveDate::from_ymd_opt(2020, 1, 2));
+        assert!(r.dob_for_linkage_only);
+        assert_eq!(r.set_aside[0].reason, "implausible_age");
+        // A good date sets nothing aside.
+        let r = m.map(&row(7, &["11", "A", "B", "01/02/1980", "09/01/2024", "", "", "", ""])).unwrap();
+        assert!(r.set_aside.is_empty() && !r.dob_for_linkage_only);
+        // A row whose only identifier was the bad date is rejected for it.
+        let e = m.map(&row(8, &["", "", "", "1990-13-45", "", "", "", "", ""])).unwrap_err();
+        assert_eq!((e.reason, e.row_loaded), ("bad_date", false));
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Protector {
             (ConsentPolicy::Required, _) => false,
         };
         let dob = row.get(Field::Dob).date();
+        let dob_for_linkage_only = row.dob_for_linkage_only;
         let sex = text(Field::Sex).and_then(normalize::sex_code);
         let raw = RawIdentity {
             given: text(Field::GivenName),
@@ -123,7 +124,7 @@ impl Protector {
             line: row.line,
             record_key,
             consent,
-            birth_year: dob.map(|d| d.year()),
+            birth_year: dob.filter(|_| !dob_for_linkage_only).map(|d| d.year()),
             zip3,
             arrival_year: values[crate::map::field_index(Field::ArrivalDate)].date().map(|d| d.year()),
             employer_key,

@@ -484,6 +484,9 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                 for (col, n) in &r.rejects_by_column {
                     notes.push(format!("column {col}: {n} row(s)"));
                 }
+                for (what, n) in &r.set_aside {
+                    notes.push(format!("{n} row(s) loaded with a value set aside ({})", what.replace('_', " ")));
+                }
                 for (field, code, n) in &r.unmapped_codes {
                     notes.push(format!("{n} row(s) with {field} code '{code}' that the consortium has no mapping for"));
                 }
@@ -514,7 +517,7 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                 "message": f.message, "report": report,
             }));
         }
-        s.push_str("</tbody></table><p>The rejected rows themselves (file, line, column and reason) are in the warehouse table <code>quarantine</code>; ask your consortium data steward for the list for your files, or run <code>braid status --partner ");
+        s.push_str("</tbody></table><p>The rejected rows themselves, and the values set aside in loaded rows (file, line, column and reason), are in the warehouse table <code>quarantine</code>; ask your consortium data steward for the list for your files, or run <code>braid status --partner ");
         s.push_str(&esc(&p.id));
         s.push_str("</code>.</p></body></html>");
         let html_path = dir.join(format!("{}.html", p.id));

@@ -41,6 +41,7 @@ pub const RECIPES: &[(u64, &str)] = &[
     (10, "SSN/ITIN"),
     (11, "street address + ZIP"),
     (14, "name part + ZIP"),
+    (15, "street line, any ZIP"),
 ];
 
 /// How blocks are turned into pairs.
@@ -124,6 +125,12 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
         if d.swapped != 0 {
             push(7, d.swapped, 0, id.zip5);
         }
+    }
+    // The same street line in any ZIP code (ZIP codes get typos too), from
+    // its Bloom filter: equal lines give equal filters. Ordered by ZIP.
+    if id.street_bloom != [0; crate::protect::encode::BLOOM_WORDS] {
+        let w = id.street_bloom;
+        push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5);
     }
     for (v, tag) in [(id.phone, 8), (id.email, 9), (id.tax_id, 10), (id.address, 11)] {
         if v != 0 {

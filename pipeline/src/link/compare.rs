@@ -73,16 +73,22 @@ pub mod simple {
     pub const LABELS: [&str; COUNT] = ["agree", "disagree", "missing"];
 }
 
-/// Household-shareable contact: phone, e-mail or street address; ZIP code
-/// alone is a weaker level.
+/// Household-shareable contact: phone, e-mail or street address; a street
+/// line that nearly agrees, and the ZIP code alone, are weaker levels.
 pub mod contact {
     pub const AGREE: u8 = 0;
+    /// The street lines' Bloom filters nearly agree (a typo, a space in the
+    /// wrong place, another house number), whatever the ZIP codes.
+    pub const NEAR_ADDRESS: u8 = 1;
     /// Only the 5-digit ZIP code agrees.
-    pub const ZIP: u8 = 1;
-    pub const DISAGREE: u8 = 2;
-    pub const MISSING: u8 = 3;
-    pub const COUNT: usize = 4;
-    pub const LABELS: [&str; COUNT] = ["phone, e-mail or address agree", "only ZIP agrees", "disagree", "missing"];
+    pub const ZIP: u8 = 2;
+    pub const DISAGREE: u8 = 3;
+    pub const MISSING: u8 = 4;
+    pub const COUNT: usize = 5;
+    pub const LABELS: [&str; COUNT] =
+        ["phone, e-mail or address agree", "street nearly agrees", "only ZIP agrees", "disagree", "missing"];
+    /// Dice coefficient of the street filters for [`NEAR_ADDRESS`].
+    pub const NEAR_DICE: f64 = 0.75;
 }
 
 /// The comparison vector of one pair.
@@ -262,8 +268,11 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
         }
     }
     let zip_agree = a.zip5 != 0 && a.zip5 == b.zip5;
+    let streets = a.street_bloom != [0; crate::protect::encode::BLOOM_WORDS] && b.street_bloom != [0; crate::protect::encode::BLOOM_WORDS];
     let contact = if agree {
         contact::AGREE
+    } else if streets && dice(&a.street_bloom, &b.street_bloom) >= contact::NEAR_DICE {
+        contact::NEAR_ADDRESS
     } else if zip_agree {
         contact::ZIP
     } else if comparable || (a.zip5 != 0 && b.zip5 != 0) {
@@ -295,6 +304,27 @@ mod tests {
             name_order: NameOrder::GivenFamily,
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn a_street_line_with_a_typo_is_a_near_address_in_any_zip() {
+        let mut e = enc();
+        let mut at = |street: &'static str, zip: &'static str| {
+            e.encode(&RawIdentity {
+                given: Some("Ana"),
+                family: Some("Ruiz"),
+                street: Some(street),
+                zip: Some(zip),
+                name_order: NameOrder::GivenFamily,
+                ..Default::default()
+            })
+        };
+        let a = at("54 Weipa Place", "94601");
+        assert_eq!(compare(&a, &at("54 Weipa Pl", "94601")).contact, contact::AGREE);
+        assert_eq!(compare(&a, &at("54 weipap lace", "94601")).contact, contact::NEAR_ADDRESS);
+        assert_eq!(compare(&a, &at("54 Weipa Place", "94061")).contact, contact::NEAR_ADDRESS);
+        assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94601")).contact, contact::ZIP);
+        assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94061")).contact, contact::DISAGREE);
     }
 
     #[test]

@@ -9,6 +9,14 @@
 //!   similarity of the names, so typos and transliteration noise still
 //!   compare as close, while the names themselves are never stored.
 //!
+//! * The street line gets a Bloom filter of its own (same construction,
+//!   its own key), so "54 weipa place" and "54 weipap lace" compare as the
+//!   near-same address they are.
+//!
+//! A bigram's positions depend only on the key and the bigram, so each
+//! encoder remembers them per bigram (a table of 65,536 entries per key)
+//! instead of hashing every bigram of every value again.
+//!
 //! Hardening (see `docs/linkage.md`): XOR-folding, balancing and salting are
 //! optional and off by default.
 
@@ -94,6 +102,8 @@ pub struct Identity {
     pub email: u64,
     pub address: u64,
     pub zip5: u64,
+    /// Bloom filter of the street line (all zero: none).
+    pub street_bloom: Bloom,
 }
 
 impl Identity {
@@ -139,6 +149,7 @@ struct FieldKeys {
     email: [u8; 32],
     address: [u8; 32],
     zip: [u8; 32],
+    street_bloom: [u8; 32],
 }
 
 /// Encodes identities. Holds a per-instance cache of name parts (names
@@ -153,6 +164,50 @@ pub struct Encoder {
     cached: usize,
     /// Date-of-birth encodings by (date, placeholder).
     dobs: foldhash::HashMap<(chrono::NaiveDate, bool), DobEnc>,
+    /// Bigram positions of the name and street filters (unsalted).
+    name_grams: GramTable,
+    street_grams: GramTable,
+}
+
+/// The two numbers a bigram's Bloom positions derive from, per bigram: the
+/// keyed hash of a bigram never changes, so it is computed once.
+struct GramTable {
+    slots: Vec<(u64, u64)>,
+}
+
+impl GramTable {
+    fn new() -> GramTable {
+        GramTable { slots: Vec::new() }
+    }
+
+    /// (start, step) of a bigram under `key`, salted or not.
+    fn get(&mut self, key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
+        if salt != 0 {
+            return gram_hash(key, gram, salt);
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![(0, 0); 1 << 16];
+        }
+        let i = (gram[0] as usize) << 8 | gram[1] as usize;
+        if self.slots[i].1 == 0 {
+            self.slots[i] = gram_hash(key, gram, 0);
+        }
+        self.slots[i]
+    }
+}
+
+/// Keyed hash of one bigram (and salt): start and odd step of its positions.
+fn gram_hash(key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(&gram);
+    if salt != 0 {
+        hasher.update(&salt.to_le_bytes());
+    }
+    let hash = hasher.finalize();
+    let bytes = hash.as_bytes();
+    let a = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
+    let c = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) | 1;
+    (a, c)
 }
 
 #[derive(Clone)]
@@ -228,6 +283,7 @@ impl Encoder {
             email: t("email"),
             address: t("street address"),
             zip: t("zip5"),
+            street_bloom: keys.field_key(Purpose::Bloom, "street address"),
         };
         Encoder {
             keys: Arc::new(fk),
@@ -237,6 +293,8 @@ impl Encoder {
             cache: HashMap::new(),
             cached: 0,
             dobs: Default::default(),
+            name_grams: GramTable::new(),
+            street_grams: GramTable::new(),
         }
     }
 
@@ -283,6 +341,12 @@ impl Encoder {
             // The same street line in another ZIP is another address.
             let z = zip.as_deref().unwrap_or("");
             id.address = token(&k.address, format!("{s}|{z}").as_bytes());
+        }
+        if let Some(s) = raw.street.and_then(normalize::street_line) {
+            // Without spaces: a space typed in the wrong place ("weipap
+            // lace") changes no bigram but the ones around it.
+            let s: String = s.chars().filter(|c| *c != ' ').collect();
+            id.street_bloom = bloom(&mut self.street_grams, &k.street_bloom, &k.perm, &s, salt, &self.hardening);
         }
         id
     }
@@ -335,7 +399,7 @@ impl Encoder {
             if p.is_empty() { 0 } else { token(&k.phonetic, p.as_bytes()) },
             if a.is_empty() || a == p { 0 } else { token(&k.phonetic, a.as_bytes()) },
         ];
-        let bloom = bloom(&k.bloom, &k.perm, part, salt, &self.hardening);
+        let bloom = bloom(&mut self.name_grams, &k.bloom, &k.perm, part, salt, &self.hardening);
         let core = PartCore { exact, variants, nicknames, phonetic, bloom };
         if self.cached < 200_000 {
             self.cached += 1;
@@ -346,21 +410,13 @@ impl Encoder {
 }
 
 /// Bloom filter of the padded bigrams of `s`.
-fn bloom(key: &[u8; 32], perm_key: &[u8; 32], s: &str, salt: i32, h: &Hardening) -> Bloom {
+fn bloom(grams: &mut GramTable, key: &[u8; 32], perm_key: &[u8; 32], s: &str, salt: i32, h: &Hardening) -> Bloom {
     let bits: u64 = if h.balance { (BLOOM_BITS / 2) as u64 } else { BLOOM_BITS as u64 };
     let mut b: Bloom = [0; BLOOM_WORDS];
-    let padded: Vec<u8> = std::iter::once(b'_').chain(s.bytes()).chain(std::iter::once(b'_')).collect();
-    let salt_bytes = salt.to_le_bytes();
-    for gram in padded.windows(2) {
-        let mut hasher = blake3::Hasher::new_keyed(key);
-        hasher.update(gram);
-        if salt != 0 {
-            hasher.update(&salt_bytes);
-        }
-        let hash = hasher.finalize();
-        let bytes = hash.as_bytes();
-        let a = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
-        let c = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) | 1;
+    let mut prev = b'_';
+    for next in s.bytes().chain(std::iter::once(b'_')) {
+        let (a, c) = grams.get(key, [prev, next], salt);
+        prev = next;
         for i in 0..BLOOM_K {
             let pos = a.wrapping_add(i.wrapping_mul(c)) % bits;
             b[(pos / 64) as usize] |= 1 << (pos % 64);
@@ -450,8 +506,10 @@ fn dice_portable(a: &Bloom, b: &Bloom) -> f64 {
 // Compact binary layout, stored in the linkage zone (`encoding` column).
 // ---------------------------------------------------------------------------
 
-/// Layout version of [`Identity::to_bytes`].
-pub const LAYOUT_VERSION: u8 = 1;
+/// Layout version of [`Identity::to_bytes`]. Version 2 adds the street
+/// filter at the end; version 1 encodings (written before it) still read,
+/// without one.
+pub const LAYOUT_VERSION: u8 = 2;
 
 impl Identity {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -490,12 +548,16 @@ impl Identity {
         for v in [self.tax_id, self.phone, self.email, self.address, self.zip5] {
             out.extend_from_slice(&v.to_le_bytes());
         }
+        for w in self.street_bloom {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
         out
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Identity> {
         let mut r = Reader { b, i: 0 };
-        if r.u8()? != LAYOUT_VERSION {
+        let version = r.u8()?;
+        if version != 1 && version != LAYOUT_VERSION {
             return None;
         }
         let n = r.u8()? as usize;
@@ -534,6 +596,11 @@ impl Identity {
         id.email = r.u64()?;
         id.address = r.u64()?;
         id.zip5 = r.u64()?;
+        if version >= 2 {
+            for w in id.street_bloom.iter_mut() {
+                *w = r.u64()?;
+            }
+        }
         Some(id)
     }
 
@@ -594,6 +661,58 @@ mod tests {
         let b = e.encode(&raw("MARIA", "garcia"));
         assert_eq!(a, b);
         assert_eq!(Identity::from_bytes(&a.to_bytes()).unwrap(), a);
+    }
+
+    #[test]
+    fn street_lines_get_a_filter_and_old_layouts_still_read() {
+        let mut e = enc();
+        let with = |street: &'static str| RawIdentity { street: Some(street), zip: Some("94601"), ..raw("Ana", "Ruiz") };
+        let a = e.encode(&with("54 Weipa Place"));
+        let b = e.encode(&with("54 weipap lace"));
+        let c = e.encode(&with("1200 Fruitvale Avenue"));
+        assert_ne!(a.street_bloom, [0; BLOOM_WORDS]);
+        assert_ne!(a.address, b.address, "the exact address differs");
+        assert!(dice(&a.street_bloom, &b.street_bloom) >= 0.75, "{}", dice(&a.street_bloom, &b.street_bloom));
+        assert!(dice(&a.street_bloom, &c.street_bloom) < 0.5);
+        // The street filter has its own key: the same text as a name part
+        // sets other bits.
+        let n = e.encode(&raw("weipa", "x"));
+        let s = e.encode(&RawIdentity { street: Some("weipa"), ..raw("Ana", "Ruiz") });
+        assert_ne!(n.parts[0].bloom, s.street_bloom);
+        // A version 1 encoding (before street filters) reads without one.
+        let mut v1 = a.to_bytes();
+        v1[0] = 1;
+        v1.truncate(v1.len() - 8 * BLOOM_WORDS);
+        let old = Identity::from_bytes(&v1).unwrap();
+        assert_eq!(old.street_bloom, [0; BLOOM_WORDS]);
+        assert_eq!(Identity { street_bloom: [0; BLOOM_WORDS], ..a.clone() }, old);
+        assert_eq!(Identity::from_bytes(&a.to_bytes()).unwrap(), a);
+    }
+
+    #[test]
+    fn bigram_table_gives_the_same_filters_as_hashing_each_bigram() {
+        let keys = Keys::for_tests();
+        let key = keys.field_key(Purpose::Bloom, "name part");
+        let perm = keys.field_key(Purpose::Bloom, "balance permutation");
+        let mut table = GramTable::new();
+        let h = Hardening::default();
+        let a = bloom(&mut table, &key, &perm, "nguyen", 0, &h);
+        let again = bloom(&mut table, &key, &perm, "nguyen", 0, &h);
+        let fresh = bloom(&mut GramTable::new(), &key, &perm, "nguyen", 0, &h);
+        assert_eq!(a, again);
+        assert_eq!(a, fresh);
+        // By hand: the padded bigrams' positions.
+        let mut want: Bloom = [0; BLOOM_WORDS];
+        for g in b"_nguyen_".windows(2) {
+            let (s, c) = gram_hash(&key, [g[0], g[1]], 0);
+            for i in 0..BLOOM_K {
+                let pos = s.wrapping_add(i.wrapping_mul(c)) % BLOOM_BITS as u64;
+                want[(pos / 64) as usize] |= 1 << (pos % 64);
+            }
+        }
+        assert_eq!(a, want);
+        // Salted filters bypass the table and differ.
+        assert_ne!(bloom(&mut table, &key, &perm, "nguyen", 1985, &h), a);
     }
 
     #[test]

@@ -416,6 +416,19 @@ pub fn street(s: &str) -> Option<String> {
     (s.chars().any(|c| c.is_ascii_digit()) && s.len() >= 4).then_some(s)
 }
 
+/// The street line for fuzzy comparison: normalized as in [`street`], with
+/// or without a house number, but with a street name (four letters or more).
+pub fn street_line(s: &str) -> Option<String> {
+    let with_number = street(s);
+    if with_number.as_deref().is_some_and(|l| l.bytes().filter(u8::is_ascii_alphabetic).count() >= 4) {
+        return with_number;
+    }
+    // Without a house number: the same words, checked for a name.
+    let line = street(&format!("0 {s}"))?;
+    let line = line.strip_prefix("0 ").map(str::to_string)?;
+    (line.bytes().filter(u8::is_ascii_alphabetic).count() >= 4).then_some(line)
+}
+
 /// Kind of taxpayer number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaxIdKind {
@@ -572,6 +585,12 @@ mod tests {
         assert_eq!(street("123 North Main Street, Apt. #4B").as_deref(), Some("123 n main st apt 4b"));
         assert_eq!(street("123 N Main St Unit 4B").as_deref(), Some("123 n main st apt 4b"));
         assert_eq!(street("homeless"), None);
+        // The fuzzy street line keeps lines without a house number, not
+        // numbers without a street.
+        assert_eq!(street_line("123 North Main Street").as_deref(), Some("123 n main st"));
+        assert_eq!(street_line("Streeter Place").as_deref(), Some("streeter pl"));
+        assert_eq!(street_line("65"), None);
+        assert_eq!(street_line("homeless").as_deref(), Some("homeless"));
     }
 
     #[test]

@@ -82,11 +82,13 @@ pub mod contact {
     pub const NEAR_ADDRESS: u8 = 1;
     /// Only the 5-digit ZIP code agrees.
     pub const ZIP: u8 = 2;
-    pub const DISAGREE: u8 = 3;
-    pub const MISSING: u8 = 4;
-    pub const COUNT: usize = 5;
+    /// Only the city agrees (another ZIP code, or none).
+    pub const CITY: u8 = 3;
+    pub const DISAGREE: u8 = 4;
+    pub const MISSING: u8 = 5;
+    pub const COUNT: usize = 6;
     pub const LABELS: [&str; COUNT] =
-        ["phone, e-mail or address agree", "street nearly agrees", "only ZIP agrees", "disagree", "missing"];
+        ["phone, e-mail or address agree", "street nearly agrees", "only ZIP agrees", "only city agrees", "disagree", "missing"];
     /// Dice coefficient of the street filters for [`NEAR_ADDRESS`].
     pub const NEAR_DICE: f64 = 0.75;
 }
@@ -275,7 +277,9 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
         contact::NEAR_ADDRESS
     } else if zip_agree {
         contact::ZIP
-    } else if comparable || (a.zip5 != 0 && b.zip5 != 0) {
+    } else if a.city != 0 && a.city == b.city {
+        contact::CITY
+    } else if comparable || (a.zip5 != 0 && b.zip5 != 0) || (a.city != 0 && b.city != 0) {
         contact::DISAGREE
     } else {
         contact::MISSING
@@ -325,6 +329,23 @@ mod tests {
         assert_eq!(compare(&a, &at("54 Weipa Place", "94061")).contact, contact::NEAR_ADDRESS);
         assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94601")).contact, contact::ZIP);
         assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94061")).contact, contact::DISAGREE);
+        // The city alone, in another ZIP code: its own, weaker level.
+        let mut in_city = |zip: &'static str| {
+            e.encode(&RawIdentity {
+                given: Some("Ana"),
+                street: Some("1200 Fruitvale Ave"),
+                zip: Some(zip),
+                city: Some("Oakland"),
+                name_order: NameOrder::GivenFamily,
+                ..Default::default()
+            })
+        };
+        let (x, y) = (in_city("94601"), in_city("94612"));
+        let far = in_city("94601");
+        assert_eq!(compare(&x, &y).contact, contact::NEAR_ADDRESS, "same street line, other ZIP");
+        let z = e.encode(&RawIdentity { given: Some("Ana"), zip: Some("94612"), city: Some("OAKLAND "), ..Default::default() });
+        assert_eq!(compare(&x, &z).contact, contact::CITY);
+        assert_eq!(compare(&far, &x).contact, contact::AGREE);
     }
 
     #[test]

@@ -127,7 +127,9 @@ pub struct Scored {
     pub all_pairs: f64,
     /// Partner (index) of each node.
     pub node_partner: Vec<u16>,
-    pub tf: HashMap<u64, f32>,
+    /// Term-frequency adjustment per exact name token (tokens are keyed
+    /// hashes already, so a fast hasher is enough).
+    pub tf: foldhash::HashMap<u64, f32>,
 }
 
 impl Scored {
@@ -244,7 +246,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     phase("blocked", t);
 
     // Term frequencies of exact name tokens.
-    let mut freq: HashMap<u64, u32> = HashMap::new();
+    let mut freq: foldhash::HashMap<u64, u32> = Default::default();
     let mut total = 0u64;
     for (_, id) in &input.observations {
         for p in &id.parts {
@@ -252,12 +254,12 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
             total += 1;
         }
     }
-    let tf: HashMap<u64, f32> = if cfg.term_frequency && total > 0 {
+    let tf: foldhash::HashMap<u64, f32> = if cfg.term_frequency && total > 0 {
         let t = total as f64;
         let sum_sq: f64 = freq.values().map(|c| (*c as f64 / t).powi(2)).sum();
         freq.iter().map(|(k, c)| (*k, ((sum_sq / (*c as f64 / t)).log2()).clamp(-4.0, 2.0) as f32)).collect()
     } else {
-        HashMap::new()
+        Default::default()
     };
 
     // Compare every candidate pair, in parallel.

@@ -36,6 +36,8 @@ pub const NAMES: usize = name::COUNT * FAM_COARSE;
 /// Cells of the date factor: birth-date level x contact level.
 pub const DATES: usize = dob::COUNT * contact::COUNT;
 pub const PATTERNS: usize = NAMES * DATES * simple::COUNT * simple::COUNT * 2;
+// Patterns are stored as u16 per candidate pair.
+const _: () = assert!(PATTERNS <= u16::MAX as usize + 1);
 
 fn names_cell(l: &Levels) -> usize {
     l.given as usize * FAM_COARSE + fam_coarse(l.family)
@@ -200,7 +202,7 @@ fn match_prior() -> Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
         names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
-        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.1, 0.25, 0.25]),
+        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.1, 0.25, 0.05, 0.2]),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
         // Partners keep a person under one record id, mostly.

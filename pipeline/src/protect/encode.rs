@@ -104,6 +104,8 @@ pub struct Identity {
     pub zip5: u64,
     /// Bloom filter of the street line (all zero: none).
     pub street_bloom: Bloom,
+    /// Token of the city (0: none).
+    pub city: u64,
 }
 
 impl Identity {
@@ -132,6 +134,7 @@ pub struct RawIdentity<'a> {
     pub email: Option<&'a str>,
     pub street: Option<&'a str>,
     pub zip: Option<&'a str>,
+    pub city: Option<&'a str>,
 }
 
 /// Field keys, derived once.
@@ -150,6 +153,7 @@ struct FieldKeys {
     address: [u8; 32],
     zip: [u8; 32],
     street_bloom: [u8; 32],
+    city: [u8; 32],
 }
 
 /// Encodes identities. Holds a per-instance cache of name parts (names
@@ -284,6 +288,7 @@ impl Encoder {
             address: t("street address"),
             zip: t("zip5"),
             street_bloom: keys.field_key(Purpose::Bloom, "street address"),
+            city: t("city"),
         };
         Encoder {
             keys: Arc::new(fk),
@@ -347,6 +352,9 @@ impl Encoder {
             // lace") changes no bigram but the ones around it.
             let s: String = s.chars().filter(|c| *c != ' ').collect();
             id.street_bloom = bloom(&mut self.street_grams, &k.street_bloom, &k.perm, &s, salt, &self.hardening);
+        }
+        if let Some(c) = raw.city.map(normalize::fold).filter(|c| c.bytes().filter(u8::is_ascii_alphabetic).count() >= 2) {
+            id.city = token(&k.city, c.as_bytes());
         }
         id
     }
@@ -506,10 +514,10 @@ fn dice_portable(a: &Bloom, b: &Bloom) -> f64 {
 // Compact binary layout, stored in the linkage zone (`encoding` column).
 // ---------------------------------------------------------------------------
 
-/// Layout version of [`Identity::to_bytes`]. Version 2 adds the street
-/// filter at the end; version 1 encodings (written before it) still read,
-/// without one.
-pub const LAYOUT_VERSION: u8 = 2;
+/// Layout version of [`Identity::to_bytes`]. Version 2 added the street
+/// filter at the end, version 3 the city token after it; older encodings
+/// still read, without them.
+pub const LAYOUT_VERSION: u8 = 3;
 
 impl Identity {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -551,13 +559,14 @@ impl Identity {
         for w in self.street_bloom {
             out.extend_from_slice(&w.to_le_bytes());
         }
+        out.extend_from_slice(&self.city.to_le_bytes());
         out
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Identity> {
         let mut r = Reader { b, i: 0 };
         let version = r.u8()?;
-        if version != 1 && version != LAYOUT_VERSION {
+        if !(1..=LAYOUT_VERSION).contains(&version) {
             return None;
         }
         let n = r.u8()? as usize;
@@ -600,6 +609,9 @@ impl Identity {
             for w in id.street_bloom.iter_mut() {
                 *w = r.u64()?;
             }
+        }
+        if version >= 3 {
+            id.city = r.u64()?;
         }
         Some(id)
     }
@@ -679,13 +691,18 @@ mod tests {
         let n = e.encode(&raw("weipa", "x"));
         let s = e.encode(&RawIdentity { street: Some("weipa"), ..raw("Ana", "Ruiz") });
         assert_ne!(n.parts[0].bloom, s.street_bloom);
-        // A version 1 encoding (before street filters) reads without one.
+        // A version 1 encoding (before street filters and cities) reads
+        // without them; so does a version 2 one without the city.
+        let a = Identity { city: 7, ..a };
         let mut v1 = a.to_bytes();
         v1[0] = 1;
-        v1.truncate(v1.len() - 8 * BLOOM_WORDS);
+        v1.truncate(v1.len() - 8 * BLOOM_WORDS - 8);
         let old = Identity::from_bytes(&v1).unwrap();
-        assert_eq!(old.street_bloom, [0; BLOOM_WORDS]);
-        assert_eq!(Identity { street_bloom: [0; BLOOM_WORDS], ..a.clone() }, old);
+        assert_eq!(Identity { street_bloom: [0; BLOOM_WORDS], city: 0, ..a.clone() }, old);
+        let mut v2 = a.to_bytes();
+        v2[0] = 2;
+        v2.truncate(v2.len() - 8);
+        assert_eq!(Identity { city: 0, ..a.clone() }, Identity::from_bytes(&v2).unwrap());
         assert_eq!(Identity::from_bytes(&a.to_bytes()).unwrap(), a);
     }
 

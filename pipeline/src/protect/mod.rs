@@ -104,6 +104,7 @@ impl Protector {
             email: text(Field::Email),
             street: text(Field::Street),
             zip: text(Field::Zip),
+            city: text(Field::City),
         };
         let identity = self.encoder.encode(&raw);
         let record_key = match text(Field::RecordId) {

@@ -78,17 +78,30 @@ pub mod simple {
 pub mod contact {
     pub const AGREE: u8 = 0;
     /// The street lines' Bloom filters nearly agree (a typo, a space in the
-    /// wrong place, another house number), whatever the ZIP codes.
-    pub const NEAR_ADDRESS: u8 = 1;
+    /// wrong place, another house number), and so does the ZIP code or the
+    /// city.
+    pub const NEAR_LOCAL: u8 = 1;
+    /// The street lines nearly agree; neither ZIP code nor city does.
+    pub const NEAR_ADDRESS: u8 = 2;
+    /// The ZIP code and the city agree.
+    pub const ZIP_CITY: u8 = 3;
     /// Only the 5-digit ZIP code agrees.
-    pub const ZIP: u8 = 2;
+    pub const ZIP: u8 = 4;
     /// Only the city agrees (another ZIP code, or none).
-    pub const CITY: u8 = 3;
-    pub const DISAGREE: u8 = 4;
-    pub const MISSING: u8 = 5;
-    pub const COUNT: usize = 6;
-    pub const LABELS: [&str; COUNT] =
-        ["phone, e-mail or address agree", "street nearly agrees", "only ZIP agrees", "only city agrees", "disagree", "missing"];
+    pub const CITY: u8 = 5;
+    pub const DISAGREE: u8 = 6;
+    pub const MISSING: u8 = 7;
+    pub const COUNT: usize = 8;
+    pub const LABELS: [&str; COUNT] = [
+        "phone, e-mail or address agree",
+        "street nearly agrees, ZIP or city too",
+        "street nearly agrees",
+        "only ZIP and city agree",
+        "only ZIP agrees",
+        "only city agrees",
+        "disagree",
+        "missing",
+    ];
     /// Dice coefficient of the street filters for [`NEAR_ADDRESS`].
     pub const NEAR_DICE: f64 = 0.75;
 }
@@ -271,13 +284,16 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
     }
     let zip_agree = a.zip5 != 0 && a.zip5 == b.zip5;
     let streets = a.street_bloom != [0; crate::protect::encode::BLOOM_WORDS] && b.street_bloom != [0; crate::protect::encode::BLOOM_WORDS];
+    let city_agree = a.city != 0 && a.city == b.city;
     let contact = if agree {
         contact::AGREE
     } else if streets && dice(&a.street_bloom, &b.street_bloom) >= contact::NEAR_DICE {
-        contact::NEAR_ADDRESS
+        if zip_agree || city_agree { contact::NEAR_LOCAL } else { contact::NEAR_ADDRESS }
+    } else if zip_agree && city_agree {
+        contact::ZIP_CITY
     } else if zip_agree {
         contact::ZIP
-    } else if a.city != 0 && a.city == b.city {
+    } else if city_agree {
         contact::CITY
     } else if comparable || (a.zip5 != 0 && b.zip5 != 0) || (a.city != 0 && b.city != 0) {
         contact::DISAGREE
@@ -325,7 +341,7 @@ mod tests {
         };
         let a = at("54 Weipa Place", "94601");
         assert_eq!(compare(&a, &at("54 Weipa Pl", "94601")).contact, contact::AGREE);
-        assert_eq!(compare(&a, &at("54 weipap lace", "94601")).contact, contact::NEAR_ADDRESS);
+        assert_eq!(compare(&a, &at("54 weipap lace", "94601")).contact, contact::NEAR_LOCAL);
         assert_eq!(compare(&a, &at("54 Weipa Place", "94061")).contact, contact::NEAR_ADDRESS);
         assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94601")).contact, contact::ZIP);
         assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94061")).contact, contact::DISAGREE);
@@ -342,10 +358,12 @@ mod tests {
         };
         let (x, y) = (in_city("94601"), in_city("94612"));
         let far = in_city("94601");
-        assert_eq!(compare(&x, &y).contact, contact::NEAR_ADDRESS, "same street line, other ZIP");
+        assert_eq!(compare(&x, &y).contact, contact::NEAR_LOCAL, "same street line, other ZIP, same city");
         let z = e.encode(&RawIdentity { given: Some("Ana"), zip: Some("94612"), city: Some("OAKLAND "), ..Default::default() });
         assert_eq!(compare(&x, &z).contact, contact::CITY);
         assert_eq!(compare(&far, &x).contact, contact::AGREE);
+        let w = e.encode(&RawIdentity { given: Some("Ana"), zip: Some("94601"), city: Some("Oakland"), ..Default::default() });
+        assert_eq!(compare(&x, &w).contact, contact::ZIP_CITY);
     }
 
     #[test]

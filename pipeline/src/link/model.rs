@@ -202,7 +202,7 @@ fn match_prior() -> Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
         names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
-        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.1, 0.25, 0.05, 0.2]),
+        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.07, 0.03, 0.15, 0.1, 0.05, 0.2]),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
         // Partners keep a person under one record id, mostly.
@@ -403,27 +403,29 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     // Households are also seen through the ZIP code alone, when one record
     // has no address or phone: the same birth-date structure at a rate
     // (zip_ratio) that EM learns.
-    let zip = contact::ZIP as usize;
-    let mut zip_ratio = 0.5;
+    let locality = [contact::ZIP_CITY as usize, contact::ZIP as usize];
+    let mut zip_ratio = [0.5f64; 2];
     // The household birth-date distribution: the selected pairs and the
     // prior above as pseudo-counts, plus what EM assigns to the household
     // class (so twins of the same sex, which the selection cannot see, are
     // learned too).
     let household_seed: Vec<f64> = (0..D_OBS).map(|d| h.dates[d * C_OBS + agree]).collect();
     let mut household_agree = household_seed.clone();
-    let near = contact::NEAR_ADDRESS as usize;
+    let nears = [contact::NEAR_LOCAL as usize, contact::NEAR_ADDRESS as usize];
     // A shared street line is mistyped in one of two records as often for
     // two household members as for one person: the household's share of
     // near-same street lines per agreeing contact is the match class's.
-    let near_ratio = |m: &Dist| -> f64 {
+    let near_ratio = |m: &Dist| -> [f64; 2] {
         let col = |c: usize| (0..D_OBS).map(|d| m.dates[d * C_OBS + c]).sum::<f64>();
-        (col(near) / col(agree).max(1e-300)).min(1.0)
+        nears.map(|n| (col(n) / col(agree).max(1e-300)).min(1.0))
     };
-    let set_zip = |h: &mut Dist, household_agree: &[f64], ratio: f64, near_ratio: f64| {
+    let set_zip = |h: &mut Dist, household_agree: &[f64], ratio: [f64; 2], near_ratio: [f64; 2]| {
         for d in 0..D_OBS {
             h.dates[d * C_OBS + agree] = household_agree[d];
-            h.dates[d * C_OBS + zip] = household_agree[d] * ratio;
-            h.dates[d * C_OBS + near] = household_agree[d] * near_ratio;
+            for k in 0..2 {
+                h.dates[d * C_OBS + locality[k]] = household_agree[d] * ratio[k];
+                h.dates[d * C_OBS + nears[k]] = household_agree[d] * near_ratio[k];
+            }
         }
         normalize(&mut h.dates, 1e-12);
     };
@@ -443,7 +445,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
         iterations = it + 1;
         let mut acc = Dist::zeros();
         let mut sums = [0.0f64; 3];
-        let (mut h_agree, mut h_zip) = (0.0f64, 0.0f64);
+        let (mut h_agree, mut h_zip) = (0.0f64, [0.0f64; 2]);
         let mut h_dob = vec![0.0f64; D_OBS];
         for (n, cell) in &live {
             let w = [shares[0] * m.prob(cell), shares[1] * h.prob(cell), shares[2] * u.prob(cell)];
@@ -458,7 +460,8 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             let db = cell.d / contact::COUNT;
             match (cell.d % contact::COUNT) as u8 {
                 contact::AGREE => h_agree += n * w[1] / z,
-                contact::ZIP => h_zip += n * w[1] / z,
+                contact::ZIP_CITY => h_zip[0] += n * w[1] / z,
+                contact::ZIP => h_zip[1] += n * w[1] / z,
                 _ => continue,
             }
             if db < D_OBS {
@@ -495,7 +498,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
         m = acc;
         shares = new_shares;
         if h_agree > 0.0 {
-            zip_ratio = (h_zip / h_agree).clamp(0.0, 20.0);
+            zip_ratio = h_zip.map(|z| (z / h_agree).clamp(0.0, 20.0));
         }
         for d in 0..D_OBS {
             household_agree[d] = household_seed[d] + h_dob[d];

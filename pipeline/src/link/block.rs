@@ -42,6 +42,7 @@ pub const RECIPES: &[(u64, &str)] = &[
     (11, "street address + ZIP"),
     (14, "name part + ZIP"),
     (15, "street line, any ZIP"),
+    (16, "house number + ZIP"),
 ];
 
 /// How blocks are turned into pairs.
@@ -131,6 +132,11 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     if id.street_bloom != [0; crate::protect::encode::BLOOM_WORDS] {
         let w = id.street_bloom;
         push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5);
+    }
+    // The house number in its ZIP code: survives a mistyped street name
+    // along with changed names. Ordered by birth year.
+    if id.house_zip != 0 {
+        push(16, id.house_zip, 0, year);
     }
     for (v, tag) in [(id.phone, 8), (id.email, 9), (id.tax_id, 10), (id.address, 11)] {
         if v != 0 {

@@ -106,6 +106,8 @@ pub struct Identity {
     pub street_bloom: Bloom,
     /// Token of the city (0: none).
     pub city: u64,
+    /// Token of the house number and ZIP code (0: none), for blocking.
+    pub house_zip: u64,
 }
 
 impl Identity {
@@ -154,6 +156,7 @@ struct FieldKeys {
     zip: [u8; 32],
     street_bloom: [u8; 32],
     city: [u8; 32],
+    house_zip: [u8; 32],
 }
 
 /// Encodes identities. Holds a per-instance cache of name parts (names
@@ -289,6 +292,7 @@ impl Encoder {
             zip: t("zip5"),
             street_bloom: keys.field_key(Purpose::Bloom, "street address"),
             city: t("city"),
+            house_zip: t("house number + zip5"),
         };
         Encoder {
             keys: Arc::new(fk),
@@ -346,6 +350,11 @@ impl Encoder {
             // The same street line in another ZIP is another address.
             let z = zip.as_deref().unwrap_or("");
             id.address = token(&k.address, format!("{s}|{z}").as_bytes());
+            // The house number in its ZIP code survives a mistyped street
+            // name (blocking only).
+            if let (Some(n), Some(z)) = (s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit())), &zip) {
+                id.house_zip = token(&k.house_zip, format!("{n}|{z}").as_bytes());
+            }
         }
         if let Some(s) = raw.street.and_then(normalize::street_line) {
             // Without spaces: a space typed in the wrong place ("weipap
@@ -515,9 +524,9 @@ fn dice_portable(a: &Bloom, b: &Bloom) -> f64 {
 // ---------------------------------------------------------------------------
 
 /// Layout version of [`Identity::to_bytes`]. Version 2 added the street
-/// filter at the end, version 3 the city token after it; older encodings
-/// still read, without them.
-pub const LAYOUT_VERSION: u8 = 3;
+/// filter at the end, version 3 the city token after it, version 4 the
+/// house number + ZIP token; older encodings still read, without them.
+pub const LAYOUT_VERSION: u8 = 4;
 
 impl Identity {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -560,6 +569,7 @@ impl Identity {
             out.extend_from_slice(&w.to_le_bytes());
         }
         out.extend_from_slice(&self.city.to_le_bytes());
+        out.extend_from_slice(&self.house_zip.to_le_bytes());
         out
     }
 
@@ -612,6 +622,9 @@ impl Identity {
         }
         if version >= 3 {
             id.city = r.u64()?;
+        }
+        if version >= 4 {
+            id.house_zip = r.u64()?;
         }
         Some(id)
     }
@@ -693,16 +706,22 @@ mod tests {
         assert_ne!(n.parts[0].bloom, s.street_bloom);
         // A version 1 encoding (before street filters and cities) reads
         // without them; so does a version 2 one without the city.
+        assert_ne!(a.house_zip, 0);
+        assert_eq!(a.house_zip, b.house_zip, "same number, same ZIP, street mistyped");
         let a = Identity { city: 7, ..a };
         let mut v1 = a.to_bytes();
         v1[0] = 1;
-        v1.truncate(v1.len() - 8 * BLOOM_WORDS - 8);
+        v1.truncate(v1.len() - 8 * BLOOM_WORDS - 16);
         let old = Identity::from_bytes(&v1).unwrap();
-        assert_eq!(Identity { street_bloom: [0; BLOOM_WORDS], city: 0, ..a.clone() }, old);
+        assert_eq!(Identity { street_bloom: [0; BLOOM_WORDS], city: 0, house_zip: 0, ..a.clone() }, old);
         let mut v2 = a.to_bytes();
         v2[0] = 2;
-        v2.truncate(v2.len() - 8);
-        assert_eq!(Identity { city: 0, ..a.clone() }, Identity::from_bytes(&v2).unwrap());
+        v2.truncate(v2.len() - 16);
+        assert_eq!(Identity { city: 0, house_zip: 0, ..a.clone() }, Identity::from_bytes(&v2).unwrap());
+        let mut v3 = a.to_bytes();
+        v3[0] = 3;
+        v3.truncate(v3.len() - 8);
+        assert_eq!(Identity { house_zip: 0, ..a.clone() }, Identity::from_bytes(&v3).unwrap());
         assert_eq!(Identity::from_bytes(&a.to_bytes()).unwrap(), a);
     }
 

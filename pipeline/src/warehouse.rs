@@ -77,9 +77,7 @@ impl Warehouse {
         if t.version().is_some() {
             return Ok(t);
         }
-        use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-        let st: deltalake::kernel::StructType =
-            schema.as_ref().try_into_kernel().map_err(|e| Error::storage(table, format!("schema: {e}")))?;
+        let st = kernel_schema(table, schema)?;
         let mut config = std::collections::HashMap::new();
         config.insert("delta.dataSkippingStatsColumns".to_string(), Some(stats_columns(schema)));
         let t = t
@@ -101,9 +99,7 @@ impl Warehouse {
         // changed since the table was written (a column added in a new
         // release of braid), this overwrite also commits the new schema.
         use deltalake::kernel::MetadataExt as _;
-        use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
-        let wanted: deltalake::kernel::StructType =
-            schema.as_ref().try_into_kernel().map_err(|e| Error::storage(table, format!("schema: {e}")))?;
+        let wanted = kernel_schema(table, schema)?;
         let current = t.snapshot().map_err(|e| Error::storage(table, e))?.schema();
         let evolve = current.as_ref() != &wanted;
         let writer = if evolve {
@@ -202,6 +198,12 @@ pub fn register_parquet(ctx: &SessionContext, name: &str, schema: SchemaRef, fil
     let table = ListingTable::try_new(config)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
+}
+
+/// A table's Arrow schema as Delta's.
+fn kernel_schema(table: &str, schema: &SchemaRef) -> Result<deltalake::kernel::StructType> {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+    schema.as_ref().try_into_kernel().map_err(|e| Error::storage(table, format!("schema: {e}")))
 }
 
 /// The columns Delta keeps file statistics for (all but keys).

@@ -129,7 +129,7 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     }
     // The same street line in any ZIP code (ZIP codes get typos too), from
     // its Bloom filter: equal lines give equal filters. Ordered by ZIP.
-    if id.street_bloom != [0; crate::protect::encode::BLOOM_WORDS] {
+    if id.has_street() {
         let w = id.street_bloom;
         push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5);
     }

@@ -74,7 +74,7 @@ pub mod simple {
 }
 
 /// Household-shareable contact: phone, e-mail or street address; a street
-/// line that nearly agrees, and the ZIP code alone, are weaker levels.
+/// line that nearly agrees, the ZIP code and the city are weaker levels.
 pub mod contact {
     pub const AGREE: u8 = 0;
     /// The street lines' Bloom filters nearly agree (a typo, a space in the
@@ -102,7 +102,8 @@ pub mod contact {
         "disagree",
         "missing",
     ];
-    /// Dice coefficient of the street filters for [`NEAR_ADDRESS`].
+    /// Dice coefficient of the street filters for [`NEAR_LOCAL`] and
+    /// [`NEAR_ADDRESS`].
     pub const NEAR_DICE: f64 = 0.75;
 }
 
@@ -114,7 +115,8 @@ pub struct Levels {
     pub dob: u8,
     pub sex: u8,
     pub tax_id: u8,
-    /// Phone, e-mail, street address or ZIP (household-shareable contact).
+    /// Phone, e-mail, street address, ZIP or city (household-shareable
+    /// contact; see [`contact`]).
     pub contact: u8,
     /// Both records come from the same partner (set by the caller).
     pub same_partner: bool,
@@ -283,7 +285,7 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
         }
     }
     let zip_agree = a.zip5 != 0 && a.zip5 == b.zip5;
-    let streets = a.street_bloom != [0; crate::protect::encode::BLOOM_WORDS] && b.street_bloom != [0; crate::protect::encode::BLOOM_WORDS];
+    let streets = a.has_street() && b.has_street();
     let city_agree = a.city != 0 && a.city == b.city;
     let contact = if agree {
         contact::AGREE

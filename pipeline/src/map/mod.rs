@@ -141,9 +141,6 @@ impl MappedRow {
     }
 }
 
-/// Added to the detail of a birth date that was set aside.
-const SET_ASIDE_NOTE: &str = "; the row is loaded without it";
-
 /// A quarantined row, or a value of a loaded row that was set aside.
 #[derive(Debug, Clone)]
 pub struct Rejection {
@@ -361,7 +358,8 @@ impl Mapper {
             return Err(self.reject(row, col, issue.code(), detail));
         }
         let mut values = vec![Value::Null; Field::ALL.len()];
-        let mut set_aside = Vec::new();
+        // A birth date that cannot be used as it is: (column, reason, detail).
+        let mut dob_issue: Option<(Option<String>, &'static str, String)> = None;
         for (f, v) in &self.constants {
             values[field_index(*f)] = v.clone();
         }
@@ -376,9 +374,7 @@ impl Mapper {
                 // A birth date that is not a date is no evidence, but the
                 // person's other identifiers and facts still are.
                 Err((reason, detail)) if field == Field::Dob => {
-                    let column = Some(self.cols[i].2.clone());
-                    let detail = format!("{detail}{SET_ASIDE_NOTE}");
-                    set_aside.push(Rejection { row_loaded: true, ..self.reject(row, column, reason, detail) });
+                    dob_issue = Some((Some(self.cols[i].2.clone()), reason, detail));
                 }
                 Err((reason, detail)) => {
                     let column = Some(self.cols[i].2.clone());
@@ -406,16 +402,15 @@ impl Mapper {
             } else {
                 dob_for_linkage_only = true;
             }
-            let column = self.column_of(Field::Dob).map(String::from);
-            set_aside.push(Rejection { row_loaded: true, ..self.reject(row, column, reason, detail) });
+            dob_issue = Some((self.column_of(Field::Dob).map(String::from), reason, detail));
         }
         for f in &self.required {
-            // A required birth date that was set aside rejects the row for
-            // the reason it was set aside.
-            if *f == Field::Dob && !set_aside.is_empty() {
-                let s = set_aside.pop().expect("not empty");
-                let detail = s.detail.split("; ").next().unwrap_or_default().to_string();
-                return Err(Rejection { row_loaded: false, detail, ..s });
+            // A required birth date that cannot be used rejects the row for
+            // that reason.
+            if *f == Field::Dob
+                && let Some((column, reason, detail)) = dob_issue
+            {
+                return Err(self.reject(row, column, reason, detail));
             }
             if values[field_index(*f)].is_null() {
                 let col = self.column_of(*f).map(String::from);
@@ -426,15 +421,24 @@ impl Mapper {
                 ));
             }
         }
-        let mapped = MappedRow { line: row.line, values, set_aside, dob_for_linkage_only };
+        let mut mapped = MappedRow { line: row.line, values, set_aside: vec![], dob_for_linkage_only };
         self.check_plausible(&mapped)
             .map_err(|(f, reason, detail)| self.reject(row, self.column_of(f).map(String::from), reason, detail))?;
         let has_identity = Field::ALL.iter().any(|f| f.role() == FieldRole::Identifier && !mapped.get(*f).is_null());
         if !has_identity {
-            if let Some(s) = mapped.set_aside.into_iter().next() {
-                return Err(Rejection { row_loaded: false, ..s });
+            // The bad birth date was the only identifier: rejected for it.
+            if let Some((column, reason, detail)) = dob_issue {
+                return Err(self.reject(row, column, reason, detail));
             }
             return Err(self.reject(row, None, "no_identity", "row has neither a record id nor any identifier".into()));
+        }
+        if let Some((column, reason, detail)) = dob_issue {
+            let note = if dob_for_linkage_only {
+                "the row is loaded, and the date is used only to link it, not as an age"
+            } else {
+                "the row is loaded without it"
+            };
+            mapped.set_aside.push(Rejection { row_loaded: true, ..self.reject(row, column, reason, format!("{detail}; {note}")) });
         }
         Ok(mapped)
     }
@@ -548,7 +552,7 @@ impl Mapper {
     fn dob_problem(&self, dob: NaiveDate, values: &[Value]) -> Option<(&'static str, String)> {
         let today = self.rules.today;
         if dob > today {
-            return Some(("dob_in_future", format!("date of birth is in the future{SET_ASIDE_NOTE}")));
+            return Some(("dob_in_future", "date of birth is in the future".into()));
         }
         let get = |f: Field| &values[field_index(f)];
         let reference = [Field::EntryDate, Field::ServiceDate, Field::TestDate, Field::CredentialDate, Field::ReferralDate]
@@ -561,7 +565,7 @@ impl Mapper {
             (
                 "implausible_age",
                 format!(
-                    "age at the record's date is {age}, outside {}-{} (ingest.min_age/max_age); the row is loaded, and the date is used only to link it, not as an age",
+                    "age at the record's date is {age}, outside {}-{} (ingest.min_age/max_age)",
                     self.rules.min_age, self.rules.max_age
                 ),
             )

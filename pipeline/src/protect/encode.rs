@@ -111,6 +111,11 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Whether the record has a street-line filter.
+    pub fn has_street(&self) -> bool {
+        self.street_bloom != [0; BLOOM_WORDS]
+    }
+
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
             && self.dob.is_none()
@@ -346,21 +351,23 @@ impl Encoder {
         if let Some(z) = &zip {
             id.zip5 = token(&k.zip, z.as_bytes());
         }
-        if let Some(s) = raw.street.and_then(normalize::street) {
-            // The same street line in another ZIP is another address.
-            let z = zip.as_deref().unwrap_or("");
-            id.address = token(&k.address, format!("{s}|{z}").as_bytes());
-            // The house number in its ZIP code survives a mistyped street
-            // name (blocking only).
-            if let (Some(n), Some(z)) = (s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit())), &zip) {
-                id.house_zip = token(&k.house_zip, format!("{n}|{z}").as_bytes());
+        if let Some(s) = raw.street.and_then(normalize::street_words) {
+            if normalize::is_address(&s) {
+                // The same street line in another ZIP is another address.
+                let z = zip.as_deref().unwrap_or("");
+                id.address = token(&k.address, format!("{s}|{z}").as_bytes());
+                // The house number in its ZIP code survives a mistyped street
+                // name (blocking only).
+                if let (Some(n), Some(z)) = (s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit())), &zip) {
+                    id.house_zip = token(&k.house_zip, format!("{n}|{z}").as_bytes());
+                }
             }
-        }
-        if let Some(s) = raw.street.and_then(normalize::street_line) {
-            // Without spaces: a space typed in the wrong place ("weipap
-            // lace") changes no bigram but the ones around it.
-            let s: String = s.chars().filter(|c| *c != ' ').collect();
-            id.street_bloom = bloom(&mut self.street_grams, &k.street_bloom, &k.perm, &s, salt, &self.hardening);
+            if normalize::names_a_street(&s) {
+                // Without spaces: a space typed in the wrong place ("weipap
+                // lace") changes no bigram but the ones around it.
+                let s: String = s.chars().filter(|c| *c != ' ').collect();
+                id.street_bloom = bloom(&mut self.street_grams, &k.street_bloom, &k.perm, &s, salt, &self.hardening);
+            }
         }
         if let Some(c) = raw.city.map(normalize::fold).filter(|c| c.bytes().filter(u8::is_ascii_alphabetic).count() >= 2) {
             id.city = token(&k.city, c.as_bytes());

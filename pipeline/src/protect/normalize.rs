@@ -376,7 +376,31 @@ pub fn zip5(s: &str) -> Option<String> {
 
 /// Street address: folded, common suffixes and unit words abbreviated, unit
 /// numbers kept. `123 North Main Street, Apt. 4B` -> `123 n main st apt 4b`.
+/// Only a line with a number is an address ([`is_address`]).
 pub fn street(s: &str) -> Option<String> {
+    street_words(s).filter(|l| is_address(l))
+}
+
+/// The street line for fuzzy comparison: normalized as in [`street`], with
+/// or without a house number, but with a street name ([`names_a_street`]).
+pub fn street_line(s: &str) -> Option<String> {
+    street_words(s).filter(|l| names_a_street(l))
+}
+
+/// A normalized street line that can stand for an address: it has a number
+/// and is at least four characters long.
+pub fn is_address(line: &str) -> bool {
+    line.chars().any(|c| c.is_ascii_digit()) && line.len() >= 4
+}
+
+/// A normalized street line with a street name: four letters or more.
+pub fn names_a_street(line: &str) -> bool {
+    line.bytes().filter(u8::is_ascii_alphabetic).count() >= 4
+}
+
+/// The normalization behind [`street`] and [`street_line`], without their
+/// checks.
+pub fn street_words(s: &str) -> Option<String> {
     let f = fold(&s.replace('#', " apt "));
     if f.is_empty() {
         return None;
@@ -412,21 +436,7 @@ pub fn street(s: &str) -> Option<String> {
         }
         out.push(w);
     }
-    let s = out.join(" ");
-    (s.chars().any(|c| c.is_ascii_digit()) && s.len() >= 4).then_some(s)
-}
-
-/// The street line for fuzzy comparison: normalized as in [`street`], with
-/// or without a house number, but with a street name (four letters or more).
-pub fn street_line(s: &str) -> Option<String> {
-    let with_number = street(s);
-    if with_number.as_deref().is_some_and(|l| l.bytes().filter(u8::is_ascii_alphabetic).count() >= 4) {
-        return with_number;
-    }
-    // Without a house number: the same words, checked for a name.
-    let line = street(&format!("0 {s}"))?;
-    let line = line.strip_prefix("0 ").map(str::to_string)?;
-    (line.bytes().filter(u8::is_ascii_alphabetic).count() >= 4).then_some(line)
+    Some(out.join(" "))
 }
 
 /// Kind of taxpayer number.

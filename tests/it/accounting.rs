@@ -140,8 +140,9 @@ fn every_corpus_file_has_its_documented_outcome_and_nothing_is_lost() {
     assert_eq!(bad_date["column"], "DOB");
     assert!(bad_date["record_key"].as_str().is_some_and(|k| k.len() == 32), "hashed identity");
     // A birth date set aside never becomes a birth year: not the future one,
-    // not the one 123 years back (kept for linkage only).
-    let years = ws.sql("SELECT count(*) AS n FROM person WHERE birth_year IN (1901, 2030)");
+    // not the ones 123 and 124 years back (kept for linkage only), not the
+    // 1900-01-01 that stands for "unknown".
+    let years = ws.sql("SELECT count(*) AS n FROM person WHERE birth_year IN (1900, 1901, 2030)");
     assert_eq!(years[0]["n"], 0);
 
     // Unchanged files are skipped; nothing is counted twice.
@@ -171,7 +172,7 @@ fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
     assert_eq!(rows[1]["rows_loaded"], 2);
     // The superseded version's rows are gone from the warehouse, not added twice.
     let n = ws.sql("SELECT count(*) AS n FROM participation WHERE partner = 'corpus'");
-    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2 + 4; // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field, json_lines, dob_set_aside
+    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2 + 6; // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field, json_lines, dob_set_aside
     assert_eq!(n[0]["n"], expected_rows);
     let vanished = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/utf16.csv'");
     assert_eq!(vanished[0]["status"], "vanished");

@@ -43,7 +43,14 @@ pub const RECIPES: &[(u64, &str)] = &[
     (14, "name part + ZIP"),
     (15, "street line, any ZIP"),
     (16, "house number + ZIP"),
+    (17, "street name + house number, any ZIP"),
+    (18, "street name + name initials (oversized blocks skipped)"),
 ];
+
+/// Set in a key's `order` when an oversized block of its recipe is skipped
+/// instead of compared in a window: the recipe is a weak supplement (a
+/// common street with common initials says little about two records).
+const SKIP_OVERSIZED: u32 = 1 << 31;
 
 /// How blocks are turned into pairs.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +145,16 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     if id.house_zip != 0 {
         push(16, id.house_zip, 0, year);
     }
+    // The street's name word with the house number in any ZIP code, or with
+    // the name initials: survive a mistyped street type, a changed house
+    // number, ZIP code or city, along with typos in both names and a changed
+    // birth date. Ordered by birth year.
+    if id.street_house != 0 {
+        push(17, id.street_house, 0, year);
+    }
+    if id.street_initials != 0 {
+        push(18, id.street_initials, 0, ((year as u32) | SKIP_OVERSIZED) as u64);
+    }
     for (v, tag) in [(id.phone, 8), (id.email, 9), (id.tax_id, 10), (id.address, 11)] {
         if v != 0 {
             push(tag, v, 0, 0);
@@ -148,12 +165,16 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
 }
 
 /// Every pair of entries one block proposes: all of them in a small block,
-/// each entry with the next `window` in a large one. `block` is sorted by
-/// (key, order). Returns whether the block was compared in a window.
+/// each entry with the next `window` in a large one (none, when its recipe
+/// skips oversized blocks). `block` is sorted by (key, order). Returns
+/// whether the block was oversized.
 #[inline]
 fn block_pairs(block: &[(u64, u32, u32)], limits: Limits, mut f: impl FnMut(u32, u32)) -> bool {
     let n = block.len();
     let windowed = n > limits.max_block;
+    if windowed && block[0].1 & SKIP_OVERSIZED != 0 {
+        return true;
+    }
     let reach = if windowed { limits.window } else { n };
     for x in 0..n {
         for y in x + 1..n.min(x + 1 + reach) {
@@ -388,6 +409,20 @@ mod tests {
         // Each entry meets the next two: 10 + 9 pairs.
         assert_eq!(seen.len(), 19);
         assert!(seen.contains(&(0, 2)) && !seen.contains(&(0, 3)));
+    }
+
+    #[test]
+    fn street_and_initials_blocks_are_skipped_when_oversized() {
+        // The same street name and initials, nothing else shared: a small
+        // group meets, an oversized one does not.
+        let id = |street_initials: u64| Identity { street_initials, ..Default::default() };
+        let small: Vec<Identity> = (0..5).map(|_| id(42)).collect();
+        let big: Vec<Identity> = (0..60).map(|_| id(43)).collect();
+        let all: Vec<Option<&Identity>> = small.iter().chain(&big).map(Some).collect();
+        let group: Vec<u32> = (0..all.len() as u32).collect();
+        let c = candidates(&all, &group, Limits { max_block: 50, window: 10 });
+        assert_eq!(c.pairs.len(), 10, "5 entries in full, 60 skipped");
+        assert!(c.pairs.iter().all(|(a, b)| *a < 5 && *b < 5));
     }
 
     #[test]

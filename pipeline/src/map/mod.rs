@@ -394,10 +394,10 @@ impl Mapper {
         }
         let mut dob_for_linkage_only = false;
         if let Some((reason, detail)) = values[field_index(Field::Dob)].date().and_then(|d| self.dob_problem(d, &values)) {
-            // In the future: no evidence at all. Implausible age: still the
-            // same date in every file that holds it, so linkage evidence,
-            // but never an age in the analytics.
-            if reason == "dob_in_future" {
+            // In the future, or a system's "unknown": no evidence at all.
+            // Implausible age: still the same date in every file that holds
+            // it, so linkage evidence, but never an age in the analytics.
+            if reason == "dob_in_future" || reason == "dob_unknown" {
                 values[field_index(Field::Dob)] = Value::Null;
             } else {
                 dob_for_linkage_only = true;
@@ -554,6 +554,9 @@ impl Mapper {
         if dob > today {
             return Some(("dob_in_future", "date of birth is in the future".into()));
         }
+        if crate::protect::normalize::is_unknown_dob(dob) {
+            return Some(("dob_unknown", "date of birth is 1900-01-01 or earlier, a system's way of saying unknown".into()));
+        }
         let get = |f: Field| &values[field_index(f)];
         let reference = [Field::EntryDate, Field::ServiceDate, Field::TestDate, Field::CredentialDate, Field::ReferralDate]
             .iter()
@@ -561,7 +564,7 @@ impl Mapper {
             .or_else(|| get(Field::WagePeriod).text().and_then(quarter_start))
             .unwrap_or(today);
         let age = age_on(dob, reference);
-        (dob.year() > 1900 && (age < self.rules.min_age || age > self.rules.max_age)).then(|| {
+        (age < self.rules.min_age || age > self.rules.max_age).then(|| {
             (
                 "implausible_age",
                 format!(
@@ -814,6 +817,16 @@ mod tests {
         assert_eq!(r.get(Field::Dob).date(), NaiveDate::from_ymd_opt(2020, 1, 2));
         assert!(r.dob_for_linkage_only);
         assert_eq!(r.set_aside[0].reason, "implausible_age");
+        // Implausible in 1900 too (an age of 126 is no age).
+        let r = m.map(&row(6, &["10", "A", "B", "06/04/1900", "09/01/2024", "", "", "", ""])).unwrap();
+        assert!(r.dob_for_linkage_only);
+        assert_eq!(r.set_aside[0].reason, "implausible_age");
+        // 1900-01-01 and earlier stand for "unknown": dropped.
+        for unknown in ["01/01/1900", "12/30/1899", "03/04/1850"] {
+            let r = m.map(&row(6, &["10", "A", "B", unknown, "09/01/2024", "", "", "", ""])).unwrap();
+            assert!(r.get(Field::Dob).is_null(), "{unknown}");
+            assert_eq!(r.set_aside[0].reason, "dob_unknown");
+        }
         // A good date sets nothing aside.
         let r = m.map(&row(7, &["11", "A", "B", "01/02/1980", "09/01/2024", "", "", "", ""])).unwrap();
         assert!(r.set_aside.is_empty() && !r.dob_for_linkage_only);

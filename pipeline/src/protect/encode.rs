@@ -108,6 +108,15 @@ pub struct Identity {
     pub city: u64,
     /// Token of the house number and ZIP code (0: none), for blocking.
     pub house_zip: u64,
+    /// Token of the street's name word ("mcintyre" in "92 McIntyre St")
+    /// and the house number (0: none), for blocking: survives a mistyped
+    /// street type and ZIP code.
+    pub street_house: u64,
+    /// Token of the street's name word and the initials of the given and
+    /// family name, in either order (0: none), for blocking: survives a
+    /// changed house number, ZIP code and city along with typos in both
+    /// names.
+    pub street_initials: u64,
 }
 
 impl Identity {
@@ -162,6 +171,8 @@ struct FieldKeys {
     street_bloom: [u8; 32],
     city: [u8; 32],
     house_zip: [u8; 32],
+    street_house: [u8; 32],
+    street_initials: [u8; 32],
 }
 
 /// Encodes identities. Holds a per-instance cache of name parts (names
@@ -298,6 +309,8 @@ impl Encoder {
             street_bloom: keys.field_key(Purpose::Bloom, "street address"),
             city: t("city"),
             house_zip: t("house number + zip5"),
+            street_house: t("street name + house number"),
+            street_initials: t("street name + name initials"),
         };
         Encoder {
             keys: Arc::new(fk),
@@ -358,9 +371,18 @@ impl Encoder {
                 id.address = token(&k.address, format!("{s}|{z}").as_bytes());
                 // The house number in its ZIP code survives a mistyped street
                 // name (blocking only).
-                if let (Some(n), Some(z)) = (s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit())), &zip) {
+                let number = s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit()));
+                if let (Some(n), Some(z)) = (number, &zip) {
                     id.house_zip = token(&k.house_zip, format!("{n}|{z}").as_bytes());
                 }
+                if let (Some(n), Some(w)) = (number, normalize::street_name_word(&s)) {
+                    id.street_house = token(&k.street_house, format!("{w}|{n}").as_bytes());
+                }
+            }
+            // The street's name word with the name initials: survives a
+            // changed house number, street type, ZIP code and city.
+            if let (Some(w), Some(ini)) = (normalize::street_name_word(&s), names.initials()) {
+                id.street_initials = token(&k.street_initials, format!("{w}|{ini}").as_bytes());
             }
             if normalize::names_a_street(&s) {
                 // Without spaces: a space typed in the wrong place ("weipap
@@ -532,8 +554,9 @@ fn dice_portable(a: &Bloom, b: &Bloom) -> f64 {
 
 /// Layout version of [`Identity::to_bytes`]. Version 2 added the street
 /// filter at the end, version 3 the city token after it, version 4 the
-/// house number + ZIP token; older encodings still read, without them.
-pub const LAYOUT_VERSION: u8 = 4;
+/// house number + ZIP token, version 5 the street name + house number and
+/// street name + initials tokens; older encodings still read, without them.
+pub const LAYOUT_VERSION: u8 = 5;
 
 impl Identity {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -577,6 +600,8 @@ impl Identity {
         }
         out.extend_from_slice(&self.city.to_le_bytes());
         out.extend_from_slice(&self.house_zip.to_le_bytes());
+        out.extend_from_slice(&self.street_house.to_le_bytes());
+        out.extend_from_slice(&self.street_initials.to_le_bytes());
         out
     }
 
@@ -632,6 +657,10 @@ impl Identity {
         }
         if version >= 4 {
             id.house_zip = r.u64()?;
+        }
+        if version >= 5 {
+            id.street_house = r.u64()?;
+            id.street_initials = r.u64()?;
         }
         Some(id)
     }
@@ -715,20 +744,39 @@ mod tests {
         // without them; so does a version 2 one without the city.
         assert_ne!(a.house_zip, 0);
         assert_eq!(a.house_zip, b.house_zip, "same number, same ZIP, street mistyped");
+        // The street's name word with the house number, and with the
+        // initials.
+        let d = e.encode(&with("14 WEIPA PL, Apt 3"));
+        assert_ne!(a.street_house, 0);
+        assert_eq!(a.street_house, e.encode(&with("54 Weipa Plaec")).street_house, "street type mistyped");
+        assert_ne!(a.street_house, d.street_house, "another house");
+        assert_ne!(a.street_initials, 0);
+        assert_eq!(a.street_initials, d.street_initials, "another house on the same street");
+        assert_ne!(a.street_initials, c.street_initials);
+        assert_eq!(e.encode(&with("Weipa Place")).street_initials, a.street_initials, "no house number");
+        let swapped = RawIdentity { street: Some("54 Weipa Place"), ..raw("Ruzi", "Anna") };
+        assert_eq!(e.encode(&swapped).street_initials, a.street_initials, "initials in either order");
+        let other = RawIdentity { street: Some("54 Weipa Place"), ..raw("Bo", "Ruiz") };
+        assert_ne!(e.encode(&other).street_initials, a.street_initials);
         let a = Identity { city: 7, ..a };
         let mut v1 = a.to_bytes();
         v1[0] = 1;
-        v1.truncate(v1.len() - 8 * BLOOM_WORDS - 16);
+        v1.truncate(v1.len() - 8 * BLOOM_WORDS - 32);
         let old = Identity::from_bytes(&v1).unwrap();
-        assert_eq!(Identity { street_bloom: [0; BLOOM_WORDS], city: 0, house_zip: 0, ..a.clone() }, old);
+        let none = Identity { street_bloom: [0; BLOOM_WORDS], city: 0, house_zip: 0, street_house: 0, street_initials: 0, ..a.clone() };
+        assert_eq!(none, old);
         let mut v2 = a.to_bytes();
         v2[0] = 2;
-        v2.truncate(v2.len() - 16);
-        assert_eq!(Identity { city: 0, house_zip: 0, ..a.clone() }, Identity::from_bytes(&v2).unwrap());
+        v2.truncate(v2.len() - 32);
+        assert_eq!(Identity { street_bloom: a.street_bloom, ..none.clone() }, Identity::from_bytes(&v2).unwrap());
         let mut v3 = a.to_bytes();
         v3[0] = 3;
-        v3.truncate(v3.len() - 8);
-        assert_eq!(Identity { house_zip: 0, ..a.clone() }, Identity::from_bytes(&v3).unwrap());
+        v3.truncate(v3.len() - 24);
+        assert_eq!(Identity { house_zip: 0, street_house: 0, street_initials: 0, ..a.clone() }, Identity::from_bytes(&v3).unwrap());
+        let mut v4 = a.to_bytes();
+        v4[0] = 4;
+        v4.truncate(v4.len() - 16);
+        assert_eq!(Identity { street_house: 0, street_initials: 0, ..a.clone() }, Identity::from_bytes(&v4).unwrap());
         assert_eq!(Identity::from_bytes(&a.to_bytes()).unwrap(), a);
     }
 

@@ -125,6 +125,17 @@ impl NameParts {
     pub fn is_empty(&self) -> bool {
         self.parts.iter().all(|(r, _)| r.is_glued())
     }
+    /// The initials of the first given and the first family name, sorted
+    /// (so a given/family swap keeps them): "ar" for Ana Ruiz and for Ruiz
+    /// Ana. One initial when only one of the two is known; None without
+    /// either.
+    pub fn initials(&self) -> Option<String> {
+        let first = |role| self.of(role).next().and_then(|p| p.chars().next());
+        let mut ini: Vec<char> = [first(Role::Given), first(Role::Family)].into_iter().flatten().collect();
+        ini.sort_unstable();
+        (!ini.is_empty()).then(|| ini.into_iter().collect())
+    }
+
     pub fn of(&self, role: Role) -> impl Iterator<Item = &str> {
         self.parts.iter().filter(move |(r, _)| *r == role).map(|(_, s)| s.as_str())
     }
@@ -266,15 +277,23 @@ pub struct Dob {
     pub swappable: bool,
 }
 
-/// Classify a parsed birth date. Dates before 1901 are treated as missing
-/// (`1900-01-01` is a common "unknown").
+/// Classify a parsed birth date. `1900-01-01` and anything earlier are
+/// treated as missing: systems write them for "unknown" (see
+/// [`is_unknown_dob`]). Any later date is evidence, even one that gives an
+/// implausible age: the same date in two files is the same evidence.
 pub fn dob(date: NaiveDate) -> Option<Dob> {
-    if date.year() <= 1900 {
+    if is_unknown_dob(date) {
         return None;
     }
     let placeholder = date.month() == 1 && date.day() == 1;
     let swappable = date.day() <= 12 && date.day() != date.month();
     Some(Dob { date, placeholder, swappable })
+}
+
+/// Whether a birth date is a system's "unknown": 1900-01-01, the spreadsheet
+/// epochs just before it (1899-12-30 and -31), or anything earlier.
+pub fn is_unknown_dob(date: NaiveDate) -> bool {
+    date <= NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date")
 }
 
 /// The day/month-swapped reading of a date, if it is a valid date.
@@ -396,6 +415,19 @@ pub fn is_address(line: &str) -> bool {
 /// A normalized street line with a street name: four letters or more.
 pub fn names_a_street(line: &str) -> bool {
     line.bytes().filter(u8::is_ascii_alphabetic).count() >= 4
+}
+
+/// The street's name word in a normalized street line: the first word with
+/// two letters or more that is not a direction or a unit ("mcintyre" in
+/// "92 mcintyre st", "el" in "el camino real"). It survives a changed house
+/// number and a mistyped street type. Lines that name no street (a PO box,
+/// "homeless", "unknown") have none.
+pub fn street_name_word(line: &str) -> Option<&str> {
+    let w = line
+        .split(' ')
+        .filter(|w| !matches!(*w, "n" | "s" | "e" | "w" | "ne" | "nw" | "se" | "sw" | "apt"))
+        .find(|w| w.bytes().filter(u8::is_ascii_alphabetic).count() >= 2)?;
+    (!matches!(w, "po" | "pob" | "pobox" | "box" | "homeless" | "unknown" | "none" | "general" | "rr")).then_some(w)
 }
 
 /// The normalization behind [`street`] and [`street_line`], without their
@@ -561,6 +593,9 @@ mod tests {
         let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
         assert!(dob(d(1990, 1, 1)).unwrap().placeholder);
         assert!(dob(d(1900, 1, 1)).is_none());
+        assert!(dob(d(1899, 12, 30)).is_none());
+        // A real date in 1900 (or a typo for 1990) is evidence.
+        assert_eq!(dob(d(1900, 6, 4)).unwrap().date, d(1900, 6, 4));
         assert!(dob(d(1990, 3, 5)).unwrap().swappable);
         assert!(!dob(d(1990, 3, 25)).unwrap().swappable);
         assert_eq!(swapped(d(1990, 3, 5)), Some(d(1990, 5, 3)));
@@ -601,6 +636,15 @@ mod tests {
         assert_eq!(street_line("Streeter Place").as_deref(), Some("streeter pl"));
         assert_eq!(street_line("65"), None);
         assert_eq!(street_line("homeless").as_deref(), Some("homeless"));
+        // The street's name word: past numbers, directions and units.
+        let word = |s: &str| street_words(s).and_then(|l| street_name_word(&l).map(String::from));
+        assert_eq!(word("92 McIntyre Street").as_deref(), Some("mcintyre"));
+        assert_eq!(word("McIntyre Sreet").as_deref(), Some("mcintyre"));
+        assert_eq!(word("#4 1200 N. Fruitvale Ave").as_deref(), Some("fruitvale"));
+        assert_eq!(word("El Camino Real").as_deref(), Some("el"));
+        assert_eq!(word("PO Box 12"), None);
+        assert_eq!(word("homeless"), None);
+        assert_eq!(word("65"), None);
     }
 
     #[test]

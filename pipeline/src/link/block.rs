@@ -73,7 +73,11 @@ pub struct Key {
 /// The blocking keys of one identity, with the recipe (tag) of each.
 pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     out.clear();
-    let mut push = |tag: u64, a: u64, b: u64, order: u64| out.push(Key { tag, key: mix(a, b, tag), order: order as u32 });
+    // Orders are truncated tokens; the top bit is kept for SKIP_OVERSIZED.
+    let mut push = |tag: u64, a: u64, b: u64, order: u64, skip: bool| {
+        let order = (order as u32 & !SKIP_OVERSIZED) | if skip { SKIP_OVERSIZED } else { 0 };
+        out.push(Key { tag, key: mix(a, b, tag), order })
+    };
     let dob = id.dob.filter(|d| !d.placeholder);
     let year = id.dob.map_or(0, |d| d.year);
     let core: Vec<u64> = id.parts.iter().filter(|p| !p.role.is_glued()).map(|p| p.exact).collect();
@@ -82,21 +86,21 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     for p in &id.parts {
         let o = other(p.exact);
         if let Some(d) = &id.dob {
-            push(1, p.exact, d.year, o);
+            push(1, p.exact, d.year, o, false);
         }
         if let Some(d) = &dob {
-            push(2, p.exact, d.month_day, o);
+            push(2, p.exact, d.month_day, o, false);
             if p.phonetic[0] != 0 {
-                push(3, p.phonetic[0], d.full, o);
+                push(3, p.phonetic[0], d.full, o, false);
                 if d.swapped != 0 {
-                    push(3, p.phonetic[0], d.swapped, o);
+                    push(3, p.phonetic[0], d.swapped, o, false);
                 }
             }
             for v in &p.variants {
-                push(4, *v, d.full, o);
+                push(4, *v, d.full, o, false);
             }
             for v in &p.nicknames {
-                push(5, *v, d.full, o);
+                push(5, *v, d.full, o, false);
             }
         }
     }
@@ -106,7 +110,7 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
         for j in i + 1..core.len() {
             let (a, b) = if core[i] < core[j] { (core[i], core[j]) } else { (core[j], core[i]) };
             if a != b {
-                push(6, a, b, year);
+                push(6, a, b, year, false);
             }
         }
     }
@@ -116,7 +120,7 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
         for j in i + 1..phon.len() {
             let (a, b) = if phon[i] < phon[j] { (phon[i], phon[j]) } else { (phon[j], phon[i]) };
             if a != b {
-                push(13, a, b, year);
+                push(13, a, b, year, false);
             }
         }
     }
@@ -124,40 +128,40 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     // along with the other name. Ordered by birth year.
     if id.zip5 != 0 {
         for p in id.parts.iter().filter(|p| !p.role.is_glued()) {
-            push(14, p.exact, id.zip5, year);
+            push(14, p.exact, id.zip5, year, false);
         }
     }
     // A birth date alone: ordered by ZIP code.
     if let Some(d) = &dob {
-        push(7, d.full, 0, id.zip5);
+        push(7, d.full, 0, id.zip5, false);
         if d.swapped != 0 {
-            push(7, d.swapped, 0, id.zip5);
+            push(7, d.swapped, 0, id.zip5, false);
         }
     }
     // The same street line in any ZIP code (ZIP codes get typos too), from
     // its Bloom filter: equal lines give equal filters. Ordered by ZIP.
     if id.has_street() {
         let w = id.street_bloom;
-        push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5);
+        push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5, false);
     }
     // The house number in its ZIP code: survives a mistyped street name
     // along with changed names. Ordered by birth year.
     if id.house_zip != 0 {
-        push(16, id.house_zip, 0, year);
+        push(16, id.house_zip, 0, year, false);
     }
     // The street's name word with the house number in any ZIP code, or with
     // the name initials: survive a mistyped street type, a changed house
     // number, ZIP code or city, along with typos in both names and a changed
     // birth date. Ordered by birth year.
     if id.street_house != 0 {
-        push(17, id.street_house, 0, year);
+        push(17, id.street_house, 0, year, false);
     }
     if id.street_initials != 0 {
-        push(18, id.street_initials, 0, ((year as u32) | SKIP_OVERSIZED) as u64);
+        push(18, id.street_initials, 0, year, true);
     }
     for (v, tag) in [(id.phone, 8), (id.email, 9), (id.tax_id, 10), (id.address, 11)] {
         if v != 0 {
-            push(tag, v, 0, 0);
+            push(tag, v, 0, 0, false);
         }
     }
     out.sort_unstable();
@@ -423,6 +427,14 @@ mod tests {
         let c = candidates(&all, &group, Limits { max_block: 50, window: 10 });
         assert_eq!(c.pairs.len(), 10, "5 entries in full, 60 skipped");
         assert!(c.pairs.iter().all(|(a, b)| *a < 5 && *b < 5));
+        // Another recipe's oversized block is windowed, whatever bits its
+        // order token has (here the birth date alone, ordered by a ZIP
+        // token with the top bit set).
+        let dob = Some(crate::protect::encode::DobEnc { full: 5, ..Default::default() });
+        let same_day: Vec<Identity> = (0..60).map(|_| Identity { dob, zip5: 0xFFFF_FFFF, ..Default::default() }).collect();
+        let all: Vec<Option<&Identity>> = same_day.iter().map(Some).collect();
+        let c = candidates(&all, &(0..60).collect::<Vec<u32>>(), Limits { max_block: 50, window: 10 });
+        assert_eq!(c.pairs.len(), 50 * 10 + 45, "each entry meets the next ten");
     }
 
     #[test]

@@ -47,9 +47,11 @@ pub const RECIPES: &[(u64, &str)] = &[
     (18, "street name + name initials (oversized blocks skipped)"),
 ];
 
-/// Set in a key's `order` when an oversized block of its recipe is skipped
-/// instead of compared in a window: the recipe is a weak supplement (a
-/// common street with common initials says little about two records).
+/// The recipe whose oversized blocks are skipped instead of compared in a
+/// window: a weak supplement (a common street with common initials says
+/// little about two records).
+const SKIPS_OVERSIZED: u64 = 18;
+/// Set in a key's `order` when its block, if oversized, is skipped.
 const SKIP_OVERSIZED: u32 = 1 << 31;
 
 /// How blocks are turned into pairs.
@@ -74,8 +76,8 @@ pub struct Key {
 pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     out.clear();
     // Orders are truncated tokens; the top bit is kept for SKIP_OVERSIZED.
-    let mut push = |tag: u64, a: u64, b: u64, order: u64, skip: bool| {
-        let order = (order as u32 & !SKIP_OVERSIZED) | if skip { SKIP_OVERSIZED } else { 0 };
+    let mut push = |tag: u64, a: u64, b: u64, order: u64| {
+        let order = (order as u32 & !SKIP_OVERSIZED) | if tag == SKIPS_OVERSIZED { SKIP_OVERSIZED } else { 0 };
         out.push(Key { tag, key: mix(a, b, tag), order })
     };
     let dob = id.dob.filter(|d| !d.placeholder);
@@ -86,21 +88,21 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     for p in &id.parts {
         let o = other(p.exact);
         if let Some(d) = &id.dob {
-            push(1, p.exact, d.year, o, false);
+            push(1, p.exact, d.year, o);
         }
         if let Some(d) = &dob {
-            push(2, p.exact, d.month_day, o, false);
+            push(2, p.exact, d.month_day, o);
             if p.phonetic[0] != 0 {
-                push(3, p.phonetic[0], d.full, o, false);
+                push(3, p.phonetic[0], d.full, o);
                 if d.swapped != 0 {
-                    push(3, p.phonetic[0], d.swapped, o, false);
+                    push(3, p.phonetic[0], d.swapped, o);
                 }
             }
             for v in &p.variants {
-                push(4, *v, d.full, o, false);
+                push(4, *v, d.full, o);
             }
             for v in &p.nicknames {
-                push(5, *v, d.full, o, false);
+                push(5, *v, d.full, o);
             }
         }
     }
@@ -110,7 +112,7 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
         for j in i + 1..core.len() {
             let (a, b) = if core[i] < core[j] { (core[i], core[j]) } else { (core[j], core[i]) };
             if a != b {
-                push(6, a, b, year, false);
+                push(6, a, b, year);
             }
         }
     }
@@ -120,7 +122,7 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
         for j in i + 1..phon.len() {
             let (a, b) = if phon[i] < phon[j] { (phon[i], phon[j]) } else { (phon[j], phon[i]) };
             if a != b {
-                push(13, a, b, year, false);
+                push(13, a, b, year);
             }
         }
     }
@@ -128,40 +130,40 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     // along with the other name. Ordered by birth year.
     if id.zip5 != 0 {
         for p in id.parts.iter().filter(|p| !p.role.is_glued()) {
-            push(14, p.exact, id.zip5, year, false);
+            push(14, p.exact, id.zip5, year);
         }
     }
     // A birth date alone: ordered by ZIP code.
     if let Some(d) = &dob {
-        push(7, d.full, 0, id.zip5, false);
+        push(7, d.full, 0, id.zip5);
         if d.swapped != 0 {
-            push(7, d.swapped, 0, id.zip5, false);
+            push(7, d.swapped, 0, id.zip5);
         }
     }
     // The same street line in any ZIP code (ZIP codes get typos too), from
     // its Bloom filter: equal lines give equal filters. Ordered by ZIP.
     if id.has_street() {
         let w = id.street_bloom;
-        push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5, false);
+        push(15, w[0] ^ w[1].rotate_left(17), w[2] ^ w[3].rotate_left(41), id.zip5);
     }
     // The house number in its ZIP code: survives a mistyped street name
     // along with changed names. Ordered by birth year.
     if id.house_zip != 0 {
-        push(16, id.house_zip, 0, year, false);
+        push(16, id.house_zip, 0, year);
     }
     // The street's name word with the house number in any ZIP code, or with
     // the name initials: survive a mistyped street type, a changed house
     // number, ZIP code or city, along with typos in both names and a changed
     // birth date. Ordered by birth year.
     if id.street_house != 0 {
-        push(17, id.street_house, 0, year, false);
+        push(17, id.street_house, 0, year);
     }
     if id.street_initials != 0 {
-        push(18, id.street_initials, 0, year, true);
+        push(18, id.street_initials, 0, year);
     }
     for (v, tag) in [(id.phone, 8), (id.email, 9), (id.tax_id, 10), (id.address, 11)] {
         if v != 0 {
-            push(tag, v, 0, 0, false);
+            push(tag, v, 0, 0);
         }
     }
     out.sort_unstable();

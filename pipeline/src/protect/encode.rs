@@ -365,6 +365,7 @@ impl Encoder {
             id.zip5 = token(&k.zip, z.as_bytes());
         }
         if let Some(s) = raw.street.and_then(normalize::street_words) {
+            let street_word = normalize::street_name_word(&s);
             if normalize::is_address(&s) {
                 // The same street line in another ZIP is another address.
                 let z = zip.as_deref().unwrap_or("");
@@ -375,13 +376,13 @@ impl Encoder {
                 if let (Some(n), Some(z)) = (number, &zip) {
                     id.house_zip = token(&k.house_zip, format!("{n}|{z}").as_bytes());
                 }
-                if let (Some(n), Some(w)) = (number, normalize::street_name_word(&s)) {
+                if let (Some(n), Some(w)) = (number, street_word) {
                     id.street_house = token(&k.street_house, format!("{w}|{n}").as_bytes());
                 }
             }
             // The street's name word with the name initials: survives a
             // changed house number, street type, ZIP code and city.
-            if let (Some(w), Some(ini)) = (normalize::street_name_word(&s), names.initials()) {
+            if let (Some(w), Some(ini)) = (street_word, names.initials()) {
                 id.street_initials = token(&k.street_initials, format!("{w}|{ini}").as_bytes());
             }
             if normalize::names_a_street(&s) {

@@ -241,17 +241,17 @@ pub fn to_batches(
     }
     let staged = RecordBatch::try_new(schema, cols)?;
 
-    let with_id: Vec<&Protected> = rows.iter().filter(|r| r.identity.is_some()).collect();
-    let mut rk = StringBuilder::new();
-    let mut enc = BinaryBuilder::new();
-    let mut seen = std::collections::HashSet::new();
+    let encoded: Vec<(&str, Vec<u8>)> =
+        rows.iter().filter_map(|r| r.identity.as_ref().map(|id| (r.record_key.as_str(), id.to_bytes()))).collect();
+    let mut rk = StringBuilder::with_capacity(encoded.len(), encoded.len() * 32);
+    let mut enc = BinaryBuilder::with_capacity(encoded.len(), encoded.iter().map(|(_, b)| b.len()).sum());
+    // One row per distinct identity observation of a record.
+    let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(encoded.len(), Default::default());
     let mut count = 0;
-    for r in with_id {
-        let bytes = r.identity.as_ref().expect("filtered").to_bytes();
-        // One row per distinct identity observation of a record.
-        if seen.insert((r.record_key.clone(), blake3::hash(&bytes))) {
-            rk.append_value(&r.record_key);
-            enc.append_value(&bytes);
+    for (key, bytes) in &encoded {
+        if seen.insert((key, bytes)) {
+            rk.append_value(key);
+            enc.append_value(bytes);
             count += 1;
         }
     }
@@ -266,4 +266,34 @@ pub fn to_batches(
 /// Days since the Unix epoch, as Arrow's Date32.
 pub fn date32(d: chrono::NaiveDate) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: u64, key: &str, phone: u64) -> Protected {
+        Protected {
+            line,
+            record_key: key.into(),
+            consent: true,
+            birth_year: None,
+            zip3: None,
+            arrival_year: None,
+            employer_key: None,
+            values: vec![Value::Null; Field::ALL.len()],
+            identity: Some(Identity { phone, ..Default::default() }),
+        }
+    }
+
+    #[test]
+    fn a_record_gets_one_identity_row_per_distinct_observation() {
+        // Quarterly wage rows repeat the same person: one identity row. The
+        // same record with another phone is a second observation.
+        let rows = [row(2, "a", 7), row(3, "a", 7), row(4, "b", 7), row(5, "a", 8)];
+        let (staged, identity) = to_batches(&rows, "p", "f", "file", "k1").unwrap();
+        assert_eq!(staged.num_rows(), 4);
+        let keys = identity.column(0).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        assert_eq!(keys.iter().map(Option::unwrap).collect::<Vec<_>>(), ["a", "b", "a"]);
+    }
 }

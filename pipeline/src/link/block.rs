@@ -337,7 +337,6 @@ pub struct Candidates {
 pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> Candidates {
     // (tag-mixed key, order, node); the tag is already mixed into the key.
     let t = std::time::Instant::now();
-    let lap = |what: &str| tracing::debug!(secs = t.elapsed().as_secs_f32(), "blocking: {what}");
     let mut entries: Vec<(u64, u32, u32)> = Vec::with_capacity(ids.len() * 24);
     let mut buf = Vec::new();
     for (i, id) in ids.iter().enumerate() {
@@ -346,9 +345,9 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
             entries.extend(buf.iter().map(|k| (k.key, k.order, i as u32)));
         }
     }
-    lap("keys");
+    super::phase("blocking: keys", t);
     entries.sort_unstable();
-    lap("sorted");
+    super::phase("blocking: sorted", t);
     // The same pair comes out of many blocks. Pairs go to buckets by their
     // first node's range; each bucket is then sorted and deduplicated on its
     // own (in parallel), and the buckets, in order, are the sorted pairs.
@@ -366,7 +365,7 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
         windowed += was_windowed as usize;
     }
     drop(entries);
-    lap("generated");
+    super::phase("blocking: generated", t);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Vec<(u32, u32)>>> = buckets.into_iter().map(std::sync::Mutex::new).collect();
@@ -384,12 +383,12 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
         }
     });
     let buckets: Vec<Vec<(u32, u32)>> = slots.into_iter().map(|m| m.into_inner().expect("bucket")).collect();
-    lap("deduplicated");
+    super::phase("blocking: deduplicated", t);
     let mut pairs = Vec::with_capacity(buckets.iter().map(Vec::len).sum());
     for b in buckets {
         pairs.extend_from_slice(&b);
     }
-    lap("collected");
+    super::phase("blocking: collected", t);
     Candidates { pairs, windowed_blocks: windowed }
 }
 

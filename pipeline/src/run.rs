@@ -6,6 +6,7 @@
 //! and the release of the period is re-served without spending budget.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +25,7 @@ use crate::protect::variants::NameVariants;
 use crate::publish::{PublishOptions, ReleaseSummary};
 use crate::reference::NrsTable;
 use crate::secret::Keys;
-use crate::warehouse::{Warehouse, read_parquet};
+use crate::warehouse::Warehouse;
 
 /// The state a run works on.
 pub struct Pipeline {
@@ -132,66 +133,91 @@ impl Pipeline {
 
     /// Read the linkage zone and staged record keys of all active files.
     pub fn link_input(&self) -> Result<LinkInput> {
-        let mut records: Vec<RecordRef> = Vec::new();
-        let mut index: HashMap<String, u32> = HashMap::new();
-        for f in self.ledger.active_files()? {
-            let path = self.wh.staged_records(&f.file_id);
-            if !path.exists() {
-                continue;
-            }
-            for b in read_columns(&path, &["record_key", "partner", "consent"])? {
-                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let p = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let c = b.column(2).as_any().downcast_ref::<BooleanArray>().expect("bool");
-                for i in 0..b.num_rows() {
-                    let key = rk.value(i);
-                    match index.get(key) {
-                        Some(r) => {
-                            // Any row without consent withdraws the record.
-                            let rec = &mut records[*r as usize];
-                            rec.consent &= c.value(i);
-                        }
-                        None => {
-                            index.insert(key.to_string(), records.len() as u32);
-                            records.push(RecordRef { record_key: key.to_string(), partner: p.value(i).to_string(), consent: c.value(i) });
-                        }
+        let t = std::time::Instant::now();
+        let files = self.ledger.active_files()?;
+        // Files are read on a second thread, one ahead (`for_each_batch`).
+        let staged: Vec<_> = files.iter().map(|f| self.wh.staged_records(&f.file_id)).filter(|p| p.exists()).collect();
+        let mut rows = 0;
+        for p in &staged {
+            rows += parquet_rows(p)?;
+        }
+        // Reserved, not touched: a record has one row or more.
+        let mut records: Vec<RecordRef> = Vec::with_capacity(rows);
+        // Record keys are keyed hashes already: a fast hasher is enough.
+        let mut index: foldhash::HashMap<String, u32> = Default::default();
+        for_each_batch(&staged, &["record_key", "partner", "consent"], |b| {
+            let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+            let p = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+            let c = b.column(2).as_any().downcast_ref::<BooleanArray>().expect("bool");
+            for i in 0..b.num_rows() {
+                let key = rk.value(i);
+                match index.get(key) {
+                    Some(r) => {
+                        // Any row without consent withdraws the record.
+                        let rec = &mut records[*r as usize];
+                        rec.consent &= c.value(i);
+                    }
+                    None => {
+                        index.insert(key.to_string(), records.len() as u32);
+                        records.push(RecordRef { record_key: key.to_string(), partner: p.value(i).to_string(), consent: c.value(i) });
                     }
                 }
             }
+            Ok(())
+        })?;
+        tracing::debug!(secs = t.elapsed().as_secs_f32(), records = records.len(), "link: records read");
+        // One file at a time, the next one read meanwhile (the encodings of
+        // all files together are over a gigabyte at a million records). The row count in the
+        // files' metadata sizes the list once: an identity is a few hundred
+        // bytes, and growing the list by doubling would copy them all again.
+        let paths: Vec<_> = files.iter().map(|f| self.wh.identity(&f.file_id)).filter(|p| p.exists()).collect();
+        let mut rows = 0;
+        for p in &paths {
+            rows += parquet_rows(p)?;
         }
-        let mut observations: Vec<(u32, Identity)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for f in self.ledger.active_files()? {
-            let path = self.wh.identity(&f.file_id);
-            if !path.exists() {
-                continue;
-            }
-            for b in read_parquet(&path)? {
-                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let key_id = b.column(3).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let enc = b.column(4).as_any().downcast_ref::<BinaryArray>().expect("binary");
-                for i in 0..b.num_rows() {
-                    if key_id.value(i) != self.keys.key_id() {
-                        return Err(Error::Secret(format!(
-                            "the linkage zone holds encodings made with key {} but the current key is {}; \
-                             after rotating the secret, re-protect from the source extracts (README: key rotation)",
-                            key_id.value(i),
-                            self.keys.key_id()
-                        )));
-                    }
-                    let Some(r) = index.get(rk.value(i)) else { continue };
-                    if !records[*r as usize].consent {
-                        continue;
-                    }
-                    let bytes = enc.value(i);
-                    if !seen.insert((*r, blake3::hash(bytes))) {
-                        continue;
-                    }
-                    let id = Identity::from_bytes(bytes).ok_or_else(|| Error::internal("an identity encoding could not be read"))?;
-                    observations.push((*r, id));
+        let mut observations: Vec<(u32, Identity)> = Vec::with_capacity(rows);
+        // A record's repeated observation (the same encoding on several rows
+        // or files) is read once. Two fast hashes of the encoding with
+        // different seeds make a 128-bit fingerprint; should the first ever
+        // collide alone, the observation is kept (a repeat only costs time).
+        // (Sized for about one observation per record: a hash table's
+        // entries are spread over all of it, so oversizing touches memory.)
+        let mut first: foldhash::HashMap<(u32, u64), u64> =
+            foldhash::HashMap::with_capacity_and_hasher(records.len() + records.len() / 4, Default::default());
+        let (h1, h2) = (foldhash::fast::FixedState::with_seed(0x6272_6169_64), foldhash::fast::FixedState::with_seed(0x6964_656e_7469));
+        let key_id_now = self.keys.key_id();
+        for_each_batch(&paths, &["record_key", "key_id", "encoding"], |b| {
+            let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+            let key_id = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+            let enc = b.column(2).as_any().downcast_ref::<BinaryArray>().expect("binary");
+            for i in 0..b.num_rows() {
+                if key_id.value(i) != key_id_now {
+                    return Err(Error::Secret(format!(
+                        "the linkage zone holds encodings made with key {} but the current key is {}; \
+                         after rotating the secret, re-protect from the source extracts (README: key rotation)",
+                        key_id.value(i),
+                        key_id_now
+                    )));
                 }
+                let Some(r) = index.get(rk.value(i)) else { continue };
+                if !records[*r as usize].consent {
+                    continue;
+                }
+                let bytes = enc.value(i);
+                let fingerprint = h2.hash_one(bytes);
+                match first.entry((*r, h1.hash_one(bytes))) {
+                    std::collections::hash_map::Entry::Occupied(o) if *o.get() == fingerprint => continue,
+                    std::collections::hash_map::Entry::Occupied(_) => {}
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(fingerprint);
+                    }
+                }
+                let id = Identity::from_bytes(bytes).ok_or_else(|| Error::internal("an identity encoding could not be read"))?;
+                observations.push((*r, id));
             }
-        }
+            Ok(())
+        })?;
+        tracing::debug!(secs = t.elapsed().as_secs_f32(), observations = observations.len(), "link: identities read");
         Ok(LinkInput { records, observations })
     }
 
@@ -304,6 +330,40 @@ impl Pipeline {
         };
         Ok(RunSummary { run_id: run_id.to_string(), ingest, linkage, loaded, release, timings })
     }
+}
+
+/// Rows of a Parquet file, from its footer.
+pub fn parquet_rows(path: &Path) -> Result<usize> {
+    let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;
+    let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(builder.metadata().file_metadata().num_rows().max(0) as usize)
+}
+
+/// Each batch of some columns of the files, in order, handed to `each`,
+/// while a second thread reads (decompresses and decodes) the next file.
+pub fn for_each_batch(
+    paths: &[std::path::PathBuf],
+    cols: &[&str],
+    mut each: impl FnMut(&datafusion::arrow::record_batch::RecordBatch) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|s| {
+        // One file read ahead: the memory of two files at most.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        s.spawn(move || {
+            for p in paths {
+                // A closed channel: the consumer stopped on an error.
+                if tx.send(read_columns(p, cols)).is_err() {
+                    return;
+                }
+            }
+        });
+        for batches in rx {
+            for b in &batches? {
+                each(b)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Read some columns of a Parquet file.

@@ -336,64 +336,178 @@ pub struct Candidates {
 /// already).
 pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> Candidates {
     // (tag-mixed key, order, node); the tag is already mixed into the key.
+    // Every step runs on all cores. Each thread makes the keys of a range of
+    // nodes into partitions by the key's top bits (keys are mixed, so the
+    // partitions are even). A block's entries share their key, so a
+    // partition holds whole blocks: partitions are sorted on their own.
     let t = std::time::Instant::now();
-    let mut entries: Vec<(u64, u32, u32)> = Vec::with_capacity(ids.len() * 24);
-    let mut buf = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        if let Some(id) = id {
-            keys_tagged(id, &mut buf);
-            entries.extend(buf.iter().map(|k| (k.key, k.order, i as u32)));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let partition_of = |key: u64| (key >> (64 - PARTITION_BITS)) as usize;
+    let per_thread: Vec<Vec<Vec<(u64, u32, u32)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let range = ids.len() * k / threads..ids.len() * (k + 1) / threads;
+                s.spawn(move || {
+                    let mut parts: Vec<Vec<(u64, u32, u32)>> =
+                        (0..PARTITIONS).map(|_| Vec::with_capacity(range.len() * 24 / PARTITIONS)).collect();
+                    let mut buf = Vec::new();
+                    for i in range {
+                        if let Some(id) = ids[i] {
+                            keys_tagged(id, &mut buf);
+                            for k in &buf {
+                                parts[partition_of(k.key)].push((k.key, k.order, i as u32));
+                            }
+                        }
+                    }
+                    parts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("blocking thread")).collect()
+    });
+    // parts[partition][thread]
+    let mut parts: Vec<Vec<Vec<(u64, u32, u32)>>> = (0..PARTITIONS).map(|_| Vec::with_capacity(threads)).collect();
+    for of_thread in per_thread {
+        for (i, p) in of_thread.into_iter().enumerate() {
+            parts[i].push(p);
         }
     }
     super::phase("blocking: keys", t);
-    entries.sort_unstable();
+    let partitions: Vec<Vec<(u64, u32, u32)>> = on_every_core(parts, threads, |p| {
+        let mut all = std::mem::take(&mut p[0]);
+        for other in p.drain(1..) {
+            all.extend_from_slice(&other);
+        }
+        all.sort_unstable();
+        all
+    });
     super::phase("blocking: sorted", t);
     // The same pair comes out of many blocks. Pairs go to buckets by their
     // first node's range; each bucket is then sorted and deduplicated on its
-    // own (in parallel), and the buckets, in order, are the sorted pairs.
+    // own, and the buckets, in order, are the sorted pairs. Each thread
+    // generates the pairs of the partitions it takes into buckets of its
+    // own; a bucket's parts are then joined, sorted and deduplicated, and
+    // the buckets copied into place.
     let nodes = ids.len().max(1) as u64;
     let bucket_of = |a: u32| (a as u64 * BUCKETS as u64 / nodes) as usize;
-    let mut buckets: Vec<Vec<(u32, u32)>> = vec![Vec::new(); BUCKETS];
-    let mut windowed = 0;
-    for block in entries.chunk_by(|a, b| a.0 == b.0) {
-        let was_windowed = block_pairs(block, limits, |a, b| {
-            if group[a as usize] != group[b as usize] {
-                let (a, b) = if a < b { (a, b) } else { (b, a) };
-                buckets[bucket_of(a)].push((a, b));
-            }
-        });
-        windowed += was_windowed as usize;
-    }
-    drop(entries);
-    super::phase("blocking: generated", t);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Vec<(u32, u32)>>> = buckets.into_iter().map(std::sync::Mutex::new).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(slot) = slots.get(i) else { return };
-                    let mut b = slot.lock().expect("bucket");
-                    b.sort_unstable();
-                    b.dedup();
-                }
-            });
-        }
+    let generated: Vec<(Vec<Vec<(u32, u32)>>, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (next, partitions) = (&next, &partitions);
+                s.spawn(move || {
+                    let mut buckets: Vec<Vec<(u32, u32)>> = vec![Vec::new(); BUCKETS];
+                    let mut windowed = 0;
+                    while let Some(partition) = partitions.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        for block in partition.chunk_by(|a, b| a.0 == b.0) {
+                            let was_windowed = block_pairs(block, limits, |a, b| {
+                                if group[a as usize] != group[b as usize] {
+                                    let (a, b) = if a < b { (a, b) } else { (b, a) };
+                                    buckets[bucket_of(a)].push((a, b));
+                                }
+                            });
+                            windowed += was_windowed as usize;
+                        }
+                    }
+                    (buckets, windowed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("blocking thread")).collect()
     });
-    let buckets: Vec<Vec<(u32, u32)>> = slots.into_iter().map(|m| m.into_inner().expect("bucket")).collect();
-    super::phase("blocking: deduplicated", t);
-    let mut pairs = Vec::with_capacity(buckets.iter().map(Vec::len).sum());
-    for b in buckets {
-        pairs.extend_from_slice(&b);
+    drop(partitions);
+    let windowed = generated.iter().map(|g| g.1).sum();
+    // parts[bucket][thread]
+    let mut parts: Vec<Vec<Vec<(u32, u32)>>> = (0..BUCKETS).map(|_| Vec::with_capacity(threads)).collect();
+    for (buckets, _) in generated {
+        for (i, b) in buckets.into_iter().enumerate() {
+            parts[i].push(b);
+        }
     }
+    super::phase("blocking: generated", t);
+    let buckets: Vec<Vec<(u32, u32)>> = on_every_core(parts, threads, |p| {
+        let mut b = std::mem::take(&mut p[0]);
+        for other in p.drain(1..) {
+            b.extend_from_slice(&other);
+        }
+        b.sort_unstable();
+        b.dedup();
+        b
+    });
+    super::phase("blocking: deduplicated", t);
+    let pairs = concat_parallel(buckets, threads);
     super::phase("blocking: collected", t);
     Candidates { pairs, windowed_blocks: windowed }
 }
 
 /// Buckets of candidate pairs (by first node) sorted and deduplicated apart.
 const BUCKETS: usize = 256;
+
+/// Partitions of the blocking entries (by the key's top bits).
+const PARTITION_BITS: u32 = 8;
+const PARTITIONS: usize = 1 << PARTITION_BITS;
+
+/// `f` applied to every item, on `threads` threads taking the next item as
+/// they finish one (items of uneven size stay balanced); results in order.
+fn on_every_core<T: Send, R: Send>(items: Vec<T>, threads: usize, f: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<(T, Option<R>)>> = items.into_iter().map(|i| std::sync::Mutex::new((i, None))).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                while let Some(slot) = slots.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    let mut slot = slot.lock().expect("work item");
+                    let r = f(&mut slot.0);
+                    slot.1 = Some(r);
+                }
+            });
+        }
+    });
+    slots.into_iter().map(|m| m.into_inner().expect("work item").1.expect("every item was done")).collect()
+}
+
+/// The vectors, in order, as one; each thread copies a run of them.
+fn concat_parallel<T: Copy + Send + Sync>(parts: Vec<Vec<T>>, threads: usize) -> Vec<T> {
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    {
+        // Cut the output into the parts' places, then hand out runs of
+        // parts of about equal size.
+        let mut places: Vec<&mut [std::mem::MaybeUninit<T>]> = Vec::with_capacity(parts.len());
+        let mut rest = &mut out.spare_capacity_mut()[..total];
+        for p in &parts {
+            let (place, tail) = rest.split_at_mut(p.len());
+            places.push(place);
+            rest = tail;
+        }
+        let per = total.div_ceil(threads.max(1)).max(1);
+        let mut runs: Vec<Vec<(&mut [std::mem::MaybeUninit<T>], &Vec<T>)>> = vec![Vec::new()];
+        let mut filled = 0;
+        for (place, p) in places.into_iter().zip(&parts) {
+            if filled >= per {
+                runs.push(Vec::new());
+                filled = 0;
+            }
+            filled += p.len();
+            runs.last_mut().expect("run").push((place, p));
+        }
+        std::thread::scope(|s| {
+            for run in runs {
+                s.spawn(move || {
+                    for (place, p) in run {
+                        for (d, v) in place.iter_mut().zip(p) {
+                            d.write(*v);
+                        }
+                    }
+                });
+            }
+        });
+    }
+    // SAFETY: the places cover the first `total` slots exactly once, and
+    // every place was written in full by its thread before the scope ended.
+    unsafe { out.set_len(total) };
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -459,6 +573,30 @@ mod tests {
             }
         }
         assert_eq!(c.pairs, expected.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_item_is_done_once_and_results_keep_their_order() {
+        let items: Vec<u64> = (0..1000).collect();
+        for threads in [1, 2, 7] {
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            let out = on_every_core(items.clone(), threads, |x| {
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *x * 2
+            });
+            assert_eq!(done.into_inner(), 1000);
+            assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn parallel_concatenation_keeps_order() {
+        let parts: Vec<Vec<(u32, u32)>> = (0..300u32).map(|i| (0..i % 17).map(|j| (i, j)).collect()).collect();
+        let expected = parts.concat();
+        for threads in [1, 2, 5] {
+            assert_eq!(concat_parallel(parts.clone(), threads), expected);
+        }
+        assert!(concat_parallel(Vec::<Vec<u8>>::new(), 2).is_empty());
     }
 
     #[test]

@@ -280,21 +280,25 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         Default::default()
     };
 
-    // Compare every candidate pair, in parallel.
+    // Compare every candidate pair, in parallel. Each thread writes the
+    // pattern and term-frequency adjustment of its share of the pairs in
+    // place (zeroed memory from the OS: its pages are touched by the thread
+    // that fills them, and nothing is copied afterwards).
     let pairs = &cands.pairs;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let chunk = pairs.len().div_ceil(threads).max(1);
-    let results: Vec<(Vec<u16>, Vec<f32>)> = std::thread::scope(|s| {
+    let mut patterns = vec![0u16; pairs.len()];
+    let mut adjust = vec![0f32; pairs.len()];
+    let counts: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = pairs
             .chunks(chunk)
-            .map(|part| {
-                let ids = &ids;
+            .zip(patterns.chunks_mut(chunk).zip(adjust.chunks_mut(chunk)))
+            .map(|(part, (pats, adj))| {
                 let obs = &input.observations;
                 let tf = &tf;
                 let node_partner = &node_partner;
                 s.spawn(move || {
-                    let mut pats = Vec::with_capacity(part.len());
-                    let mut adj = Vec::with_capacity(part.len());
+                    let mut counts = vec![0u64; model::PATTERNS];
                     for (k, (a, b)) in part.iter().enumerate() {
                         // The pairs come sorted by their first node, so the
                         // second is a random read: fetch it ahead, in three
@@ -302,6 +306,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                         // Identity node i is observation i.
                         if let Some((_, b)) = part.get(k + FAR) {
                             prefetch(obs.as_ptr().wrapping_add(*b as usize), OBS_LINES);
+                            prefetch(node_partner.as_ptr().wrapping_add(*b as usize), 1);
                         }
                         if let Some((_, b)) = part.get(k + MID) {
                             let parts = &obs[*b as usize].1.parts;
@@ -317,10 +322,14 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                                 }
                             }
                         }
-                        let (x, y) = (ids[*a as usize].expect("scored"), ids[*b as usize].expect("scored"));
+                        // (Straight from the observations: a lookup through
+                        // `ids` would be one more random read per pair.)
+                        let (x, y) = (&obs[*a as usize].1, &obs[*b as usize].1);
                         let mut l = compare::compare(x, y);
                         l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
-                        pats.push(model::pattern(&l) as u16);
+                        let p = model::pattern(&l);
+                        pats[k] = p as u16;
+                        counts[p] += 1;
                         let mut t = 0.0;
                         if l.given == compare::name::EXACT {
                             t += tf.get(&l.given_token).copied().unwrap_or(0.0);
@@ -328,58 +337,73 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                         if l.family == compare::name::EXACT {
                             t += tf.get(&l.family_token).copied().unwrap_or(0.0);
                         }
-                        adj.push(t);
+                        adj[k] = t;
                     }
-                    (pats, adj)
+                    counts
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("scoring thread")).collect()
+        handles.into_iter().map(|h| h.join().expect("scoring thread")).fold(vec![0u64; model::PATTERNS], |mut sum, c| {
+            sum.iter_mut().zip(c).for_each(|(s, c)| *s += c);
+            sum
+        })
     });
     phase("compared", t);
-    let mut patterns = Vec::with_capacity(pairs.len());
-    let mut adjust = Vec::with_capacity(pairs.len());
-    for (p, a) in results {
-        patterns.extend(p);
-        adjust.extend(a);
-    }
-    let mut counts = vec![0u64; model::PATTERNS];
-    for p in &patterns {
-        counts[*p as usize] += 1;
-    }
     // A random sample of all pairs of identity nodes (records of different
     // partners records or not): what unrelated pairs look like. Seeded, so
-    // a run is reproducible; this is not privacy noise.
+    // a run is reproducible; this is not privacy noise. The pairs are drawn
+    // in one sequence, then compared on every core.
     let with_id: Vec<u32> = (0..ids.len() as u32).filter(|i| ids[*i as usize].is_some()).collect();
     let n = with_id.len() as f64;
     let all_pairs = n * (n - 1.0) / 2.0;
-    // All sampled pairs describe strangers; the sampled pairs that are not
-    // candidates stand in for the pairs blocking never proposed.
-    let mut sample = vec![0u64; model::PATTERNS];
-    let mut sample_others = vec![0u64; model::PATTERNS];
+    let mut drawn: Vec<(u32, u32)> = Vec::new();
     if with_id.len() >= 2 {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x6272_6169_64);
         let want = (cfg.random_pairs as f64).min(all_pairs) as usize;
-        let mut taken = 0;
         let mut guard = 0usize;
-        while taken < want && guard < want * 4 {
+        while drawn.len() < want && guard < want * 4 {
             guard += 1;
             let a = with_id[rng.random_range(0..with_id.len())];
             let b = with_id[rng.random_range(0..with_id.len())];
             if a == b || group[a as usize] == group[b as usize] {
                 continue;
             }
-            let mut l = compare::compare(ids[a as usize].expect("id"), ids[b as usize].expect("id"));
-            l.same_partner = node_partner[a as usize] == node_partner[b as usize];
-            let p = model::pattern(&l);
-            sample[p] += 1;
-            if pairs.binary_search(&(a.min(b), a.max(b))).is_err() {
-                sample_others[p] += 1;
-            }
-            taken += 1;
+            drawn.push((a, b));
         }
     }
+    // All sampled pairs describe strangers; the sampled pairs that are not
+    // candidates stand in for the pairs blocking never proposed.
+    let (sample, sample_others): (Vec<u64>, Vec<u64>) = std::thread::scope(|s| {
+        let handles: Vec<_> = drawn
+            .chunks(drawn.len().div_ceil(threads).max(1))
+            .map(|part| {
+                let (ids, node_partner) = (&ids, &node_partner);
+                s.spawn(move || {
+                    let mut sample = vec![0u64; model::PATTERNS];
+                    let mut others = vec![0u64; model::PATTERNS];
+                    for (a, b) in part {
+                        let mut l = compare::compare(ids[*a as usize].expect("id"), ids[*b as usize].expect("id"));
+                        l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
+                        let p = model::pattern(&l);
+                        sample[p] += 1;
+                        if pairs.binary_search(&(*a.min(b), *a.max(b))).is_err() {
+                            others[p] += 1;
+                        }
+                    }
+                    (sample, others)
+                })
+            })
+            .collect();
+        let mut sample = vec![0u64; model::PATTERNS];
+        let mut others = vec![0u64; model::PATTERNS];
+        for h in handles {
+            let (s, o) = h.join().expect("sampling thread");
+            sample.iter_mut().zip(s).for_each(|(x, y)| *x += y);
+            others.iter_mut().zip(o).for_each(|(x, y)| *x += y);
+        }
+        (sample, others)
+    });
     let others = (all_pairs - pairs.len() as f64).max(0.0);
     // Each observation can match at most one observation per partner (and
     // a few of its own partner's duplicates): a bound on the match class.
@@ -390,7 +414,15 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         cfg.em_iterations,
     );
     phase("model fitted", t);
-    let log_odds: Vec<f32> = patterns.iter().zip(&adjust).map(|(p, a)| model.log_odds[*p as usize] + a).collect();
+    // The adjustments become the log-odds, in place.
+    let mut log_odds = adjust;
+    std::thread::scope(|s| {
+        for (lo, pats) in log_odds.chunks_mut(chunk).zip(patterns.chunks(chunk)) {
+            let model = &model;
+            s.spawn(move || lo.iter_mut().zip(pats).for_each(|(a, p)| *a += model.log_odds[*p as usize]));
+        }
+    });
+    drop(patterns);
     Scored { group, node_identity, pairs: cands.pairs, log_odds, model, windowed_blocks: cands.windowed_blocks, all_pairs, node_partner, tf }
 }
 

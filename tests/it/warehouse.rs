@@ -191,3 +191,61 @@ fn sql_is_read_only_and_speaks_every_format() {
     assert!(text.contains("participation") && text.contains("people"), "{text}");
     assert!(std::fs::read_to_string(ws.path().join(".braid_sql_history")).unwrap().contains("SELECT count(*)"));
 }
+
+#[test]
+fn the_link_step_reads_each_distinct_observation_of_a_consenting_record_once() {
+    let ws = Workspace::demo(400);
+    // This test opens the pipeline in its own process: every path absolute,
+    // and the key the `braid` runs used in a key file.
+    let key = ws.path().join("test.key");
+    std::fs::write(&key, format!("{}\n", crate::common::TEST_SECRET)).unwrap();
+    ws.write_config(
+        &crate::common::demo_config()
+            .replace("\"var/", &format!("\"{}/var/", ws.path().display()))
+            .replace("config/DEMO-ONLY-NOT-SECRET.key", &key.display().to_string()),
+    );
+    ws.ok(&["run", "--no-publish"], 0);
+
+    // Expected, straight from the files: a record consents unless any of
+    // its rows says no; its observations are its distinct encodings.
+    let wh = ws.path().join("var/warehouse");
+    let mut consent: std::collections::HashMap<String, bool> = Default::default();
+    for f in files_under(&wh.join("staging/records")) {
+        for b in braid::warehouse::read_parquet(&f).unwrap() {
+            let s = b.schema();
+            let rk = b.column(s.index_of("record_key").unwrap()).as_any().downcast_ref::<StringArray>().unwrap().clone();
+            let c = b.column(s.index_of("consent").unwrap()).as_any().downcast_ref::<datafusion::arrow::array::BooleanArray>().unwrap().clone();
+            for i in 0..b.num_rows() {
+                *consent.entry(rk.value(i).to_string()).or_insert(true) &= c.value(i);
+            }
+        }
+    }
+    let mut distinct: HashSet<(String, Vec<u8>)> = HashSet::new();
+    let mut rows = 0;
+    for f in files_under(&wh.join("linkage/identity")) {
+        for b in braid::warehouse::read_parquet(&f).unwrap() {
+            let rk = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let enc = b.column(4).as_any().downcast_ref::<BinaryArray>().unwrap();
+            for i in 0..b.num_rows() {
+                rows += 1;
+                if consent.get(rk.value(i)) == Some(&true) {
+                    distinct.insert((rk.value(i).to_string(), enc.value(i).to_vec()));
+                }
+            }
+        }
+    }
+    assert!(consent.values().any(|c| !c), "the demo has records without consent");
+    assert!(rows > distinct.len(), "the demo repeats observations (a record on several rows)");
+
+    let cfg = braid::config::Config::load(Some(&ws.config)).unwrap();
+    let p = braid::run::Pipeline::open(cfg).unwrap();
+    let input = p.link_input().unwrap();
+    assert_eq!(input.records.len(), consent.len());
+    for r in &input.records {
+        assert_eq!(Some(&r.consent), consent.get(&r.record_key), "consent of a record");
+    }
+    let read: Vec<(String, Vec<u8>)> =
+        input.observations.iter().map(|(r, id)| (input.records[*r as usize].record_key.clone(), id.to_bytes())).collect();
+    assert_eq!(read.len(), distinct.len(), "each distinct observation once");
+    assert_eq!(read.into_iter().collect::<HashSet<_>>(), distinct);
+}

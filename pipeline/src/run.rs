@@ -137,12 +137,8 @@ impl Pipeline {
         let files = self.ledger.active_files()?;
         // Files are read on a second thread, one ahead (`for_each_batch`).
         let staged: Vec<_> = files.iter().map(|f| self.wh.staged_records(&f.file_id)).filter(|p| p.exists()).collect();
-        let mut rows = 0;
-        for p in &staged {
-            rows += parquet_rows(p)?;
-        }
         // Reserved, not touched: a record has one row or more.
-        let mut records: Vec<RecordRef> = Vec::with_capacity(rows);
+        let mut records: Vec<RecordRef> = Vec::with_capacity(parquet_rows(&staged)?);
         // Record keys are keyed hashes already: a fast hasher is enough.
         let mut index: foldhash::HashMap<String, u32> = Default::default();
         for_each_batch(&staged, &["record_key", "partner", "consent"], |b| {
@@ -167,15 +163,12 @@ impl Pipeline {
         })?;
         tracing::debug!(secs = t.elapsed().as_secs_f32(), records = records.len(), "link: records read");
         // One file at a time, the next one read meanwhile (the encodings of
-        // all files together are over a gigabyte at a million records). The row count in the
-        // files' metadata sizes the list once: an identity is a few hundred
-        // bytes, and growing the list by doubling would copy them all again.
+        // all files together are over a gigabyte at a million records). The
+        // row count in the files' metadata sizes the list once: an identity
+        // is a few hundred bytes, and growing the list by doubling would copy
+        // them all again.
         let paths: Vec<_> = files.iter().map(|f| self.wh.identity(&f.file_id)).filter(|p| p.exists()).collect();
-        let mut rows = 0;
-        for p in &paths {
-            rows += parquet_rows(p)?;
-        }
-        let mut observations: Vec<(u32, Identity)> = Vec::with_capacity(rows);
+        let mut observations: Vec<(u32, Identity)> = Vec::with_capacity(parquet_rows(&paths)?);
         // A record's repeated observation (the same encoding on several rows
         // or files) is read once. Two fast hashes of the encoding with
         // different seeds make a 128-bit fingerprint; should the first ever
@@ -332,11 +325,15 @@ impl Pipeline {
     }
 }
 
-/// Rows of a Parquet file, from its footer.
-pub fn parquet_rows(path: &Path) -> Result<usize> {
-    let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;
-    let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
-    Ok(builder.metadata().file_metadata().num_rows().max(0) as usize)
+/// Rows of some Parquet files together, from their footers.
+pub fn parquet_rows(paths: &[std::path::PathBuf]) -> Result<usize> {
+    let mut rows = 0;
+    for path in paths {
+        let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;
+        let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+        rows += builder.metadata().file_metadata().num_rows().max(0) as usize;
+    }
+    Ok(rows)
 }
 
 /// Each batch of some columns of the files, in order, handed to `each`,
@@ -347,7 +344,8 @@ pub fn for_each_batch(
     mut each: impl FnMut(&datafusion::arrow::record_batch::RecordBatch) -> Result<()>,
 ) -> Result<()> {
     std::thread::scope(|s| {
-        // One file read ahead: the memory of two files at most.
+        // One file waits in the channel while the next is read: the
+        // batches of three files at most are in memory at once.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         s.spawn(move || {
             for p in paths {

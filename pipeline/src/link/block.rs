@@ -341,7 +341,7 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
     // partitions are even). A block's entries share their key, so a
     // partition holds whole blocks: partitions are sorted on their own.
     let t = std::time::Instant::now();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let threads = super::threads();
     let partition_of = |key: u64| (key >> (64 - PARTITION_BITS)) as usize;
     let per_thread: Vec<Vec<Vec<(u64, u32, u32)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -365,19 +365,9 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
             .collect();
         handles.into_iter().map(|h| h.join().expect("blocking thread")).collect()
     });
-    // parts[partition][thread]
-    let mut parts: Vec<Vec<Vec<(u64, u32, u32)>>> = (0..PARTITIONS).map(|_| Vec::with_capacity(threads)).collect();
-    for of_thread in per_thread {
-        for (i, p) in of_thread.into_iter().enumerate() {
-            parts[i].push(p);
-        }
-    }
     super::phase("blocking: keys", t);
-    let partitions: Vec<Vec<(u64, u32, u32)>> = on_every_core(parts, threads, |p| {
-        let mut all = std::mem::take(&mut p[0]);
-        for other in p.drain(1..) {
-            all.extend_from_slice(&other);
-        }
+    let partitions: Vec<Vec<(u64, u32, u32)>> = on_every_core(by_part(per_thread, PARTITIONS), threads, |pieces| {
+        let mut all = joined(pieces);
         all.sort_unstable();
         all
     });
@@ -417,19 +407,10 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
     });
     drop(partitions);
     let windowed = generated.iter().map(|g| g.1).sum();
-    // parts[bucket][thread]
-    let mut parts: Vec<Vec<Vec<(u32, u32)>>> = (0..BUCKETS).map(|_| Vec::with_capacity(threads)).collect();
-    for (buckets, _) in generated {
-        for (i, b) in buckets.into_iter().enumerate() {
-            parts[i].push(b);
-        }
-    }
+    let per_thread: Vec<Vec<Vec<(u32, u32)>>> = generated.into_iter().map(|g| g.0).collect();
     super::phase("blocking: generated", t);
-    let buckets: Vec<Vec<(u32, u32)>> = on_every_core(parts, threads, |p| {
-        let mut b = std::mem::take(&mut p[0]);
-        for other in p.drain(1..) {
-            b.extend_from_slice(&other);
-        }
+    let buckets: Vec<Vec<(u32, u32)>> = on_every_core(by_part(per_thread, BUCKETS), threads, |pieces| {
+        let mut b = joined(pieces);
         b.sort_unstable();
         b.dedup();
         b
@@ -446,6 +427,27 @@ const BUCKETS: usize = 256;
 /// Partitions of the blocking entries (by the key's top bits).
 const PARTITION_BITS: u32 = 8;
 const PARTITIONS: usize = 1 << PARTITION_BITS;
+
+/// Lists made per thread, each cut into `parts` pieces, regrouped by
+/// piece: `out[piece][thread]`.
+fn by_part<T>(per_thread: Vec<Vec<Vec<T>>>, parts: usize) -> Vec<Vec<Vec<T>>> {
+    let mut out: Vec<Vec<Vec<T>>> = (0..parts).map(|_| Vec::with_capacity(per_thread.len())).collect();
+    for pieces in per_thread {
+        for (i, p) in pieces.into_iter().enumerate() {
+            out[i].push(p);
+        }
+    }
+    out
+}
+
+/// The pieces of one part (from every thread) as one list, emptying them.
+fn joined<T: Copy>(pieces: &mut Vec<Vec<T>>) -> Vec<T> {
+    let mut all = pieces.first_mut().map(std::mem::take).unwrap_or_default();
+    for other in pieces.drain(1..) {
+        all.extend_from_slice(&other);
+    }
+    all
+}
 
 /// `f` applied to every item, on `threads` threads taking the next item as
 /// they finish one (items of uneven size stay balanced); results in order.

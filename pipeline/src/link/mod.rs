@@ -200,6 +200,16 @@ fn prefetch<T>(p: *const T, lines: usize) {
     let _ = (p, lines);
 }
 
+/// Threads for the parallel steps of linkage: one per core.
+fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1)
+}
+
+/// `sum += counts`, pattern by pattern.
+fn add_counts(sum: &mut [u64], counts: &[u64]) {
+    sum.iter_mut().zip(counts).for_each(|(s, c)| *s += c);
+}
+
 /// Debug log of a linkage phase: seconds since `t` and resident memory.
 fn phase(what: &str, t: std::time::Instant) {
     tracing::debug!(secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), peak_mib = crate::load::peak_mib(), "link: {what}");
@@ -285,7 +295,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     // place (zeroed memory from the OS: its pages are touched by the thread
     // that fills them, and nothing is copied afterwards).
     let pairs = &cands.pairs;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let threads = threads();
     let chunk = pairs.len().div_ceil(threads).max(1);
     let mut patterns = vec![0u16; pairs.len()];
     let mut adjust = vec![0f32; pairs.len()];
@@ -344,7 +354,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("scoring thread")).fold(vec![0u64; model::PATTERNS], |mut sum, c| {
-            sum.iter_mut().zip(c).for_each(|(s, c)| *s += c);
+            add_counts(&mut sum, &c);
             sum
         })
     });
@@ -399,8 +409,8 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         let mut others = vec![0u64; model::PATTERNS];
         for h in handles {
             let (s, o) = h.join().expect("sampling thread");
-            sample.iter_mut().zip(s).for_each(|(x, y)| *x += y);
-            others.iter_mut().zip(o).for_each(|(x, y)| *x += y);
+            add_counts(&mut sample, &s);
+            add_counts(&mut others, &o);
         }
         (sample, others)
     });

@@ -177,7 +177,7 @@ impl Pipeline {
         // entries are spread over all of it, so oversizing touches memory.)
         let mut first: foldhash::HashMap<(u32, u64), u64> =
             foldhash::HashMap::with_capacity_and_hasher(records.len() + records.len() / 4, Default::default());
-        let (h1, h2) = (foldhash::fast::FixedState::with_seed(0x6272_6169_64), foldhash::fast::FixedState::with_seed(0x6964_656e_7469));
+        let (h1, h2) = (foldhash::fast::FixedState::with_seed(0x0062_7261_6964), foldhash::fast::FixedState::with_seed(0x6964_656e_7469));
         let key_id_now = self.keys.key_id();
         for_each_batch(&paths, &["record_key", "key_id", "encoding"], |b| {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");

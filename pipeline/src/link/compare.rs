@@ -9,7 +9,7 @@
 //! writing, a father's name used as the surname), but one part of the other
 //! record is never counted for both the given and the family name.
 
-use crate::protect::encode::{Identity, PartEnc, dice};
+use crate::protect::encode::{Identity, ONE_EDIT_MIN_DICE, PartEnc, dice, one_edit};
 use crate::protect::normalize::Role;
 
 /// Name-part agreement levels, strongest first.
@@ -19,16 +19,29 @@ pub mod name {
     pub const FUZZY_HIGH: u8 = 2;
     pub const NICK_OR_PHONETIC: u8 = 3;
     pub const FUZZY: u8 = 4;
+    /// One typo apart (a letter changed, added, dropped, or two neighbours
+    /// swapped) and nothing stronger: short names, whose Bloom filters a
+    /// single typo pulls far apart ("Luis" / "Luls", "Juan" / "Ujan").
+    pub const ONE_EDIT: u8 = 5;
     /// Only crossed: this record's given name is the other's family name
     /// (or the reverse) and nothing else agrees. A swap and a surname change
     /// at once, or a father and the son surnamed after him: the model
     /// learns which it usually is.
-    pub const CROSSED: u8 = 5;
-    pub const NONE: u8 = 6;
-    pub const MISSING: u8 = 7;
-    pub const COUNT: usize = 8;
-    pub const LABELS: [&str; COUNT] =
-        ["exact", "variant", "fuzzy >= 0.85", "nickname or phonetic", "fuzzy >= 0.7", "crossed only", "disagree", "missing"];
+    pub const CROSSED: u8 = 6;
+    pub const NONE: u8 = 7;
+    pub const MISSING: u8 = 8;
+    pub const COUNT: usize = 9;
+    pub const LABELS: [&str; COUNT] = [
+        "exact",
+        "variant",
+        "fuzzy >= 0.85",
+        "nickname or phonetic",
+        "fuzzy >= 0.7",
+        "one typo apart",
+        "crossed only",
+        "disagree",
+        "missing",
+    ];
 }
 
 /// Date-of-birth levels.
@@ -145,6 +158,9 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
     }
     if d >= 0.7 {
         return name::FUZZY;
+    }
+    if d >= ONE_EDIT_MIN_DICE && one_edit(&a.edits, &b.edits) {
+        return name::ONE_EDIT;
     }
     name::NONE
 }
@@ -456,5 +472,25 @@ mod tests {
         assert!(l.given <= name::FUZZY, "{l:?}");
         assert!(l.family <= name::NICK_OR_PHONETIC, "{l:?}");
         assert_eq!(l.dob, dob::MONTH_DAY_NEAR_YEAR);
+    }
+
+    #[test]
+    fn one_typo_in_a_short_name_is_its_own_level() {
+        let mut e = enc();
+        let d = (1990, 6, 14);
+        let level = |e: &mut Encoder, x: &str, y: &str| compare(&id(e, x, "Garcia", d), &id(e, y, "Garcia", d)).given;
+        // Short names: one typo pulls the Bloom filters apart.
+        assert_eq!(level(&mut e, "Luis", "Luls"), name::ONE_EDIT);
+        assert_eq!(level(&mut e, "Juan", "Ujan"), name::ONE_EDIT);
+        assert_eq!(level(&mut e, "Walid", "Waiid"), name::ONE_EDIT);
+        // Two typos, or another name, still disagree.
+        assert_eq!(level(&mut e, "Luis", "Lucas"), name::NONE);
+        assert_eq!(level(&mut e, "Juan", "Jose"), name::NONE);
+        // Stronger levels win where they apply.
+        assert_eq!(level(&mut e, "Luis", "Luis"), name::EXACT);
+        // In the family name too.
+        let a = id(&mut e, "Ana", "Soto", d);
+        let b = id(&mut e, "Ana", "Sotp", d);
+        assert_eq!(compare(&a, &b).family, name::ONE_EDIT);
     }
 }

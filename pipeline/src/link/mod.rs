@@ -181,7 +181,8 @@ pub struct LinkOutput {
 }
 
 /// How far ahead the compare loop fetches the second node of a pair: its
-/// identity, then its name parts, then their variant and nickname groups.
+/// identity, then its name parts, then their variant and nickname groups
+/// and one-edit neighbourhoods.
 const FAR: usize = 48;
 const MID: usize = 24;
 const NEAR: usize = 8;
@@ -312,7 +313,8 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                     for (k, (a, b)) in part.iter().enumerate() {
                         // The pairs come sorted by their first node, so the
                         // second is a random read: fetch it ahead, in three
-                        // steps (the identity, its name parts, their groups).
+                        // steps (the identity, its name parts, their groups
+                        // and neighbourhoods).
                         // Identity node i is observation i.
                         if let Some((_, b)) = part.get(k + FAR) {
                             prefetch(obs.as_ptr().wrapping_add(*b as usize), OBS_LINES);
@@ -329,6 +331,9 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                                 }
                                 if !p.nicknames.is_empty() {
                                     prefetch(p.nicknames.as_ptr(), 1);
+                                }
+                                if !p.edits.is_empty() {
+                                    prefetch(p.edits.as_ptr(), 1);
                                 }
                             }
                         }

@@ -25,7 +25,7 @@ fn fam_coarse(l: u8) -> usize {
     match l {
         name::EXACT => 0,
         name::VARIANT | name::FUZZY_HIGH => 1,
-        name::NICK_OR_PHONETIC | name::FUZZY => 2,
+        name::NICK_OR_PHONETIC | name::FUZZY | name::ONE_EDIT => 2,
         name::NONE => 3,
         _ => 4,
     }
@@ -201,7 +201,7 @@ fn match_prior() -> Dist {
     let mut d = Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
-        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
+        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
         dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.07, 0.03, 0.15, 0.1, 0.05, 0.2]),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],

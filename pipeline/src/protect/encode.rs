@@ -70,7 +70,31 @@ pub struct PartEnc {
     /// Tokens of the Double Metaphone codes (primary, alternate; 0 if none).
     pub phonetic: [u64; 2],
     pub bloom: Bloom,
+    /// One-edit neighbourhood: the 32-bit token of the part, then those of
+    /// the strings made by deleting its first, second, ... letter. Two parts
+    /// one typo apart (a letter changed, added, dropped, or two neighbours
+    /// swapped) share a token at known places (see [`one_edit`]). Only parts of [`ONE_EDIT_MIN`] to [`ONE_EDIT_MAX`] letters
+    /// have one: shorter ones meet too many other names, and in longer ones
+    /// a typo keeps the Bloom filters' Dice at or above 0.7 anyway. (A boxed
+    /// slice: 8 bytes less than a `Vec`, so a part fills two cache lines.)
+    pub edits: Box<[u32]>,
 }
+
+// Two cache lines per part: the compare loop reads every part of both
+// identities of a pair.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<PartEnc>() == 128);
+
+/// Shortest and longest name part with a one-edit neighbourhood.
+pub const ONE_EDIT_MIN: usize = 3;
+pub const ONE_EDIT_MAX: usize = 12;
+/// Dice of the name filters below which two parts cannot be one typo apart
+/// (unhardened filters). One typo leaves at least one of the padded bigrams
+/// of a part of three letters or more, so at least a quarter of them, and
+/// every shared bigram sets the same bits in both filters: Dice stays at or
+/// above about 0.25. Unrelated names mostly fall below, so the compare loop
+/// reads their neighbourhoods only when this bound is met.
+pub const ONE_EDIT_MIN_DICE: f64 = 0.2;
 
 /// A date of birth, encoded for exact and partial comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -173,6 +197,7 @@ struct FieldKeys {
     house_zip: [u8; 32],
     street_house: [u8; 32],
     street_initials: [u8; 32],
+    one_edit: [u8; 32],
 }
 
 /// Encodes identities. Holds a per-instance cache of name parts (names
@@ -240,6 +265,7 @@ struct PartCore {
     nicknames: Vec<u64>,
     phonetic: [u64; 2],
     bloom: Bloom,
+    edits: Box<[u32]>,
 }
 
 /// First 64 bits of the keyed hash, never 0 (0 means "absent").
@@ -311,6 +337,7 @@ impl Encoder {
             house_zip: t("house number + zip5"),
             street_house: t("street name + house number"),
             street_initials: t("street name + name initials"),
+            one_edit: t("name part one-edit neighbourhood"),
         };
         Encoder {
             keys: Arc::new(fk),
@@ -341,6 +368,7 @@ impl Encoder {
                 nicknames: core.nicknames,
                 phonetic: core.phonetic,
                 bloom: core.bloom,
+                edits: core.edits,
             });
         }
         if let Some(d) = dob {
@@ -447,12 +475,68 @@ impl Encoder {
             if a.is_empty() || a == p { 0 } else { token(&k.phonetic, a.as_bytes()) },
         ];
         let bloom = bloom(&mut self.name_grams, &k.bloom, &k.perm, part, salt, &self.hardening);
-        let core = PartCore { exact, variants, nicknames, phonetic, bloom };
+        let edits = one_edit_neighbourhood(&k.one_edit, part, salt);
+        let core = PartCore { exact, variants, nicknames, phonetic, bloom, edits };
         if self.cached < 200_000 {
             self.cached += 1;
             self.cache.entry(salt).or_default().insert(part.to_string(), core.clone());
         }
         core
+    }
+}
+
+/// The token of `part`, then the tokens of `part` without its letter 0, 1,
+/// ... (salted like the Bloom filters); empty outside
+/// [`ONE_EDIT_MIN`]..=[`ONE_EDIT_MAX`] letters.
+fn one_edit_neighbourhood(key: &[u8; 32], part: &str, salt: i32) -> Box<[u32]> {
+    let b = part.as_bytes();
+    if !(ONE_EDIT_MIN..=ONE_EDIT_MAX).contains(&b.len()) {
+        return Box::default();
+    }
+    let hash = |skip: Option<usize>| {
+        let mut h = blake3::Hasher::new_keyed(key);
+        match skip {
+            None => h.update(b),
+            Some(i) => h.update(&b[..i]).update(&b[i + 1..]),
+        };
+        if salt != 0 {
+            h.update(&salt.to_le_bytes());
+        }
+        u32::from_le_bytes(h.finalize().as_bytes()[..4].try_into().expect("4"))
+    };
+    std::iter::once(None).chain((0..b.len()).map(Some)).map(hash).collect()
+}
+
+/// Whether two different parts are one typo apart, from their
+/// neighbourhoods (the part's token first, then its deletions in order):
+///
+/// * the same length: a letter changed at i leaves deletion i of both
+///   equal; two neighbours swapped at i, i+1 make deletion i of each equal
+///   to deletion i+1 of the other (one of the two alone would also admit
+///   two typos: "baa" / "cba");
+/// * one letter longer: one of its deletions is the shorter part itself;
+/// * otherwise never.
+///
+/// Only the places where a typo can show are compared, and parts whose
+/// lengths differ by two or more are turned away by the lengths alone, so
+/// the check costs little in the compare loop. A 32-bit token collision
+/// can give a spurious "one typo apart", about once in 10^8 comparisons of
+/// places; it never loses one.
+#[inline]
+pub fn one_edit(a: &[u32], b: &[u32]) -> bool {
+    let (la, lb) = (a.len(), b.len());
+    if la == 0 || lb == 0 {
+        return false;
+    }
+    if la == lb {
+        let (a, b) = (&a[1..], &b[1..]);
+        a.iter().zip(b).any(|(x, y)| x == y) || a.windows(2).zip(b.windows(2)).any(|(x, y)| x[0] == y[1] && x[1] == y[0])
+    } else if la == lb + 1 {
+        a[1..].contains(&b[0])
+    } else if lb == la + 1 {
+        b[1..].contains(&a[0])
+    } else {
+        false
     }
 }
 
@@ -556,13 +640,20 @@ fn dice_portable(a: &Bloom, b: &Bloom) -> f64 {
 /// Layout version of [`Identity::to_bytes`]. Version 2 added the street
 /// filter at the end, version 3 the city token after it, version 4 the
 /// house number + ZIP token, version 5 the street name + house number and
-/// street name + initials tokens; older encodings still read, without them.
-pub const LAYOUT_VERSION: u8 = 5;
+/// street name + initials tokens, version 6 each name part's one-edit
+/// neighbourhood after its filter; older encodings still read, without them.
+pub const LAYOUT_VERSION: u8 = 6;
 
 impl Identity {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + self.parts.len() * 80);
-        out.push(LAYOUT_VERSION);
+        self.to_layout(LAYOUT_VERSION)
+    }
+
+    /// The bytes in layout `version` (5 or later; tests write version 5 to
+    /// check that older encodings still read).
+    fn to_layout(&self, version: u8) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.parts.len() * 100);
+        out.push(version);
         out.push(self.parts.len() as u8);
         for p in &self.parts {
             out.push(p.role as u8);
@@ -580,6 +671,12 @@ impl Identity {
             }
             for w in p.bloom {
                 out.extend_from_slice(&w.to_le_bytes());
+            }
+            if version >= 6 {
+                out.push(p.edits.len() as u8);
+                for v in &p.edits {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
             }
         }
         match &self.dob {
@@ -626,7 +723,13 @@ impl Identity {
             for w in bloom.iter_mut() {
                 *w = r.u64()?;
             }
-            id.parts.push(PartEnc { role, exact, variants, nicknames, phonetic, bloom });
+            let edits = if version >= 6 {
+                let ne = r.u8()? as usize;
+                (0..ne).map(|_| r.u32()).collect::<Option<Box<[_]>>>()?
+            } else {
+                Box::default()
+            };
+            id.parts.push(PartEnc { role, exact, variants, nicknames, phonetic, bloom, edits });
         }
         let dob_flag = r.u8()?;
         if dob_flag != 0 {
@@ -691,6 +794,11 @@ impl Reader<'_> {
         let v = *self.b.get(self.i)?;
         self.i += 1;
         Some(v)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let s = self.b.get(self.i..self.i + 4)?;
+        self.i += 4;
+        Some(u32::from_le_bytes(s.try_into().ok()?))
     }
     fn u64(&mut self) -> Option<u64> {
         let s = self.b.get(self.i..self.i + 8)?;
@@ -760,21 +868,29 @@ mod tests {
         let other = RawIdentity { street: Some("54 Weipa Place"), ..raw("Bo", "Ruiz") };
         assert_ne!(e.encode(&other).street_initials, a.street_initials);
         let a = Identity { city: 7, ..a };
-        let mut v1 = a.to_bytes();
+        // Version 5: no one-edit neighbourhoods; older versions are cut from it.
+        let mut parts = a.parts.clone();
+        parts.iter_mut().for_each(|p| p.edits = Box::default());
+        let v5 = a.to_layout(5);
+
+        assert_eq!(Identity { parts: parts.clone(), ..a.clone() }, Identity::from_bytes(&v5).unwrap());
+        assert!(a.parts.iter().all(|p| !p.edits.is_empty()), "Ana and Ruiz have neighbourhoods");
+        let a = Identity { parts, ..a };
+        let mut v1 = v5.clone();
         v1[0] = 1;
         v1.truncate(v1.len() - 8 * BLOOM_WORDS - 32);
         let old = Identity::from_bytes(&v1).unwrap();
         let none = Identity { street_bloom: [0; BLOOM_WORDS], city: 0, house_zip: 0, street_house: 0, street_initials: 0, ..a.clone() };
         assert_eq!(none, old);
-        let mut v2 = a.to_bytes();
+        let mut v2 = v5.clone();
         v2[0] = 2;
         v2.truncate(v2.len() - 32);
         assert_eq!(Identity { street_bloom: a.street_bloom, ..none.clone() }, Identity::from_bytes(&v2).unwrap());
-        let mut v3 = a.to_bytes();
+        let mut v3 = v5.clone();
         v3[0] = 3;
         v3.truncate(v3.len() - 24);
         assert_eq!(Identity { house_zip: 0, street_house: 0, street_initials: 0, ..a.clone() }, Identity::from_bytes(&v3).unwrap());
-        let mut v4 = a.to_bytes();
+        let mut v4 = v5.clone();
         v4[0] = 4;
         v4.truncate(v4.len() - 16);
         assert_eq!(Identity { street_house: 0, street_initials: 0, ..a.clone() }, Identity::from_bytes(&v4).unwrap());
@@ -805,6 +921,92 @@ mod tests {
         assert_eq!(a, want);
         // Salted filters bypass the table and differ.
         assert_ne!(bloom(&mut table, &key, &perm, "nguyen", 1985, &h), a);
+    }
+
+    #[test]
+    fn one_edit_neighbourhoods_meet_exactly_for_one_typo() {
+        let keys = Keys::for_tests();
+        let key = keys.field_key(Purpose::Token, "name part one-edit neighbourhood");
+        let n = |s: &str| one_edit_neighbourhood(&key, s, 0);
+        for (x, y) in [
+            ("juan", "ujan"),       // neighbours swapped at the start
+            ("leticia", "elticia"), // and further in
+            ("maria", "mnria"),     // a letter changed
+            ("roberto", "roberrto"),
+            ("walid", "waid"), // a letter dropped
+            ("mya", "mla"),
+            ("hai", "ahi"),
+            ("nguyen", "nguyen"),
+        ] {
+            assert!(one_edit(&n(x), &n(y)), "{x} / {y}");
+            assert!(one_edit(&n(y), &n(x)), "{y} / {x}");
+        }
+        for (x, y) in [("juan", "jose"), ("luis", "lucas"), ("jose", "jeso"), ("maria", "mirta"), ("hai", "han van")] {
+            assert!(!one_edit(&n(x), &n(y)), "{x} / {y}");
+        }
+        // Against the definition, on every pair of short strings over a small
+        // alphabet (so that many pairs are one typo apart).
+        let one_typo = |x: &[u8], y: &[u8]| -> bool {
+            if x.len() == y.len() {
+                let diff: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
+                diff.len() == 1 || (diff.len() == 2 && diff[1] == diff[0] + 1 && x[diff[0]] == y[diff[1]] && x[diff[1]] == y[diff[0]])
+            } else {
+                let (long, short) = if x.len() > y.len() { (x, y) } else { (y, x) };
+                long.len() == short.len() + 1 && (0..long.len()).any(|i| [&long[..i], &long[i + 1..]].concat() == short)
+            }
+        };
+        let mut words: Vec<Vec<u8>> = vec![];
+        for len in 3..=5 {
+            let mut w = vec![b'a'; len];
+            loop {
+                words.push(w.clone());
+                let mut i = 0;
+                while i < len && w[i] == b'c' {
+                    w[i] = b'a';
+                    i += 1;
+                }
+                if i == len {
+                    break;
+                }
+                w[i] += 1;
+            }
+        }
+        let hoods: Vec<Box<[u32]>> = words.iter().map(|w| n(std::str::from_utf8(w).unwrap())).collect();
+        let bkey = keys.field_key(Purpose::Bloom, "name part");
+        let perm = keys.field_key(Purpose::Bloom, "balance permutation");
+        let mut table = GramTable::new();
+        let blooms: Vec<Bloom> =
+            words.iter().map(|w| bloom(&mut table, &bkey, &perm, std::str::from_utf8(w).unwrap(), 0, &Hardening::default())).collect();
+        let mut pairs = 0;
+        for (i, x) in words.iter().enumerate() {
+            for (j, y) in words.iter().enumerate().filter(|(j, _)| *j != i) {
+                let want = one_typo(x, y);
+                pairs += want as usize;
+                if want {
+                    let d = dice(&blooms[i], &blooms[j]);
+                    assert!(d >= ONE_EDIT_MIN_DICE, "{:?} / {:?}: Dice {d}", std::str::from_utf8(x), std::str::from_utf8(y));
+                }
+                assert_eq!(one_edit(&hoods[i], &hoods[j]), want, "{:?} / {:?}", std::str::from_utf8(x), std::str::from_utf8(y));
+            }
+        }
+        assert!(pairs > 1000, "{pairs}");
+        // The part, then one deletion per letter, in order.
+        let r = n("roberrto");
+        assert_eq!(r.len(), 9);
+        assert_eq!(r[5], r[6], "either r of the doubled pair");
+        assert_eq!(r[5], n("roberto")[0]);
+        // Too short or too long: none.
+        assert!(n("li").is_empty());
+        assert!(n("abcdefghijklm").is_empty());
+        assert_eq!(n("abcdefghijkl").len(), 13);
+        // Salted by birth year: another year never meets.
+        assert!(!one_edit(&one_edit_neighbourhood(&key, "maria", 1980), &one_edit_neighbourhood(&key, "mnria", 1981)));
+        assert!(one_edit(&one_edit_neighbourhood(&key, "maria", 1980), &one_edit_neighbourhood(&key, "mnria", 1980)));
+        // Through the encoder, with the part's own key.
+        let mut e = enc();
+        let a = e.encode(&raw("Juan", "Lopez"));
+        let b = e.encode(&raw("Ujan", "Lopez"));
+        assert!(one_edit(&a.parts[0].edits, &b.parts[0].edits));
     }
 
     #[test]

@@ -73,10 +73,11 @@ pub struct PartEnc {
     /// One-edit neighbourhood: the 32-bit token of the part, then those of
     /// the strings made by deleting its first, second, ... letter. Two parts
     /// one typo apart (a letter changed, added, dropped, or two neighbours
-    /// swapped) share a token at known places (see [`one_edit`]). Only parts of [`ONE_EDIT_MIN`] to [`ONE_EDIT_MAX`] letters
-    /// have one: shorter ones meet too many other names, and in longer ones
-    /// a typo keeps the Bloom filters' Dice at or above 0.7 anyway. (A boxed
-    /// slice: 8 bytes less than a `Vec`, so a part fills two cache lines.)
+    /// swapped) share a token at known places (see [`one_edit`]). Only parts
+    /// of [`ONE_EDIT_MIN`] to [`ONE_EDIT_MAX`] letters have one: shorter ones
+    /// meet too many other names, and in longer ones a typo keeps the Bloom
+    /// filters' Dice at or above 0.7 anyway. (A boxed slice: 8 bytes less
+    /// than a `Vec`, so a part fills two cache lines.)
     pub edits: Box<[u32]>,
 }
 
@@ -93,7 +94,9 @@ pub const ONE_EDIT_MAX: usize = 12;
 /// of a part of three letters or more, so at least a quarter of them, and
 /// every shared bigram sets the same bits in both filters: Dice stays at or
 /// above about 0.25. Unrelated names mostly fall below, so the compare loop
-/// reads their neighbourhoods only when this bound is met.
+/// reads their neighbourhoods only when this bound is met. Balanced filters
+/// always meet it; XOR-folded ones can miss it for a pair one typo apart,
+/// which then compares as it did before neighbourhoods existed.
 pub const ONE_EDIT_MIN_DICE: f64 = 0.2;
 
 /// A date of birth, encoded for exact and partial comparison.
@@ -507,7 +510,7 @@ fn one_edit_neighbourhood(key: &[u8; 32], part: &str, salt: i32) -> Box<[u32]> {
     std::iter::once(None).chain((0..b.len()).map(Some)).map(hash).collect()
 }
 
-/// Whether two different parts are one typo apart, from their
+/// Whether two parts are one typo apart (or equal), from their
 /// neighbourhoods (the part's token first, then its deletions in order):
 ///
 /// * the same length: a letter changed at i leaves deletion i of both
@@ -520,8 +523,8 @@ fn one_edit_neighbourhood(key: &[u8; 32], part: &str, salt: i32) -> Box<[u32]> {
 /// Only the places where a typo can show are compared, and parts whose
 /// lengths differ by two or more are turned away by the lengths alone, so
 /// the check costs little in the compare loop. A 32-bit token collision
-/// can give a spurious "one typo apart", about once in 10^8 comparisons of
-/// places; it never loses one.
+/// can give a spurious "one typo apart", about once in 4 x 10^9 token
+/// comparisons; it never loses one.
 #[inline]
 pub fn one_edit(a: &[u32], b: &[u32]) -> bool {
     let (la, lb) = (a.len(), b.len());

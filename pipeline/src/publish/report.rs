@@ -160,14 +160,16 @@ pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest
     } else {
         std::fs::rename(&tmp, &final_dir).map_err(|e| io(&final_dir, e))?;
     }
-    // latest.json (atomic rename) and the `latest` symlink (atomic replace).
-    let lj = dir.join(".latest.json.tmp");
+    // latest.json (atomic rename) and the `latest` symlink (atomic replace),
+    // through temporary names of this process's own: two publishes racing
+    // (a re-served release) must not rename each other's file away.
+    let lj = dir.join(format!(".latest.json.tmp-{}", std::process::id()));
     std::fs::write(&lj, serde_json::json!({ "release_id": id, "path": id, "index": format!("{id}/index.html") }).to_string())
         .map_err(|e| io(&lj, e))?;
     std::fs::rename(&lj, dir.join("latest.json")).map_err(|e| io(dir, e))?;
     #[cfg(unix)]
     {
-        let tmp_link = dir.join(".latest.tmp");
+        let tmp_link = dir.join(format!(".latest.tmp-{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp_link);
         std::os::unix::fs::symlink(id, &tmp_link).map_err(|e| io(&tmp_link, e))?;
         std::fs::rename(&tmp_link, dir.join("latest")).map_err(|e| io(dir, e))?;

@@ -247,14 +247,22 @@ impl GramTable {
     }
 }
 
-/// Keyed hash of one bigram (and salt): start and odd step of its positions.
-fn gram_hash(key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
+/// Keyed hash of some pieces of bytes, one after another, then of the salt
+/// unless it is 0 (the salted Bloom filters and one-edit neighbourhoods).
+fn salted_hash(key: &[u8; 32], pieces: &[&[u8]], salt: i32) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new_keyed(key);
-    hasher.update(&gram);
+    for p in pieces {
+        hasher.update(p);
+    }
     if salt != 0 {
         hasher.update(&salt.to_le_bytes());
     }
-    let hash = hasher.finalize();
+    hasher.finalize()
+}
+
+/// Keyed hash of one bigram (and salt): start and odd step of its positions.
+fn gram_hash(key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
+    let hash = salted_hash(key, &[&gram], salt);
     let bytes = hash.as_bytes();
     let a = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
     let c = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) | 1;
@@ -497,15 +505,11 @@ fn one_edit_neighbourhood(key: &[u8; 32], part: &str, salt: i32) -> Box<[u32]> {
         return Box::default();
     }
     let hash = |skip: Option<usize>| {
-        let mut h = blake3::Hasher::new_keyed(key);
-        match skip {
-            None => h.update(b),
-            Some(i) => h.update(&b[..i]).update(&b[i + 1..]),
+        let h = match skip {
+            None => salted_hash(key, &[b], salt),
+            Some(i) => salted_hash(key, &[&b[..i], &b[i + 1..]], salt),
         };
-        if salt != 0 {
-            h.update(&salt.to_le_bytes());
-        }
-        u32::from_le_bytes(h.finalize().as_bytes()[..4].try_into().expect("4"))
+        u32::from_le_bytes(h.as_bytes()[..4].try_into().expect("4"))
     };
     std::iter::once(None).chain((0..b.len()).map(Some)).map(hash).collect()
 }

@@ -89,24 +89,37 @@ pub mod simple {
 /// Household-shareable contact: phone, e-mail or street address; a street
 /// line that nearly agrees, the ZIP code and the city are weaker levels.
 pub mod contact {
+    /// A phone or an e-mail address agrees (the street address may too).
     pub const AGREE: u8 = 0;
+    /// The street address agrees; neither record pair has a phone or an
+    /// e-mail address to compare.
+    pub const ADDRESS: u8 = 1;
+    /// The street address agrees, but the phones or e-mail addresses both
+    /// records give differ: what two members of one household look like
+    /// (twins have their own phones), and what one person looks like less
+    /// often.
+    pub const ADDRESS_OTHER_CONTACTS: u8 = 2;
     /// The street lines' Bloom filters nearly agree (a typo, a space in the
     /// wrong place, another house number), and so does the ZIP code or the
     /// city.
-    pub const NEAR_LOCAL: u8 = 1;
+    pub const NEAR_LOCAL: u8 = 3;
     /// The street lines nearly agree; neither ZIP code nor city does.
-    pub const NEAR_ADDRESS: u8 = 2;
+    pub const NEAR_ADDRESS: u8 = 4;
     /// The ZIP code and the city agree.
-    pub const ZIP_CITY: u8 = 3;
+    pub const ZIP_CITY: u8 = 5;
     /// Only the 5-digit ZIP code agrees.
-    pub const ZIP: u8 = 4;
+    pub const ZIP: u8 = 6;
     /// Only the city agrees (another ZIP code, or none).
-    pub const CITY: u8 = 5;
-    pub const DISAGREE: u8 = 6;
-    pub const MISSING: u8 = 7;
-    pub const COUNT: usize = 8;
+    pub const CITY: u8 = 7;
+    pub const DISAGREE: u8 = 8;
+    pub const MISSING: u8 = 9;
+    pub const COUNT: usize = 10;
+    /// The levels at which the street address agrees exactly.
+    pub const SHARED: [u8; 3] = [AGREE, ADDRESS, ADDRESS_OTHER_CONTACTS];
     pub const LABELS: [&str; COUNT] = [
-        "phone, e-mail or address agree",
+        "phone or e-mail agree",
+        "address agrees",
+        "address agrees, phones or e-mails differ",
         "street nearly agrees, ZIP or city too",
         "street nearly agrees",
         "only ZIP and city agree",
@@ -292,19 +305,25 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
         (x, y) if x == y => simple::AGREE,
         _ => simple::DISAGREE,
     };
-    let mut comparable = false;
-    let mut agree = false;
-    for (x, y) in [(a.phone, b.phone), (a.email, b.email), (a.address, b.address)] {
+    // Phone and e-mail (personal, though a household may share them) apart
+    // from the street address (shared by the whole household).
+    let (mut personal, mut personal_agree) = (false, false);
+    for (x, y) in [(a.phone, b.phone), (a.email, b.email)] {
         if x != 0 && y != 0 {
-            comparable = true;
-            agree |= x == y;
+            personal = true;
+            personal_agree |= x == y;
         }
     }
+    let addresses = a.address != 0 && b.address != 0;
+    let comparable = personal || addresses;
+    let address_agree = addresses && a.address == b.address;
     let zip_agree = a.zip5 != 0 && a.zip5 == b.zip5;
     let streets = a.has_street() && b.has_street();
     let city_agree = a.city != 0 && a.city == b.city;
-    let contact = if agree {
+    let contact = if personal_agree {
         contact::AGREE
+    } else if address_agree {
+        if personal { contact::ADDRESS_OTHER_CONTACTS } else { contact::ADDRESS }
     } else if streets && dice(&a.street_bloom, &b.street_bloom) >= contact::NEAR_DICE {
         if zip_agree || city_agree { contact::NEAR_LOCAL } else { contact::NEAR_ADDRESS }
     } else if zip_agree && city_agree {
@@ -344,6 +363,50 @@ mod tests {
         })
     }
 
+    /// A shared street address is split by what the phones and e-mails
+    /// say: two members of one household (twins included) have their own.
+    #[test]
+    fn a_shared_address_is_told_apart_by_phones_and_e_mails() {
+        let mut e = enc();
+        let mut at = |phone: Option<&'static str>, email: Option<&'static str>| {
+            e.encode(&RawIdentity {
+                given: Some("Ana"),
+                family: Some("Ruiz"),
+                street: Some("54 Weipa Place"),
+                zip: Some("94601"),
+                phone,
+                email,
+                name_order: NameOrder::GivenFamily,
+                ..Default::default()
+            })
+        };
+        let quiet = at(None, None);
+        let a = at(Some("510-555-2368"), Some("ana.ruiz@example.org"));
+        let same_phone = at(Some("(510) 555-2368"), None);
+        let other_phone = at(Some("510-555-7731"), None);
+        let other_email = at(None, Some("dolores.ruiz@example.org"));
+        let both_other = at(Some("510-555-7731"), Some("dolores.ruiz@example.org"));
+        assert_eq!(compare(&a, &same_phone).contact, contact::AGREE);
+        assert_eq!(compare(&a, &quiet).contact, contact::ADDRESS, "nothing personal to compare");
+        assert_eq!(compare(&a, &other_phone).contact, contact::ADDRESS_OTHER_CONTACTS);
+        assert_eq!(compare(&a, &other_email).contact, contact::ADDRESS_OTHER_CONTACTS);
+        assert_eq!(compare(&a, &both_other).contact, contact::ADDRESS_OTHER_CONTACTS);
+        // One agreeing contact is enough, whatever the other says.
+        let mixed = at(Some("510-555-2368"), Some("dolores.ruiz@example.org"));
+        assert_eq!(compare(&a, &mixed).contact, contact::AGREE);
+        // A phone that differs where the address does not agree changes
+        // nothing: the ZIP code is what is shared.
+        let elsewhere = e.encode(&RawIdentity {
+            given: Some("Ana"),
+            street: Some("1200 Fruitvale Ave"),
+            zip: Some("94601"),
+            phone: Some("510-555-7731"),
+            name_order: NameOrder::GivenFamily,
+            ..Default::default()
+        });
+        assert_eq!(compare(&a, &elsewhere).contact, contact::ZIP);
+    }
+
     #[test]
     fn a_street_line_with_a_typo_is_a_near_address_in_any_zip() {
         let mut e = enc();
@@ -358,7 +421,7 @@ mod tests {
             })
         };
         let a = at("54 Weipa Place", "94601");
-        assert_eq!(compare(&a, &at("54 Weipa Pl", "94601")).contact, contact::AGREE);
+        assert_eq!(compare(&a, &at("54 Weipa Pl", "94601")).contact, contact::ADDRESS);
         assert_eq!(compare(&a, &at("54 weipap lace", "94601")).contact, contact::NEAR_LOCAL);
         assert_eq!(compare(&a, &at("54 Weipa Place", "94061")).contact, contact::NEAR_ADDRESS);
         assert_eq!(compare(&a, &at("1200 Fruitvale Ave", "94601")).contact, contact::ZIP);
@@ -379,7 +442,7 @@ mod tests {
         assert_eq!(compare(&x, &y).contact, contact::NEAR_LOCAL, "same street line, other ZIP, same city");
         let z = e.encode(&RawIdentity { given: Some("Ana"), zip: Some("94612"), city: Some("OAKLAND "), ..Default::default() });
         assert_eq!(compare(&x, &z).contact, contact::CITY);
-        assert_eq!(compare(&far, &x).contact, contact::AGREE);
+        assert_eq!(compare(&far, &x).contact, contact::ADDRESS);
         let w = e.encode(&RawIdentity { given: Some("Ana"), zip: Some("94601"), city: Some("Oakland"), ..Default::default() });
         assert_eq!(compare(&x, &w).contact, contact::ZIP_CITY);
     }

@@ -298,7 +298,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     let pairs = &cands.pairs;
     let threads = threads();
     let chunk = pairs.len().div_ceil(threads).max(1);
-    let mut patterns = vec![0u16; pairs.len()];
+    let mut patterns = vec![0u32; pairs.len()];
     let mut adjust = vec![0f32; pairs.len()];
     let counts: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = pairs
@@ -343,7 +343,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                         let mut l = compare::compare(x, y);
                         l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
                         let p = model::pattern(&l);
-                        pats[k] = p as u16;
+                        pats[k] = p as u32;
                         counts[p] += 1;
                         let mut t = 0.0;
                         if l.given == compare::name::EXACT {

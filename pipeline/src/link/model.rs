@@ -36,8 +36,8 @@ pub const NAMES: usize = name::COUNT * FAM_COARSE;
 /// Cells of the date factor: birth-date level x contact level.
 pub const DATES: usize = dob::COUNT * contact::COUNT;
 pub const PATTERNS: usize = NAMES * DATES * simple::COUNT * simple::COUNT * 2;
-// Patterns are stored as u16 per candidate pair.
-const _: () = assert!(PATTERNS <= u16::MAX as usize + 1);
+// Patterns are stored as u32 per candidate pair.
+const _: () = assert!(PATTERNS <= u32::MAX as usize);
 
 fn names_cell(l: &Levels) -> usize {
     l.given as usize * FAM_COARSE + fam_coarse(l.family)
@@ -202,7 +202,7 @@ fn match_prior() -> Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
         names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
-        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.4, 0.07, 0.03, 0.15, 0.1, 0.05, 0.2]),
+        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.25, 0.1, 0.05, 0.07, 0.03, 0.15, 0.1, 0.05, 0.2]),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
         // Partners keep a person under one record id, mostly.
@@ -367,14 +367,18 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     //   names (given x family) from pairs whose birth dates disagree,
     //   dates from pairs whose given names and sexes disagree.
     let mut h = Dist::zeros();
-    let agree = contact::AGREE as usize;
+    let shared = contact::SHARED.map(|c| c as usize);
+    // How a household's shared address shows, among its pairs: with a
+    // shared phone or e-mail, with nothing else to compare, or with phones
+    // or e-mails that differ (pseudo-counts keep every way possible).
+    let mut split = [1.0f64; 3];
     for (p, n) in c.candidates.iter().enumerate() {
         let Cell { n: nm, d: dc, s: sx, .. } = unpattern(p);
         let (g, f) = (nm / FAM_COARSE, nm % FAM_COARSE);
         let (db, cl) = (dc / contact::COUNT, dc % contact::COUNT);
-        if cl != agree {
+        let Some(k) = shared.iter().position(|s| *s == cl) else {
             continue;
-        }
+        };
         let n = *n as f64;
         if db == dob::DISAGREE as usize && g < G_OBS && f < F_OBS {
             h.names[g * F_OBS + f] += n;
@@ -382,9 +386,12 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
         // Sex disagreeing keeps the same person (an adopted or changed given
         // name) out of the household's birth-date distribution.
         if g == name::NONE as usize && sx == simple::DISAGREE as usize && db < D_OBS {
-            h.dates[db * C_OBS + cl] += n;
+            h.dates[db * C_OBS + shared[0]] += n;
+            split[k] += n;
         }
     }
+    let split_total: f64 = split.iter().sum();
+    let split = split.map(|x| x / split_total);
     // Household members are as often of the same sex as strangers are.
     h.sex = u.sex.clone();
     // A little of the strangers' distributions keeps empty cells possible.
@@ -403,7 +410,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     let u_dob_total: f64 = u_dob.iter().sum::<f64>().max(1e-300);
     for d in 0..D_OBS {
         let twins = if d == dob::EXACT as usize { H_TWINS } else { 0.0 };
-        h.dates[d * C_OBS + agree] += H_DOB_PRIOR * (u_dob[d] / u_dob_total + twins);
+        h.dates[d * C_OBS + shared[0]] += H_DOB_PRIOR * (u_dob[d] / u_dob_total + twins);
     }
     // Households are also seen through the ZIP code alone, when one record
     // has no address or phone: the same birth-date structure at a rate
@@ -414,7 +421,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     // prior above as pseudo-counts, plus what EM assigns to the household
     // class (so twins of the same sex, which the selection cannot see, are
     // learned too).
-    let household_seed: Vec<f64> = (0..D_OBS).map(|d| h.dates[d * C_OBS + agree]).collect();
+    let household_seed: Vec<f64> = (0..D_OBS).map(|d| h.dates[d * C_OBS + shared[0]]).collect();
     let mut household_agree = household_seed.clone();
     let nears = [contact::NEAR_LOCAL as usize, contact::NEAR_ADDRESS as usize];
     // A shared street line is mistyped in one of two records as often for
@@ -422,13 +429,18 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     // near-same street lines per agreeing contact is the match class's.
     let near_ratio = |m: &Dist| -> [f64; 2] {
         let col = |c: usize| (0..D_OBS).map(|d| m.dates[d * C_OBS + c]).sum::<f64>();
-        nears.map(|n| (col(n) / col(agree).max(1e-300)).min(1.0))
+        let agree: f64 = shared.iter().map(|c| col(*c)).sum();
+        nears.map(|n| (col(n) / agree.max(1e-300)).min(1.0))
     };
     let set_zip = |h: &mut Dist, household_agree: &[f64], ratio: [f64; 2], near_ratio: [f64; 2]| {
         for d in 0..D_OBS {
-            h.dates[d * C_OBS + agree] = household_agree[d];
-            for k in 0..2 {
+            for k in 0..shared.len() {
+                h.dates[d * C_OBS + shared[k]] = household_agree[d] * split[k];
+            }
+            for k in 0..locality.len() {
                 h.dates[d * C_OBS + locality[k]] = household_agree[d] * ratio[k];
+            }
+            for k in 0..nears.len() {
                 h.dates[d * C_OBS + nears[k]] = household_agree[d] * near_ratio[k];
             }
         }
@@ -464,7 +476,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             acc.add(cell, n * w[0] / z);
             let db = cell.d / contact::COUNT;
             match (cell.d % contact::COUNT) as u8 {
-                contact::AGREE => h_agree += n * w[1] / z,
+                contact::AGREE | contact::ADDRESS | contact::ADDRESS_OTHER_CONTACTS => h_agree += n * w[1] / z,
                 contact::ZIP_CITY => h_zip[0] += n * w[1] / z,
                 contact::ZIP => h_zip[1] += n * w[1] / z,
                 _ => continue,
@@ -693,6 +705,60 @@ mod tests {
         assert!(p(&twins) < 0.8, "twins are two people: {}", p(&twins));
         assert!(p(&lv(name::NONE, name::EXACT, dob::DISAGREE, 0, 0)) < 0.01);
         assert!(p(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1)) < 0.05, "same common first name and year");
+    }
+
+    /// Household members share an address but mostly have their own phones
+    /// and e-mails; the household class learns how often from brother and
+    /// sister pairs (given names and sexes differ), so a pair that shares an
+    /// address and a birth date but whose phones differ looks like twins,
+    /// not like one person with another given name.
+    #[test]
+    fn phones_that_differ_at_a_shared_address_point_to_a_household() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        let at = |given: u8, family: u8, dob: u8, sex: u8, contact: u8| Levels {
+            given,
+            family,
+            dob,
+            sex,
+            tax_id: simple::MISSING,
+            contact,
+            ..Default::default()
+        };
+        use contact::{ADDRESS, ADDRESS_OTHER_CONTACTS, AGREE, DISAGREE};
+        // Matches: mostly the same phone, or nothing personal to compare.
+        cand[pattern(&at(name::EXACT, name::EXACT, dob::EXACT, 0, AGREE))] += 600;
+        cand[pattern(&at(name::EXACT, name::EXACT, dob::EXACT, 0, ADDRESS))] += 300;
+        cand[pattern(&at(name::EXACT, name::EXACT, dob::EXACT, 0, ADDRESS_OTHER_CONTACTS))] += 60;
+        cand[pattern(&at(name::EXACT, name::EXACT, dob::EXACT, 0, DISAGREE))] += 200;
+        // Brothers and sisters: own phones, sometimes a shared house phone.
+        cand[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, 1, ADDRESS_OTHER_CONTACTS))] += 400;
+        cand[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, 1, AGREE))] += 100;
+        cand[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, 1, ADDRESS))] += 100;
+        cand[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, 0, ADDRESS_OTHER_CONTACTS))] += 400;
+        cand[pattern(&at(name::EXACT, name::NONE, dob::YEAR, 0, DISAGREE))] += 3000;
+        sample[pattern(&at(name::NONE, name::NONE, dob::DISAGREE, 1, DISAGREE))] += 50_000;
+        sample[pattern(&at(name::NONE, name::NONE, dob::DISAGREE, 0, DISAGREE))] += 45_000;
+        sample[pattern(&at(name::EXACT, name::NONE, dob::DISAGREE, 0, DISAGREE))] += 1_000;
+        sample[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, 1, DISAGREE))] += 2_000;
+        sample[pattern(&at(name::NONE, name::NONE, dob::YEAR, 0, DISAGREE))] += 2_000;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8, max_matches: f64::INFINITY }, 500);
+        let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        let twins = |c| at(name::NONE, name::EXACT, dob::EXACT, 0, c);
+        assert!(
+            p(&twins(ADDRESS_OTHER_CONTACTS)) < p(&twins(ADDRESS)) / 2.0,
+            "own phones at one address: {} against {}",
+            p(&twins(ADDRESS_OTHER_CONTACTS)),
+            p(&twins(ADDRESS))
+        );
+        assert!(p(&twins(AGREE)) > p(&twins(ADDRESS)), "a shared phone is more than a shared address");
+        // What the household class learned from the brother and sister
+        // pairs: 400 with their own phones against 100 with none to compare.
+        let h = |c: u8| m.h.dates[dob::EXACT as usize * C_OBS + c as usize];
+        let ratio = h(ADDRESS_OTHER_CONTACTS) / h(ADDRESS);
+        assert!((3.0..5.0).contains(&ratio), "household: own phones {ratio} times as common as none");
+        // One person whose phone changed is still one person.
+        assert!(p(&at(name::EXACT, name::EXACT, dob::EXACT, 0, ADDRESS_OTHER_CONTACTS)) > 0.99);
     }
 
     /// The random sample holds a few true matches (perfect agreement). Left

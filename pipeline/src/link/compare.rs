@@ -91,8 +91,8 @@ pub mod simple {
 pub mod contact {
     /// A phone or an e-mail address agrees (the street address may too).
     pub const AGREE: u8 = 0;
-    /// The street address agrees; neither record pair has a phone or an
-    /// e-mail address to compare.
+    /// The street address agrees; no phone or e-mail address is given by
+    /// both records, so there is nothing personal to compare.
     pub const ADDRESS: u8 = 1;
     /// The street address agrees, but the phones or e-mail addresses both
     /// records give differ: what two members of one household look like
@@ -114,7 +114,8 @@ pub mod contact {
     pub const DISAGREE: u8 = 8;
     pub const MISSING: u8 = 9;
     pub const COUNT: usize = 10;
-    /// The levels at which the street address agrees exactly.
+    /// The levels at which a contact a household can share agrees: a phone
+    /// or an e-mail address, or else the street address exactly.
     pub const SHARED: [u8; 3] = [AGREE, ADDRESS, ADDRESS_OTHER_CONTACTS];
     pub const LABELS: [&str; COUNT] = [
         "phone or e-mail agree",

@@ -196,13 +196,19 @@ fn outer(a: &[f64], b: &[f64]) -> Vec<f64> {
 
 /// The prior of the match class: what agreement looks like for the same
 /// person in administrative records. EM moves away from it as the data
-/// demand; on small data it keeps the estimate sensible.
-fn match_prior() -> Dist {
+/// demand; on small data it keeps the estimate sensible. `shared` splits
+/// the prior's "contact agrees" mass among its three levels (a phone or
+/// e-mail; the address alone; the address with phones or e-mails that
+/// differ), in the proportions the candidate pairs show, so data without
+/// phones or e-mails put all of it on the address.
+fn match_prior(shared: [f64; 3]) -> Dist {
+    let mut contact = vec![0.4 * shared[0], 0.4 * shared[1], 0.4 * shared[2]];
+    contact.extend_from_slice(&[0.07, 0.03, 0.15, 0.1, 0.05, 0.2]);
     let mut d = Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
         names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
-        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &[0.25, 0.1, 0.05, 0.07, 0.03, 0.15, 0.1, 0.05, 0.2]),
+        dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &contact),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
         // Partners keep a person under one record id, mostly.
@@ -226,6 +232,9 @@ const PRIOR_MIN: f64 = 60.0;
 const CONFIDENT_MATCH: f64 = 0.95;
 /// Largest share of the match class whose birth dates disagree outright.
 const DOB_DISAGREE_MAX: f64 = 0.05;
+/// Pseudo-pairs behind the prior of how a household's shared contact shows
+/// (see `fit_once`).
+const SPLIT_PRIOR: f64 = 3.0;
 /// Pseudo-pairs behind the household class's birth-date prior.
 const H_DOB_PRIOR: f64 = 100.0;
 /// Share of household pairs that share a birth date (twins), in that prior.
@@ -368,10 +377,22 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     //   dates from pairs whose given names and sexes disagree.
     let mut h = Dist::zeros();
     let shared = contact::SHARED.map(|c| c as usize);
-    // How a household's shared address shows, among its pairs: with a
-    // shared phone or e-mail, with nothing else to compare, or with phones
-    // or e-mails that differ (pseudo-counts keep every way possible).
-    let mut split = [1.0f64; 3];
+    // How a household's shared contact shows, among its pairs: a shared
+    // phone or e-mail, the address with nothing else to compare, or the
+    // address with phones or e-mails that differ. Learned from the pairs
+    // below; a prior worth SPLIT_PRIOR pairs, in the proportions of all
+    // candidate pairs at these levels, stands in where they are few (no
+    // sex recorded) and keeps a level out where no pair can have it (no
+    // phones or e-mails at all: every shared contact is then the address).
+    let mut seen = [0.0f64; 3];
+    for (p, n) in c.candidates.iter().enumerate() {
+        let cl = unpattern(p).d % contact::COUNT;
+        if let Some(k) = shared.iter().position(|s| *s == cl) {
+            seen[k] += *n as f64;
+        }
+    }
+    let seen_total: f64 = seen.iter().sum();
+    let mut split = if seen_total > 0.0 { seen.map(|x| SPLIT_PRIOR * x / seen_total) } else { [SPLIT_PRIOR / 3.0; 3] };
     for (p, n) in c.candidates.iter().enumerate() {
         let Cell { n: nm, d: dc, s: sx, .. } = unpattern(p);
         let (g, f) = (nm / FAM_COARSE, nm % FAM_COARSE);
@@ -449,7 +470,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     h.tax_id = u.tax_id.clone();
     h.same_partner = u.same_partner.clone();
     h.normalize(1e-12);
-    let prior = match_prior();
+    let prior = match_prior(if seen_total > 0.0 { seen.map(|x| x / seen_total) } else { [1.0 / 3.0; 3] });
     let mut m = prior.clone();
     set_zip(&mut h, &household_agree, zip_ratio, near_ratio(&m));
     let mut shares = [(cand_total * 0.2 / grand).max(1e-12), (cand_total * 0.05 / grand).max(1e-12), 0.0];
@@ -759,6 +780,34 @@ mod tests {
         assert!((3.0..5.0).contains(&ratio), "household: own phones {ratio} times as common as none");
         // One person whose phone changed is still one person.
         assert!(p(&at(name::EXACT, name::EXACT, dob::EXACT, 0, ADDRESS_OTHER_CONTACTS)) > 0.99);
+    }
+
+    /// Without phones, e-mails or sex (FEBRL 4 has none), every shared
+    /// contact is an address and nothing tells the household how its split
+    /// looks: the household class then keeps all of it on the address, as
+    /// the single "contact agrees" level did, not a third.
+    #[test]
+    fn without_phones_a_shared_contact_is_the_address() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        let at = |given: u8, family: u8, dob: u8, contact: u8| Levels {
+            given,
+            family,
+            dob,
+            sex: simple::MISSING,
+            tax_id: simple::MISSING,
+            contact,
+            ..Default::default()
+        };
+        cand[pattern(&at(name::EXACT, name::EXACT, dob::EXACT, contact::ADDRESS))] += 900;
+        cand[pattern(&at(name::EXACT, name::EXACT, dob::EXACT, contact::ZIP))] += 100;
+        cand[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, contact::ADDRESS))] += 300;
+        sample[pattern(&at(name::NONE, name::NONE, dob::DISAGREE, contact::DISAGREE))] += 90_000;
+        sample[pattern(&at(name::NONE, name::EXACT, dob::DISAGREE, contact::DISAGREE))] += 1_000;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e7, max_matches: f64::INFINITY }, 200);
+        let h = |c: u8| (0..D_OBS).map(|d| m.h.dates[d * C_OBS + c as usize]).sum::<f64>();
+        let shared: f64 = contact::SHARED.iter().map(|c| h(*c)).sum();
+        assert!(h(contact::ADDRESS) / shared > 0.999, "address share of the household's shared contact: {}", h(contact::ADDRESS) / shared);
     }
 
     /// The random sample holds a few true matches (perfect agreement). Left

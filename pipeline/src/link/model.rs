@@ -384,15 +384,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     // candidate pairs at these levels, stands in where they are few (no
     // sex recorded) and keeps a level out where no pair can have it (no
     // phones or e-mails at all: every shared contact is then the address).
-    let mut seen = [0.0f64; 3];
-    for (p, n) in c.candidates.iter().enumerate() {
-        let cl = unpattern(p).d % contact::COUNT;
-        if let Some(k) = shared.iter().position(|s| *s == cl) {
-            seen[k] += *n as f64;
-        }
-    }
-    let seen_total: f64 = seen.iter().sum();
-    let mut split = if seen_total > 0.0 { seen.map(|x| SPLIT_PRIOR * x / seen_total) } else { [SPLIT_PRIOR / 3.0; 3] };
+    let (mut seen, mut split) = ([0.0f64; 3], [0.0f64; 3]);
     for (p, n) in c.candidates.iter().enumerate() {
         let Cell { n: nm, d: dc, s: sx, .. } = unpattern(p);
         let (g, f) = (nm / FAM_COARSE, nm % FAM_COARSE);
@@ -401,6 +393,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             continue;
         };
         let n = *n as f64;
+        seen[k] += n;
         if db == dob::DISAGREE as usize && g < G_OBS && f < F_OBS {
             h.names[g * F_OBS + f] += n;
         }
@@ -411,6 +404,9 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             split[k] += n;
         }
     }
+    let seen_total: f64 = seen.iter().sum();
+    let seen_share = if seen_total > 0.0 { seen.map(|x| x / seen_total) } else { [1.0 / 3.0; 3] };
+    let split: [f64; 3] = std::array::from_fn(|k| split[k] + SPLIT_PRIOR * seen_share[k]);
     let split_total: f64 = split.iter().sum();
     let split = split.map(|x| x / split_total);
     // Household members are as often of the same sex as strangers are.
@@ -470,7 +466,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     h.tax_id = u.tax_id.clone();
     h.same_partner = u.same_partner.clone();
     h.normalize(1e-12);
-    let prior = match_prior(if seen_total > 0.0 { seen.map(|x| x / seen_total) } else { [1.0 / 3.0; 3] });
+    let prior = match_prior(seen_share);
     let mut m = prior.clone();
     set_zip(&mut h, &household_agree, zip_ratio, near_ratio(&m));
     let mut shares = [(cand_total * 0.2 / grand).max(1e-12), (cand_total * 0.05 / grand).max(1e-12), 0.0];
@@ -497,7 +493,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             acc.add(cell, n * w[0] / z);
             let db = cell.d / contact::COUNT;
             match (cell.d % contact::COUNT) as u8 {
-                contact::AGREE | contact::ADDRESS | contact::ADDRESS_OTHER_CONTACTS => h_agree += n * w[1] / z,
+                c if contact::SHARED.contains(&c) => h_agree += n * w[1] / z,
                 contact::ZIP_CITY => h_zip[0] += n * w[1] / z,
                 contact::ZIP => h_zip[1] += n * w[1] / z,
                 _ => continue,

@@ -879,7 +879,6 @@ mod tests {
         let mut parts = a.parts.clone();
         parts.iter_mut().for_each(|p| p.edits = Box::default());
         let v5 = a.to_layout(5);
-
         assert_eq!(Identity { parts: parts.clone(), ..a.clone() }, Identity::from_bytes(&v5).unwrap());
         assert!(a.parts.iter().all(|p| !p.edits.is_empty()), "Ana and Ruiz have neighbourhoods");
         let a = Identity { parts, ..a };

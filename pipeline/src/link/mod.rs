@@ -264,6 +264,66 @@ pub fn blocking_report(input: &LinkInput, cfg: &LinkConfig, truth: Option<&evalu
     block::recipe_report(&ids, &group, cfg.limits(), entity.as_deref())
 }
 
+/// Candidate pairs a compare thread takes at a time.
+const BATCH: usize = 1 << 16;
+
+/// Compare one batch of candidate pairs of identity nodes: their patterns
+/// and term-frequency adjustments into `pats` and `adj`, and the count of
+/// each pattern added to `counts`.
+fn compare_batch(
+    obs: &[(u32, Identity)],
+    node_partner: &[u16],
+    tf: &foldhash::HashMap<u64, f32>,
+    part: &[(u32, u32)],
+    pats: &mut [u32],
+    adj: &mut [f32],
+    counts: &mut [u64],
+) {
+    for (k, (a, b)) in part.iter().enumerate() {
+        // The pairs come sorted by their first node, so the second is a
+        // random read: fetch it ahead, in three steps (the identity, its
+        // name parts, their groups and neighbourhoods). Identity node i is
+        // observation i.
+        if let Some((_, b)) = part.get(k + FAR) {
+            prefetch(obs.as_ptr().wrapping_add(*b as usize), OBS_LINES);
+            prefetch(node_partner.as_ptr().wrapping_add(*b as usize), 1);
+        }
+        if let Some((_, b)) = part.get(k + MID) {
+            let parts = &obs[*b as usize].1.parts;
+            prefetch(parts.as_ptr(), (std::mem::size_of_val(parts.as_slice())).div_ceil(64));
+        }
+        if let Some((_, b)) = part.get(k + NEAR) {
+            for p in &obs[*b as usize].1.parts {
+                if !p.variants.is_empty() {
+                    prefetch(p.variants.as_ptr(), 1);
+                }
+                if !p.nicknames.is_empty() {
+                    prefetch(p.nicknames.as_ptr(), 1);
+                }
+                if !p.edits.is_empty() {
+                    prefetch(p.edits.as_ptr(), 1);
+                }
+            }
+        }
+        // (Straight from the observations: a lookup through `ids` would be
+        // one more random read per pair.)
+        let (x, y) = (&obs[*a as usize].1, &obs[*b as usize].1);
+        let mut l = compare::compare(x, y);
+        l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
+        let p = model::pattern(&l);
+        pats[k] = p as u32;
+        counts[p] += 1;
+        let mut t = 0.0;
+        if l.given == compare::name::EXACT {
+            t += tf.get(&l.given_token).copied().unwrap_or(0.0);
+        }
+        if l.family == compare::name::EXACT {
+            t += tf.get(&l.family_token).copied().unwrap_or(0.0);
+        }
+        adj[k] = t;
+    }
+}
+
 /// Block, compare and score (EM) every candidate pair.
 pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     let (group, node_identity) = nodes(input);
@@ -291,68 +351,27 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         Default::default()
     };
 
-    // Compare every candidate pair, in parallel. Each thread writes the
-    // pattern and term-frequency adjustment of its share of the pairs in
-    // place (zeroed memory from the OS: its pages are touched by the thread
-    // that fills them, and nothing is copied afterwards).
+    // Compare every candidate pair, in parallel. The threads take batches
+    // of pairs in turn: pairs cost more in some stretches of the sorted list
+    // than in others, and with equal shares one core sat idle for the last
+    // fifth of the phase. Each thread writes the pattern and term-frequency
+    // adjustment of its pairs in place (zeroed memory from the OS: its pages
+    // are touched by the thread that fills them, and nothing is copied
+    // afterwards).
     let pairs = &cands.pairs;
-    let threads = threads();
-    let chunk = pairs.len().div_ceil(threads).max(1);
     let mut patterns = vec![0u32; pairs.len()];
     let mut adjust = vec![0f32; pairs.len()];
+    let batches = std::sync::Mutex::new(pairs.chunks(BATCH).zip(patterns.chunks_mut(BATCH).zip(adjust.chunks_mut(BATCH))));
     let counts: Vec<u64> = std::thread::scope(|s| {
-        let handles: Vec<_> = pairs
-            .chunks(chunk)
-            .zip(patterns.chunks_mut(chunk).zip(adjust.chunks_mut(chunk)))
-            .map(|(part, (pats, adj))| {
-                let obs = &input.observations;
-                let tf = &tf;
-                let node_partner = &node_partner;
+        let handles: Vec<_> = (0..threads())
+            .map(|_| {
+                let (obs, tf, node_partner, batches) = (&input.observations, &tf, &node_partner, &batches);
                 s.spawn(move || {
                     let mut counts = vec![0u64; model::PATTERNS];
-                    for (k, (a, b)) in part.iter().enumerate() {
-                        // The pairs come sorted by their first node, so the
-                        // second is a random read: fetch it ahead, in three
-                        // steps (the identity, its name parts, their groups
-                        // and neighbourhoods).
-                        // Identity node i is observation i.
-                        if let Some((_, b)) = part.get(k + FAR) {
-                            prefetch(obs.as_ptr().wrapping_add(*b as usize), OBS_LINES);
-                            prefetch(node_partner.as_ptr().wrapping_add(*b as usize), 1);
-                        }
-                        if let Some((_, b)) = part.get(k + MID) {
-                            let parts = &obs[*b as usize].1.parts;
-                            prefetch(parts.as_ptr(), (std::mem::size_of_val(parts.as_slice())).div_ceil(64));
-                        }
-                        if let Some((_, b)) = part.get(k + NEAR) {
-                            for p in &obs[*b as usize].1.parts {
-                                if !p.variants.is_empty() {
-                                    prefetch(p.variants.as_ptr(), 1);
-                                }
-                                if !p.nicknames.is_empty() {
-                                    prefetch(p.nicknames.as_ptr(), 1);
-                                }
-                                if !p.edits.is_empty() {
-                                    prefetch(p.edits.as_ptr(), 1);
-                                }
-                            }
-                        }
-                        // (Straight from the observations: a lookup through
-                        // `ids` would be one more random read per pair.)
-                        let (x, y) = (&obs[*a as usize].1, &obs[*b as usize].1);
-                        let mut l = compare::compare(x, y);
-                        l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
-                        let p = model::pattern(&l);
-                        pats[k] = p as u32;
-                        counts[p] += 1;
-                        let mut t = 0.0;
-                        if l.given == compare::name::EXACT {
-                            t += tf.get(&l.given_token).copied().unwrap_or(0.0);
-                        }
-                        if l.family == compare::name::EXACT {
-                            t += tf.get(&l.family_token).copied().unwrap_or(0.0);
-                        }
-                        adj[k] = t;
+                    loop {
+                        let next = batches.lock().expect("batches").next();
+                        let Some((part, (pats, adj))) = next else { break };
+                        compare_batch(obs, node_partner, tf, part, pats, adj, &mut counts);
                     }
                     counts
                 })
@@ -391,7 +410,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     // candidates stand in for the pairs blocking never proposed.
     let (sample, sample_others): (Vec<u64>, Vec<u64>) = std::thread::scope(|s| {
         let handles: Vec<_> = drawn
-            .chunks(drawn.len().div_ceil(threads).max(1))
+            .chunks(drawn.len().div_ceil(threads()).max(1))
             .map(|part| {
                 let (ids, node_partner) = (&ids, &node_partner);
                 s.spawn(move || {
@@ -431,6 +450,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     phase("model fitted", t);
     // The adjustments become the log-odds, in place.
     let mut log_odds = adjust;
+    let chunk = log_odds.len().div_ceil(threads()).max(1);
     std::thread::scope(|s| {
         for (lo, pats) in log_odds.chunks_mut(chunk).zip(patterns.chunks(chunk)) {
             let model = &model;

@@ -183,6 +183,9 @@ impl Pipeline {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
             let key_id = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
             let enc = b.column(2).as_any().downcast_ref::<BinaryArray>().expect("binary");
+            // Which rows to decode, in order (one thread: the first
+            // occurrence decides)...
+            let mut rows: Vec<(u32, &[u8])> = Vec::with_capacity(b.num_rows());
             for i in 0..b.num_rows() {
                 if key_id.value(i) != key_id_now {
                     return Err(Error::Secret(format!(
@@ -205,8 +208,20 @@ impl Pipeline {
                         v.insert(fingerprint);
                     }
                 }
-                let id = Identity::from_bytes(bytes).ok_or_else(|| Error::internal("an identity encoding could not be read"))?;
-                observations.push((*r, id));
+                rows.push((*r, bytes));
+            }
+            // ...then decoded on every core: decoding allocates the name
+            // parts, and the pages behind them are zeroed as they are
+            // first touched, which one core alone waits for.
+            let decoded: Vec<Option<Vec<(u32, Identity)>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = rows
+                    .chunks(rows.len().div_ceil(crate::link::threads()).max(1))
+                    .map(|part| s.spawn(move || part.iter().map(|(r, bytes)| Some((*r, Identity::from_bytes(bytes)?))).collect()))
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("decoding thread")).collect()
+            });
+            for part in decoded {
+                observations.extend(part.ok_or_else(|| Error::internal("an identity encoding could not be read"))?);
             }
             Ok(())
         })?;

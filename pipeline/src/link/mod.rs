@@ -202,7 +202,7 @@ fn prefetch<T>(p: *const T, lines: usize) {
 }
 
 /// Threads for the parallel steps of linkage: one per core.
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1)
 }
 

@@ -259,7 +259,9 @@ impl Pipeline {
         let input = self.link_input()?;
         tracing::debug!(observations = input.observations.len(), secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), "link input read");
         let previous = self.previous_keys().await?;
+        tracing::debug!(secs = t.elapsed().as_secs_f32(), "link: previous person keys read");
         let out = crate::link::link(&input, &previous, &self.cfg.linkage);
+        tracing::debug!(secs = t.elapsed().as_secs_f32(), "link: linked, input not yet freed");
         drop(input);
         let link_secs = t.elapsed().as_secs_f32();
         timings.add("link", t);

@@ -530,21 +530,25 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
     // Stable keys over consenting records.
     let linked: Vec<usize> = (0..input.records.len()).filter(|r| record_cluster[*r].is_some()).collect();
     let clusters: Vec<u32> = linked.iter().map(|r| record_cluster[*r].expect("linked")).collect();
-    let prev: Vec<Option<String>> = linked.iter().map(|r| previous.get(&input.records[*r].record_key).cloned()).collect();
+    let prev: Vec<Option<&str>> =
+        linked.iter().map(|r| previous.get(&input.records[*r].record_key).map(String::as_str)).collect();
     let (keys_by_cluster, mut events) = keys::assign(&clusters, &prev);
-    let mut prev_all: Vec<String> = previous.values().cloned().collect();
-    prev_all.sort();
+    let mut prev_all: Vec<&str> = previous.values().map(String::as_str).collect();
+    prev_all.sort_unstable();
     prev_all.dedup();
     events.extend(keys::retired(&prev_all, &keys_by_cluster, &events));
+    phase("person keys assigned", t);
 
-    let mut size: HashMap<u32, i32> = HashMap::new();
+    // Records and partners per cluster (cluster ids are record numbers).
+    let mut size = vec![0i32; input.records.len()];
     for c in &clusters {
-        *size.entry(*c).or_default() += 1;
+        size[*c as usize] += 1;
     }
-    let mut partners_per_cluster: HashMap<u32, std::collections::HashSet<&str>> = HashMap::new();
-    for (r, c) in linked.iter().zip(&clusters) {
-        partners_per_cluster.entry(*c).or_default().insert(&input.records[*r].partner);
-    }
+    let partner = partner_index(input);
+    let mut cluster_partner: Vec<(u32, u16)> = linked.iter().zip(&clusters).map(|(r, c)| (*c, partner[*r])).collect();
+    cluster_partner.sort_unstable();
+    cluster_partner.dedup();
+    let multi_partner_persons = cluster_partner.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1).count();
     let assignments = input
         .records
         .iter()
@@ -558,19 +562,20 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
                 probability: c.map(|_| {
                     if record_best[r].is_finite() { scored.model.probability(record_best[r]) } else { 1.0 }
                 }),
-                cluster_size: c.map(|c| size[&c]).unwrap_or(0),
+                cluster_size: c.map(|c| size[c as usize]).unwrap_or(0),
                 consent: rec.consent,
             }
         })
         .collect();
+    phase("assignments", t);
     let stats = LinkStats {
         records: input.records.len(),
         observations: input.observations.len(),
         candidate_pairs,
         windowed_blocks: scored.windowed_blocks,
         links_above_threshold: log_odds.iter().filter(|l| **l >= threshold).count(),
-        persons: size.len(),
-        multi_partner_persons: partners_per_cluster.values().filter(|s| s.len() > 1).count(),
+        persons: size.iter().filter(|n| **n > 0).count(),
+        multi_partner_persons,
         estimated_match_pairs: scored.model.shares[0] * scored.all_pairs,
         em_iterations: scored.model.iterations,
         threshold: cfg.threshold,

@@ -60,13 +60,7 @@ pub fn assign(clusters: &[u32], previous: &[Option<&str>]) -> (HashMap<u32, Stri
     let mut pairs: Vec<(u32, u32)> =
         clusters.iter().zip(previous).filter_map(|(c, k)| k.map(|k| (number[k], *c))).collect();
     pairs.sort_unstable();
-    let mut counted: Vec<(u32, u32, i32)> = Vec::new();
-    for (k, c) in pairs {
-        match counted.last_mut() {
-            Some(last) if (last.0, last.1) == (k, c) => last.2 += 1,
-            _ => counted.push((k, c, 1)),
-        }
-    }
+    let counted: Vec<(u32, u32, i32)> = pairs.chunk_by(|a, b| a == b).map(|g| (g[0].0, g[0].1, g.len() as i32)).collect();
     // Heir of each previous key: most of its records, then the larger
     // cluster, then the smaller cluster id. As (cluster, key, records).
     let mut heirs: Vec<(u32, u32, i32)> = counted
@@ -85,7 +79,6 @@ pub fn assign(clusters: &[u32], previous: &[Option<&str>]) -> (HashMap<u32, Stri
     // The previous keys of each cluster's records, with counts.
     let mut previous_of: Vec<(u32, u32, i32)> = counted.iter().map(|(k, c, n)| (*c, *k, *n)).collect();
     previous_of.sort_unstable();
-    let all_prev: std::collections::HashSet<&str> = names.iter().copied().collect();
     let mut out: HashMap<u32, String> = HashMap::with_capacity(size.iter().filter(|n| **n > 0).count());
     let mut events = Vec::new();
     let mut issued: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -106,7 +99,7 @@ pub fn assign(clusters: &[u32], previous: &[Option<&str>]) -> (HashMap<u32, Stri
             }
             out.insert(c, keep);
         } else {
-            let k = new_key(&|k| all_prev.contains(k) || issued.contains(k));
+            let k = new_key(&|k| number.contains_key(k) || issued.contains(k));
             issued.insert(k.clone());
             // Which previous key did most of these records have (ties:
             // the smallest)?

@@ -6,6 +6,7 @@
 //! (quarantine). Rejections name the partner's column and the reason, never
 //! the value.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
@@ -316,7 +317,7 @@ impl Mapper {
         };
         // Constants are typed like cell values, once.
         for (f, text) in constants {
-            let v = m.typed(f, text).map_err(|(_, detail)| {
+            let v = m.typed(f, Cow::Owned(text)).map_err(|(_, detail)| {
                 FileError::new("bad_constant", format!("map.constants.{}: {detail}", f.name()))
             })?;
             m.constants.push((f, v));
@@ -331,7 +332,7 @@ impl Mapper {
 
     /// The row's partner record id, if the feed maps one.
     pub fn record_id(&self, row: &RawRow) -> Option<String> {
-        self.cols.iter().find(|(f, _, _)| *f == Field::RecordId).and_then(|(_, idx, _)| self.cell_text(row, idx))
+        self.cols.iter().find(|(f, _, _)| *f == Field::RecordId).and_then(|(_, idx, _)| self.cell_text(row, idx).map(Cow::into_owned))
     }
 
     /// Map one row (duplicates are checked before, in file order: see
@@ -443,10 +444,12 @@ impl Mapper {
         Ok(mapped)
     }
 
-    fn cell_text(&self, row: &RawRow, idx: &[usize]) -> Option<String> {
+    /// The cell(s) of a mapped column, trimmed; None when empty or a null
+    /// marker. Borrowed from the row unless several columns are joined.
+    fn cell_text<'r>(&self, row: &'r RawRow, idx: &[usize]) -> Option<Cow<'r, str>> {
         if let [i] = idx {
             let c = row.cells.get(*i).unwrap_or("").trim();
-            return (!c.is_empty() && !self.null_markers.iter().any(|m| m == c)).then(|| c.to_string());
+            return (!c.is_empty() && !self.null_markers.iter().any(|m| m == c)).then_some(Cow::Borrowed(c));
         }
         let mut parts = Vec::with_capacity(idx.len());
         for i in idx {
@@ -456,14 +459,14 @@ impl Mapper {
             }
         }
         let s = parts.join(" ");
-        (!s.is_empty()).then_some(s)
+        (!s.is_empty()).then_some(Cow::Owned(s))
     }
 
-    fn typed(&mut self, field: Field, owned: String) -> Result<Value, (&'static str, String)> {
+    fn typed(&mut self, field: Field, cell: Cow<'_, str>) -> Result<Value, (&'static str, String)> {
         if field.field_type() == FieldType::Text && !self.codes.contains_key(&field) {
-            return Ok(Value::Text(owned));
+            return Ok(Value::Text(cell.into_owned()));
         }
-        let text = owned.as_str();
+        let text: &str = &cell;
         // Code tables apply first (booleans too).
         let coded: Option<String> = match self.codes.get(&field) {
             Some(table) => match table.get(&text.to_lowercase()) {
@@ -636,7 +639,17 @@ fn parse_one_date(text: &str, fmt: &str) -> Option<NaiveDate> {
 }
 
 pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_lowercase().as_str() {
+    let s = s.trim();
+    // Every ASCII spelling is short; lower-case it on the stack.
+    let mut buf = [0u8; 8];
+    let lower: Cow<'_, str> = if s.is_ascii() && s.len() <= buf.len() {
+        buf[..s.len()].copy_from_slice(s.as_bytes());
+        buf[..s.len()].make_ascii_lowercase();
+        Cow::Borrowed(std::str::from_utf8(&buf[..s.len()]).expect("ASCII"))
+    } else {
+        Cow::Owned(s.to_lowercase())
+    };
+    match lower.as_ref() {
         "y" | "yes" | "true" | "t" | "1" | "si" | "sí" | "x" => Some(true),
         "n" | "no" | "false" | "f" | "0" => Some(false),
         _ => None,

@@ -286,6 +286,20 @@ pub fn token(key: &[u8; 32], value: &[u8]) -> u64 {
     if v == 0 { 1 } else { v }
 }
 
+/// [`token`] of `a|b`, joined on the stack when short (the hot path
+/// allocates nothing).
+fn token_joined(key: &[u8; 32], a: &[u8], b: &[u8]) -> u64 {
+    let mut buf = [0u8; 128];
+    let len = a.len() + 1 + b.len();
+    if len > buf.len() {
+        return token(key, &[a, b"|", b].concat());
+    }
+    buf[..a.len()].copy_from_slice(a);
+    buf[a.len()] = b'|';
+    buf[a.len() + 1..len].copy_from_slice(b);
+    token(key, &buf[..len])
+}
+
 /// 128-bit keyed hash as 32 hex digits: record keys and employer keys.
 pub fn hex_key(key: &[u8; 32], value: &[u8]) -> String {
     hex128(&blake3::keyed_hash(key, value))
@@ -408,21 +422,21 @@ impl Encoder {
             if normalize::is_address(&s) {
                 // The same street line in another ZIP is another address.
                 let z = zip.as_deref().unwrap_or("");
-                id.address = token(&k.address, format!("{s}|{z}").as_bytes());
+                id.address = token_joined(&k.address, s.as_bytes(), z.as_bytes());
                 // The house number in its ZIP code survives a mistyped street
                 // name (blocking only).
                 let number = s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit()));
                 if let (Some(n), Some(z)) = (number, &zip) {
-                    id.house_zip = token(&k.house_zip, format!("{n}|{z}").as_bytes());
+                    id.house_zip = token_joined(&k.house_zip, n.as_bytes(), z.as_bytes());
                 }
                 if let (Some(n), Some(w)) = (number, street_word) {
-                    id.street_house = token(&k.street_house, format!("{w}|{n}").as_bytes());
+                    id.street_house = token_joined(&k.street_house, w.as_bytes(), n.as_bytes());
                 }
             }
             // The street's name word with the name initials: survives a
             // changed house number, street type, ZIP code and city.
             if let (Some(w), Some(ini)) = (street_word, names.initials()) {
-                id.street_initials = token(&k.street_initials, format!("{w}|{ini}").as_bytes());
+                id.street_initials = token_joined(&k.street_initials, w.as_bytes(), ini.as_bytes());
             }
             if normalize::names_a_street(&s) {
                 // Without spaces: a space typed in the wrong place ("weipap
@@ -656,10 +670,20 @@ impl Identity {
         self.to_layout(LAYOUT_VERSION)
     }
 
+    /// [`Identity::to_bytes`], appended to `out` (no allocation of its own).
+    pub fn write_bytes(&self, out: &mut Vec<u8>) {
+        self.write_layout(LAYOUT_VERSION, out)
+    }
+
     /// The bytes in layout `version` (5 or later; tests write version 5 to
     /// check that older encodings still read).
     fn to_layout(&self, version: u8) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.parts.len() * 100);
+        self.write_layout(version, &mut out);
+        out
+    }
+
+    fn write_layout(&self, version: u8, out: &mut Vec<u8>) {
         out.push(version);
         out.push(self.parts.len() as u8);
         for p in &self.parts {
@@ -707,7 +731,6 @@ impl Identity {
         out.extend_from_slice(&self.house_zip.to_le_bytes());
         out.extend_from_slice(&self.street_house.to_le_bytes());
         out.extend_from_slice(&self.street_initials.to_le_bytes());
-        out
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Identity> {

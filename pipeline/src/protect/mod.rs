@@ -241,14 +241,23 @@ pub fn to_batches(
     }
     let staged = RecordBatch::try_new(schema, cols)?;
 
-    let encoded: Vec<(&str, Vec<u8>)> =
-        rows.iter().filter_map(|r| r.identity.as_ref().map(|id| (r.record_key.as_str(), id.to_bytes()))).collect();
+    // Every encoding into one buffer, then (record key, byte range) each.
+    let mut bytes_all: Vec<u8> = Vec::with_capacity(rows.len() * 400);
+    let mut spans: Vec<(&str, usize, usize)> = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(id) = &r.identity {
+            let start = bytes_all.len();
+            id.write_bytes(&mut bytes_all);
+            spans.push((r.record_key.as_str(), start, bytes_all.len()));
+        }
+    }
+    let encoded: Vec<(&str, &[u8])> = spans.iter().map(|&(k, a, b)| (k, &bytes_all[a..b])).collect();
     let mut rk = StringBuilder::with_capacity(encoded.len(), encoded.len() * 32);
     let mut enc = BinaryBuilder::with_capacity(encoded.len(), encoded.iter().map(|(_, b)| b.len()).sum());
     // One row per distinct identity observation of a record.
     let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(encoded.len(), Default::default());
     let mut count = 0;
-    for (key, bytes) in &encoded {
+    for &(key, bytes) in &encoded {
         if seen.insert((key, bytes)) {
             rk.append_value(key);
             enc.append_value(bytes);

@@ -321,38 +321,46 @@ pub fn phone_e164(s: &str) -> Option<String> {
     let trimmed = s.trim();
     let intl = trimmed.starts_with('+') || trimmed.starts_with("00");
     // Drop an extension: "x123", "ext 12".
-    let main = trimmed
-        .to_ascii_lowercase()
-        .split(['x', 'e'])
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let mut digits: String = main.chars().filter(|c| c.is_ascii_digit()).collect();
-    if intl && digits.starts_with("00") {
-        digits.drain(..2);
+    let main = trimmed.split(['x', 'e', 'X', 'E']).next().unwrap_or("");
+    // Digits on the stack: more than 17 can never make a valid number
+    // (15 after an international "00").
+    let mut buf = [0u8; 17];
+    let mut n = 0;
+    for b in main.bytes().filter(u8::is_ascii_digit) {
+        if n == buf.len() {
+            return None;
+        }
+        buf[n] = b;
+        n += 1;
     }
-    let e164 = if intl && !digits.starts_with('1') {
+    let mut digits = &buf[..n];
+    if intl && digits.starts_with(b"00") {
+        digits = &digits[2..];
+    }
+    let mut e164 = String::with_capacity(16);
+    if intl && !digits.starts_with(b"1") {
         if !(8..=15).contains(&digits.len()) {
             return None;
         }
-        format!("+{digits}")
+        e164.push('+');
     } else {
         let national = match digits.len() {
-            10 => digits.clone(),
-            11 if digits.starts_with('1') => digits[1..].to_string(),
+            10 => digits,
+            11 if digits.starts_with(b"1") => &digits[1..],
             _ => return None,
         };
         // NANP: area code and exchange cannot start with 0 or 1.
-        let b = national.as_bytes();
-        if b[0] < b'2' || b[3] < b'2' {
+        if national[0] < b'2' || national[3] < b'2' {
             return None;
         }
-        if &national[3..6] == "555" && national[6..].starts_with("01") {
+        if &national[3..6] == b"555" && national[6..].starts_with(b"01") {
             return None;
         }
-        format!("+1{national}")
-    };
-    let d: Vec<char> = e164.chars().skip(1).collect();
+        e164.push_str("+1");
+        digits = national;
+    }
+    e164.push_str(std::str::from_utf8(digits).expect("ASCII digits"));
+    let d = &e164.as_bytes()[1..];
     if d.iter().skip(1).all(|c| *c == d[1]) {
         return None;
     }
@@ -612,6 +620,11 @@ mod tests {
         assert_eq!(phone_e164("(510) 555-0123"), None);
         assert_eq!(phone_e164("000-000-0000"), None);
         assert_eq!(phone_e164("999-999-9999"), None);
+        assert_eq!(phone_e164("510 555 2368 EXT 12").as_deref(), Some("+15105552368"));
+        assert_eq!(phone_e164("+1 (510) 555-2368").as_deref(), Some("+15105552368"));
+        assert_eq!(phone_e164("00 1 510 555 2368").as_deref(), Some("+15105552368"));
+        assert_eq!(phone_e164("+44 20 7946 0958 1234 5678 90"), None);
+        assert_eq!(phone_e164("5105552368510555236851055523685105552368"), None);
     }
 
     #[test]

@@ -441,7 +441,9 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     let others = (all_pairs - pairs.len() as f64).max(0.0);
     // Each observation can match at most one observation per partner (and
     // a few of its own partner's duplicates): a bound on the match class.
-    let partners = node_partner.iter().copied().collect::<std::collections::HashSet<u16>>().len().max(2) as f64;
+    // At least 1.5 pairs per observation: one partner's file alone may
+    // hold several duplicates of a person (FEBRL 3: 1.3 true pairs per record).
+    let partners = node_partner.iter().copied().collect::<std::collections::HashSet<u16>>().len().max(3) as f64;
     let max_matches = n * partners / 2.0;
     let model = model::fit(
         &model::Counts { candidates: &counts, strangers: &sample, others_sample: &sample_others, others, max_matches },

@@ -26,9 +26,9 @@ fn mix(a: u64, b: u64, tag: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The blocking recipes: tag and what the key is made of.
+/// The blocking recipes: tag and what the key is made of. (Tag 1, name
+/// part + birth year, is retired: docs/decisions.md, decision 20.)
 pub const RECIPES: &[(u64, &str)] = &[
-    (1, "name part + birth year"),
     (2, "name part + birth month and day"),
     (3, "phonetic name part + birth date (or day/month swapped)"),
     (4, "name variant group + birth date"),
@@ -87,9 +87,6 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
     let other = |exact: u64| core.iter().copied().filter(|e| *e != exact).min().unwrap_or(0);
     for p in &id.parts {
         let o = other(p.exact);
-        if let Some(d) = &id.dob {
-            push(1, p.exact, d.year, o);
-        }
         if let Some(d) = &dob {
             push(2, p.exact, d.month_day, o);
             if p.phonetic[0] != 0 {

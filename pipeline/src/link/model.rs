@@ -230,7 +230,8 @@ const PRIOR_MIN: f64 = 60.0;
 /// Posterior at or above which a sampled pattern's pairs count as matches
 /// when the strangers' sample is cleaned (see [`fit`]).
 const CONFIDENT_MATCH: f64 = 0.95;
-/// Largest share of the match class whose birth dates disagree outright.
+/// Largest share of the match class at each level of birth dates that
+/// agree only in part or not at all (see [`monotone`]).
 const DOB_DISAGREE_MAX: f64 = 0.05;
 /// Pseudo-pairs behind the prior of how a household's shared contact shows
 /// (see `fit_once`).
@@ -605,17 +606,34 @@ fn monotone(m: &mut Dist, u: &Dist) {
             *x *= scale;
         }
     }
-    // The same person's birth dates rarely disagree outright (typos, swaps,
-    // placeholders and near years have levels of their own): at most
-    // DOB_DISAGREE_MAX of the match class. Without this bound EM can turn
-    // the match class into a "same name" class on a large population with
-    // many namesakes.
-    let total: f64 = m.dates.iter().sum();
-    let md = row(&m.dates, dis);
-    if total > 0.0 && md > DOB_DISAGREE_MAX * total {
-        let scale = DOB_DISAGREE_MAX * (total - md) / ((1.0 - DOB_DISAGREE_MAX) * md);
-        for x in &mut m.dates[dis * C_OBS..(dis + 1) * C_OBS] {
-            *x *= scale;
+    // The same person's birth dates rarely disagree in more than one part
+    // (typos, swaps, placeholders and near years have levels of their own):
+    // each level of partial agreement or disagreement (year and month,
+    // month and day, year only, disagree, placeholder in another year)
+    // holds at most DOB_DISAGREE_MAX of the match class. Without these
+    // bounds EM can turn the match class into a "same name" class where
+    // namesakes are many: with only "disagree" bounded, it put half or more
+    // of the match class at "placeholder, other year" on a population with
+    // few names and many 1 January placeholders, and at a million demo
+    // records; bounding that level alone moved the namesakes to "year only".
+    // Scaling one level down raises the others' shares: repeat until every
+    // bound holds (a few passes).
+    for _ in 0..50 {
+        let mut bound = false;
+        for level in [dob::YEAR_MONTH, dob::MONTH_DAY, dob::YEAR, dob::DISAGREE, dob::PLACEHOLDER_OTHER_YEAR] {
+            let r = level as usize;
+            let total: f64 = m.dates.iter().sum();
+            let md = row(&m.dates, r);
+            if total > 0.0 && md > DOB_DISAGREE_MAX * total * (1.0 + 1e-9) {
+                let scale = DOB_DISAGREE_MAX * (total - md) / ((1.0 - DOB_DISAGREE_MAX) * md);
+                for x in &mut m.dates[r * C_OBS..(r + 1) * C_OBS] {
+                    *x *= scale;
+                }
+                bound = true;
+            }
+        }
+        if !bound {
+            break;
         }
     }
     if m.sex[1] / u.sex[1] > m.sex[0] / u.sex[0] {
@@ -764,6 +782,39 @@ mod tests {
         assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, no_sex, 0)) > 0.99);
         assert!(p(&mistyped) > 0.9, "one person with a mistyped birth date: {}", p(&mistyped));
         assert!(p(&lv(name::EXACT, name::NONE, dob::YEAR, no_sex, 1)) < 0.05, "same common first name and year");
+    }
+
+    /// Few names and many refugees' 1 January placeholders: namesakes in
+    /// other households who share a name and little else, one of them with
+    /// a placeholder in another year. EM once made them half of the match
+    /// class ("placeholder, other year" then weighed for a match); each
+    /// birth-date level of partial agreement or disagreement is bounded.
+    #[test]
+    fn namesakes_beside_placeholder_dates_stay_apart() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 600;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1))] += 400;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::PLACEHOLDER_SAME_YEAR, 0, 1))] += 150;
+        let namesakes = lv(name::EXACT, name::EXACT, dob::PLACEHOLDER_OTHER_YEAR, 0, 1);
+        cand[pattern(&namesakes)] += 1500;
+        let namesakes_real_dates = lv(name::EXACT, name::EXACT, dob::YEAR, 0, 1);
+        cand[pattern(&namesakes_real_dates)] += 300;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 80_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::PLACEHOLDER_OTHER_YEAR, 0, 1))] += 15_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 1_500;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 800;
+        sample[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 0, 1))] += 800;
+        sample[pattern(&lv(name::EXACT, name::EXACT, dob::DISAGREE, 0, 1))] += 3;
+        let counts = Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8, max_matches: 6_000.0 };
+        let m = fit(&counts, 500);
+        let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
+        assert!(p(&namesakes) < 0.5, "a name and a placeholder in another year: {}", p(&namesakes));
+        let row = |r: u8| -> f64 { m.m.dates[r as usize * C_OBS..(r as usize + 1) * C_OBS].iter().sum() };
+        for level in [dob::YEAR_MONTH, dob::MONTH_DAY, dob::YEAR, dob::DISAGREE, dob::PLACEHOLDER_OTHER_YEAR] {
+            assert!(row(level) <= DOB_DISAGREE_MAX * 1.001, "level {level}: {}", row(level));
+        }
     }
 
     /// Household members share an address but mostly have their own phones

@@ -476,10 +476,15 @@ def febrl_evaluate(root: pathlib.Path, files, partners) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     febrl_files(root, files)
-    cfg = febrl_config(root, partners)
+    return pull_link_evaluate(root, febrl_config(root, partners), "var/febrl/truth.csv")
+
+
+def pull_link_evaluate(root: pathlib.Path, cfg: pathlib.Path, truth: str) -> dict:
+    """`braid pull`, `braid link`, then `braid link evaluate --json` against
+    the truth file."""
     measure([BRAID, "--config", str(cfg), "pull"], root)
     measure([BRAID, "--config", str(cfg), "link"], root)
-    return json.loads(measure([BRAID, "--config", str(cfg), "link", "evaluate", "--truth", "var/febrl/truth.csv", "--json"], root)[2])
+    return json.loads(measure([BRAID, "--config", str(cfg), "link", "evaluate", "--truth", truth, "--json"], root)[2])
 
 
 STRESS_PARTNER = """
@@ -521,10 +526,7 @@ def stress_evaluate(root: pathlib.Path, seed: int) -> dict:
     out = subprocess.run([sys.executable, str(REPO / "bench" / "stress.py"), str(root / "var" / "stress"), "--seed", str(seed)],
                          check=True, capture_output=True, text=True).stdout
     partners = [d.name for d in sorted((root / "var" / "stress" / "inputs").iterdir())]
-    cfg = febrl_config(root, [(q, q) for q in partners], STRESS_PARTNER)
-    measure([BRAID, "--config", str(cfg), "pull"], root)
-    measure([BRAID, "--config", str(cfg), "link"], root)
-    ev = json.loads(measure([BRAID, "--config", str(cfg), "link", "evaluate", "--truth", "var/stress/truth.csv", "--json"], root)[2])
+    ev = pull_link_evaluate(root, febrl_config(root, [(q, q) for q in partners], STRESS_PARTNER), "var/stress/truth.csv")
     ev["generated"] = out.strip()
     return ev
 

@@ -233,6 +233,7 @@ def household(r, hid, origin):
     for k in range(size):
         p = Person()
         p.household, p.origin, p.refugee = hid, origin, refugee
+        p.maiden, p.twin = None, False
         p.female = head_female if k == 0 else (not head_female if k == 1 else r.random() < 0.5)
         p.given, p.middle, p.fam, p.father = make_name(r, origin, p.female)
         if k == 0:
@@ -254,12 +255,12 @@ def household(r, hid, origin):
     # may have kept a maiden name.
     head = people[0]
     for k, p in enumerate(people[1:], start=1):
-        if origin in ("somali",):
+        if origin == "somali":
             if k >= 2:
                 p.fam = head.given if not head.female else p.fam
                 p.middle = p.fam
         elif origin == "hispanic":
-            if k >= 2 and len(people) > 1:
+            if k >= 2:
                 p.fam = [head.fam[0], people[1].fam[0]]
         elif origin in ("arabic", "afghan"):
             if k >= 2:
@@ -297,8 +298,6 @@ def household(r, hid, origin):
         if origin in ("vietnamese", "chinese") and r.random() < 0.12:
             p.adopted = r.choice(ENGLISH_ADOPTED_F if p.female else ENGLISH_ADOPTED_M)
         p.spelling = {}
-        if not hasattr(p, "maiden"):
-            p.maiden = None
     if r.random() < 0.2 and len(people) >= 2:
         # a family e-mail used by every member
         fam = people[0]
@@ -308,7 +307,7 @@ def household(r, hid, origin):
     return people
 
 
-def observe(r, p, partner, today_year=2026):
+def observe(r, p, partner):
     """One partner record of a person."""
     def spell(opts, key):
         # a person's usual spelling, and sometimes another one
@@ -332,7 +331,7 @@ def observe(r, p, partner, today_year=2026):
     else:
         family = fam_parts[0]
     if p.maiden and r.random() < 0.3:
-        family = spell(p.maiden, "maiden") if isinstance(p.maiden, list) else p.maiden
+        family = spell(p.maiden, "maiden")
     if p.origin in ("arabic", "somali", "afghan") and r.random() < 0.15:
         family = spell(p.father, "father")
     if p.origin == "somali" and middle and r.random() < 0.5:
@@ -458,7 +457,7 @@ def main():
         w = csv.writer(f)
         w.writerow(["entity", "household", "origin", "birth_date", "twin"])
         for eid, p in enumerate(people):
-            w.writerow([f"E{eid}", p.household, p.origin, p.dob.isoformat(), int(getattr(p, "twin", False))])
+            w.writerow([f"E{eid}", p.household, p.origin, p.dob.isoformat(), int(p.twin)])
     with open(out / "truth.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["partner", "record_id", "entity"])

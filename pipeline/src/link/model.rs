@@ -113,6 +113,18 @@ fn obs(level: usize, missing: usize) -> Option<usize> {
 }
 
 impl Dist {
+    /// Mass of one birth-date level (a row of the birth date x contact joint).
+    fn dob_level(&self, level: usize) -> f64 {
+        self.dates[level * C_OBS..(level + 1) * C_OBS].iter().sum()
+    }
+
+    /// Scale one birth-date level's cells.
+    fn scale_dob_level(&mut self, level: usize, scale: f64) {
+        for x in &mut self.dates[level * C_OBS..(level + 1) * C_OBS] {
+            *x *= scale;
+        }
+    }
+
     fn prob(&self, cell: &Cell) -> f64 {
         let Cell { n, d, s, t, p } = *cell;
         let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
@@ -233,6 +245,9 @@ const CONFIDENT_MATCH: f64 = 0.95;
 /// Largest share of the match class at each level of birth dates that
 /// agree only in part or not at all (see [`monotone`]).
 const DOB_DISAGREE_MAX: f64 = 0.05;
+/// The birth-date levels so bounded: year and month, month and day, year
+/// only, disagree, a placeholder in another year.
+const DOB_BOUNDED: [u8; 5] = [dob::YEAR_MONTH, dob::MONTH_DAY, dob::YEAR, dob::DISAGREE, dob::PLACEHOLDER_OTHER_YEAR];
 /// Pseudo-pairs behind the prior of how a household's shared contact shows
 /// (see `fit_once`).
 const SPLIT_PRIOR: f64 = 3.0;
@@ -439,7 +454,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     // household class (sex not recorded, so the selection above finds
     // nothing; or data without households), agreeing birth dates stay rare
     // in households instead of as likely as any other level.
-    let u_dob: Vec<f64> = (0..D_OBS).map(|d| u.dates[d * C_OBS..(d + 1) * C_OBS].iter().sum()).collect();
+    let u_dob: Vec<f64> = (0..D_OBS).map(|d| u.dob_level(d)).collect();
     let u_dob_total: f64 = u_dob.iter().sum::<f64>().max(1e-300);
     for d in 0..D_OBS {
         let twins = if d == dob::EXACT as usize { H_TWINS } else { 0.0 };
@@ -597,20 +612,15 @@ fn monotone(m: &mut Dist, u: &Dist) {
     rows(&mut m.dates, &u.dates, C_OBS, &dob_order);
     // Every partial agreement of the birth date outweighs a disagreement.
     let dis = dob::DISAGREE as usize;
-    let row = |v: &[f64], r: usize| -> f64 { v[r * C_OBS..(r + 1) * C_OBS].iter().sum() };
-    let floor = (0..dis).map(|r| row(&m.dates, r) / row(&u.dates, r).max(1e-300)).fold(f64::INFINITY, f64::min);
-    let (md, ud) = (row(&m.dates, dis), row(&u.dates, dis).max(1e-300));
+    let floor = (0..dis).map(|r| m.dob_level(r) / u.dob_level(r).max(1e-300)).fold(f64::INFINITY, f64::min);
+    let (md, ud) = (m.dob_level(dis), u.dob_level(dis).max(1e-300));
     if md / ud > floor && md > 0.0 {
-        let scale = floor * ud / md;
-        for x in &mut m.dates[dis * C_OBS..(dis + 1) * C_OBS] {
-            *x *= scale;
-        }
+        m.scale_dob_level(dis, floor * ud / md);
     }
     // The same person's birth dates rarely disagree in more than one part
     // (typos, swaps, placeholders and near years have levels of their own):
-    // each level of partial agreement or disagreement (year and month,
-    // month and day, year only, disagree, placeholder in another year)
-    // holds at most DOB_DISAGREE_MAX of the match class. Without these
+    // each level of partial agreement or disagreement (DOB_BOUNDED) holds
+    // at most DOB_DISAGREE_MAX of the match class. Without these
     // bounds EM can turn the match class into a "same name" class where
     // namesakes are many: with only "disagree" bounded, it put half or more
     // of the match class at "placeholder, other year" on a population with
@@ -620,15 +630,12 @@ fn monotone(m: &mut Dist, u: &Dist) {
     // bound holds (a few passes).
     for _ in 0..50 {
         let mut bound = false;
-        for level in [dob::YEAR_MONTH, dob::MONTH_DAY, dob::YEAR, dob::DISAGREE, dob::PLACEHOLDER_OTHER_YEAR] {
+        for level in DOB_BOUNDED {
             let r = level as usize;
             let total: f64 = m.dates.iter().sum();
-            let md = row(&m.dates, r);
+            let md = m.dob_level(r);
             if total > 0.0 && md > DOB_DISAGREE_MAX * total * (1.0 + 1e-9) {
-                let scale = DOB_DISAGREE_MAX * (total - md) / ((1.0 - DOB_DISAGREE_MAX) * md);
-                for x in &mut m.dates[r * C_OBS..(r + 1) * C_OBS] {
-                    *x *= scale;
-                }
+                m.scale_dob_level(r, DOB_DISAGREE_MAX * (total - md) / ((1.0 - DOB_DISAGREE_MAX) * md));
                 bound = true;
             }
         }
@@ -798,8 +805,7 @@ mod tests {
         cand[pattern(&lv(name::EXACT, name::EXACT, dob::PLACEHOLDER_SAME_YEAR, 0, 1))] += 150;
         let namesakes = lv(name::EXACT, name::EXACT, dob::PLACEHOLDER_OTHER_YEAR, 0, 1);
         cand[pattern(&namesakes)] += 1500;
-        let namesakes_real_dates = lv(name::EXACT, name::EXACT, dob::YEAR, 0, 1);
-        cand[pattern(&namesakes_real_dates)] += 300;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::YEAR, 0, 1))] += 300;
         sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 80_000;
         sample[pattern(&lv(name::NONE, name::NONE, dob::PLACEHOLDER_OTHER_YEAR, 0, 1))] += 15_000;
         sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 1_500;
@@ -811,9 +817,9 @@ mod tests {
         let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
         assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
         assert!(p(&namesakes) < 0.5, "a name and a placeholder in another year: {}", p(&namesakes));
-        let row = |r: u8| -> f64 { m.m.dates[r as usize * C_OBS..(r as usize + 1) * C_OBS].iter().sum() };
-        for level in [dob::YEAR_MONTH, dob::MONTH_DAY, dob::YEAR, dob::DISAGREE, dob::PLACEHOLDER_OTHER_YEAR] {
-            assert!(row(level) <= DOB_DISAGREE_MAX * 1.001, "level {level}: {}", row(level));
+        for level in DOB_BOUNDED {
+            let share = m.m.dob_level(level as usize);
+            assert!(share <= DOB_DISAGREE_MAX * 1.001, "level {level}: {share}");
         }
     }
 

@@ -243,8 +243,13 @@ const PRIOR_MIN: f64 = 60.0;
 /// when the strangers' sample is cleaned (see [`fit`]).
 const CONFIDENT_MATCH: f64 = 0.95;
 /// Largest share of the match class at each level of birth dates that
-/// agree only in part or not at all (see [`monotone`]).
+/// agree only in part or not at all (see [`monotone`]); within it, each
+/// level's bound is what pairs that agree on names and a contact show
+/// (see [`dob_bounds`]), and at least DOB_BOUND_FLOOR.
 const DOB_DISAGREE_MAX: f64 = 0.05;
+const DOB_BOUND_FLOOR: f64 = 0.01;
+/// Pseudo-pairs at DOB_DISAGREE_MAX behind each level's bound.
+const ANCHOR_PRIOR: f64 = 20.0;
 /// The birth-date levels so bounded: year and month, month and day, year
 /// only, disagree, a placeholder in another year.
 const DOB_BOUNDED: [u8; 5] = [dob::YEAR_MONTH, dob::MONTH_DAY, dob::YEAR, dob::DISAGREE, dob::PLACEHOLDER_OTHER_YEAR];
@@ -273,6 +278,10 @@ pub struct Model {
     pub h: Dist,
     pub u: Dist,
     pub iterations: usize,
+    /// The most the match class may hold at each birth-date level (only the
+    /// levels in DOB_BOUNDED are bounded), and the anchor pairs behind it.
+    pub dob_bounds: [f64; D_OBS],
+    pub anchor_pairs: f64,
     /// log2 posterior odds of "match" per pattern (before term-frequency
     /// adjustment), prior included.
     #[serde(skip)]
@@ -422,6 +431,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             split[k] += n;
         }
     }
+    let (dob_max, anchors) = dob_bounds(c.candidates);
     let seen_total: f64 = seen.iter().sum();
     let seen_share = if seen_total > 0.0 { seen.map(|x| x / seen_total) } else { [1.0 / 3.0; 3] };
     let split: [f64; 3] = std::array::from_fn(|k| split[k] + SPLIT_PRIOR * seen_share[k]);
@@ -547,7 +557,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             }
         }
         acc.normalize(1e-9);
-        monotone(&mut acc, &u);
+        monotone(&mut acc, &u, &dob_max);
         let mut new_shares = [sums[0] / grand, sums[1] / grand, sums[2] / grand];
         // A match class larger than the data can hold has become a "same
         // name" class (namesakes in a large population): hold it at the
@@ -573,7 +583,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             break;
         }
     }
-    let mut model = Model { shares, m, h, u, iterations, log_odds: vec![] };
+    let mut model = Model { shares, m, h, u, iterations, dob_bounds: dob_max, anchor_pairs: anchors, log_odds: vec![] };
     model.log_odds = (0..PATTERNS)
         .map(|p| {
             let cell = unpattern(p);
@@ -585,10 +595,42 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     model
 }
 
+/// The most each bounded birth-date level (DOB_BOUNDED) may hold of the
+/// match class, indexed by level, and the anchor pairs it was read from.
+///
+/// Anchors are candidate pairs that agree on the given name and the family
+/// name (exactly or as a variant), on a phone, an e-mail or the address,
+/// and do not disagree on sex: nearly all of them are one person, so the
+/// way their birth dates differ is the way one person's birth dates differ
+/// in these data. Each level's bound is the anchors' share at that level,
+/// with a prior worth ANCHOR_PRIOR pairs at DOB_DISAGREE_MAX, kept between
+/// DOB_BOUND_FLOOR and DOB_DISAGREE_MAX. The few anchors that are two
+/// people (a father and a son of one name at one address) only loosen the
+/// bounds. Without anchors (no phone, e-mail or address) every bound is
+/// DOB_DISAGREE_MAX.
+fn dob_bounds(candidates: &[u64]) -> ([f64; D_OBS], f64) {
+    let mut seen = [0.0f64; D_OBS];
+    for (p, n) in candidates.iter().enumerate() {
+        let Cell { n: nm, d: dc, s: sx, .. } = unpattern(p);
+        let (g, f) = (nm / FAM_COARSE, nm % FAM_COARSE);
+        let (db, cl) = (dc / contact::COUNT, dc % contact::COUNT);
+        let names_agree = g <= name::VARIANT as usize && f <= fam_coarse(name::VARIANT);
+        let contact_agrees = contact::SHARED.contains(&(cl as u8));
+        if names_agree && contact_agrees && sx != simple::DISAGREE as usize && db < D_OBS {
+            seen[db] += *n as f64;
+        }
+    }
+    let anchors: f64 = seen.iter().sum();
+    let bounds = seen.map(|n| {
+        ((n + ANCHOR_PRIOR * DOB_DISAGREE_MAX) / (anchors + ANCHOR_PRIOR)).clamp(DOB_BOUND_FLOOR, DOB_DISAGREE_MAX)
+    });
+    (bounds, anchors)
+}
+
 /// Agreeing more is never evidence against a match: keep the match class's
 /// Bayes factors (against strangers) ordered along each field's levels, by
 /// scaling down the cells of a level that would outweigh a stronger one.
-fn monotone(m: &mut Dist, u: &Dist) {
+fn monotone(m: &mut Dist, u: &Dist, dob_max: &[f64; D_OBS]) {
     // Rows of the names joint are given-name levels, columns family levels;
     // rows of the dates joint are birth-date levels.
     let given_order: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
@@ -620,12 +662,16 @@ fn monotone(m: &mut Dist, u: &Dist) {
     // The same person's birth dates rarely disagree in more than one part
     // (typos, swaps, placeholders and near years have levels of their own):
     // each level of partial agreement or disagreement (DOB_BOUNDED) holds
-    // at most DOB_DISAGREE_MAX of the match class. Without these
+    // at most its share among pairs that agree on names and a contact
+    // (`dob_max`, from dob_bounds: between 1% and 5%). Without these
     // bounds EM can turn the match class into a "same name" class where
     // namesakes are many: with only "disagree" bounded, it put half or more
     // of the match class at "placeholder, other year" on a population with
     // few names and many 1 January placeholders, and at a million demo
     // records; bounding that level alone moved the namesakes to "year only".
+    // At 5% for every level it still held three times the true pairs at
+    // "month and day", "year only" and "disagree" on the second generator
+    // (decision 22).
     // Scaling one level down raises the others' shares: repeat until every
     // bound holds (a few passes).
     for _ in 0..50 {
@@ -634,8 +680,9 @@ fn monotone(m: &mut Dist, u: &Dist) {
             let r = level as usize;
             let total: f64 = m.dates.iter().sum();
             let md = m.dob_level(r);
-            if total > 0.0 && md > DOB_DISAGREE_MAX * total * (1.0 + 1e-9) {
-                m.scale_dob_level(r, DOB_DISAGREE_MAX * (total - md) / ((1.0 - DOB_DISAGREE_MAX) * md));
+            let max = dob_max[r];
+            if total > 0.0 && md > max * total * (1.0 + 1e-9) {
+                m.scale_dob_level(r, max * (total - md) / ((1.0 - max) * md));
                 bound = true;
             }
         }
@@ -708,6 +755,10 @@ impl Model {
             "tax_id": table(&simple::LABELS, &self.m.tax_id, &self.u.tax_id, &self.h.tax_id),
             "same_partner": table(&["different partners", "same partner"], &self.m.same_partner, &self.u.same_partner, &self.h.same_partner),
             "shares": { "match": self.shares[0], "household": self.shares[1], "unrelated": self.shares[2] },
+            "dob_bounds": {
+                "anchor_pairs": self.anchor_pairs,
+                "match_share_max": DOB_BOUNDED.iter().map(|l| (dob::LABELS[*l as usize].to_string(), serde_json::json!((self.dob_bounds[*l as usize] * 1e4).round() / 1e4))).collect::<serde_json::Map<_, _>>(),
+            },
         })
     }
 }
@@ -819,7 +870,8 @@ mod tests {
         assert!(p(&namesakes) < 0.5, "a name and a placeholder in another year: {}", p(&namesakes));
         for level in DOB_BOUNDED {
             let share = m.m.dob_level(level as usize);
-            assert!(share <= DOB_DISAGREE_MAX * 1.001, "level {level}: {share}");
+            assert!(share <= m.dob_bounds[level as usize] * 1.001, "level {level}: {share}");
+            assert!(m.dob_bounds[level as usize] <= DOB_DISAGREE_MAX);
         }
     }
 
@@ -956,5 +1008,56 @@ mod tests {
         let p = |m: &Model, l: &Levels| m.probability(m.log_odds[pattern(l)]);
         assert!(p(&bounded, &namesakes) < p(&free, &namesakes), "{} vs {}", p(&bounded, &namesakes), p(&free, &namesakes));
         assert!(p(&bounded, &lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0)) > 0.99);
+    }
+
+    /// Each bounded birth-date level's bound is the share that pairs
+    /// agreeing on names and a contact show there: a level they never show
+    /// gets the floor, a level they show often is held at the ceiling, and
+    /// without such pairs every bound is the ceiling.
+    #[test]
+    fn birth_date_bounds_come_from_pairs_that_agree_on_names_and_a_contact() {
+        let mut cand = vec![0u64; PATTERNS];
+        let (none, _) = dob_bounds(&cand);
+        assert!(none.iter().all(|b| (*b - DOB_DISAGREE_MAX).abs() < 1e-12), "{none:?}");
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 9_000;
+        cand[pattern(&lv(name::VARIANT, name::EXACT, dob::YEAR, 0, 0))] += 200;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::DISAGREE, 0, 0))] += 800;
+        // Not anchors: other names, another sex, no shared contact.
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::MONTH_DAY, 0, 0))] += 5_000;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::MONTH_DAY, 1, 0))] += 5_000;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::MONTH_DAY, 0, 1))] += 5_000;
+        let (b, anchors) = dob_bounds(&cand);
+        assert_eq!(anchors, 10_000.0);
+        assert!((b[dob::YEAR as usize] - 0.02).abs() < 0.001, "{b:?}");
+        assert_eq!(b[dob::MONTH_DAY as usize], DOB_BOUND_FLOOR);
+        assert_eq!(b[dob::DISAGREE as usize], DOB_DISAGREE_MAX);
+    }
+
+    /// Namesakes born in another year, with nothing else in common, are
+    /// more than the strangers' sample expects where names are few. At a
+    /// bound of 5% for "year only" EM takes them for matches (posterior
+    /// 0.55); the pairs that agree on names and a phone show that one
+    /// person's records differ in the year alone 0.5% of the time, and at
+    /// the floor of 1% the namesakes stay apart (0.16).
+    #[test]
+    fn namesakes_in_another_year_stay_apart_where_one_person_rarely_changes_it() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 1_000;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::YEAR, 0, 0))] += 5;
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1))] += 1_000;
+        let namesakes = lv(name::EXACT, name::EXACT, dob::YEAR, 0, 1);
+        cand[pattern(&namesakes)] += 300;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 45_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 1))] += 45_000;
+        sample[pattern(&lv(name::EXACT, name::EXACT, dob::DISAGREE, 0, 1))] += 8;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::YEAR, 0, 1))] += 2_000;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 800;
+        sample[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 0, 1))] += 800;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8, max_matches: 10_000.0 }, 500);
+        let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        assert!(m.dob_bounds[dob::YEAR as usize] < 0.015, "{:?}", m.dob_bounds);
+        assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
+        assert!(p(&namesakes) < 0.5, "a name and another year: {}", p(&namesakes));
     }
 }

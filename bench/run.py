@@ -300,8 +300,9 @@ lists (a few dozen given names per origin and sex), so at this size many
 different people share a full name. `braid link evaluate` shows that most
 wrong links are pairs of that kind: the same full name with the same birth
 year or the same month and day of birth. Without the bounds on the match
-class (docs/decisions.md, decision 13) EM took such namesakes for matches
-(F1 0.72); with them, F1 is 0.90 and the rest is open linkage work.
+class (docs/decisions.md, decisions 13, 21 and 22) EM took such namesakes
+for matches (F1 0.72); with them, F1 is 0.95 and the rest is open linkage
+work.
 
 Blocking recipes (`braid link blocking --truth`; blocks over {bl['max_block']} entries
 are compared in a window of {bl['window']}):

@@ -170,6 +170,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }
     };
+    install_panic_hook();
     init_logging(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -185,6 +186,24 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// A panic's message can quote the data at hand (slicing a string out of
+/// bounds prints the string), so braid says where it happened and never what
+/// the message was. A reader library that gives up on a corrupt partner
+/// file inside `parse::guarded` is a rejected file, not an internal error:
+/// nothing is printed for it.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if crate::parse::in_guarded_reader() {
+            return;
+        }
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_else(|| "an unknown place".into());
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        eprintln!(
+            "internal error: braid panicked in thread `{thread}` at {at} (the message is withheld, as it may quote input data); please report it"
+        );
+    }));
 }
 
 fn init_logging(verbose: u8) {

@@ -168,7 +168,7 @@ impl Ingest<'_> {
             if partner.is_some_and(|id| id != p.id) {
                 continue;
             }
-            let source = match Source::open(p) {
+            let source = match Source::open(p, &self.cfg.partners) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(partner = %p.id, "{e}");
@@ -262,7 +262,20 @@ impl Ingest<'_> {
             .to_string();
         tracing::info!(partner = %p.id, feed = %feed.name, url = %f.url, "ingesting");
         let previous_headers = ledger.last_headers(&p.id, &feed.name)?;
-        match self.stage_file(p, feed, f, &file_id, &bytes, previous_headers, forget) {
+        // A bug that panics on one file (in braid or a reader it uses) must
+        // not stop the other files and partners. Such a file is not recorded
+        // as rejected, so the next run tries it again.
+        let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.stage_file(p, feed, f, &file_id, &bytes, previous_headers, forget)
+        }));
+        let Ok(staged) = staged else {
+            tracing::error!(partner = %p.id, url = %f.url, "internal error while reading this file; it is skipped and tried again next run");
+            return Ok(outcome(
+                "rejected",
+                Some("internal_error: braid failed on this file (a bug, reported on stderr); it is skipped and tried again next run".into()),
+            ));
+        };
+        match staged {
             Ok(staged) => {
                 debug_assert_eq!(staged.rows_read, staged.rows_loaded + staged.rows_quarantined);
                 let rec = FileRecord {
@@ -353,7 +366,7 @@ impl Ingest<'_> {
         let limits = self.cfg.ingest.limits();
         let data = crate::parse::decompress(bytes, &f.url, &feed.format.compression, limits.max_decompressed_bytes)
             .map_err(|e| Staging::File(e, None))?;
-        let name = f.url.trim_end_matches(".gz");
+        let name = crate::parse::uncompressed_name(&f.url);
         let rules = Rules { min_age: self.cfg.ingest.min_age, max_age: self.cfg.ingest.max_age, today: self.today };
         let forget_key = self.keys.key(Purpose::Forget);
         let key_id = self.keys.key_id().to_string();
@@ -485,24 +498,10 @@ impl Ingest<'_> {
                     let st = &mut *st;
                     st.rows_read += rows.len() as u64;
                     // Duplicates in file order, here; the rest in the workers.
-                    let mut keep = Vec::with_capacity(rows.len());
-                    let mut dups = Vec::new();
-                    for row in rows {
-                        match (row.issue.is_none()).then(|| st.duplicates.check(&row)).flatten() {
-                            Some(first) => dups.push(Rejection {
-                                line: row.line,
-                                column: None,
-                                reason: "duplicate_row",
-                                detail: format!("row is an exact duplicate of line {first}"),
-                                record_id: st.mapper.as_ref().expect("started").record_id(&row),
-                                row_loaded: false,
-                            }),
-                            None => keep.push(row),
-                        }
-                    }
+                    let (rows, dups) = split_duplicates(rows, &mut st.duplicates, st.mapper.as_ref().expect("started"));
                     let index = st.sent;
                     st.sent += 1;
-                    Work { index, rows: keep, rejections: dups }
+                    Work { index, rows, rejections: dups }
                 };
                 work_tx.send(work).map_err(|_| FileError::new("storage", "the workers stopped"))?;
                 drain(&mut state.borrow_mut(), false)
@@ -570,28 +569,50 @@ impl Ingest<'_> {
     }
 }
 
+/// Rows to map, and rejections of the exact duplicates of earlier rows
+/// (checked in file order; a row with a parse issue is quarantined for
+/// that, not as a duplicate).
+pub(crate) fn split_duplicates(rows: Vec<RawRow>, duplicates: &mut crate::map::Duplicates, mapper: &Mapper) -> (Vec<RawRow>, Vec<Rejection>) {
+    let mut keep = Vec::with_capacity(rows.len());
+    let mut dups = Vec::new();
+    for row in rows {
+        match (row.issue.is_none()).then(|| duplicates.check(&row)).flatten() {
+            Some(first) => dups.push(Rejection {
+                line: row.line,
+                column: None,
+                reason: "duplicate_row",
+                detail: format!("row is an exact duplicate of line {first}"),
+                record_id: mapper.record_id(&row),
+                row_loaded: false,
+            }),
+            None => keep.push(row),
+        }
+    }
+    (keep, dups)
+}
+
 /// A batch of rows for a worker.
-struct Work {
-    index: usize,
-    rows: Vec<RawRow>,
+pub(crate) struct Work {
+    pub(crate) index: usize,
+    pub(crate) rows: Vec<RawRow>,
     /// Duplicates already found, carried through so counts stay in order.
-    rejections: Vec<Rejection>,
+    pub(crate) rejections: Vec<Rejection>,
 }
 
 /// A worker's result for one batch.
-struct Done {
-    index: usize,
-    staged: RecordBatch,
-    identity: RecordBatch,
-    rejections: Vec<Rejection>,
-    loaded: u64,
-    no_consent: u64,
-    warnings: crate::map::Warnings,
+pub(crate) struct Done {
+    pub(crate) index: usize,
+    pub(crate) staged: RecordBatch,
+    pub(crate) identity: RecordBatch,
+    pub(crate) rejections: Vec<Rejection>,
+    pub(crate) loaded: u64,
+    pub(crate) no_consent: u64,
+    pub(crate) warnings: crate::map::Warnings,
 }
 
 /// Map and protect one batch (on a worker thread).
 #[allow(clippy::too_many_arguments)]
-fn process(
+pub(crate) fn process(
     job: Work,
     mapper: &mut Mapper,
     protector: &mut Protector,

@@ -28,6 +28,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod forget;
+pub mod fuzz;
 pub mod ingest;
 pub mod ledger;
 pub mod link;

@@ -60,6 +60,11 @@ fn corpus_workspace() -> Workspace {
         big.push_str(&format!("{i},Ana,Ruiz,03/24/1990,09/01/2024,\n"));
     }
     std::fs::write(files.join("oversize.csv"), big).unwrap();
+    // ok_mixed.csv in a zip archive: read as CSV by the name inside the suffix.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("ok_mixed.csv", zip::write::SimpleFileOptions::default()).unwrap();
+    z.write_all(&std::fs::read(repo().join("tests/corpus/files/ok_mixed.csv")).unwrap()).unwrap();
+    std::fs::write(files.join("zipped.csv.zip"), z.finish().unwrap().into_inner()).unwrap();
     // Text in an encoding that is neither UTF-8 nor marked by a BOM.
     let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("ID,First,Last,DOB,Start,End\n1,太郎,山田,03/24/1990,09/01/2024,\n");
     std::fs::write(files.join("klingon.csv"), sjis).unwrap();
@@ -172,7 +177,9 @@ fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
     assert_eq!(rows[1]["rows_loaded"], 2);
     // The superseded version's rows are gone from the warehouse, not added twice.
     let n = ws.sql("SELECT count(*) AS n FROM participation WHERE partner = 'corpus'");
-    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2 + 6; // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field, json_lines, dob_set_aside
+    // ok_mixed v2, utf16 (kept, vanished), spaced, plausibility, long_field,
+    // json_lines, dob_set_aside, long_line, zipped (ok_mixed v1 in a zip)
+    let expected_rows = 2 + 2 + 1 + 1 + 1 + 2 + 6 + 2 + 3;
     assert_eq!(n[0]["n"], expected_rows);
     let vanished = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/utf16.csv'");
     assert_eq!(vanished[0]["status"], "vanished");

@@ -2,6 +2,7 @@
 mod common;
 mod e2e;
 mod canary;
+mod fuzz;
 mod accounting;
 mod privacy;
 mod warehouse;

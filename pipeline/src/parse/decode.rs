@@ -7,6 +7,18 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
 use super::FileError;
 
+/// The file's name without a `.gz` or `.zip` suffix (any case): what its
+/// format is told by once [`decompress`] has opened it.
+pub fn uncompressed_name(path: &str) -> &str {
+    for suffix in [".gz", ".zip"] {
+        let n = path.len();
+        if n > suffix.len() && path.is_char_boundary(n - suffix.len()) && path[n - suffix.len()..].eq_ignore_ascii_case(suffix) {
+            return &path[..n - suffix.len()];
+        }
+    }
+    path
+}
+
 /// Decompress `bytes` per `compression` (`auto` looks at the name and the
 /// magic bytes). Stops with an error once more than `limit` bytes come out.
 pub fn decompress<'a>(
@@ -38,30 +50,30 @@ pub fn decompress<'a>(
             })?;
             Ok(Cow::Owned(out))
         }
-        "zip" => {
-            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-                .map_err(|e| FileError::new("bad_zip", format!("not a readable zip archive: {e}")))?;
-            let files: Vec<usize> =
-                (0..archive.len()).filter(|i| archive.by_index(*i).map(|f| f.is_file()).unwrap_or(false)).collect();
-            if files.len() != 1 {
-                return Err(FileError::new(
-                    "zip_members",
-                    format!("zip archive must hold exactly one file; it holds {}", files.len()),
-                ));
-            }
-            let member = archive
-                .by_index(files[0])
-                .map_err(|e| FileError::new("bad_zip", format!("cannot open zip member: {e}")))?;
-            if member.size() > limit {
-                return Err(over_limit(limit));
-            }
-            let mut out = Vec::new();
-            read_limited(member, &mut out, limit).map_err(|e| match e {
-                Limited::Over => over_limit(limit),
-                Limited::Io(e) => FileError::new("bad_zip", format!("zip member is corrupt: {e}")),
-            })?;
-            Ok(Cow::Owned(out))
-        }
+        "zip" => super::guarded("bad_zip", "not a readable zip archive", || {
+                let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                    .map_err(|e| FileError::new("bad_zip", format!("not a readable zip archive: {e}")))?;
+                let files: Vec<usize> =
+                    (0..archive.len()).filter(|i| archive.by_index(*i).map(|f| f.is_file()).unwrap_or(false)).collect();
+                if files.len() != 1 {
+                    return Err(FileError::new(
+                        "zip_members",
+                        format!("zip archive must hold exactly one file; it holds {}", files.len()),
+                    ));
+                }
+                let member = archive
+                    .by_index(files[0])
+                    .map_err(|e| FileError::new("bad_zip", format!("cannot open zip member: {e}")))?;
+                if member.size() > limit {
+                    return Err(over_limit(limit));
+                }
+                let mut out = Vec::new();
+                read_limited(member, &mut out, limit).map_err(|e| match e {
+                    Limited::Over => over_limit(limit),
+                    Limited::Io(e) => FileError::new("bad_zip", format!("zip member is corrupt: {e}")),
+                })?;
+                Ok(Cow::Owned(out))
+        }),
         _ => Ok(Cow::Borrowed(bytes)),
     }
 }
@@ -169,6 +181,24 @@ fn check_not_binary(body: &[u8]) -> Result<(), FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zipped_csv_is_opened_and_read_as_csv() {
+        use std::io::Write;
+        let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        archive.start_file("students.csv", zip::write::SimpleFileOptions::default()).unwrap();
+        archive.write_all(b"id,name\n1,Zoe\n").unwrap();
+        let bytes = archive.finish().unwrap().into_inner();
+        let data = decompress(&bytes, "s3://bucket/students.CSV.ZIP", "auto", 1 << 20).unwrap();
+        assert_eq!(&data[..], b"id,name\n1,Zoe\n");
+        assert_eq!(uncompressed_name("s3://bucket/students.CSV.ZIP"), "s3://bucket/students.CSV");
+        assert_eq!(uncompressed_name("a.tsv.gz"), "a.tsv");
+        assert_eq!(uncompressed_name("a.csv"), "a.csv");
+        let cfg = super::super::FormatConfig::default();
+        assert_eq!(cfg.resolve_type("s3://bucket/students.CSV.ZIP"), Some(super::super::FormatType::Csv));
+        assert_eq!(cfg.resolve_type("wages.psv.gz"), Some(super::super::FormatType::Csv));
+        assert_eq!(cfg.resolve_type("archive.zip"), None);
+    }
 
     #[test]
     fn windows_1252_decodes() {

@@ -3,7 +3,7 @@
 
 use calamine::{Data, DataType, Reader};
 
-use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, SheetRef, check_headers};
+use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, SheetRef, check_headers, guarded};
 
 pub fn parse(
     bytes: &[u8],
@@ -12,8 +12,10 @@ pub fn parse(
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
     on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
 ) -> Result<u64, FileError> {
-    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
-        FileError::new("bad_workbook", format!("not a readable Excel workbook ({})", short(&e.to_string())))
+    let mut wb = guarded("bad_workbook", "not a readable Excel workbook", || {
+        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
+            FileError::new("bad_workbook", format!("not a readable Excel workbook ({})", short(&e.to_string())))
+        })
     })?;
     let names = wb.sheet_names().to_vec();
     let name = match &cfg.sheet {
@@ -32,9 +34,10 @@ pub fn parse(
             format!("workbook has no {wanted}; its sheets are: {}", names.join(", ")),
         )
     })?;
-    let range = wb
-        .worksheet_range(&name)
-        .map_err(|e| FileError::new("bad_sheet", format!("cannot read sheet `{name}` ({})", short(&e.to_string()))))?;
+    let range = guarded("bad_sheet", &format!("cannot read sheet `{name}`"), || {
+        wb.worksheet_range(&name)
+            .map_err(|e| FileError::new("bad_sheet", format!("cannot read sheet `{name}` ({})", short(&e.to_string()))))
+    })?;
     let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
     let mut rows_iter = range.rows().enumerate().skip(cfg.skip_rows);
 

@@ -18,7 +18,7 @@ mod parquet;
 
 use serde::Deserialize;
 
-pub use decode::{decode_text, decompress};
+pub use decode::{decode_text, decompress, uncompressed_name};
 
 /// Rows handed to the caller at a time.
 pub const BATCH_ROWS: usize = 8192;
@@ -149,8 +149,7 @@ impl FormatConfig {
         if let Some(k) = self.kind {
             return Some(k);
         }
-        let lower = path.to_ascii_lowercase();
-        let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
+        let stem = uncompressed_name(path).to_ascii_lowercase();
         let ext = stem.rsplit('.').next().unwrap_or("");
         match ext {
             "csv" | "tsv" | "txt" | "psv" | "dat" => Some(FormatType::Csv),
@@ -311,6 +310,28 @@ pub fn parse(
         ));
     }
     Ok(rows)
+}
+
+thread_local! {
+    static IN_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run a third-party reader (Parquet, Excel, zip) on a partner's bytes.
+/// Such readers can panic on a corrupt file, a bug of theirs; the file is
+/// then rejected with `code`, as any corrupt file is, and braid goes on.
+/// Only the reader runs inside: braid's own code (the row callbacks) never
+/// does, so a bug of braid's is never taken for a corrupt file.
+pub(crate) fn guarded<T>(code: &'static str, what: &str, f: impl FnOnce() -> Result<T, FileError>) -> Result<T, FileError> {
+    let outer = IN_READER.with(|g| g.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_READER.with(|g| g.set(outer));
+    r.unwrap_or_else(|_| Err(FileError::new(code, format!("{what}: the file is corrupt (its reader could not make sense of it)"))))
+}
+
+/// Whether this thread is inside [`guarded`]: the panic hook of the
+/// `braid` binary stays quiet there, as the panic is a rejected file.
+pub fn in_guarded_reader() -> bool {
+    IN_READER.with(|g| g.get())
 }
 
 /// Check headers: no empty file, no duplicate column names.

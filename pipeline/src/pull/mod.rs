@@ -129,14 +129,11 @@ pub struct Source {
 impl Source {
     /// Open the partner's source. Options: `source_options`, then
     /// `BRAID_<ID>_*` environment variables (which win).
-    pub fn open(p: &PartnerConfig) -> Result<Source> {
+    /// `partners` is the whole consortium: a variable of partner
+    /// `college_north` (`BRAID_COLLEGE_NORTH_*`) is not one of `college`'s.
+    pub fn open(p: &PartnerConfig, partners: &[PartnerConfig]) -> Result<Source> {
         let mut options: Vec<(String, String)> = p.source_options.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
-        let prefix = p.env_prefix();
-        for (k, v) in std::env::vars() {
-            if let Some(rest) = k.strip_prefix(&prefix) {
-                options.push((rest.to_lowercase(), v));
-            }
-        }
+        options.extend(env_options(p, partners, std::env::vars()));
         open_url(&p.source, &options)
     }
 
@@ -196,6 +193,22 @@ fn short_store_error(e: &object_store::Error) -> String {
     let s = e.to_string();
     let s = s.split(" (").next().unwrap_or(&s);
     s.chars().take(300).collect()
+}
+
+/// The options among `vars` that belong to partner `p`: those named
+/// `BRAID_<ID>_<OPTION>`, less those of another partner whose id starts
+/// with `p`'s and an underscore (its prefix is longer and also matches).
+fn env_options(
+    p: &PartnerConfig,
+    partners: &[PartnerConfig],
+    vars: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let prefix = p.env_prefix();
+    let longer: Vec<String> =
+        partners.iter().map(PartnerConfig::env_prefix).filter(|o| o.len() > prefix.len() && o.starts_with(&prefix)).collect();
+    vars.filter(|(k, _)| !longer.iter().any(|o| k.starts_with(o)))
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|rest| (rest.to_lowercase(), v)))
+        .collect()
 }
 
 /// Open any supported URL or path with the given options.
@@ -266,4 +279,40 @@ pub fn open_url(source: &str, options: &[(String, String)]) -> Result<Source> {
         base_url: format!("{}/{}", bucket_root, prefix.as_ref()),
         prefix,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner(id: &str) -> PartnerConfig {
+        toml::from_str(&format!(
+            "id = \"{id}\"\nname = \"{id}\"\nkind = \"community_college\"\nsource = \"s3://b/{id}\"\n\
+             [[feed]]\nname = \"f\"\nglob = \"*.csv\"\n[feed.map.columns]\nrecord_id = \"ID\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn credentials_go_to_the_partner_they_name_even_when_ids_share_a_start() {
+        let partners = vec![partner("college"), partner("college_north"), partner("col")];
+        let vars = || {
+            [
+                ("BRAID_COLLEGE_AWS_ACCESS_KEY_ID", "a"),
+                ("BRAID_COLLEGE_NORTH_AWS_ACCESS_KEY_ID", "b"),
+                ("BRAID_COL_AWS_REGION", "c"),
+                ("BRAID_COLLEGES_X", "d"),
+                ("HOME", "/root"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        };
+        let of = |i: usize| env_options(&partners[i], &partners, vars());
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(of(0), vec![pair("aws_access_key_id", "a")]);
+        assert_eq!(of(1), vec![pair("aws_access_key_id", "b")]);
+        // `BRAID_COL_` is not the start of `BRAID_COLLEGE_`, and a variable
+        // of no partner (`BRAID_COLLEGES_X`) is nobody's.
+        assert_eq!(of(2), vec![pair("aws_region", "c")]);
+    }
 }

@@ -102,7 +102,8 @@ pub struct FileOutcome {
     pub partner: String,
     pub feed: String,
     pub url: String,
-    /// loaded, unchanged, rejected, still_rejected, vanished
+    /// loaded, unchanged, duplicate (same content as a loaded file at
+    /// another URL), rejected, still_rejected, vanished
     pub status: String,
     pub rows_read: u64,
     pub rows_loaded: u64,
@@ -186,9 +187,19 @@ impl Ingest<'_> {
                     }
                 };
                 let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
+                let mut copies = Vec::new();
                 for f in &files {
                     let outcome = self.file(ledger, &source, p, feed, f, &forget).await?;
+                    if outcome.status == "duplicate" {
+                        copies.push((f, summary.files.len()));
+                    }
                     summary.files.push(outcome);
+                }
+                // A copy whose original was replaced later in this run (a
+                // new version at the original's URL) holds rows no active
+                // file has: look at the copies again.
+                for (f, i) in copies {
+                    summary.files[i] = self.file(ledger, &source, p, feed, f, &forget).await?;
                 }
                 for v in ledger.mark_vanished(&p.id, &feed.name, &urls)? {
                     tracing::warn!(partner = %p.id, url = %v.url, "file vanished from the source; its rows are kept");
@@ -243,10 +254,13 @@ impl Ingest<'_> {
             Err(e) => return Ok(outcome("rejected", Some(e.to_string()))),
         };
         let content_hash = blake3::hash(&bytes).to_hex().to_string();
-        if let Some(prev) = ledger.file_by_hash(&p.id, &feed.name, &f.url, &content_hash)? {
+        let prev = ledger.file_by_hash(&p.id, &feed.name, &f.url, &content_hash)?;
+        let known_copy = prev.as_ref().is_some_and(|prev| prev.status == "duplicate");
+        if let Some(prev) = prev {
             let status = match prev.status.as_str() {
                 "rejected" => "still_rejected",
-                "superseded" => "",
+                // A copy is looked at again below: is its original still there?
+                "superseded" | "duplicate" => "",
                 _ => "unchanged",
             };
             if !status.is_empty() {
@@ -260,6 +274,34 @@ impl Ingest<'_> {
         let file_id = blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, f.url, content_hash).as_bytes())
             .to_hex()[..20]
             .to_string();
+        // The same content at another URL of the feed (a file re-sent under
+        // a new name, or copied) is already loaded: its rows are not loaded
+        // twice. It is loaded once no active file holds that content.
+        if let Some(copy) = ledger.active_copy(&p.id, &feed.name, &f.url, &content_hash)? {
+            let message = format!("same content as {}, which is loaded; its rows are not loaded twice", copy.url);
+            if known_copy {
+                return Ok(outcome("duplicate", Some(message)));
+            }
+            ledger.record_file(&FileRecord {
+                file_id,
+                partner: p.id.clone(),
+                feed: feed.name.clone(),
+                url: f.url.clone(),
+                size_bytes: bytes.len() as i64,
+                content_hash,
+                modified: Some(f.modified.clone()),
+                ingested_at: crate::ledger::now(),
+                run_id: self.run_id.clone(),
+                rows_read: 0,
+                rows_loaded: 0,
+                rows_quarantined: 0,
+                status: "duplicate".into(),
+                message: Some(message.clone()),
+                headers: None,
+                report: None,
+            })?;
+            return Ok(outcome("duplicate", Some(message)));
+        }
         tracing::info!(partner = %p.id, feed = %feed.name, url = %f.url, "ingesting");
         let previous_headers = ledger.last_headers(&p.id, &feed.name)?;
         // A bug that panics on one file (in braid or a reader it uses) must

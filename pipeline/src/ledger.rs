@@ -166,6 +166,18 @@ impl Ledger {
         .map(|mut v| v.pop())
     }
 
+    /// An active version (loaded, or vanished with its rows kept) of the
+    /// feed's file at another URL with this content: the same rows, already
+    /// in the warehouse.
+    pub fn active_copy(&self, partner: &str, feed: &str, url: &str, content_hash: &str) -> Result<Option<FileRecord>> {
+        self.query_files(
+            "WHERE partner = ?1 AND feed = ?2 AND url <> ?3 AND content_hash = ?4 AND status IN ('loaded', 'vanished') \
+             ORDER BY ingested_at LIMIT 1",
+            params![partner, feed, url, content_hash],
+        )
+        .map(|mut v| v.pop())
+    }
+
     /// The current (loaded) version of a file, if any.
     pub fn active_file(&self, partner: &str, feed: &str, url: &str) -> Result<Option<FileRecord>> {
         self.query_files(

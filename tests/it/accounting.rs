@@ -219,3 +219,54 @@ fn schema_drift_is_named_and_the_partner_gets_a_report_it_can_act_on() {
     let html = std::fs::read_to_string(ws.path().join("var/partner-reports/corpus.html")).unwrap();
     assert!(html.contains("schema drift") || html.contains("schema_drift"), "the rejection is in the report");
 }
+
+#[test]
+fn a_file_sent_again_under_another_name_is_not_loaded_twice() {
+    let ws = corpus_workspace();
+    let copies = ws.path().join("corpus/copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    let v1 = "ID,First,Last,DOB,Start,End\n1,Ana,Ruiz,03/24/1990,09/01/2024,\n2,Gu,Po,03/24/1991,09/01/2024,\n";
+    std::fs::write(copies.join("a.csv"), v1).unwrap();
+    let mut config = std::fs::read_to_string(&ws.config).unwrap();
+    config.push_str(
+        "\n[[partner.feed]]\nname = \"copies\"\nglob = \"copies/*.csv\"\n[partner.feed.map]\ndate_formats = [\"%m/%d/%Y\"]\n\
+         [partner.feed.map.columns]\nrecord_id = \"ID\"\ngiven_name = \"First\"\nfamily_name = \"Last\"\ndob = \"DOB\"\n\
+         entry_date = \"Start\"\nexit_date = \"End\"\n",
+    );
+    ws.write_config(&config);
+    let participation = || ws.sql("SELECT count(*) AS n FROM participation WHERE partner = 'corpus'")[0]["n"].as_i64().unwrap();
+    let copy_status = || {
+        ws.sql("SELECT url, status, message, rows_loaded FROM ingest_ledger WHERE feed = 'copies' ORDER BY url, ingested_at")
+    };
+    ws.braid(&["run", "--no-publish"]);
+    let first = participation();
+
+    // The same bytes under a new name (listed before the original):
+    // reported, not loaded again.
+    std::fs::write(copies.join("0.csv"), v1).unwrap();
+    let out = ws.braid(&["run", "--no-publish"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("duplicate") && stdout.contains("same content as"), "{stdout}");
+    let rows = copy_status();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["status"], "duplicate", "{rows:?}");
+    assert!(rows[0]["message"].as_str().unwrap().contains("/copies/a.csv"), "{rows:?}");
+    assert_eq!(participation(), first, "nothing counted twice");
+    // And again on a re-run.
+    ws.braid(&["run", "--no-publish"]);
+    assert_eq!(copy_status(), rows);
+    assert_eq!(participation(), first);
+
+    // The original changes: the copy, looked at before the original's new
+    // version was loaded, now holds rows no active file has, so it is
+    // loaded in the same run.
+    std::fs::write(copies.join("a.csv"), format!("{v1}3,Li,Na,03/24/1992,09/01/2024,\n")).unwrap();
+    ws.braid(&["run", "--no-publish"]);
+    let rows = copy_status();
+    let status = |name: &str| -> Vec<String> {
+        rows.iter().filter(|r| r["url"].as_str().unwrap().ends_with(name)).map(|r| r["status"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(status("/a.csv"), ["superseded", "loaded"], "{rows:?}");
+    assert_eq!(status("/0.csv"), ["loaded"], "{rows:?}");
+    assert_eq!(participation(), first - 2 + 3 + 2);
+}

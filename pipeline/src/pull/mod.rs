@@ -1,7 +1,9 @@
 //! pull: partner sources on any `object_store` URL.
 //!
 //! A partner's `source` is a local path, `file://`, `s3://` (AWS or any
-//! S3-compatible endpoint), `gs://`, `az://`/`abfss://` or `https://`.
+//! S3-compatible endpoint), `gs://`, `az://`/`abfss://` or `https://` (a
+//! web server: a feed's glob names its file, unless the server speaks
+//! WebDAV and so lists folders).
 //! Non-secret options go in `source_options`; credentials come from the
 //! environment, per partner: `BRAID_<PARTNER_ID>_<OPTION>` (for example
 //! `BRAID_COLLEGE_AWS_SECRET_ACCESS_KEY`), falling back to the store's usual
@@ -124,6 +126,8 @@ pub struct Source {
     pub store: Arc<dyn ObjectStore>,
     pub base_url: String,
     prefix: StorePath,
+    /// A plain web server: it lists a folder only if it speaks WebDAV.
+    http: bool,
 }
 
 impl Source {
@@ -137,8 +141,13 @@ impl Source {
         open_url(&p.source, &options)
     }
 
-    /// List the files under the source that match `glob`.
+    /// List the files under the source that match `glob`. On a web server
+    /// (`https://`) a glob without wildcards is one file, asked for by name,
+    /// as most servers do not list folders.
     pub async fn list(&self, glob: &str) -> Result<Vec<SourceFile>> {
+        if self.http && !glob.contains(['*', '?', '[', '{']) {
+            return self.one(glob).await;
+        }
         let matcher = globset::GlobBuilder::new(glob)
             .literal_separator(false)
             .build()
@@ -150,7 +159,15 @@ impl Source {
             .list(prefix)
             .try_collect()
             .await
-            .map_err(|e| Error::Source { url: self.base_url.clone(), message: short_store_error(&e) })?;
+            .map_err(|e| {
+                let mut message = short_store_error(&e);
+                if self.http {
+                    message.push_str(
+                        "; this web server does not list folders (WebDAV): give each feed's file name in `glob`, without wildcards",
+                    );
+                }
+                Error::Source { url: self.base_url.clone(), message }
+            })?;
         let mut out = Vec::new();
         for m in metas {
             let rel = relative(&self.prefix, &m.location);
@@ -170,6 +187,22 @@ impl Source {
         }
         out.sort_by(|a, b| a.url.cmp(&b.url));
         Ok(out)
+    }
+
+    /// The file at `name` under the source, if it is there.
+    async fn one(&self, name: &str) -> Result<Vec<SourceFile>> {
+        let rel = name.trim_start_matches('/');
+        let location = if self.prefix.as_ref().is_empty() {
+            StorePath::from(rel)
+        } else {
+            StorePath::from(format!("{}/{rel}", self.prefix.as_ref()))
+        };
+        let url = format!("{}/{}", self.base_url.trim_end_matches('/'), rel);
+        match self.store.head(&location).await {
+            Ok(m) => Ok(vec![SourceFile { url, location, size: m.size, modified: m.last_modified.to_rfc3339() }]),
+            Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
+            Err(e) => Err(Error::Source { url, message: short_store_error(&e) }),
+        }
     }
 
     pub async fn fetch(&self, f: &SourceFile) -> Result<bytes::Bytes> {
@@ -230,6 +263,7 @@ pub fn open_url(source: &str, options: &[(String, String)]) -> Result<Source> {
             store: Arc::new(store),
             base_url: url::Url::from_directory_path(&abs).map(|u| u.to_string()).unwrap_or_else(|_| source.to_string()),
             prefix: StorePath::default(),
+            http: false,
         });
     }
     let url = url::Url::parse(source).map_err(|e| err(format!("not a URL: {e}")))?;
@@ -278,6 +312,7 @@ pub fn open_url(source: &str, options: &[(String, String)]) -> Result<Source> {
         store,
         base_url: format!("{}/{}", bucket_root, prefix.as_ref()),
         prefix,
+        http: matches!(url.scheme(), "http" | "https"),
     })
 }
 

@@ -9,7 +9,7 @@
 //! writing, a father's name used as the surname), but one part of the other
 //! record is never counted for both the given and the family name.
 
-use crate::protect::encode::{Identity, ONE_EDIT_MIN_DICE, PartEnc, dice, one_edit};
+use crate::protect::encode::{Identity, ONE_EDIT_MIN_DICE, PartEnc, dice, one_edit, overlap};
 use crate::protect::normalize::Role;
 
 /// Name-part agreement levels, strongest first.
@@ -18,6 +18,8 @@ pub mod name {
     pub const VARIANT: u8 = 1;
     pub const FUZZY_HIGH: u8 = 2;
     pub const NICK_OR_PHONETIC: u8 = 3;
+    /// Dice at least 0.7, or one name a short form of the other (see
+    /// CONTAINED_MIN).
     pub const FUZZY: u8 = 4;
     /// One typo apart (a letter changed, added, dropped, or two neighbours
     /// swapped) and nothing stronger: short names, whose Bloom filters a
@@ -36,7 +38,7 @@ pub mod name {
         "variant",
         "fuzzy >= 0.85",
         "nickname or phonetic",
-        "fuzzy >= 0.7",
+        "fuzzy >= 0.7 or short form",
         "one typo apart",
         "crossed only",
         "disagree",
@@ -152,6 +154,16 @@ pub struct Levels {
     pub family_token: u64,
 }
 
+/// A name part whose Bloom filter has at least CONTAINED_MIN of its bits in
+/// the other's is a short form of it (Najib / Najibullah, Rahmat / Rahmatullah:
+/// Dice about 0.6, as the long name has many bigrams of its own) and
+/// compares as FUZZY. A four-letter start has four of its five bigrams in
+/// the long name. The shorter filter needs CONTAINED_MIN_BITS bits, about
+/// four letters, so that three-letter names (Ali in Alice, Ana in Anastasia)
+/// do not count.
+const CONTAINED_MIN: f64 = 0.8;
+const CONTAINED_MIN_BITS: u32 = 26;
+
 /// Compare two part lists; level of the best pair.
 #[inline]
 fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
@@ -161,7 +173,8 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
     if a.variants.iter().any(|v| b.variants.contains(v)) {
         return name::VARIANT;
     }
-    let d = dice(&a.bloom, &b.bloom);
+    let o = overlap(&a.bloom, &b.bloom);
+    let d = o.dice;
     if d >= 0.85 {
         return name::FUZZY_HIGH;
     }
@@ -171,6 +184,9 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
         return name::NICK_OR_PHONETIC;
     }
     if d >= 0.7 {
+        return name::FUZZY;
+    }
+    if o.contained >= CONTAINED_MIN && o.smaller_bits >= CONTAINED_MIN_BITS {
         return name::FUZZY;
     }
     if d >= ONE_EDIT_MIN_DICE && one_edit(&a.edits, &b.edits) {
@@ -446,6 +462,20 @@ mod tests {
         assert_eq!(compare(&far, &x).contact, contact::ADDRESS);
         let w = e.encode(&RawIdentity { given: Some("Ana"), zip: Some("94601"), city: Some("Oakland"), ..Default::default() });
         assert_eq!(compare(&x, &w).contact, contact::ZIP_CITY);
+    }
+
+    #[test]
+    fn a_short_form_at_the_start_of_a_long_name_is_fuzzy() {
+        let mut e = enc();
+        let given = |e: &mut Encoder, a: &str, b: &str| {
+            let (x, y) = (id(e, a, "Ahmadzai", (1982, 3, 4)), id(e, b, "Ahmadzai", (1982, 3, 4)));
+            compare(&x, &y).given
+        };
+        assert_eq!(given(&mut e, "Najib", "Najibullah"), name::FUZZY);
+        assert_eq!(given(&mut e, "Rahmatullah", "Rahmat"), name::FUZZY);
+        // Three letters are too few to tell a short form from chance.
+        assert_eq!(given(&mut e, "Ali", "Alice"), name::NONE);
+        assert_eq!(given(&mut e, "Najib", "Habibullah"), name::NONE);
     }
 
     #[test]

@@ -654,6 +654,53 @@ fn dice_portable(a: &Bloom, b: &Bloom) -> f64 {
     if total == 0 { 0.0 } else { 2.0 * inter as f64 / total as f64 }
 }
 
+/// Dice of two filters, with what a short form needs: the share of the
+/// smaller filter's bits that the other also has, |A∩B| / min(|A|, |B|),
+/// and the smaller filter's bit count. The share is near 1 when one name's
+/// bigrams are nearly all in the other's: a short form written as the start
+/// of the long one (Najib / Najibullah), which Dice scores low because the
+/// long name has many bigrams of its own. One pass over the words, as
+/// [`dice`]. Balanced filters all have the same bit count, so for them the
+/// share is Dice.
+#[derive(Debug, Clone, Copy)]
+pub struct Overlap {
+    pub dice: f64,
+    pub contained: f64,
+    pub smaller_bits: u32,
+}
+
+#[inline]
+pub fn overlap(a: &Bloom, b: &Bloom) -> Overlap {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU has the popcnt instruction (checked just above).
+        return unsafe { overlap_popcnt(a, b) };
+    }
+    overlap_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn overlap_popcnt(a: &Bloom, b: &Bloom) -> Overlap {
+    overlap_portable(a, b)
+}
+
+#[inline(always)]
+fn overlap_portable(a: &Bloom, b: &Bloom) -> Overlap {
+    let (mut inter, mut na, mut nb) = (0u32, 0u32, 0u32);
+    for i in 0..BLOOM_WORDS {
+        inter += (a[i] & b[i]).count_ones();
+        na += a[i].count_ones();
+        nb += b[i].count_ones();
+    }
+    let small = na.min(nb);
+    Overlap {
+        dice: if na + nb == 0 { 0.0 } else { 2.0 * inter as f64 / (na + nb) as f64 },
+        contained: if small == 0 { 0.0 } else { inter as f64 / small as f64 },
+        smaller_bits: small,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Compact binary layout, stored in the linkage zone (`encoding` column).
 // ---------------------------------------------------------------------------

@@ -32,9 +32,19 @@ $(PY): tests/python/requirements.txt
 
 py: $(PY)
 
-test: $(PY)
+# Azurite, the Azure Blob Storage emulator (npm), for the Azure source test;
+# kept outside the clone so repeated runs reuse it.
+AZURITE_DIR ?= $(HOME)/.cache/braid-azurite
+AZURITE := $(AZURITE_DIR)/node_modules/.bin/azurite-blob
+
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the Azure source test" >&2; exit 1; }
+	mkdir -p $(AZURITE_DIR)
+	npm install --prefix $(AZURITE_DIR) --no-audit --no-fund --silent azurite@3.37.0
+
+test: $(PY) $(AZURITE)
 	$(CARGO) test --workspace
-	BRAID_BIN=$(BRAID) $(PY) -m pytest -q tests/python
+	BRAID_BIN=$(BRAID) AZURITE_BIN=$(AZURITE) $(PY) -m pytest -q tests/python
 
 release:
 	$(CARGO) build --release

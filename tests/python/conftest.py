@@ -40,6 +40,58 @@ class Workspace:
         return json.loads(out)
 
 
+ONE_PARTNER = """
+consortium = "One-partner test"
+
+[warehouse]
+path = "var/warehouse"
+
+[publish]
+path = "var/publish"
+
+[privacy]
+rho_per_release = 1.0
+rho_annual_cap = 4.0
+rho_lifetime_cap = 16.0
+
+[metrics]
+sql_dir = "{sql}"
+
+[[partner]]
+id = "web"
+name = "Web partner"
+kind = "community_org"
+source = "{source}"
+source_options = {{ {options} }}
+
+[[partner.feed]]
+name = "students"
+glob = "{glob}"
+[partner.feed.map]
+date_formats = ["%m/%d/%Y"]
+required = ["record_id", "dob"]
+[partner.feed.map.columns]
+record_id = "ID"
+given_name = "First"
+family_name = "Last"
+dob = "DOB"
+entry_date = "Start"
+exit_date = "End"
+"""
+
+
+def one_partner_config(source: str, options: str, glob: str) -> str:
+    """A consortium of one partner whose files are mapped like
+    tests/corpus/files/ok_mixed.csv (6 rows: 3 loaded, 3 quarantined)."""
+    return ONE_PARTNER.format(sql=REPO / "sql", source=source, options=options, glob=glob)
+
+
+def ledger(ws, env=None):
+    """The ingest ledger, oldest first (committed with the warehouse)."""
+    ws.braid("link", env=env)
+    return ws.sql("SELECT url, status, rows_read, rows_loaded, rows_quarantined FROM ingest_ledger ORDER BY ingested_at")
+
+
 def demo_config(sql_dir: pathlib.Path) -> str:
     text = (REPO / "config" / "demo.toml").read_text()
     return text.replace("[schedule]", f'[metrics]\nsql_dir = "{sql_dir}"\n\n[schedule]')

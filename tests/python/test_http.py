@@ -10,46 +10,7 @@ import threading
 
 import pytest
 
-from conftest import REPO, Workspace
-
-CONFIG = """
-consortium = "Web partner test"
-
-[warehouse]
-path = "var/warehouse"
-
-[publish]
-path = "var/publish"
-
-[privacy]
-rho_per_release = 1.0
-rho_annual_cap = 4.0
-rho_lifetime_cap = 16.0
-
-[metrics]
-sql_dir = "{sql}"
-
-[[partner]]
-id = "web"
-name = "Web partner"
-kind = "community_org"
-source = "http://127.0.0.1:{port}/exports"
-source_options = {{ allow_http = "true" }}
-
-[[partner.feed]]
-name = "students"
-glob = "{glob}"
-[partner.feed.map]
-date_formats = ["%m/%d/%Y"]
-required = ["record_id", "dob"]
-[partner.feed.map.columns]
-record_id = "ID"
-given_name = "First"
-family_name = "Last"
-dob = "DOB"
-entry_date = "Start"
-exit_date = "End"
-"""
+from conftest import REPO, Workspace, ledger, one_partner_config
 
 
 @pytest.fixture()
@@ -57,6 +18,7 @@ def web(tmp_path):
     root = tmp_path / "site"
     (root / "exports").mkdir(parents=True)
     shutil.copy(REPO / "tests/corpus/files/ok_mixed.csv", root / "exports/students.csv")
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -70,13 +32,8 @@ def web(tmp_path):
 
 def workspace(tmp_path, port, glob):
     ws = Workspace(tmp_path)
-    ws.config.write_text(CONFIG.format(sql=REPO / "sql", port=port, glob=glob))
+    ws.config.write_text(one_partner_config(f"http://127.0.0.1:{port}/exports", 'allow_http = "true"', glob))
     return ws
-
-
-def ledger(ws):
-    ws.braid("link")  # the ledger table is committed with the warehouse
-    return ws.sql("SELECT url, status, rows_read, rows_loaded, rows_quarantined FROM ingest_ledger ORDER BY ingested_at")
 
 
 def test_a_named_file_on_a_web_server_is_pulled_versioned_and_reported_when_it_vanishes(tmp_path, web):

@@ -87,7 +87,8 @@ pub struct FileRecord {
     pub rows_read: i64,
     pub rows_loaded: i64,
     pub rows_quarantined: i64,
-    /// loaded, rejected, superseded or vanished.
+    /// loaded, rejected, superseded, vanished, or duplicate (the same
+    /// content as a loaded file at another URL; no rows of its own).
     pub status: String,
     pub message: Option<String>,
     /// JSON list of the file's column names (for schema drift).

@@ -497,8 +497,22 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                         notes.push(format!("{field} empty in {:.0}% of rows", share * 100.0));
                     }
                 }
+                for (field, n) in &r.ambiguous_dates {
+                    notes.push(format!(
+                        "{n} row(s) with a {field} that reads as another date with day and month swapped (the first configured format was used)"
+                    ));
+                }
+                if r.no_consent > 0 {
+                    notes.push(format!("{} row(s) without consent to link: loaded, never linked", r.no_consent));
+                }
+                if !r.absent_columns.is_empty() {
+                    notes.push(format!("mapped columns not in the file: {}", r.absent_columns.join(", ")));
+                }
                 if !r.columns_added.is_empty() {
                     notes.push(format!("new columns: {}", r.columns_added.join(", ")));
+                }
+                if !r.columns_removed.is_empty() {
+                    notes.push(format!("columns gone since the last file: {}", r.columns_removed.join(", ")));
                 }
             }
             let name = f.url.rsplit('/').next().unwrap_or(&f.url);
@@ -530,4 +544,70 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
         out.push(html_path);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partner_report_says_what_the_partner_can_act_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let reports = dir.path().join("reports");
+        let cfg = Config::parse(
+            &format!(
+                "consortium = \"t\"\n[warehouse]\npath = \"{w}\"\n[publish]\npath = \"{p}\"\npartner_reports = \"{r}\"\n\
+                 [privacy]\nrho_per_release = 1.0\nrho_annual_cap = 4.0\nrho_lifetime_cap = 16.0\n\
+                 [[partner]]\nid = \"school\"\nname = \"School\"\nkind = \"adult_school\"\nsource = \"in\"\n\
+                 [[partner.feed]]\nname = \"students\"\nglob = \"*.csv\"\n[partner.feed.map.columns]\nrecord_id = \"ID\"\n",
+                w = dir.path().join("w").display(),
+                p = dir.path().join("p").display(),
+                r = reports.display()
+            ),
+            "test",
+        )
+        .unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("state")).unwrap();
+        let report = crate::ingest::FileReport {
+            rejects_by_reason: [("exit_before_entry".to_string(), 4)].into(),
+            ambiguous_dates: [("dob".to_string(), 3)].into(),
+            no_consent: 2,
+            absent_columns: vec!["Phone".into()],
+            columns_removed: vec!["Fax".into()],
+            missing_share: [("email".to_string(), 0.25)].into(),
+            ..Default::default()
+        };
+        ledger
+            .record_file(&crate::ledger::FileRecord {
+                file_id: "f1".into(),
+                partner: "school".into(),
+                feed: "students".into(),
+                url: "file:///in/students_2026.csv".into(),
+                size_bytes: 10,
+                content_hash: "h".into(),
+                modified: None,
+                ingested_at: crate::ledger::now(),
+                run_id: "r".into(),
+                rows_read: 20,
+                rows_loaded: 16,
+                rows_quarantined: 4,
+                status: "loaded".into(),
+                message: None,
+                headers: None,
+                report: Some(serde_json::to_string(&report).unwrap()),
+            })
+            .unwrap();
+        let paths = write_partner_reports(&cfg, &ledger, None).unwrap();
+        let html = std::fs::read_to_string(&paths[0]).unwrap();
+        for note in [
+            "4 row(s) rejected: exit before entry",
+            "3 row(s) with a dob that reads as another date with day and month swapped",
+            "2 row(s) without consent to link",
+            "mapped columns not in the file: Phone",
+            "columns gone since the last file: Fax",
+            "email empty in 25% of rows",
+        ] {
+            assert!(html.contains(note), "{note}: {html}");
+        }
+    }
 }

@@ -785,6 +785,19 @@ mod tests {
     }
 
     #[test]
+    fn configured_null_markers_replace_the_defaults() {
+        let mut m = Mapper::new(&cfg(), &headers(), vec!["".into(), "-".into(), "UNKNOWN".into()], rules()).unwrap();
+        // `-` is a null marker here: the required birth date is missing.
+        let e = m.map(&row(2, &["7", "Ana", "Ruiz", "-", "", "", "", "", ""])).unwrap_err();
+        assert_eq!(e.reason, "missing_required");
+        let r = m.map(&row(3, &["8", "UNKNOWN", "Ruiz", "03/04/1990", "", "", "", "", ""])).unwrap();
+        assert!(r.get(Field::GivenName).is_null());
+        // `NULL` is not one of this partner's markers: it is a name.
+        let r = m.map(&row(4, &["9", "NULL", "Ruiz", "03/04/1990", "", "", "", "", ""])).unwrap();
+        assert_eq!(r.get(Field::GivenName), &Value::Text("NULL".into()));
+    }
+
+    #[test]
     fn rejections_name_column_and_reason_never_the_value() {
         let mut m = mapper();
         // cfg() requires the birth date: a bad one rejects the row.

@@ -250,4 +250,29 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].line, 1);
     }
+
+    #[test]
+    fn tab_separated_by_name_or_by_option() {
+        let (p, rows) = parse_all(b"id\tname\n1\tGarcia, Ana\n", "students.tsv", &csv_cfg()).unwrap();
+        assert_eq!(p.headers, vec!["id", "name"]);
+        assert_eq!(&rows[0].cells[1], "Garcia, Ana");
+        let mut cfg = csv_cfg();
+        cfg.delimiter = Some("\\t".into());
+        let (p, _) = parse_all(b"id\tname\n1\tAna\n", "students.txt", &cfg).unwrap();
+        assert_eq!(p.headers, vec!["id", "name"]);
+    }
+
+    #[test]
+    fn a_configured_quote_and_escape_are_used() {
+        let mut cfg = csv_cfg();
+        cfg.quote = Some("'".into());
+        let (_, rows) = parse_all(b"id,name\n1,'Garcia, Ana'\n", "a.csv", &cfg).unwrap();
+        assert_eq!(&rows[0].cells[1], "Garcia, Ana");
+        assert!(rows[0].issue.is_none());
+        let mut cfg = csv_cfg();
+        cfg.escape = Some("\\".into());
+        let (_, rows) = parse_all(b"id,name\n1,\"Ana \\\"Nena\\\" Ruiz\"\n2,Bo\n", "a.csv", &cfg).unwrap();
+        assert_eq!(&rows[0].cells[1], "Ana \"Nena\" Ruiz");
+        assert_eq!(rows.len(), 2);
+    }
 }

@@ -201,6 +201,12 @@ mod tests {
     }
 
     #[test]
+    fn latin_1_label_decodes() {
+        let (t, _) = decode_text(b"name\nJos\xe9\n", "latin-1").unwrap();
+        assert_eq!(t, "name\nJos\u{e9}\n");
+    }
+
+    #[test]
     fn windows_1252_decodes() {
         let bytes = b"name\nGarc\xeda\n";
         let (t, enc) = decode_text(bytes, "windows-1252").unwrap();

@@ -117,3 +117,43 @@ fn cell_text(c: &Data) -> String {
 fn short(s: &str) -> String {
     s.split([':', '\n']).next().unwrap_or("").trim().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::{FormatConfig, FormatType, SheetRef, parse_all};
+
+    fn workbook() -> Vec<u8> {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let cover = wb.add_worksheet();
+        cover.set_name("Cover").unwrap();
+        cover.write_string(0, 0, "Exported by the case-management system").unwrap();
+        let data = wb.add_worksheet();
+        data.set_name("Participants").unwrap();
+        for (c, h) in ["ID", "First"].iter().enumerate() {
+            data.write_string(0, c as u16, *h).unwrap();
+        }
+        data.write_number(1, 0, 17.0).unwrap();
+        data.write_string(1, 1, "Ana").unwrap();
+        wb.save_to_buffer().unwrap()
+    }
+
+    fn cfg(sheet: Option<SheetRef>) -> FormatConfig {
+        FormatConfig { kind: Some(FormatType::Excel), sheet, ..FormatConfig::default() }
+    }
+
+    #[test]
+    fn a_sheet_is_chosen_by_name_or_index() {
+        let book = workbook();
+        for sheet in [SheetRef::Name("Participants".into()), SheetRef::Index(1)] {
+            let (p, rows) = parse_all(&book, "export.xlsx", &cfg(Some(sheet))).unwrap();
+            assert_eq!(p.headers, vec!["ID", "First"]);
+            assert_eq!(&rows[0].cells[0], "17");
+            assert_eq!(rows[0].line, 2);
+        }
+        // By default the first sheet: here a cover page with no data rows.
+        assert_eq!(parse_all(&book, "export.xlsx", &cfg(None)).unwrap_err().code, "header_only");
+        let e = parse_all(&book, "export.xlsx", &cfg(Some(SheetRef::Index(2)))).unwrap_err();
+        assert_eq!(e.code, "sheet_not_found");
+        assert!(e.message.contains("sheet index 2") && e.message.contains("Cover, Participants"), "{}", e.message);
+    }
+}

@@ -160,84 +160,93 @@ pub fn to_batches(
 ) -> crate::Result<(RecordBatch, RecordBatch)> {
     let schema = staged_schema();
     let n = rows.len();
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    fn strings<'a>(rows: &'a [Protected], f: impl Fn(&'a Protected) -> Option<&'a str>) -> ArrayRef {
-        let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-        for r in rows {
-            b.append_option(f(r));
-        }
-        Arc::new(b.finish())
+    // One pass over the rows, each row's values read in order: a pass per
+    // column read every row's values again, from all over the heap.
+    enum Col {
+        Text(StringBuilder),
+        Date(Date32Builder),
+        Bool(BooleanBuilder),
+        Number(Float64Builder),
+        Cents(Int64Builder),
     }
-    let constant = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
-    cols.push(strings(rows, |r| Some(r.record_key.as_str())));
-    cols.push(constant(partner));
-    cols.push(constant(feed));
-    cols.push(constant(file_id));
+    // The columns after the fixed ones: the wage period, then the
+    // non-identifier fields in schema order.
+    const FIXED: usize = 10;
+    let mut value_cols: Vec<(usize, Col)> = Vec::with_capacity(schema.fields().len() - FIXED);
+    for af in schema.fields().iter().skip(FIXED) {
+        let name = match af.name().as_str() {
+            "gender" => "sex",
+            "wage_year_quarter" => "wage_period",
+            other => other,
+        };
+        let f = Field::from_name(name).ok_or_else(|| crate::Error::internal(format!("staged column {name} is no field")))?;
+        let col = match af.data_type() {
+            DataType::Utf8 => Col::Text(StringBuilder::with_capacity(n, n * 8)),
+            DataType::Date32 => Col::Date(Date32Builder::with_capacity(n)),
+            DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(n)),
+            DataType::Float64 => Col::Number(Float64Builder::with_capacity(n)),
+            DataType::Int64 => Col::Cents(Int64Builder::with_capacity(n)),
+            other => return Err(crate::Error::internal(format!("staged type {other}"))),
+        };
+        value_cols.push((crate::map::field_index(f), col));
+    }
+    let mut record_key = StringBuilder::with_capacity(n, n * 32);
     let mut line = UInt64Builder::with_capacity(n);
     let mut consent = BooleanBuilder::with_capacity(n);
     let mut birth = Int32Builder::with_capacity(n);
+    let mut zip3 = StringBuilder::with_capacity(n, n * 3);
     let mut arrival = Int32Builder::with_capacity(n);
+    let mut employer = StringBuilder::with_capacity(n, n * 8);
     for r in rows {
+        record_key.append_value(&r.record_key);
         line.append_value(r.line);
         consent.append_value(r.consent);
         birth.append_option(r.birth_year);
+        zip3.append_option(r.zip3.as_deref());
         arrival.append_option(r.arrival_year);
+        employer.append_option(r.employer_key.as_deref());
+        for (i, col) in value_cols.iter_mut() {
+            let v = &r.values[*i];
+            match col {
+                Col::Text(b) => b.append_option(v.text()),
+                Col::Date(b) => b.append_option(v.date().map(date32)),
+                Col::Bool(b) => b.append_option(match v {
+                    Value::Bool(x) => Some(*x),
+                    _ => None,
+                }),
+                Col::Number(b) => b.append_option(match v {
+                    Value::Number(x) => Some(*x),
+                    _ => None,
+                }),
+                Col::Cents(b) => b.append_option(match v {
+                    Value::Cents(x) => Some(*x),
+                    _ => None,
+                }),
+            }
+        }
     }
-    cols.push(Arc::new(line.finish()));
-    cols.push(Arc::new(consent.finish()));
-    cols.push(Arc::new(birth.finish()));
-    cols.push(strings(rows, |r| r.zip3.as_deref()));
-    cols.push(Arc::new(arrival.finish()));
-    cols.push(strings(rows, |r| r.employer_key.as_deref()));
-    let wp = crate::map::field_index(Field::WagePeriod);
-    cols.push(strings(rows, |r| r.values[wp].text()));
-    // The remaining columns are the non-identifier fields, in schema order.
-    for af in schema.fields().iter().skip(cols.len()) {
-        let name = if af.name() == "gender" { "sex" } else { af.name().as_str() };
-        let f = Field::from_name(name).expect("staged column is a field");
-        let i = crate::map::field_index(f);
-        let arr: ArrayRef = match af.data_type() {
-            DataType::Utf8 => strings(rows, |r| r.values[i].text()),
-            DataType::Date32 => {
-                let mut b = Date32Builder::with_capacity(n);
-                for r in rows {
-                    b.append_option(r.values[i].date().map(date32));
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Boolean => {
-                let mut b = BooleanBuilder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match r.values[i] {
-                        Value::Bool(v) => Some(v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Float64 => {
-                let mut b = Float64Builder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match r.values[i] {
-                        Value::Number(v) => Some(v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Int64 => {
-                let mut b = Int64Builder::with_capacity(n);
-                for r in rows {
-                    b.append_option(match r.values[i] {
-                        Value::Cents(v) => Some(v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            other => return Err(crate::Error::internal(format!("staged type {other}"))),
-        };
-        cols.push(arr);
+    let constant = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(record_key.finish()),
+        constant(partner),
+        constant(feed),
+        constant(file_id),
+        Arc::new(line.finish()),
+        Arc::new(consent.finish()),
+        Arc::new(birth.finish()),
+        Arc::new(zip3.finish()),
+        Arc::new(arrival.finish()),
+        Arc::new(employer.finish()),
+    ];
+    debug_assert_eq!(cols.len(), FIXED);
+    for (_, col) in value_cols {
+        cols.push(match col {
+            Col::Text(mut b) => Arc::new(b.finish()),
+            Col::Date(mut b) => Arc::new(b.finish()),
+            Col::Bool(mut b) => Arc::new(b.finish()),
+            Col::Number(mut b) => Arc::new(b.finish()),
+            Col::Cents(mut b) => Arc::new(b.finish()),
+        });
     }
     let staged = RecordBatch::try_new(schema, cols)?;
 

@@ -271,9 +271,7 @@ impl Ingest<'_> {
                 return Ok(o);
             }
         }
-        let file_id = blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, f.url, content_hash).as_bytes())
-            .to_hex()[..20]
-            .to_string();
+        let file_id = file_id(p, feed, &f.url, &content_hash);
         // The same content at another URL of the feed (a file re-sent under
         // a new name, or copied) is already loaded: its rows are not loaded
         // twice. It is loaded once no active file holds that content.
@@ -282,24 +280,7 @@ impl Ingest<'_> {
             if known_copy {
                 return Ok(outcome("duplicate", Some(message)));
             }
-            ledger.record_file(&FileRecord {
-                file_id,
-                partner: p.id.clone(),
-                feed: feed.name.clone(),
-                url: f.url.clone(),
-                size_bytes: bytes.len() as i64,
-                content_hash,
-                modified: Some(f.modified.clone()),
-                ingested_at: crate::ledger::now(),
-                run_id: self.run_id.clone(),
-                rows_read: 0,
-                rows_loaded: 0,
-                rows_quarantined: 0,
-                status: "duplicate".into(),
-                message: Some(message.clone()),
-                headers: None,
-                report: None,
-            })?;
+            ledger.record_file(&self.file_record(p, feed, f, bytes.len(), &content_hash, "duplicate", Some(message.clone())))?;
             return Ok(outcome("duplicate", Some(message)));
         }
         tracing::info!(partner = %p.id, feed = %feed.name, url = %f.url, "ingesting");
@@ -321,22 +302,12 @@ impl Ingest<'_> {
             Ok(staged) => {
                 debug_assert_eq!(staged.rows_read, staged.rows_loaded + staged.rows_quarantined);
                 let rec = FileRecord {
-                    file_id: file_id.clone(),
-                    partner: p.id.clone(),
-                    feed: feed.name.clone(),
-                    url: f.url.clone(),
-                    size_bytes: bytes.len() as i64,
-                    content_hash,
-                    modified: Some(f.modified.clone()),
-                    ingested_at: crate::ledger::now(),
-                    run_id: self.run_id.clone(),
                     rows_read: staged.rows_read as i64,
                     rows_loaded: staged.rows_loaded as i64,
                     rows_quarantined: staged.rows_quarantined as i64,
-                    status: "loaded".into(),
-                    message: None,
                     headers: Some(serde_json::to_string(&staged.headers).expect("json")),
                     report: Some(serde_json::to_string(&staged.report).expect("json")),
+                    ..self.file_record(p, feed, f, bytes.len(), &content_hash, "loaded", None)
                 };
                 ledger.record_file(&rec)?;
                 let mut o = outcome("loaded", None);
@@ -366,15 +337,31 @@ impl Ingest<'_> {
         headers: Option<Vec<String>>,
         fe: FileError,
     ) -> Result<()> {
-        let file_id = blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, f.url, content_hash).as_bytes())
-            .to_hex()[..20]
-            .to_string();
+        let message = Some(format!("{}: {}", fe.code, fe.message));
         ledger.record_file(&FileRecord {
-            file_id,
+            headers: headers.map(|h| serde_json::to_string(&h).expect("json")),
+            ..self.file_record(p, feed, f, f.size as usize, content_hash, "rejected", message)
+        })
+    }
+
+    /// The ledger entry of a version of `f`, with no rows counted.
+    #[allow(clippy::too_many_arguments)]
+    fn file_record(
+        &self,
+        p: &PartnerConfig,
+        feed: &FeedConfig,
+        f: &SourceFile,
+        size: usize,
+        content_hash: &str,
+        status: &str,
+        message: Option<String>,
+    ) -> FileRecord {
+        FileRecord {
+            file_id: file_id(p, feed, &f.url, content_hash),
             partner: p.id.clone(),
             feed: feed.name.clone(),
             url: f.url.clone(),
-            size_bytes: f.size as i64,
+            size_bytes: size as i64,
             content_hash: content_hash.to_string(),
             modified: Some(f.modified.clone()),
             ingested_at: crate::ledger::now(),
@@ -382,11 +369,11 @@ impl Ingest<'_> {
             rows_read: 0,
             rows_loaded: 0,
             rows_quarantined: 0,
-            status: "rejected".into(),
-            message: Some(format!("{}: {}", fe.code, fe.message)),
-            headers: headers.map(|h| serde_json::to_string(&h).expect("json")),
+            status: status.into(),
+            message,
+            headers: None,
             report: None,
-        })
+        }
     }
 
     /// Parse, map, protect and write the staging files of one file version.
@@ -609,6 +596,11 @@ impl Ingest<'_> {
             })
         })
     }
+}
+
+/// The id of a file version: its partner, feed, URL and content.
+fn file_id(p: &PartnerConfig, feed: &FeedConfig, url: &str, content_hash: &str) -> String {
+    blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, url, content_hash).as_bytes()).to_hex()[..20].to_string()
 }
 
 /// Rows to map, and rejections of the exact duplicates of earlier rows

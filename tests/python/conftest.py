@@ -3,8 +3,10 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -90,6 +92,36 @@ def ledger(ws, env=None):
     """The ingest ledger, oldest first (committed with the warehouse)."""
     ws.braid("link", env=env)
     return ws.sql("SELECT url, status, rows_read, rows_loaded, rows_quarantined FROM ingest_ledger ORDER BY ingested_at")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float = 30):
+    """Wait until a server started as `proc` listens on `port`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"{what} did not start")
+
+
+def stop(proc: subprocess.Popen):
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def demo_config(sql_dir: pathlib.Path) -> str:

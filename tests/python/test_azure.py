@@ -3,26 +3,17 @@
 loopback, started by the test. The account key comes from the environment,
 per partner, never from the configuration."""
 import os
-import socket
 import subprocess
 import time
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from conftest import REPO, Workspace, ledger, one_partner_config
+from conftest import REPO, Workspace, free_port, ledger, one_partner_config, stop, wait_for_port
 
 # Azurite's public, documented development account (not a secret).
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")
@@ -34,26 +25,12 @@ def azurite(tmp_path_factory):
     proc = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent", "--skipApiVersionCheck",
                              "--location", str(tmp_path_factory.mktemp("azurite"))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("azurite did not start")
+    wait_for_port(port, proc, "azurite")
     endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
     client = BlobServiceClient.from_connection_string(
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={endpoint};")
     yield endpoint, client
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    stop(proc)
 
 
 def test_files_on_azure_are_pulled_with_the_partners_own_key_versioned_and_reported_when_they_vanish(tmp_path, azurite):

@@ -1,7 +1,6 @@
 """Partner sources on S3: a real S3-compatible server (moto) on loopback,
 started by the test, with credentials passed per partner in the environment."""
 import pathlib
-import socket
 import subprocess
 import sys
 import time
@@ -9,15 +8,7 @@ import time
 import boto3
 import pytest
 
-from conftest import REPO, Workspace, braid_bin, demo_config
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from conftest import REPO, Workspace, braid_bin, demo_config, free_port, stop, wait_for_port
 
 
 @pytest.fixture(scope="module")
@@ -26,21 +17,11 @@ def s3():
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("moto server did not start")
+    wait_for_port(port, proc, "moto server")
     client = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                           aws_access_key_id="braid-test", aws_secret_access_key="braid-test-secret")
     yield url, client
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop(proc)
 
 
 @pytest.fixture()

@@ -7,7 +7,8 @@
 //! * no panic;
 //! * rows read = rows loaded + rows quarantined, and a loaded row is one
 //!   staged record;
-//! * a quarantine detail never quotes a cell.
+//! * a quarantine detail never quotes a cell, and a file error never
+//!   quotes the file (its header row included).
 //!
 //! The first two bytes of an input choose the format and its options (see
 //! [`Choice`]); the rest is the file. A broken promise panics, which is
@@ -182,6 +183,7 @@ pub fn one_file_as(choice: Choice, file: &[u8]) -> Outcome {
     let data = match decompress(file, &path, &feed.format.compression, LIMITS.max_decompressed_bytes) {
         Ok(d) => d,
         Err(e) => {
+            no_quote("file error", e.message.as_str(), file);
             out.file_error = Some(e.code);
             return out;
         }
@@ -235,9 +237,22 @@ pub fn one_file_as(choice: Choice, file: &[u8]) -> Outcome {
         }
         // A rejected file loads nothing: `braid pull` commits no staging
         // file and no ledger entry of rows for it.
-        Err(e) => out.file_error = Some(e.code),
+        Err(e) => {
+            no_quote("file error", e.message.as_str(), file);
+            out.file_error = Some(e.code);
+        }
     }
     out
+}
+
+/// Panic if `message` quotes a piece of the file's text (header row
+/// included: a file exported without one has a person's values there).
+fn no_quote(what: &str, message: &str, file: &[u8]) {
+    let text = String::from_utf8_lossy(file);
+    let pieces = text.split(|c: char| c.is_whitespace() || c.is_control() || ",;|\"'{}[]:`".contains(c));
+    if let Some(piece) = pieces.into_iter().find(|p| quotable(p, &[]) && message.contains(p)) {
+        panic!("{what} `{message}` quotes a piece of the file of {} bytes", piece.len());
+    }
 }
 
 /// A cell that no message template could hold by chance: six bytes or

@@ -470,9 +470,12 @@ impl Ingest<'_> {
 
             let mut on_start = |parsed: &Parsed| -> std::result::Result<(), FileError> {
                 let mut st = state.borrow_mut();
-                st.headers = parsed.headers.clone();
                 st.report.encoding = parsed.encoding.map(String::from);
                 let mapper = Mapper::new(&feed.map, &parsed.headers, null_markers.clone(), rules)?;
+                // Kept (and recorded in the ledger) only once the mapping
+                // found its columns: a first row that is a person's values
+                // is never stored as column names.
+                st.headers = parsed.headers.clone();
                 if let Some(prev) = previous_headers.as_deref().and_then(|h| serde_json::from_str::<Vec<String>>(h).ok()) {
                     let added: Vec<String> = parsed.headers.iter().filter(|h| !prev.contains(h)).cloned().collect();
                     let removed: Vec<String> = prev.iter().filter(|h| !parsed.headers.contains(h)).cloned().collect();

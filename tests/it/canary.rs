@@ -1,7 +1,7 @@
 //! Privacy invariant 1: no raw identifier is ever written anywhere.
 //!
 //! Canary identifiers are planted in the partner extracts (accepted rows, a
-//! quarantined row and a rejected file), the whole job runs with debug
+//! quarantined row, a rejected file and files whose header row is missing), the whole job runs with debug
 //! logging, and every byte braid wrote is scanned for them: warehouse
 //! (Parquet decoded column by column), Delta logs, state database,
 //! quarantine, partner reports, releases, logs and command output.
@@ -95,6 +95,19 @@ fn no_planted_identifier_reaches_any_output() {
         "StudentID,LastName,FirstName\r\nCANARYREC9,Zrtcanaryrej,\"Jqxcanarygiv\r\n",
     )
     .unwrap();
+    // Exports without their header row: the first row is a person's, and
+    // what would be column names are identifiers (one with a name twice).
+    std::fs::write(
+        inputs.join("adult_school/students_zz_noheader.csv"),
+        "CANARYREC7781,Qzvcanaryfam,Jqxcanarygiv,Wvkcanarymid,02/27/1931,F,4417 Canaryvale Blvd,Oakland,94601,(510) 555-7392,jqx.canary@canarymail.org,SPANISH,Mexico,Y,Alameda,primary\r\n\
+         AS100001,Ruiz,Ana,,03/24/1990,F,12 Main St,Oakland,94601,(510) 555-0100,ana@example.org,SPANISH,Mexico,Y,Alameda,primary\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inputs.join("adult_school/students_zz_twice.csv"),
+        "CANARYREC7781,Zrtcanaryrej,Zrtcanaryrej,02/27/1931\r\nAS100001,Ruiz,Ana,03/24/1990\r\n",
+    )
+    .unwrap();
 
     // The scanner works: it finds the canaries in the inputs.
     let mut control = Vec::new();
@@ -125,7 +138,7 @@ fn no_planted_identifier_reaches_any_output() {
     let q = ws.sql("SELECT reason FROM quarantine WHERE reason = 'bad_date'");
     assert!(!q.is_empty(), "the malformed canary row is quarantined");
     let rejected = ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE status = 'rejected'");
-    assert_eq!(rejected[0]["n"], 1);
+    assert_eq!(rejected[0]["n"], 3);
 
     let mut found = Vec::new();
     for (label, text) in &outputs {

@@ -2,7 +2,8 @@
 //! `braid::fuzz::one_file`, on the malformed corpus under every format and
 //! option it can choose, and on seeded mutations of well-formed files of
 //! each format. The harness panics when a promise breaks (a panic, rows
-//! read != loaded + quarantined, a quarantine detail quoting a cell), so a
+//! read != loaded + quarantined, a quarantine detail quoting a cell, a file
+//! error quoting the file), so a
 //! regression fails here without a nightly toolchain. `cargo fuzz` searches
 //! far more inputs (README, "Fuzzing").
 
@@ -119,9 +120,16 @@ fn well_formed_files_of_each_format_load_and_quarantine_as_documented() {
     ] {
         assert_eq!(one_file_as(c, &bytes), expected, "{name}");
     }
-    // A delimiter that is not the file's: one column, so the required
-    // columns are missing and the file is rejected.
-    assert_eq!(one_file_as(choice(8, 64), CSV.as_bytes()).file_error, Some("missing_column"));
+    // A delimiter that is not the file's: one column, so no mapped column
+    // is found and the file is rejected.
+    assert_eq!(one_file_as(choice(8, 64), CSV.as_bytes()).file_error, Some("no_mapped_columns"));
+    // A file without its header row: the first row is a person's, and the
+    // rejection quotes none of it (the harness panics if it does).
+    let line = |id: &str| CSV.lines().find(|l| l.starts_with(id)).expect("row").to_string();
+    let headless = format!("{}\n{}\n", line("A4,"), line("A1,"));
+    assert_eq!(one_file_as(choice(0, 0), headless.as_bytes()).file_error, Some("no_mapped_columns"));
+    let twice = "Zx9Canary,Zx9Canary,03/04/1990\nA1,Ana,03/04/1990\n";
+    assert_eq!(one_file_as(choice(0, 0), twice.as_bytes()).file_error, Some("duplicate_column"));
 }
 
 #[test]

@@ -259,6 +259,22 @@ impl Mapper {
     ) -> Result<Mapper, FileError> {
         let index: HashMap<String, usize> =
             headers.iter().enumerate().map(|(i, h)| (h.trim().to_lowercase(), i)).collect();
+        // Messages name columns from the configuration only, never the
+        // file's: in a file exported without its header row, the first row
+        // is a person's names, birth date and ids.
+        let mapped: Vec<&str> = cfg.columns.values().flat_map(|spec| spec.names()).collect();
+        let found: Vec<&str> = mapped.iter().copied().filter(|n| index.contains_key(&n.trim().to_lowercase())).collect();
+        if found.is_empty() && !mapped.is_empty() {
+            return Err(FileError::new(
+                "no_mapped_columns",
+                format!(
+                    "none of the {} mapped columns ({}) is in the header row, which has {} column(s); if the file has no header row, set format.header = false and format.columns",
+                    mapped.len(),
+                    mapped.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                    headers.len()
+                ),
+            ));
+        }
         let mut cols = Vec::new();
         let mut absent = Vec::new();
         for (field, spec) in &cfg.columns {
@@ -271,9 +287,9 @@ impl Mapper {
                             return Err(FileError::new(
                                 "missing_column",
                                 format!(
-                                    "required column `{name}` (mapped to {}) is not in the header; the file has: {}",
+                                    "required column `{name}` (mapped to {}) is not in the header; of the mapped columns it has: {}",
                                     field.name(),
-                                    headers.join(", ")
+                                    found.join(", ")
                                 ),
                             ));
                         }
@@ -885,6 +901,21 @@ mod tests {
         let e = Mapper::new(&cfg(), &h, vec![], rules()).err().unwrap();
         assert_eq!(e.code, "missing_column");
         assert!(e.message.contains("`DOB`"));
+        // Only names from the configuration: not the file's own column.
+        assert!(!e.message.contains("BirthDate"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_first_row_of_values_is_never_quoted() {
+        // An export without its header row: the first row is a person's.
+        let first: Vec<String> =
+            ["A17", "Ana", "Ruiz", "03/04/1990", "09/01/2024", "", "", "F", "Y"].iter().map(|s| s.to_string()).collect();
+        let e = Mapper::new(&cfg(), &first, vec![], rules()).err().unwrap();
+        assert_eq!(e.code, "no_mapped_columns");
+        for v in ["A17", "Ana", "Ruiz", "03/04/1990"] {
+            assert!(!e.message.contains(v), "{v}: {}", e.message);
+        }
+        assert!(e.message.contains("format.header = false"), "{}", e.message);
     }
 
     #[test]

@@ -339,12 +339,21 @@ fn check_headers(headers: &[String]) -> Result<(), FileError> {
     if headers.iter().all(|h| h.trim().is_empty()) {
         return Err(FileError::new("no_header", "header row is empty"));
     }
-    let mut seen = std::collections::HashSet::new();
+    // Positions only: a file exported without its header row has a
+    // person's values where the names would be.
+    let mut seen = std::collections::HashMap::new();
     for (i, h) in headers.iter().enumerate() {
-        if !h.is_empty() && !seen.insert(h.as_str()) {
+        if h.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(h.as_str(), i) {
             return Err(FileError::new(
                 "duplicate_column",
-                format!("column `{h}` appears twice in the header (position {})", i + 1),
+                format!(
+                    "columns {} and {} of the header row have the same name; names must be unique (if the file has no header row, set format.header = false and format.columns)",
+                    first + 1,
+                    i + 1
+                ),
             ));
         }
     }

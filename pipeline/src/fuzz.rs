@@ -255,12 +255,19 @@ fn no_quote(what: &str, message: &str, file: &[u8]) {
     }
 }
 
-/// A cell that no message template could hold by chance: six bytes or
-/// more, with an upper-case letter and a digit, and not a column name
-/// (messages name columns).
+/// Words of braid's own messages that look like data: an example in the
+/// wage-quarter detail, and the names of text encodings (`UTF-16BE`). The
+/// fuzzer learns such strings from the code and puts them in files.
+const MESSAGE_WORDS: [&str; 1] = ["2024Q3"];
+
+/// A cell that no message could hold by chance: six bytes or more, with an
+/// upper-case letter and a digit, not a column name (messages name
+/// columns), and not one of braid's own message words.
 fn quotable(cell: &str, headers: &[String]) -> bool {
     cell.len() >= 6
         && cell.bytes().any(|b| b.is_ascii_uppercase())
         && cell.bytes().any(|b| b.is_ascii_digit())
         && !headers.iter().any(|h| h.contains(cell))
+        && !MESSAGE_WORDS.contains(&cell)
+        && encoding_rs::Encoding::for_label(cell.as_bytes()).is_none()
 }

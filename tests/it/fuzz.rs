@@ -197,6 +197,13 @@ fn seeded_mutations_keep_the_promises() {
             }
         }
     }
+    // Inputs libFuzzer once stopped at (choice bytes first), replayed.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/fuzz");
+    for e in std::fs::read_dir(&dir).expect("tests/corpus/fuzz") {
+        let path = e.expect("entry").path();
+        let input = std::fs::read(&path).expect("input");
+        assert!(std::panic::catch_unwind(|| one_file(&input)).is_ok(), "{}", path.display());
+    }
     // The raw input form the fuzz target receives: choice bytes, then file.
     let mut input = vec![0u8, 0];
     input.extend_from_slice(CSV.as_bytes());

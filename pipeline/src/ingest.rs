@@ -188,18 +188,25 @@ impl Ingest<'_> {
                 };
                 let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
                 let mut copies = Vec::new();
+                let mut any_loaded = false;
                 for f in &files {
                     let outcome = self.file(ledger, &source, p, feed, f, &forget).await?;
-                    if outcome.status == "duplicate" {
-                        copies.push((f, summary.files.len()));
+                    match outcome.status.as_str() {
+                        "duplicate" => copies.push((f, summary.files.len())),
+                        "loaded" => any_loaded = true,
+                        _ => {}
                     }
                     summary.files.push(outcome);
                 }
                 // A copy whose original was replaced later in this run (a
                 // new version at the original's URL) holds rows no active
-                // file has: look at the copies again.
-                for (f, i) in copies {
-                    summary.files[i] = self.file(ledger, &source, p, feed, f, &forget).await?;
+                // file has: look at the copies again. Only a file loaded in
+                // this run can have replaced one, so on other nights the
+                // copies are not fetched twice.
+                if any_loaded {
+                    for (f, i) in copies {
+                        summary.files[i] = self.file(ledger, &source, p, feed, f, &forget).await?;
+                    }
                 }
                 for v in ledger.mark_vanished(&p.id, &feed.name, &urls)? {
                     tracing::warn!(partner = %p.id, url = %v.url, "file vanished from the source; its rows are kept");

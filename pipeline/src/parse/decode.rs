@@ -51,28 +51,28 @@ pub fn decompress<'a>(
             Ok(Cow::Owned(out))
         }
         "zip" => super::guarded("bad_zip", "not a readable zip archive", || {
-                let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-                    .map_err(|e| FileError::new("bad_zip", format!("not a readable zip archive: {e}")))?;
-                let files: Vec<usize> =
-                    (0..archive.len()).filter(|i| archive.by_index(*i).map(|f| f.is_file()).unwrap_or(false)).collect();
-                if files.len() != 1 {
-                    return Err(FileError::new(
-                        "zip_members",
-                        format!("zip archive must hold exactly one file; it holds {}", files.len()),
-                    ));
-                }
-                let member = archive
-                    .by_index(files[0])
-                    .map_err(|e| FileError::new("bad_zip", format!("cannot open zip member: {e}")))?;
-                if member.size() > limit {
-                    return Err(over_limit(limit));
-                }
-                let mut out = Vec::new();
-                read_limited(member, &mut out, limit).map_err(|e| match e {
-                    Limited::Over => over_limit(limit),
-                    Limited::Io(e) => FileError::new("bad_zip", format!("zip member is corrupt: {e}")),
-                })?;
-                Ok(Cow::Owned(out))
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                .map_err(|e| FileError::new("bad_zip", format!("not a readable zip archive: {e}")))?;
+            let files: Vec<usize> =
+                (0..archive.len()).filter(|i| archive.by_index(*i).map(|f| f.is_file()).unwrap_or(false)).collect();
+            if files.len() != 1 {
+                return Err(FileError::new(
+                    "zip_members",
+                    format!("zip archive must hold exactly one file; it holds {}", files.len()),
+                ));
+            }
+            let member = archive
+                .by_index(files[0])
+                .map_err(|e| FileError::new("bad_zip", format!("cannot open zip member: {e}")))?;
+            if member.size() > limit {
+                return Err(over_limit(limit));
+            }
+            let mut out = Vec::new();
+            read_limited(member, &mut out, limit).map_err(|e| match e {
+                Limited::Over => over_limit(limit),
+                Limited::Io(e) => FileError::new("bad_zip", format!("zip member is corrupt: {e}")),
+            })?;
+            Ok(Cow::Owned(out))
         }),
         _ => Ok(Cow::Borrowed(bytes)),
     }

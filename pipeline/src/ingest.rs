@@ -24,7 +24,7 @@ use crate::ledger::{FileRecord, Ledger};
 use crate::map::{Mapper, Rejection, Rules};
 use crate::model::QUARANTINE;
 use crate::parse::{FileError, Limits, Parsed, RawRow};
-use crate::protect::{Protected, Protector, variants::NameVariants};
+use crate::protect::{Protector, variants::NameVariants};
 use crate::pull::{FeedConfig, PartnerConfig, Source, SourceFile};
 use crate::secret::{Keys, Purpose};
 use crate::warehouse::{AtomicParquet, Warehouse, write_parquet_atomic};
@@ -535,6 +535,9 @@ impl Ingest<'_> {
                 let work = {
                     let mut st = state.borrow_mut();
                     let st = &mut *st;
+                    if st.rows_read == 0 {
+                        st.duplicates.expect(data.len(), &rows);
+                    }
                     st.rows_read += rows.len() as u64;
                     // Duplicates in file order, here; the rest in the workers.
                     let (rows, dups) = split_duplicates(rows, &mut st.duplicates, st.mapper.as_ref().expect("started"));
@@ -668,8 +671,9 @@ pub(crate) fn process(
     key_id: &str,
 ) -> Result<Done> {
     let mut rejections = job.rejections;
-    let mut protected: Vec<Protected> = Vec::with_capacity(job.rows.len());
+    let mut batch = crate::protect::BatchBuilder::new(job.rows.len())?;
     let mut no_consent = 0;
+    let mut loaded = 0;
     for row in &job.rows {
         match mapper.map(row) {
             Ok(mut m) => {
@@ -690,18 +694,19 @@ pub(crate) fn process(
                 if !pr.consent {
                     no_consent += 1;
                 }
-                protected.push(pr);
+                batch.push(&pr);
+                loaded += 1;
             }
             Err(r) => rejections.push(r),
         }
     }
-    let (staged, identity) = crate::protect::to_batches(&protected, &p.id, &feed.name, file_id, key_id)?;
+    let (staged, identity) = batch.finish(&p.id, &feed.name, file_id, key_id)?;
     Ok(Done {
         index: job.index,
         staged,
         identity,
         rejections,
-        loaded: protected.len() as u64,
+        loaded,
         no_consent,
         warnings: mapper.take_warnings(),
     })

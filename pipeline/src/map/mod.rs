@@ -169,6 +169,19 @@ pub struct Duplicates {
 }
 
 impl Duplicates {
+    /// Size the table for a file of `file_bytes` from its first rows, so
+    /// that it is not rebuilt again and again as it grows (a file of a
+    /// million rows would rebuild it about twenty times).
+    pub fn expect(&mut self, file_bytes: usize, first: &[RawRow]) {
+        let bytes: usize = first.iter().map(|r| r.cells.as_byte_record().as_slice().len() + r.cells.len()).sum();
+        if bytes > 0 {
+            // Capped (about 100 MiB), since a file can hold more bytes per
+            // row than its first rows suggest (NDJSON repeats the keys);
+            // past the cap the table grows as it fills.
+            self.seen.reserve((file_bytes / bytes.div_ceil(first.len())).min(1 << 22));
+        }
+    }
+
     /// The line of an earlier identical row, if there is one.
     pub fn check(&mut self, row: &RawRow) -> Option<u64> {
         self.buf.clear();

@@ -38,15 +38,25 @@ pub fn parse(
         .quote(quote)
         .has_headers(false)
         .flexible(true)
-        .trim(if cfg.trim.unwrap_or(true) { csv::Trim::All } else { csv::Trim::None });
+        // Trimmed below, only the records that need it: the reader's own
+        // trim copies every record.
+        .trim(csv::Trim::None);
     if let Some(e) = cfg.escape.as_deref().and_then(|e| e.bytes().next()) {
         builder.escape(Some(e)).double_quote(false);
     }
     let mut reader = builder.from_reader(body);
+    let trim = cfg.trim.unwrap_or(true);
+    let read_record = |reader: &mut csv::Reader<&[u8]>, record: &mut csv::StringRecord| -> csv::Result<bool> {
+        let more = reader.read_record(record)?;
+        if trim && record.iter().any(|f| f.starts_with(char::is_whitespace) || f.ends_with(char::is_whitespace)) {
+            record.trim();
+        }
+        Ok(more)
+    };
 
     let mut record = csv::StringRecord::new();
     let headers: Vec<String> = if cfg.header.unwrap_or(true) {
-        match reader.read_record(&mut record) {
+        match read_record(&mut reader, &mut record) {
             Ok(true) => record.iter().map(|h| h.trim_start_matches('\u{feff}').to_string()).collect(),
             Ok(false) => return Err(FileError::new("empty_file", "file has no header row")),
             Err(e) => return Err(csv_error(e, line_offset)),
@@ -76,7 +86,7 @@ pub fn parse(
     let (mut newlines, mut counted) = (0u64, 0usize);
     loop {
         let pos_before = reader.position().byte() as usize;
-        match reader.read_record(&mut record) {
+        match read_record(&mut reader, &mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(csv_error(e, line_offset)),

@@ -150,7 +150,8 @@ pub fn identity_schema() -> SchemaRef {
     ]))
 }
 
-/// Build the staged-record and identity batches of one file.
+/// Build the staged-record and identity batches of some rows.
+#[cfg(test)]
 pub fn to_batches(
     rows: &[Protected],
     partner: &str,
@@ -158,54 +159,93 @@ pub fn to_batches(
     file_id: &str,
     key_id: &str,
 ) -> crate::Result<(RecordBatch, RecordBatch)> {
-    let schema = staged_schema();
-    let n = rows.len();
-    // One pass over the rows, each row's values read in order: a pass per
-    // column read every row's values again, from all over the heap.
-    enum Col {
-        Text(StringBuilder),
-        Date(Date32Builder),
-        Bool(BooleanBuilder),
-        Number(Float64Builder),
-        Cents(Int64Builder),
-    }
-    // The columns after the fixed ones: the wage period, then the
-    // non-identifier fields in schema order.
-    const FIXED: usize = 10;
-    let mut value_cols: Vec<(usize, Col)> = Vec::with_capacity(schema.fields().len() - FIXED);
-    for af in schema.fields().iter().skip(FIXED) {
-        let name = match af.name().as_str() {
-            "gender" => "sex",
-            "wage_year_quarter" => "wage_period",
-            other => other,
-        };
-        let f = Field::from_name(name).ok_or_else(|| crate::Error::internal(format!("staged column {name} is no field")))?;
-        let col = match af.data_type() {
-            DataType::Utf8 => Col::Text(StringBuilder::with_capacity(n, n * 8)),
-            DataType::Date32 => Col::Date(Date32Builder::with_capacity(n)),
-            DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(n)),
-            DataType::Float64 => Col::Number(Float64Builder::with_capacity(n)),
-            DataType::Int64 => Col::Cents(Int64Builder::with_capacity(n)),
-            other => return Err(crate::Error::internal(format!("staged type {other}"))),
-        };
-        value_cols.push((crate::map::field_index(f), col));
-    }
-    let mut record_key = StringBuilder::with_capacity(n, n * 32);
-    let mut line = UInt64Builder::with_capacity(n);
-    let mut consent = BooleanBuilder::with_capacity(n);
-    let mut birth = Int32Builder::with_capacity(n);
-    let mut zip3 = StringBuilder::with_capacity(n, n * 3);
-    let mut arrival = Int32Builder::with_capacity(n);
-    let mut employer = StringBuilder::with_capacity(n, n * 8);
+    let mut b = BatchBuilder::new(rows.len())?;
     for r in rows {
-        record_key.append_value(&r.record_key);
-        line.append_value(r.line);
-        consent.append_value(r.consent);
-        birth.append_option(r.birth_year);
-        zip3.append_option(r.zip3.as_deref());
-        arrival.append_option(r.arrival_year);
-        employer.append_option(r.employer_key.as_deref());
-        for (i, col) in value_cols.iter_mut() {
+        b.push(r);
+    }
+    b.finish(partner, feed, file_id, key_id)
+}
+
+/// A staged-record column after the fixed ones.
+enum Col {
+    Text(StringBuilder),
+    Date(Date32Builder),
+    Bool(BooleanBuilder),
+    Number(Float64Builder),
+    Cents(Int64Builder),
+}
+
+/// The staged-record and identity batches of one batch of rows, built as
+/// the rows are protected: each row goes into the column builders (and its
+/// identity into one byte buffer) at once, so a batch never holds its
+/// protected rows, and the next row reuses the memory of the last.
+pub struct BatchBuilder {
+    /// (field index, builder) of the columns after the fixed ones: the
+    /// wage period, then the non-identifier fields in schema order.
+    value_cols: Vec<(usize, Col)>,
+    record_key: StringBuilder,
+    line: UInt64Builder,
+    consent: BooleanBuilder,
+    birth: Int32Builder,
+    zip3: StringBuilder,
+    arrival: Int32Builder,
+    employer: StringBuilder,
+    rows: usize,
+    /// Every row's encoding, one after another, and (row, start, end).
+    encodings: Vec<u8>,
+    spans: Vec<(usize, usize, usize)>,
+}
+
+/// Columns before the value columns in the staged schema.
+const FIXED: usize = 10;
+
+impl BatchBuilder {
+    pub fn new(capacity: usize) -> crate::Result<BatchBuilder> {
+        let schema = staged_schema();
+        let n = capacity;
+        let mut value_cols = Vec::with_capacity(schema.fields().len() - FIXED);
+        for af in schema.fields().iter().skip(FIXED) {
+            let name = match af.name().as_str() {
+                "gender" => "sex",
+                "wage_year_quarter" => "wage_period",
+                other => other,
+            };
+            let f = Field::from_name(name).ok_or_else(|| crate::Error::internal(format!("staged column {name} is no field")))?;
+            let col = match af.data_type() {
+                DataType::Utf8 => Col::Text(StringBuilder::with_capacity(n, n * 8)),
+                DataType::Date32 => Col::Date(Date32Builder::with_capacity(n)),
+                DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(n)),
+                DataType::Float64 => Col::Number(Float64Builder::with_capacity(n)),
+                DataType::Int64 => Col::Cents(Int64Builder::with_capacity(n)),
+                other => return Err(crate::Error::internal(format!("staged type {other}"))),
+            };
+            value_cols.push((crate::map::field_index(f), col));
+        }
+        Ok(BatchBuilder {
+            value_cols,
+            record_key: StringBuilder::with_capacity(n, n * 32),
+            line: UInt64Builder::with_capacity(n),
+            consent: BooleanBuilder::with_capacity(n),
+            birth: Int32Builder::with_capacity(n),
+            zip3: StringBuilder::with_capacity(n, n * 3),
+            arrival: Int32Builder::with_capacity(n),
+            employer: StringBuilder::with_capacity(n, n * 8),
+            rows: 0,
+            encodings: Vec::with_capacity(n * 400),
+            spans: Vec::with_capacity(n),
+        })
+    }
+
+    /// Add one row. Its values are read in order, while they are in cache.
+    pub fn push(&mut self, r: &Protected) {
+        self.record_key.append_value(&r.record_key);
+        self.line.append_value(r.line);
+        self.consent.append_value(r.consent);
+        self.birth.append_option(r.birth_year);
+        self.zip3.append_option(r.zip3.as_deref());
+        self.arrival.append_option(r.arrival_year);
+        self.employer.append_option(r.employer_key.as_deref());
+        for (i, col) in self.value_cols.iter_mut() {
             let v = &r.values[*i];
             match col {
                 Col::Text(b) => b.append_option(v.text()),
@@ -224,61 +264,65 @@ pub fn to_batches(
                 }),
             }
         }
-    }
-    let constant = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(record_key.finish()),
-        constant(partner),
-        constant(feed),
-        constant(file_id),
-        Arc::new(line.finish()),
-        Arc::new(consent.finish()),
-        Arc::new(birth.finish()),
-        Arc::new(zip3.finish()),
-        Arc::new(arrival.finish()),
-        Arc::new(employer.finish()),
-    ];
-    debug_assert_eq!(cols.len(), FIXED);
-    for (_, col) in value_cols {
-        cols.push(match col {
-            Col::Text(mut b) => Arc::new(b.finish()),
-            Col::Date(mut b) => Arc::new(b.finish()),
-            Col::Bool(mut b) => Arc::new(b.finish()),
-            Col::Number(mut b) => Arc::new(b.finish()),
-            Col::Cents(mut b) => Arc::new(b.finish()),
-        });
-    }
-    let staged = RecordBatch::try_new(schema, cols)?;
-
-    // Every encoding into one buffer, then (record key, byte range) each.
-    let mut bytes_all: Vec<u8> = Vec::with_capacity(rows.len() * 400);
-    let mut spans: Vec<(&str, usize, usize)> = Vec::with_capacity(rows.len());
-    for r in rows {
         if let Some(id) = &r.identity {
-            let start = bytes_all.len();
-            id.write_bytes(&mut bytes_all);
-            spans.push((r.record_key.as_str(), start, bytes_all.len()));
+            let start = self.encodings.len();
+            id.write_bytes(&mut self.encodings);
+            self.spans.push((self.rows, start, self.encodings.len()));
         }
+        self.rows += 1;
     }
-    let mut rk = StringBuilder::with_capacity(spans.len(), spans.len() * 32);
-    let mut enc = BinaryBuilder::with_capacity(spans.len(), bytes_all.len());
-    // One row per distinct identity observation of a record.
-    let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(spans.len(), Default::default());
-    let mut count = 0;
-    for &(key, start, end) in &spans {
-        let bytes = &bytes_all[start..end];
-        if seen.insert((key, bytes)) {
-            rk.append_value(key);
-            enc.append_value(bytes);
-            count += 1;
+
+    /// The staged-record batch (one row per row pushed) and the identity
+    /// batch (one row per distinct identity observation of a record).
+    pub fn finish(mut self, partner: &str, feed: &str, file_id: &str, key_id: &str) -> crate::Result<(RecordBatch, RecordBatch)> {
+        let n = self.rows;
+        let constant = |s: &str, n: usize| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
+        let record_key = self.record_key.finish();
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(record_key.clone()),
+            constant(partner, n),
+            constant(feed, n),
+            constant(file_id, n),
+            Arc::new(self.line.finish()),
+            Arc::new(self.consent.finish()),
+            Arc::new(self.birth.finish()),
+            Arc::new(self.zip3.finish()),
+            Arc::new(self.arrival.finish()),
+            Arc::new(self.employer.finish()),
+        ];
+        debug_assert_eq!(cols.len(), FIXED);
+        for (_, col) in self.value_cols {
+            cols.push(match col {
+                Col::Text(mut b) => Arc::new(b.finish()),
+                Col::Date(mut b) => Arc::new(b.finish()),
+                Col::Bool(mut b) => Arc::new(b.finish()),
+                Col::Number(mut b) => Arc::new(b.finish()),
+                Col::Cents(mut b) => Arc::new(b.finish()),
+            });
         }
+        let staged = RecordBatch::try_new(staged_schema(), cols)?;
+
+        let spans = &self.spans;
+        let mut rk = StringBuilder::with_capacity(spans.len(), spans.len() * 32);
+        let mut enc = BinaryBuilder::with_capacity(spans.len(), self.encodings.len());
+        // One row per distinct identity observation of a record.
+        let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(spans.len(), Default::default());
+        let mut count = 0;
+        for &(row, start, end) in spans {
+            let key = record_key.value(row);
+            let bytes = &self.encodings[start..end];
+            if seen.insert((key, bytes)) {
+                rk.append_value(key);
+                enc.append_value(bytes);
+                count += 1;
+            }
+        }
+        let identity = RecordBatch::try_new(
+            identity_schema(),
+            vec![Arc::new(rk.finish()), constant(partner, count), constant(file_id, count), constant(key_id, count), Arc::new(enc.finish())],
+        )?;
+        Ok((staged, identity))
     }
-    let rep = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; count])) };
-    let identity = RecordBatch::try_new(
-        identity_schema(),
-        vec![Arc::new(rk.finish()), rep(partner), rep(file_id), rep(key_id), Arc::new(enc.finish())],
-    )?;
-    Ok((staged, identity))
 }
 
 /// Days since the Unix epoch, as Arrow's Date32.

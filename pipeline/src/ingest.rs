@@ -163,6 +163,9 @@ pub struct Ingest<'a> {
 impl Ingest<'_> {
     /// Pull and stage every partner. Never stops at a bad file or source.
     pub async fn run(&self, ledger: &mut Ledger, partner: Option<&str>) -> Result<IngestSummary> {
+        // Freed memory is kept for the next file and batch, not handed back
+        // to the kernel, until the stage ends.
+        let _keep = crate::memory::KeepFreed::start();
         let mut summary = IngestSummary::default();
         let forget = ledger.forget_entries()?;
         for p in &self.cfg.partners {

@@ -34,6 +34,7 @@ pub mod ledger;
 pub mod link;
 pub mod load;
 pub mod map;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod parse;

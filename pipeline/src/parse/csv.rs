@@ -192,6 +192,19 @@ mod tests {
     }
 
     #[test]
+    fn trimming_is_per_field_unicode_and_can_be_turned_off() {
+        // Only the last field, only a no-break space: still trimmed.
+        let text = "id,name,city\n1,Ana,Oakland\u{a0}\n2,Bo,Fresno\n3,\t Cy , Davis\n".as_bytes();
+        let (_, rows) = parse_all(text, "a.csv", &csv_cfg()).unwrap();
+        let cells: Vec<Vec<&str>> = rows.iter().map(|r| r.cells.iter().collect()).collect();
+        assert_eq!(cells, [["1", "Ana", "Oakland"], ["2", "Bo", "Fresno"], ["3", "Cy", "Davis"]]);
+        let untrimmed = FormatConfig { trim: Some(false), ..csv_cfg() };
+        let (_, rows) = parse_all(text, "a.csv", &untrimmed).unwrap();
+        assert_eq!(&rows[0].cells[2], "Oakland\u{a0}");
+        assert_eq!(&rows[2].cells[1], "\t Cy ");
+    }
+
+    #[test]
     fn crlf_line_numbers_are_right() {
         let (_, rows) = parse_all(b"a,b\r\n1,2\r\n3,4\r\n", "a.csv", &csv_cfg()).unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);

@@ -21,7 +21,7 @@
 //!   persistent budget and writes the release.
 //!
 //! [`run`] wires the stages together; the `braid` binary is a thin layer over
-//! [`cli`].
+//! [`cli`]. [`memory`] keeps freed memory in the process while ingest runs.
 
 pub mod cli;
 pub mod config;

@@ -215,6 +215,10 @@ pub struct Encoder {
     cached: usize,
     /// Date-of-birth encodings by (date, placeholder).
     dobs: foldhash::HashMap<(chrono::NaiveDate, bool), DobEnc>,
+    /// ZIP codes (5 digits, token) and city tokens by the partner's text:
+    /// a partner's people live in a few hundred of each.
+    zips: foldhash::HashMap<String, Option<([u8; 5], u64)>>,
+    cities: foldhash::HashMap<String, u64>,
     /// Bigram positions of the name and street filters (unsalted).
     name_grams: GramTable,
     street_grams: GramTable,
@@ -372,6 +376,8 @@ impl Encoder {
             cache: HashMap::new(),
             cached: 0,
             dobs: Default::default(),
+            zips: Default::default(),
+            cities: Default::default(),
             name_grams: GramTable::new(),
             street_grams: GramTable::new(),
         }
@@ -413,20 +419,22 @@ impl Encoder {
         if let Some(e) = raw.email.and_then(normalize::email) {
             id.email = token(&k.email, e.as_bytes());
         }
-        let zip = raw.zip.and_then(normalize::zip5);
-        if let Some(z) = &zip {
-            id.zip5 = token(&k.zip, z.as_bytes());
+        let zip = raw.zip.and_then(|z| self.zip(z));
+        let zip_digits = zip.as_ref().map(|(digits, _)| std::str::from_utf8(digits).expect("ASCII digits"));
+        if let Some((_, t)) = zip {
+            id.zip5 = t;
         }
+        let zip = zip_digits;
         if let Some(s) = raw.street.and_then(normalize::street_words) {
             let street_word = normalize::street_name_word(&s);
             if normalize::is_address(&s) {
                 // The same street line in another ZIP is another address.
-                let z = zip.as_deref().unwrap_or("");
+                let z = zip.unwrap_or("");
                 id.address = token_joined(&k.address, s.as_bytes(), z.as_bytes());
                 // The house number in its ZIP code survives a mistyped street
                 // name (blocking only).
                 let number = s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit()));
-                if let (Some(n), Some(z)) = (number, &zip) {
+                if let (Some(n), Some(z)) = (number, zip) {
                     id.house_zip = token_joined(&k.house_zip, n.as_bytes(), z.as_bytes());
                 }
                 if let (Some(n), Some(w)) = (number, street_word) {
@@ -445,10 +453,38 @@ impl Encoder {
                 id.street_bloom = bloom(&mut self.street_grams, &k.street_bloom, &k.perm, &s, salt, &self.hardening);
             }
         }
-        if let Some(c) = raw.city.map(normalize::fold).filter(|c| c.bytes().filter(u8::is_ascii_alphabetic).count() >= 2) {
-            id.city = token(&k.city, c.as_bytes());
+        if let Some(c) = raw.city {
+            id.city = self.city(c);
         }
         id
+    }
+
+    /// The 5-digit ZIP code of a partner's ZIP text and its token (cached).
+    fn zip(&mut self, text: &str) -> Option<([u8; 5], u64)> {
+        if let Some(z) = self.zips.get(text) {
+            return *z;
+        }
+        let z = normalize::zip5(text).map(|z| {
+            let digits: [u8; 5] = z.as_bytes().try_into().expect("5 digits");
+            (digits, token(&self.keys.zip, &digits))
+        });
+        if self.zips.len() < 100_000 {
+            self.zips.insert(text.to_string(), z);
+        }
+        z
+    }
+
+    /// The token of a partner's city text, 0 for none (cached).
+    fn city(&mut self, text: &str) -> u64 {
+        if let Some(t) = self.cities.get(text) {
+            return *t;
+        }
+        let c = normalize::fold(text);
+        let t = if c.bytes().filter(u8::is_ascii_alphabetic).count() >= 2 { token(&self.keys.city, c.as_bytes()) } else { 0 };
+        if self.cities.len() < 100_000 {
+            self.cities.insert(text.to_string(), t);
+        }
+        t
     }
 
     /// Tokens of a date of birth (cached: birth dates repeat).
@@ -899,6 +935,30 @@ mod tests {
             dob: NaiveDate::from_ymd_opt(1985, 3, 7),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn zip_and_city_tokens_read_the_same_from_the_cache() {
+        let at = |zip: &'static str, city: &'static str| RawIdentity {
+            zip: Some(zip),
+            city: Some(city),
+            street: Some("12 Main St"),
+            ..raw("Ana", "Ruiz")
+        };
+        let mut e = enc();
+        let first = e.encode(&at("02139", "Cambridge"));
+        assert_ne!(first.zip5, 0);
+        assert_ne!(first.city, 0);
+        // Second time from the caches; a ZIP code that lost its leading zero
+        // and a city in other case are the same ZIP code and city.
+        assert_eq!(e.encode(&at("02139", "Cambridge")), first);
+        assert_eq!(e.encode(&at("2139", "CAMBRIDGE")), first);
+        // A fresh encoder (empty caches) agrees.
+        assert_eq!(enc().encode(&at("2139", "CAMBRIDGE")), first);
+        let other = e.encode(&at("02140", "X"));
+        assert_ne!(other.zip5, first.zip5);
+        assert_ne!(other.address, first.address, "the street line is joined with its ZIP code");
+        assert_eq!(other.city, 0, "one letter is no city");
     }
 
     #[test]

@@ -81,6 +81,33 @@ pub struct PartEnc {
     pub edits: Box<[u32]>,
 }
 
+impl PartEnc {
+    /// The part's bytes in layout `version`, after its role.
+    fn write_body(&self, version: u8, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.exact.to_le_bytes());
+        out.push(self.variants.len() as u8);
+        for v in &self.variants {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(self.nicknames.len() as u8);
+        for v in &self.nicknames {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in self.phonetic {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for w in self.bloom {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        if version >= 6 {
+            out.push(self.edits.len() as u8);
+            for v in &self.edits {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
 // Two cache lines per part: the compare loop reads every part of both
 // identities of a pair.
 #[cfg(target_pointer_width = "64")]
@@ -210,8 +237,8 @@ pub struct Encoder {
     variants: Arc<NameVariants>,
     hardening: Hardening,
     metaphone: DoubleMetaphone,
-    /// salt -> name part -> encoding.
-    cache: HashMap<i32, foldhash::HashMap<String, PartCore>>,
+    /// salt -> name part -> encoding (and its bytes).
+    cache: HashMap<i32, foldhash::HashMap<String, Arc<CachedPart>>>,
     cached: usize,
     /// Date-of-birth encodings by (date, placeholder).
     dobs: foldhash::HashMap<(chrono::NaiveDate, bool), DobEnc>,
@@ -219,6 +246,8 @@ pub struct Encoder {
     /// a partner's people live in a few hundred of each.
     zips: foldhash::HashMap<String, Option<([u8; 5], u64)>>,
     cities: foldhash::HashMap<String, u64>,
+    /// The name parts of the row at hand (reused from row to row).
+    scratch: Vec<(Role, Arc<CachedPart>)>,
     /// Bigram positions of the name and street filters (unsalted).
     name_grams: GramTable,
     street_grams: GramTable,
@@ -273,6 +302,21 @@ fn gram_hash(key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
     (a, c)
 }
 
+/// A name part's encoding, and its bytes in the layout (all but the role,
+/// which depends on where the part stands in a name).
+struct CachedPart {
+    core: PartCore,
+    bytes: Box<[u8]>,
+}
+
+impl CachedPart {
+    fn new(core: PartCore) -> CachedPart {
+        let mut bytes = Vec::new();
+        core.enc(Role::Given).write_body(LAYOUT_VERSION, &mut bytes);
+        CachedPart { core, bytes: bytes.into_boxed_slice() }
+    }
+}
+
 #[derive(Clone)]
 struct PartCore {
     exact: u64,
@@ -281,6 +325,20 @@ struct PartCore {
     phonetic: [u64; 2],
     bloom: Bloom,
     edits: Box<[u32]>,
+}
+
+impl PartCore {
+    fn enc(&self, role: Role) -> PartEnc {
+        PartEnc {
+            role,
+            exact: self.exact,
+            variants: self.variants.clone(),
+            nicknames: self.nicknames.clone(),
+            phonetic: self.phonetic,
+            bloom: self.bloom,
+            edits: self.edits.clone(),
+        }
+    }
 }
 
 /// First 64 bits of the keyed hash, never 0 (0 means "absent").
@@ -378,6 +436,7 @@ impl Encoder {
             dobs: Default::default(),
             zips: Default::default(),
             cities: Default::default(),
+            scratch: Vec::new(),
             name_grams: GramTable::new(),
             street_grams: GramTable::new(),
         }
@@ -385,22 +444,41 @@ impl Encoder {
 
     /// Encode one row's identifiers. The raw values are only borrowed.
     pub fn encode(&mut self, raw: &RawIdentity<'_>) -> Identity {
+        let mut parts = Vec::new();
+        let mut id = self.encode_parts(raw, &mut parts);
+        id.parts = parts.iter().map(|(role, c)| c.core.enc(*role)).collect();
+        id
+    }
+
+    /// [`Encoder::encode`], appended to `out` as [`Identity::write_bytes`]
+    /// would write it: the name parts' bytes come from the cache, so nothing
+    /// is built only to be copied. Returns whether the identity is not
+    /// empty ([`Identity::is_empty`]).
+    pub fn encode_bytes(&mut self, raw: &RawIdentity<'_>, out: &mut Vec<u8>) -> bool {
+        let mut parts = std::mem::take(&mut self.scratch);
+        let id = self.encode_parts(raw, &mut parts);
+        out.push(LAYOUT_VERSION);
+        out.push(parts.len() as u8);
+        for (role, c) in &parts {
+            out.push(*role as u8);
+            out.extend_from_slice(&c.bytes);
+        }
+        id.write_rest(out);
+        let not_empty = !(parts.is_empty() && id.is_empty());
+        parts.clear();
+        self.scratch = parts;
+        not_empty
+    }
+
+    /// The name parts (into `parts`, from the cache) and every other field.
+    fn encode_parts(&mut self, raw: &RawIdentity<'_>, parts: &mut Vec<(Role, Arc<CachedPart>)>) -> Identity {
         let k = self.keys.clone();
         let mut id = Identity::default();
         let names = normalize::name_parts(raw.given, raw.middle, raw.family, raw.full, raw.name_order);
         let dob = raw.dob.and_then(normalize::dob);
         let salt = if self.hardening.salt_birth_year { dob.map(|d| d.date.year()).unwrap_or(0) } else { 0 };
         for (role, part) in &names.parts {
-            let core = self.part(part, salt);
-            id.parts.push(PartEnc {
-                role: *role,
-                exact: core.exact,
-                variants: core.variants,
-                nicknames: core.nicknames,
-                phonetic: core.phonetic,
-                bloom: core.bloom,
-                edits: core.edits,
-            });
+            parts.push((*role, self.part(part, salt)));
         }
         if let Some(d) = dob {
             id.dob = Some(self.dob(d));
@@ -519,7 +597,7 @@ impl Encoder {
         enc
     }
 
-    fn part(&mut self, part: &str, salt: i32) -> PartCore {
+    fn part(&mut self, part: &str, salt: i32) -> Arc<CachedPart> {
         if let Some(c) = self.cache.get(&salt).and_then(|m| m.get(part)) {
             return c.clone();
         }
@@ -537,7 +615,7 @@ impl Encoder {
         ];
         let bloom = bloom(&mut self.name_grams, &k.bloom, &k.perm, part, salt, &self.hardening);
         let edits = one_edit_neighbourhood(&k.one_edit, part, salt);
-        let core = PartCore { exact, variants, nicknames, phonetic, bloom, edits };
+        let core = Arc::new(CachedPart::new(PartCore { exact, variants, nicknames, phonetic, bloom, edits }));
         if self.cached < 200_000 {
             self.cached += 1;
             self.cache.entry(salt).or_default().insert(part.to_string(), core.clone());
@@ -771,28 +849,14 @@ impl Identity {
         out.push(self.parts.len() as u8);
         for p in &self.parts {
             out.push(p.role as u8);
-            out.extend_from_slice(&p.exact.to_le_bytes());
-            out.push(p.variants.len() as u8);
-            for v in &p.variants {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.push(p.nicknames.len() as u8);
-            for v in &p.nicknames {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in p.phonetic {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for w in p.bloom {
-                out.extend_from_slice(&w.to_le_bytes());
-            }
-            if version >= 6 {
-                out.push(p.edits.len() as u8);
-                for v in &p.edits {
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
+            p.write_body(version, out);
         }
+        self.write_rest(out);
+    }
+
+    /// Everything after the name parts (the same in every layout version
+    /// that writes).
+    fn write_rest(&self, out: &mut Vec<u8>) {
         match &self.dob {
             None => out.push(0),
             Some(d) => {
@@ -934,6 +998,37 @@ mod tests {
             family: Some(f),
             dob: NaiveDate::from_ymd_opt(1985, 3, 7),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn encoded_bytes_are_the_identitys_bytes() {
+        let full = RawIdentity {
+            middle: Some("Maria"),
+            tax_id: Some("123-45-6780"),
+            phone: Some("(510) 555-0100"),
+            email: Some("Ana.Ruiz+x@gmail.com"),
+            street: Some("12 Main St Apt 4"),
+            zip: Some("94601"),
+            city: Some("Oakland"),
+            sex: Some(1),
+            ..raw("Ana Sofia", "de la Ruiz-Gomez")
+        };
+        let empty = RawIdentity::default();
+        let salted = Hardening { salt_birth_year: true, ..Hardening::default() };
+        let vars = || Arc::new(NameVariants::parse(super::super::variants::BUILTIN, "t").unwrap());
+        for hardening in [Hardening::default(), salted] {
+            let mut e = Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
+            let mut fresh = || Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
+            // Twice each: the second time the name parts come from the cache.
+            for r in [full, raw("Bo", "Li"), empty, full, raw("Bo", "Li"), empty] {
+                let mut out = vec![7u8];
+                let not_empty = e.encode_bytes(&r, &mut out);
+                let id = fresh().encode(&r);
+                assert_eq!(&out[1..], &id.to_bytes()[..], "appended after what was there");
+                assert_eq!(not_empty, !id.is_empty());
+                assert_eq!(Identity::from_bytes(&out[1..]).as_ref(), Some(&id));
+            }
         }
     }
 

@@ -57,8 +57,9 @@ pub struct Protected {
     pub employer_key: Option<String>,
     /// Non-identifier values, indexed like `Field::ALL` (identifiers Null).
     pub values: Vec<Value>,
-    /// Tokens and encodings; None without consent or without identifiers.
-    pub identity: Option<Identity>,
+    /// Tokens and encodings ([`Identity::to_bytes`]); None without consent
+    /// or without identifiers.
+    pub identity: Option<Vec<u8>>,
 }
 
 /// Protects the rows of one partner feed.
@@ -106,12 +107,13 @@ impl Protector {
             zip: text(Field::Zip),
             city: text(Field::City),
         };
-        let identity = self.encoder.encode(&raw);
+        let mut identity = Vec::with_capacity(512);
+        let not_empty = self.encoder.encode_bytes(&raw, &mut identity);
         let record_key = match text(Field::RecordId) {
             Some(id) => encode::record_key_with(&self.record_key, &self.partner, id),
             // No partner id: the same identity at the same partner is the
             // same record.
-            None => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity.to_bytes()))),
+            None => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity))),
         };
         let zip3 = text(Field::Zip).and_then(normalize::zip5).map(|z| z[..3].to_string());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
@@ -130,7 +132,7 @@ impl Protector {
             arrival_year: values[crate::map::field_index(Field::ArrivalDate)].date().map(|d| d.year()),
             employer_key,
             values,
-            identity: (consent && !identity.is_empty()).then_some(identity),
+            identity: (consent && not_empty).then_some(identity),
         }
     }
 }
@@ -266,7 +268,7 @@ impl BatchBuilder {
         }
         if let Some(id) = &r.identity {
             let start = self.encodings.len();
-            id.write_bytes(&mut self.encodings);
+            self.encodings.extend_from_slice(id);
             self.spans.push((self.rows, start, self.encodings.len()));
         }
         self.rows += 1;
@@ -344,7 +346,7 @@ mod tests {
             arrival_year: None,
             employer_key: None,
             values: vec![Value::Null; Field::ALL.len()],
-            identity: Some(Identity { phone, ..Default::default() }),
+            identity: Some(Identity { phone, ..Default::default() }.to_bytes()),
         }
     }
 

@@ -317,7 +317,6 @@ impl CachedPart {
     }
 }
 
-#[derive(Clone)]
 struct PartCore {
     exact: u64,
     variants: Vec<u64>,
@@ -450,7 +449,7 @@ impl Encoder {
         id
     }
 
-    /// [`Encoder::encode`], appended to `out` as [`Identity::write_bytes`]
+    /// [`Encoder::encode`], appended to `out` as [`Identity::to_bytes`]
     /// would write it: the name parts' bytes come from the cache, so nothing
     /// is built only to be copied. Returns whether the identity is not
     /// empty ([`Identity::is_empty`]).
@@ -535,6 +534,12 @@ impl Encoder {
             id.city = self.city(c);
         }
         id
+    }
+
+    /// The 5-digit ZIP code of a partner's ZIP text ([`normalize::zip5`]),
+    /// from the same cache as its token.
+    pub fn zip5(&mut self, text: &str) -> Option<[u8; 5]> {
+        self.zip(text).map(|(digits, _)| digits)
     }
 
     /// The 5-digit ZIP code of a partner's ZIP text and its token (cached).
@@ -829,11 +834,6 @@ pub const LAYOUT_VERSION: u8 = 6;
 impl Identity {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.to_layout(LAYOUT_VERSION)
-    }
-
-    /// [`Identity::to_bytes`], appended to `out` (no allocation of its own).
-    pub fn write_bytes(&self, out: &mut Vec<u8>) {
-        self.write_layout(LAYOUT_VERSION, out)
     }
 
     /// The bytes in layout `version` (5 or later; tests write version 5 to

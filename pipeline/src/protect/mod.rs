@@ -115,7 +115,7 @@ impl Protector {
             // same record.
             None => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity))),
         };
-        let zip3 = text(Field::Zip).and_then(normalize::zip5).map(|z| z[..3].to_string());
+        let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| d[..3].iter().map(|b| *b as char).collect());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
         let mut values = row.values;
         for (i, f) in Field::ALL.iter().enumerate() {

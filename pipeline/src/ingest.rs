@@ -681,7 +681,7 @@ pub(crate) fn process(
         match mapper.map(row) {
             Ok(mut m) => {
                 let set_aside = std::mem::take(&mut m.set_aside);
-                let pr = protector.protect(m, mapper.name_order);
+                let pr = protector.protect(m, mapper.name_order, &mut mapper.recycled);
                 if !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
                     rejections.push(Rejection {
                         line: pr.line,
@@ -699,6 +699,10 @@ pub(crate) fn process(
                 }
                 batch.push(&pr);
                 loaded += 1;
+                mapper.recycled.keep_row(pr.values);
+                if let Some(id) = pr.identity {
+                    mapper.recycled.keep_bytes(id);
+                }
             }
             Err(r) => rejections.push(r),
         }

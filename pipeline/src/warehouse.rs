@@ -227,13 +227,15 @@ pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
 }
 
 /// Settings for staging files, written once per partner file on the ingest
-/// hot path and read by the next load: zstd level 1, and no compression or
-/// dictionary for the identity encodings, which are keyed hashes (random
-/// bytes that neither can shrink).
+/// hot path and read whole by the next load: zstd level 1, no statistics
+/// (nothing filters on them), and no compression or dictionary for the
+/// identity encodings, which are keyed hashes (random bytes that neither can
+/// shrink).
 pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
     let mut b = writer_properties(schema)
         .into_builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1")))
+        .set_statistics_enabled(EnabledStatistics::None)
         // The writer holds a row group's pages in memory until it closes.
         .set_max_row_group_row_count(Some(64 * 1024));
     for f in schema.fields() {

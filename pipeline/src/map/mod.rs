@@ -142,6 +142,70 @@ impl MappedRow {
     }
 }
 
+/// The buffers of rows already written, for the next rows to reuse: a
+/// worker would otherwise allocate and free a string for every text cell
+/// of every row, and a value row and an identity buffer for every row.
+#[derive(Debug, Clone, Default)]
+pub struct Recycled {
+    strings: Vec<String>,
+    rows: Vec<Vec<Value>>,
+    bytes: Vec<Vec<u8>>,
+}
+
+impl Recycled {
+    /// How many of each kind are kept (a row's worth, and then some).
+    const KEEP: usize = 64;
+
+    /// A text value holding `s`, in a reused buffer when there is one.
+    pub fn text(&mut self, s: &str) -> Value {
+        let mut t = self.strings.pop().unwrap_or_default();
+        t.clear();
+        t.push_str(s);
+        Value::Text(t)
+    }
+
+    /// Keep the buffer of a value that is no longer needed.
+    pub fn keep(&mut self, v: Value) {
+        if let Value::Text(s) = v
+            && self.strings.len() < Self::KEEP
+        {
+            self.strings.push(s);
+        }
+    }
+
+    /// Keep a row's values (their buffers, and the row itself).
+    pub fn keep_row(&mut self, mut values: Vec<Value>) {
+        for v in values.iter_mut() {
+            self.keep(std::mem::replace(v, Value::Null));
+        }
+        if self.rows.len() < Self::KEEP {
+            self.rows.push(values);
+        }
+    }
+
+    /// An empty byte buffer, reused when there is one.
+    pub fn bytes(&mut self, capacity: usize) -> Vec<u8> {
+        let mut b = self.bytes.pop().unwrap_or_default();
+        b.clear();
+        b.reserve(capacity);
+        b
+    }
+
+    pub fn keep_bytes(&mut self, b: Vec<u8>) {
+        if self.bytes.len() < Self::KEEP {
+            self.bytes.push(b);
+        }
+    }
+
+    /// A row of `Field::ALL.len()` nulls.
+    fn row(&mut self) -> Vec<Value> {
+        match self.rows.pop() {
+            Some(r) if r.len() == Field::ALL.len() => r,
+            _ => vec![Value::Null; Field::ALL.len()],
+        }
+    }
+}
+
 /// A quarantined row, or a value of a loaded row that was set aside.
 #[derive(Debug, Clone)]
 pub struct Rejection {
@@ -163,8 +227,8 @@ pub struct Rejection {
 #[derive(Debug, Default)]
 pub struct Duplicates {
     /// Row digest -> first line.
-    seen: foldhash::HashMap<[u8; 16], u64>,
-    /// The row's cells, joined, reused from row to row.
+    seen: foldhash::HashMap<u128, u64>,
+    /// The row's cells and their lengths, reused from row to row.
     buf: Vec<u8>,
 }
 
@@ -184,12 +248,16 @@ impl Duplicates {
 
     /// The line of an earlier identical row, if there is one.
     pub fn check(&mut self, row: &RawRow) -> Option<u64> {
+        // The cells as the parser holds them, one after another, then the
+        // length of each: ("ab", "c") and ("a", "bc") differ.
         self.buf.clear();
+        self.buf.extend_from_slice(row.cells.as_byte_record().as_slice());
         for c in row.cells.iter() {
-            self.buf.extend_from_slice(c.as_bytes());
-            self.buf.push(0x1f);
+            self.buf.extend_from_slice(&(c.len() as u32).to_le_bytes());
         }
-        let digest: [u8; 16] = blake3::hash(&self.buf).as_bytes()[..16].try_into().expect("16");
+        // A 128-bit hash: a million rows collide with odds of about 1 in
+        // 10^26. It never leaves memory, so it needs no key.
+        let digest = twox_hash::XxHash3_128::oneshot(&self.buf);
         match self.seen.entry(digest) {
             std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -259,6 +327,8 @@ pub struct Mapper {
     missing: Vec<u64>,
     /// Mapped columns absent from the file (optional fields only).
     pub absent_columns: Vec<String>,
+    /// Buffers handed back by the rows' consumer (see [`Recycled`]).
+    pub recycled: Recycled,
 }
 
 impl Mapper {
@@ -343,6 +413,7 @@ impl Mapper {
             warnings: Warnings::default(),
             missing: vec![0; Field::ALL.len()],
             absent_columns: absent,
+            recycled: Recycled::default(),
         };
         // Constants are typed like cell values, once.
         for (f, text) in constants {
@@ -387,7 +458,7 @@ impl Mapper {
             let (col, detail) = issue.detail(&[]);
             return Err(self.reject(row, col, issue.code(), detail));
         }
-        let mut values = vec![Value::Null; Field::ALL.len()];
+        let mut values = self.recycled.row();
         // A birth date that cannot be used as it is: (column, reason, detail).
         let mut dob_issue: Option<(Option<String>, &'static str, String)> = None;
         for (f, v) in &self.constants {
@@ -493,7 +564,10 @@ impl Mapper {
 
     fn typed(&mut self, field: Field, cell: Cow<'_, str>) -> Result<Value, (&'static str, String)> {
         if field.field_type() == FieldType::Text && !self.codes.contains_key(&field) {
-            return Ok(Value::Text(cell.into_owned()));
+            return Ok(match cell {
+                Cow::Borrowed(s) => self.recycled.text(s),
+                Cow::Owned(s) => Value::Text(s),
+            });
         }
         let text: &str = &cell;
         // Code tables apply first (booleans too).
@@ -516,8 +590,8 @@ impl Mapper {
         };
         let text = coded.as_deref().unwrap_or(text);
         match field.field_type() {
-            FieldType::Text => Ok(Value::Text(text.to_string())),
-            FieldType::Code => Ok(Value::Text(text.trim().to_string())),
+            FieldType::Text => Ok(self.recycled.text(text)),
+            FieldType::Code => Ok(self.recycled.text(text.trim())),
             FieldType::Bool => parse_bool(text).map(Value::Bool).ok_or((
                 "bad_boolean",
                 format!("{} is not a yes/no value; map partner codes in map.codes.{}", field.name(), field.name()),
@@ -891,12 +965,32 @@ mod tests {
     }
 
     #[test]
+    fn reused_buffers_hold_only_the_new_rows_values() {
+        let (mut m, mut fresh) = (mapper(), mapper());
+        let long = m.map(&row(2, &["7", "Anastasia-Maria", "Ruiz y Gonzalez", "03/24/1990", "", "", "", "", ""])).unwrap();
+        m.recycled.keep_row(long.values);
+        m.recycled.keep(Value::Text("a raw identifier".into()));
+        for r in [
+            row(3, &["8", "Li", "Wu", "01/02/1980", "", "", "", "", ""]),
+            row(4, &["9", "", "Ng", "05/06/1970", "", "", "", "", ""]),
+        ] {
+            let (a, b) = (m.map(&r).unwrap(), fresh.map(&r).unwrap());
+            assert_eq!(a.values, b.values);
+            m.recycled.keep_row(a.values);
+        }
+    }
+
+    #[test]
     fn duplicate_rows_are_found_with_the_first_line() {
         let mut d = Duplicates::default();
         let cells = ["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "", ""];
         assert_eq!(d.check(&row(2, &cells)), None);
         assert_eq!(d.check(&row(9, &cells)), Some(2));
         assert_eq!(d.check(&row(10, &["8", "Ana", "Ruiz", "03/24/1990", "", "", "", "", ""])), None);
+        // The same characters split into other cells are another row.
+        assert_eq!(d.check(&row(11, &["8", "AnaR", "uiz", "03/24/1990", "", "", "", "", ""])), None);
+        assert_eq!(d.check(&row(12, &["8", "Ana", "Ruiz", "03/24/1990", "", "", "", ""])), None);
+        assert_eq!(d.check(&row(13, &["8", "AnaR", "uiz", "03/24/1990", "", "", "", "", ""])), Some(11));
     }
 
     #[test]

@@ -1019,7 +1019,7 @@ mod tests {
         let vars = || Arc::new(NameVariants::parse(super::super::variants::BUILTIN, "t").unwrap());
         for hardening in [Hardening::default(), salted] {
             let mut e = Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
-            let mut fresh = || Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
+            let fresh = || Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
             // Twice each: the second time the name parts come from the cache.
             for r in [full, raw("Bo", "Li"), empty, full, raw("Bo", "Li"), empty] {
                 let mut out = vec![7u8];

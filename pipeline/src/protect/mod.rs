@@ -29,7 +29,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 pub use encode::{Encoder, Hardening, Identity, RawIdentity, employer_key, record_key};
 
-use crate::map::{MappedRow, Value};
+use crate::map::{MappedRow, Recycled, Value};
 use crate::model::{Field, staged_schema};
 use crate::secret::Keys;
 
@@ -82,7 +82,8 @@ impl Protector {
         }
     }
 
-    pub fn protect(&mut self, row: MappedRow, name_order: normalize::NameOrder) -> Protected {
+    /// The identifiers' buffers go to `recycled` (see [`Recycled`]).
+    pub fn protect(&mut self, row: MappedRow, name_order: normalize::NameOrder, recycled: &mut Recycled) -> Protected {
         let text = |f: Field| row.get(f).text();
         let consent = match (self.consent, row.get(Field::Consent)) {
             (_, Value::Bool(b)) => *b,
@@ -107,7 +108,7 @@ impl Protector {
             zip: text(Field::Zip),
             city: text(Field::City),
         };
-        let mut identity = Vec::with_capacity(512);
+        let mut identity = recycled.bytes(512);
         let not_empty = self.encoder.encode_bytes(&raw, &mut identity);
         let record_key = match text(Field::RecordId) {
             Some(id) => encode::record_key_with(&self.record_key, &self.partner, id),
@@ -120,7 +121,7 @@ impl Protector {
         let mut values = row.values;
         for (i, f) in Field::ALL.iter().enumerate() {
             if f.is_identifier() {
-                values[i] = Value::Null;
+                recycled.keep(std::mem::replace(&mut values[i], Value::Null));
             }
         }
         Protected {

@@ -226,8 +226,9 @@ pub struct Rejection {
 /// rows are mapped in parallel).
 #[derive(Debug, Default)]
 pub struct Duplicates {
-    /// Row digest -> first line.
-    seen: foldhash::HashMap<u128, u64>,
+    /// Row digest -> first line (two u64s rather than a u128, whose
+    /// 16-byte alignment would pad every entry to 32 bytes).
+    seen: foldhash::HashMap<[u64; 2], u64>,
     /// The row's cells and their lengths, reused from row to row.
     buf: Vec<u8>,
 }
@@ -257,7 +258,8 @@ impl Duplicates {
         }
         // A 128-bit hash: a million rows collide with odds of about 1 in
         // 10^26. It never leaves memory, so it needs no key.
-        let digest = twox_hash::XxHash3_128::oneshot(&self.buf);
+        let d = twox_hash::XxHash3_128::oneshot(&self.buf);
+        let digest = [d as u64, (d >> 64) as u64];
         match self.seen.entry(digest) {
             std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
             std::collections::hash_map::Entry::Vacant(e) => {

@@ -306,17 +306,32 @@ impl BatchBuilder {
         let staged = RecordBatch::try_new(staged_schema(), cols)?;
 
         let spans = &self.spans;
-        let mut rk = StringBuilder::with_capacity(spans.len(), spans.len() * 32);
-        let mut enc = BinaryBuilder::with_capacity(spans.len(), self.encodings.len());
         // One row per distinct identity observation of a record.
         let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(spans.len(), Default::default());
+        let distinct: Vec<bool> = spans.iter().map(|&(row, start, end)| seen.insert((record_key.value(row), &self.encodings[start..end]))).collect();
+        drop(seen);
+        if distinct.iter().all(|d| *d) && spans.len() == n && i32::try_from(self.encodings.len()).is_ok() {
+            // Every row has one identity and none repeats (the common case):
+            // the columns are the record keys and the encodings as they are,
+            // without a copy.
+            let ends = spans.iter().map(|&(_, _, end)| end);
+            let offsets = datafusion::arrow::buffer::OffsetBuffer::<i32>::from_lengths(
+                std::iter::once(0).chain(ends).collect::<Vec<_>>().windows(2).map(|w| w[1] - w[0]),
+            );
+            let enc = datafusion::arrow::array::BinaryArray::new(offsets, self.encodings.into(), None);
+            let identity = RecordBatch::try_new(
+                identity_schema(),
+                vec![Arc::new(record_key), constant(partner, n), constant(file_id, n), constant(key_id, n), Arc::new(enc)],
+            )?;
+            return Ok((staged, identity));
+        }
+        let mut rk = StringBuilder::with_capacity(spans.len(), spans.len() * 32);
+        let mut enc = BinaryBuilder::with_capacity(spans.len(), self.encodings.len());
         let mut count = 0;
-        for &(row, start, end) in spans {
-            let key = record_key.value(row);
-            let bytes = &self.encodings[start..end];
-            if seen.insert((key, bytes)) {
-                rk.append_value(key);
-                enc.append_value(bytes);
+        for (&(row, start, end), keep) in spans.iter().zip(&distinct) {
+            if *keep {
+                rk.append_value(record_key.value(row));
+                enc.append_value(&self.encodings[start..end]);
                 count += 1;
             }
         }
@@ -360,5 +375,22 @@ mod tests {
         assert_eq!(staged.num_rows(), 4);
         let keys = identity.column(0).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
         assert_eq!(keys.iter().map(Option::unwrap).collect::<Vec<_>>(), ["a", "b", "a"]);
+    }
+
+    #[test]
+    fn distinct_identities_are_taken_as_they_are() {
+        // No repeats: the identity batch is every row, in order, with its
+        // own encoding (built without a copy).
+        let rows = [row(2, "a", 7), row(3, "b", 7), row(4, "c", 9)];
+        let (staged, identity) = to_batches(&rows, "p", "f", "file", "k1").unwrap();
+        assert_eq!((staged.num_rows(), identity.num_rows()), (3, 3));
+        let keys = identity.column(0).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        assert_eq!(keys.iter().map(Option::unwrap).collect::<Vec<_>>(), ["a", "b", "c"]);
+        let enc = identity.column(4).as_any().downcast_ref::<datafusion::arrow::array::BinaryArray>().unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(enc.value(i), r.identity.as_deref().unwrap());
+        }
+        let key_id = identity.column(3).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        assert_eq!(key_id.value(2), "k1");
     }
 }

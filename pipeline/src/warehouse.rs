@@ -229,8 +229,10 @@ pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
 /// Settings for staging files, written once per partner file on the ingest
 /// hot path and read whole by the next load: zstd level 1, no statistics
 /// (nothing filters on them), and no compression or dictionary for the
-/// identity encodings, which are keyed hashes (random bytes that neither can
-/// shrink).
+/// identity encodings. Those are keyed hashes and sparse Bloom filters: a
+/// dictionary finds no repeats, and compression, which does shrink them
+/// (LZ4 to about half), cost more time than the smaller file saved
+/// (docs/decisions.md, decision 27).
 pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
     let mut b = writer_properties(schema)
         .into_builder()

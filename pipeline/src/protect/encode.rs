@@ -496,12 +496,9 @@ impl Encoder {
         if let Some(e) = raw.email.and_then(normalize::email) {
             id.email = token(&k.email, e.as_bytes());
         }
-        let zip = raw.zip.and_then(|z| self.zip(z));
-        let zip_digits = zip.as_ref().map(|(digits, _)| std::str::from_utf8(digits).expect("ASCII digits"));
-        if let Some((_, t)) = zip {
-            id.zip5 = t;
-        }
-        let zip = zip_digits;
+        let zip_enc = raw.zip.and_then(|z| self.zip(z));
+        id.zip5 = zip_enc.map_or(0, |(_, t)| t);
+        let zip = zip_enc.as_ref().map(|(digits, _)| std::str::from_utf8(digits).expect("ASCII digits"));
         if let Some(s) = raw.street.and_then(normalize::street_words) {
             let street_word = normalize::street_name_word(&s);
             if normalize::is_address(&s) {

@@ -21,9 +21,11 @@ use std::sync::Arc;
 
 use chrono::Datelike;
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
-    StringBuilder, UInt64Builder,
+    Array, ArrayRef, BinaryArray, BooleanArray, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder,
+    Int64Builder, StringBuilder, UInt32Array, UInt64Builder,
 };
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::{filter, take};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -306,38 +308,27 @@ impl BatchBuilder {
         let staged = RecordBatch::try_new(staged_schema(), cols)?;
 
         let spans = &self.spans;
-        // One row per distinct identity observation of a record.
-        let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(spans.len(), Default::default());
-        let distinct: Vec<bool> = spans.iter().map(|&(row, start, end)| seen.insert((record_key.value(row), &self.encodings[start..end]))).collect();
-        drop(seen);
-        if distinct.iter().all(|d| *d) && spans.len() == n && i32::try_from(self.encodings.len()).is_ok() {
-            // Every row has one identity and none repeats (the common case):
-            // the columns are the record keys and the encodings as they are,
-            // without a copy.
-            let ends = spans.iter().map(|&(_, _, end)| end);
-            let offsets = datafusion::arrow::buffer::OffsetBuffer::<i32>::from_lengths(
-                std::iter::once(0).chain(ends).collect::<Vec<_>>().windows(2).map(|w| w[1] - w[0]),
-            );
-            let enc = datafusion::arrow::array::BinaryArray::new(offsets, self.encodings.into(), None);
-            let identity = RecordBatch::try_new(
-                identity_schema(),
-                vec![Arc::new(record_key), constant(partner, n), constant(file_id, n), constant(key_id, n), Arc::new(enc)],
-            )?;
-            return Ok((staged, identity));
-        }
-        let mut rk = StringBuilder::with_capacity(spans.len(), spans.len() * 32);
-        let mut enc = BinaryBuilder::with_capacity(spans.len(), self.encodings.len());
-        let mut count = 0;
-        for (&(row, start, end), keep) in spans.iter().zip(&distinct) {
-            if *keep {
-                rk.append_value(record_key.value(row));
-                enc.append_value(&self.encodings[start..end]);
-                count += 1;
-            }
-        }
+        // One row per distinct identity observation of a record (a record
+        // repeats an identity when, say, its quarters of wages are rows).
+        let distinct: BooleanArray = {
+            let mut seen: foldhash::HashSet<(&str, &[u8])> = foldhash::HashSet::with_capacity_and_hasher(spans.len(), Default::default());
+            spans.iter().map(|&(row, start, end)| Some(seen.insert((record_key.value(row), &self.encodings[start..end])))).collect()
+        };
+        // The encodings as they lie one after another in the buffer, without
+        // a copy, each beside its record's key.
+        let offsets = OffsetBuffer::<i32>::from_lengths(spans.iter().map(|&(_, start, end)| end - start));
+        let enc: ArrayRef = Arc::new(BinaryArray::new(offsets, self.encodings.into(), None));
+        let keys: ArrayRef = if spans.len() == n {
+            Arc::new(record_key)
+        } else {
+            take(&record_key, &UInt32Array::from_iter_values(spans.iter().map(|&(row, _, _)| row as u32)), None)?
+        };
+        let (keys, enc) =
+            if distinct.true_count() == spans.len() { (keys, enc) } else { (filter(&keys, &distinct)?, filter(&enc, &distinct)?) };
+        let count = keys.len();
         let identity = RecordBatch::try_new(
             identity_schema(),
-            vec![Arc::new(rk.finish()), constant(partner, count), constant(file_id, count), constant(key_id, count), Arc::new(enc.finish())],
+            vec![keys, constant(partner, count), constant(file_id, count), constant(key_id, count), enc],
         )?;
         Ok((staged, identity))
     }
@@ -375,6 +366,22 @@ mod tests {
         assert_eq!(staged.num_rows(), 4);
         let keys = identity.column(0).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
         assert_eq!(keys.iter().map(Option::unwrap).collect::<Vec<_>>(), ["a", "b", "a"]);
+    }
+
+    #[test]
+    fn rows_without_an_identity_have_no_identity_row() {
+        // A row without consent has no identity; the others keep their
+        // keys, in order, with repeats dropped.
+        let none = Protected { identity: None, ..row(3, "n", 0) };
+        let rows = [row(2, "a", 7), none, row(4, "b", 8), row(5, "a", 7), row(6, "c", 9)];
+        let (staged, identity) = to_batches(&rows, "p", "f", "file", "k1").unwrap();
+        assert_eq!((staged.num_rows(), identity.num_rows()), (5, 3));
+        let keys = identity.column(0).as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        assert_eq!(keys.iter().map(Option::unwrap).collect::<Vec<_>>(), ["a", "b", "c"]);
+        let enc = identity.column(4).as_any().downcast_ref::<datafusion::arrow::array::BinaryArray>().unwrap();
+        for (i, r) in [&rows[0], &rows[2], &rows[4]].iter().enumerate() {
+            assert_eq!(enc.value(i), r.identity.as_deref().unwrap());
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Invariant, checked for every file: rows read = rows loaded + rows
 //! quarantined.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder};
@@ -142,7 +142,12 @@ pub struct FileReport {
     #[serde(default)]
     pub set_aside: BTreeMap<String, u64>,
     pub missing_share: BTreeMap<String, f64>,
+    /// (field, code, rows) for the unmapped codes that may be named (see
+    /// [`unmapped_codes`]).
     pub unmapped_codes: Vec<(String, String, u64)>,
+    /// (field, distinct values, rows) for unmapped values not named.
+    #[serde(default)]
+    pub unmapped_hidden: Vec<(String, u64, u64)>,
     pub ambiguous_dates: BTreeMap<String, u64>,
     pub absent_columns: Vec<String>,
     pub columns_added: Vec<String>,
@@ -487,8 +492,13 @@ impl Ingest<'_> {
                 // is never stored as column names.
                 st.headers = parsed.headers.clone();
                 if let Some(prev) = previous_headers.as_deref().and_then(|h| serde_json::from_str::<Vec<String>>(h).ok()) {
-                    let added: Vec<String> = parsed.headers.iter().filter(|h| !prev.contains(h)).cloned().collect();
-                    let removed: Vec<String> = prev.iter().filter(|h| !parsed.headers.contains(h)).cloned().collect();
+                    // Columns are matched whatever their case, so a header
+                    // that only changed case has not drifted.
+                    let norm = |h: &String| h.trim().to_lowercase();
+                    let (now, before): (HashSet<String>, HashSet<String>) =
+                        (parsed.headers.iter().map(norm).collect(), prev.iter().map(norm).collect());
+                    let added: Vec<String> = parsed.headers.iter().filter(|h| !before.contains(&norm(h))).cloned().collect();
+                    let removed: Vec<String> = prev.iter().filter(|h| !now.contains(&norm(h))).cloned().collect();
                     let mapped_gone: Vec<&String> = removed.iter().filter(|r| mapper_maps(feed, r)).collect();
                     if !mapped_gone.is_empty() {
                         return Err(FileError::new(
@@ -578,8 +588,7 @@ impl Ingest<'_> {
             }
             let read = state.rows_read.max(1) as f64;
             state.report.missing_share = state.warnings.missing.iter().map(|(k, v)| (k.clone(), *v as f64 / read)).collect();
-            state.report.unmapped_codes =
-                state.warnings.unmapped_codes.iter().map(|((f, c), n)| (f.clone(), c.clone(), *n)).collect();
+            (state.report.unmapped_codes, state.report.unmapped_hidden) = unmapped_codes(&state.warnings);
             state.report.ambiguous_dates = state.warnings.ambiguous_dates.clone();
             state.report.absent_columns = state.absent_columns.clone();
             let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url).map_err(Staging::Fatal)?;
@@ -589,6 +598,9 @@ impl Ingest<'_> {
             let mut warnings = Vec::new();
             for (field, code, n) in &state.report.unmapped_codes {
                 warnings.push(format!("{n} row(s) with unmapped {field} code `{code}`"));
+            }
+            for (field, values, n) in &state.report.unmapped_hidden {
+                warnings.push(format!("{n} row(s) with {values} other unmapped {field} value(s), not shown"));
             }
             for (what, n) in &state.report.set_aside {
                 warnings.push(format!("{n} row(s) loaded with their value set aside ({what})"));
@@ -615,6 +627,50 @@ impl Ingest<'_> {
 }
 
 /// The id of a file version: its partner, feed, URL and content.
+/// Unmapped values named in reports: at least this many rows share one.
+pub const UNMAPPED_SHOWN_MIN_ROWS: u64 = 5;
+/// A field with more distinct unmapped values than this names none.
+pub const UNMAPPED_SHOWN_MAX_VALUES: usize = 20;
+
+/// Splits a file's unmapped codes into those a report may name and, per
+/// field, a count of those it may not. A coded column holds codes, but a
+/// shifted column or free text can put a person's name or e-mail there, so
+/// a value is named only when it looks like a code (at most 32 characters,
+/// no `@`, no run of five digits), at least
+/// [`UNMAPPED_SHOWN_MIN_ROWS`] rows share it, and its field has at most
+/// [`UNMAPPED_SHOWN_MAX_VALUES`] distinct unmapped values (a column of
+/// identifiers has many).
+pub fn unmapped_codes(w: &crate::map::Warnings) -> (Vec<(String, String, u64)>, Vec<(String, u64, u64)>) {
+    let looks_like_code = |c: &str| {
+        c.chars().count() <= 32 && !c.contains('@') && !c.as_bytes().windows(5).any(|w| w.iter().all(u8::is_ascii_digit))
+    };
+    let mut fields: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+    for ((f, c), n) in &w.unmapped_codes {
+        fields.entry(f).or_default().push((c, *n));
+    }
+    for f in w.unmapped_more.keys() {
+        fields.entry(f).or_default();
+    }
+    let (mut shown, mut hidden) = (vec![], vec![]);
+    for (f, codes) in fields {
+        let more = w.unmapped_more.get(f).copied().unwrap_or(0);
+        let few = more == 0 && codes.len() <= UNMAPPED_SHOWN_MAX_VALUES;
+        let (mut values, mut rows) = (u64::from(more > 0), more);
+        for (c, n) in codes {
+            if few && n >= UNMAPPED_SHOWN_MIN_ROWS && looks_like_code(c) {
+                shown.push((f.to_string(), c.to_string(), n));
+            } else {
+                values += 1;
+                rows += n;
+            }
+        }
+        if rows > 0 {
+            hidden.push((f.to_string(), values, rows));
+        }
+    }
+    (shown, hidden)
+}
+
 fn file_id(p: &PartnerConfig, feed: &FeedConfig, url: &str, content_hash: &str) -> String {
     blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, url, content_hash).as_bytes()).to_hex()[..20].to_string()
 }
@@ -800,4 +856,30 @@ fn quarantine_batch(
             Arc::new(loaded.finish()),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmapped_values_are_named_only_when_they_look_like_shared_codes() {
+        let mut w = crate::map::Warnings::default();
+        let mut add = |f: &str, c: &str, n: u64| {
+            w.unmapped_codes.insert((f.to_string(), c.to_string()), n);
+        };
+        add("sex", "X", 7);
+        add("sex", "Zqxcanaryvv", 1);
+        add("sex", "ana.ruiz@example.org", 9);
+        add("sex", "4242 Canary Lane 94110", 6);
+        add("country_of_origin", "MEX", 5);
+        // A shifted column: many distinct values, none named.
+        for i in 0..30 {
+            add("program", &format!("Surname{i}"), 5);
+        }
+        w.unmapped_more.insert("race".into(), 40);
+        let (shown, hidden) = unmapped_codes(&w);
+        assert_eq!(shown, vec![("country_of_origin".into(), "MEX".into(), 5), ("sex".into(), "X".into(), 7)]);
+        assert_eq!(hidden, vec![("program".into(), 30, 150), ("race".into(), 1, 40), ("sex".into(), 3, 16)]);
+    }
 }

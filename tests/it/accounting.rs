@@ -218,6 +218,13 @@ fn schema_drift_is_named_and_the_partner_gets_a_report_it_can_act_on() {
     assert!(ok["report"]["missing_share"]["exit_date"].as_f64().unwrap() > 0.0);
     let html = std::fs::read_to_string(ws.path().join("var/partner-reports/corpus.html")).unwrap();
     assert!(html.contains("schema drift") || html.contains("schema_drift"), "the rejection is in the report");
+
+    // A header that only changed case has not drifted: columns are matched
+    // whatever their case.
+    std::fs::write(ws.path().join("corpus/spaced.csv"), "id,first,last,dob,start,end\n9,Ana,Ruiz,03/24/1990,09/01/2024,\n").unwrap();
+    ws.braid(&["run", "--no-publish"]);
+    let row = ws.sql("SELECT status, message FROM ingest_ledger WHERE url LIKE '%/spaced.csv' ORDER BY ingested_at DESC LIMIT 1");
+    assert_eq!(row[0]["status"], "loaded", "{row:?}");
 }
 
 #[test]

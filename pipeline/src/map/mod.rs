@@ -270,11 +270,18 @@ impl Duplicates {
     }
 }
 
+/// Distinct unmapped values kept per field (per worker) to report; a column
+/// with more holds something other than codes.
+pub const UNMAPPED_KEPT: usize = 64;
+
 /// Things worth telling the partner that do not reject a row.
 #[derive(Debug, Clone, Default)]
 pub struct Warnings {
-    /// (field, partner code) -> rows with a code not in `map.codes`.
+    /// (field, partner code) -> rows with a code not in `map.codes`: at
+    /// most [`UNMAPPED_KEPT`] values per field.
     pub unmapped_codes: BTreeMap<(String, String), u64>,
+    /// field -> rows with an unmapped value beyond those kept.
+    pub unmapped_more: BTreeMap<String, u64>,
     /// field -> rows whose date reads differently under two configured
     /// formats (day/month ambiguity); the first format was used.
     pub ambiguous_dates: BTreeMap<String, u64>,
@@ -283,9 +290,24 @@ pub struct Warnings {
 }
 
 impl Warnings {
+    /// Counts a row whose `field` holds `code`, which `map.codes` lacks.
+    fn unmapped(&mut self, field: &str, code: &str) {
+        let key = (field.to_string(), code.to_string());
+        if let Some(n) = self.unmapped_codes.get_mut(&key) {
+            *n += 1;
+        } else if self.unmapped_codes.range((field.to_string(), String::new())..).take_while(|((f, _), _)| f == field).count() < UNMAPPED_KEPT {
+            self.unmapped_codes.insert(key, 1);
+        } else {
+            *self.unmapped_more.entry(field.to_string()).or_default() += 1;
+        }
+    }
+
     pub fn merge(&mut self, other: Warnings) {
         for (k, v) in other.unmapped_codes {
             *self.unmapped_codes.entry(k).or_default() += v;
+        }
+        for (k, v) in other.unmapped_more {
+            *self.unmapped_more.entry(k).or_default() += v;
         }
         for (k, v) in other.ambiguous_dates {
             *self.ambiguous_dates.entry(k).or_default() += v;
@@ -331,6 +353,9 @@ pub struct Mapper {
     pub absent_columns: Vec<String>,
     /// Buffers handed back by the rows' consumer (see [`Recycled`]).
     pub recycled: Recycled,
+    /// The file's column names (real ones: the mapped columns were found
+    /// among them), for quarantine rows about a column the parser flagged.
+    headers: Vec<String>,
 }
 
 impl Mapper {
@@ -342,8 +367,25 @@ impl Mapper {
         null_markers: Vec<String>,
         rules: Rules,
     ) -> Result<Mapper, FileError> {
-        let index: HashMap<String, usize> =
-            headers.iter().enumerate().map(|(i, h)| (h.trim().to_lowercase(), i)).collect();
+        // Columns are found whatever their case; where the header has two
+        // names that differ only in case, the one spelled as configured.
+        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, h) in headers.iter().enumerate() {
+            index.entry(h.trim().to_lowercase()).or_default().push(i);
+        }
+        let column_of = |name: &str| -> Result<Option<usize>, FileError> {
+            let Some(at) = index.get(&name.trim().to_lowercase()) else { return Ok(None) };
+            match (at.as_slice(), at.iter().copied().filter(|i| headers[*i].trim() == name.trim()).collect::<Vec<_>>().as_slice()) {
+                ([i], _) | (_, [i]) => Ok(Some(*i)),
+                _ => Err(FileError::new(
+                    "duplicate_column",
+                    format!(
+                        "columns {} of the header row all match the mapped column `{name}` (their names differ only in case); names must be unique",
+                        at.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+            }
+        };
         // Messages name columns from the configuration only, never the
         // file's: in a file exported without its header row, the first row
         // is a person's names, birth date and ids.
@@ -365,8 +407,8 @@ impl Mapper {
         for (field, spec) in &cfg.columns {
             let mut idx = Vec::new();
             for name in spec.names() {
-                match index.get(&name.trim().to_lowercase()) {
-                    Some(i) => idx.push(*i),
+                match column_of(name)? {
+                    Some(i) => idx.push(i),
                     None => {
                         if cfg.required.contains(field) {
                             return Err(FileError::new(
@@ -416,6 +458,7 @@ impl Mapper {
             missing: vec![0; Field::ALL.len()],
             absent_columns: absent,
             recycled: Recycled::default(),
+            headers: headers.iter().map(|h| h.trim().to_string()).collect(),
         };
         // Constants are typed like cell values, once.
         for (f, text) in constants {
@@ -457,7 +500,7 @@ impl Mapper {
 
     pub fn map(&mut self, row: &RawRow) -> Result<MappedRow, Rejection> {
         if let Some(issue) = &row.issue {
-            let (col, detail) = issue.detail(&[]);
+            let (col, detail) = issue.detail(&self.headers);
             return Err(self.reject(row, col, issue.code(), detail));
         }
         let mut values = self.recycled.row();
@@ -578,11 +621,7 @@ impl Mapper {
                 Some(v) => Some(v.clone()),
                 None => {
                     if field.field_type() == FieldType::Code {
-                        *self
-                            .warnings
-                            .unmapped_codes
-                            .entry((field.name().to_string(), text.to_string()))
-                            .or_default() += 1;
+                        self.warnings.unmapped(field.name(), text);
                         return Ok(Value::Null);
                     }
                     None
@@ -636,6 +675,9 @@ impl Mapper {
                 Some(items) => parse_compiled_date(text, items),
                 None => parse_one_date(text, fmt),
             };
+            // `%Y` also reads "90" as the year 90: a four-digit-year format
+            // leaves a two-digit year to a `%y` format after it.
+            let parsed = parsed.filter(|d| !(d.year() < 1000 && fmt.contains("%Y")));
             let parsed = parsed.map(|d| {
                 if is_dob && fmt.contains("%y") && d > self.rules.today {
                     d.with_year(d.year() - 100).unwrap_or(d)
@@ -1001,6 +1043,73 @@ mod tests {
         let r = m.map(&row(2, &["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "W", ""])).unwrap();
         assert!(r.get(Field::Sex).is_null());
         assert_eq!(m.warnings.unmapped_codes.get(&("sex".into(), "W".into())), Some(&1));
+    }
+
+    #[test]
+    fn a_column_differing_only_in_case_never_stands_in_for_the_mapped_one() {
+        // `ID` is mapped; a later `id` column must not be read as the record id.
+        let mut h = headers();
+        h.push("id".into());
+        let mut m = Mapper::new(&cfg(), &h, vec![], rules()).unwrap();
+        let r = m.map(&row(2, &["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "", "", "CID98765"])).unwrap();
+        assert_eq!(r.get(Field::RecordId).text(), Some("7"));
+        // Found whatever its case when it is the only one.
+        let mut h = headers();
+        h[0] = "id".into();
+        assert!(Mapper::new(&cfg(), &h, vec![], rules()).is_ok());
+        // Two spellings, neither the configured one: ambiguous.
+        let mut h = headers();
+        h[0] = "id".into();
+        h.push("Id".into());
+        let e = Mapper::new(&cfg(), &h, vec![], rules()).err().unwrap();
+        assert_eq!(e.code, "duplicate_column");
+        assert!(e.message.contains("1, 10"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_two_digit_year_is_left_to_a_two_digit_year_format() {
+        let cfg: MappingConfig = toml::from_str(
+            r#"
+            date_formats = ["%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y"]
+            [columns]
+            record_id = "ID"
+            dob = "DOB"
+            entry_date = "Start"
+            "#,
+        )
+        .unwrap();
+        let h: Vec<String> = ["ID", "DOB", "Start"].iter().map(|s| s.to_string()).collect();
+        let mut m = Mapper::new(&cfg, &h, vec![], rules()).unwrap();
+        let r = m.map(&row(2, &["1", "03/15/90", "01/15/24"])).unwrap();
+        assert_eq!(r.get(Field::Dob).date(), NaiveDate::from_ymd_opt(1990, 3, 15));
+        assert_eq!(r.get(Field::EntryDate).date(), NaiveDate::from_ymd_opt(2024, 1, 15));
+        assert!(m.warnings.ambiguous_dates.is_empty(), "{:?}", m.warnings.ambiguous_dates);
+        // Four-digit years still read as before.
+        let r = m.map(&row(3, &["2", "03/15/1990", "01/15/2024"])).unwrap();
+        assert_eq!(r.get(Field::Dob).date(), NaiveDate::from_ymd_opt(1990, 3, 15));
+    }
+
+    #[test]
+    fn a_field_too_long_is_quarantined_with_its_column() {
+        let mut m = mapper();
+        let mut r = row(2, &["7", "Ana", "Ruiz", "03/24/1990", "", "", "", "", ""]);
+        r.issue = Some(crate::parse::RowIssue::FieldTooLong { column: 2 });
+        let e = m.map(&r).err().unwrap();
+        assert_eq!((e.reason, e.column.as_deref()), ("field_too_long", Some("Last")));
+    }
+
+    #[test]
+    fn unmapped_values_kept_per_field_are_capped() {
+        let mut w = Warnings::default();
+        for i in 0..UNMAPPED_KEPT + 10 {
+            w.unmapped("sex", &format!("v{i}"));
+        }
+        w.unmapped("sex", "v0");
+        w.unmapped("country_of_origin", "XX");
+        assert_eq!(w.unmapped_codes.len(), UNMAPPED_KEPT + 1);
+        assert_eq!(w.unmapped_codes[&("sex".to_string(), "v0".to_string())], 2);
+        assert_eq!(w.unmapped_more["sex"], 10);
+        assert!(!w.unmapped_more.contains_key("country_of_origin"));
     }
 
     #[test]

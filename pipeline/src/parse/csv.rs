@@ -41,7 +41,8 @@ pub fn parse(
         // Trimmed below, only the records that need it: the reader's own
         // trim copies every record.
         .trim(csv::Trim::None);
-    if let Some(e) = cfg.escape.as_deref().and_then(|e| e.bytes().next()) {
+    let escape = cfg.escape.as_deref().and_then(|e| e.bytes().next());
+    if let Some(e) = escape {
         builder.escape(Some(e)).double_quote(false);
     }
     let mut reader = builder.from_reader(body);
@@ -102,6 +103,10 @@ pub fn parse(
         counted = counted.max(start_line_byte);
         let line = newlines + 1 + line_offset;
         let end_byte = reader.position().byte() as usize;
+        // A blank line inside the file is not a row.
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            continue;
+        }
         rows += 1;
         if rows > limits.max_rows {
             return Err(FileError::new(
@@ -109,10 +114,55 @@ pub fn parse(
                 format!("file has more than ingest.max_rows = {} rows", limits.max_rows),
             ));
         }
-        // A blank line inside the file is not a row.
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
-            rows -= 1;
-            continue;
+        // Only a quoted field can carry a row over several lines. One that
+        // does is checked: a stray quote opens a "field" that swallows the
+        // rows after it until some later quote, and those rows must not
+        // vanish into one (docs/decisions.md, decision 28).
+        let raw = &body[start_line_byte.min(end_byte)..end_byte];
+        let inner = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let inner = inner.strip_suffix(b"\r").unwrap_or(inner);
+        if memchr::memchr(b'\n', inner).is_some() {
+            let last_line = line + memchr_count(inner);
+            let (quoting, row_like) = quoting(inner, delimiter, quote, escape);
+            match quoting {
+                Quoting::Open => {
+                    return Err(FileError::new(
+                        "unterminated_quote",
+                        format!("unterminated quote in the row starting at line {line}: it runs to the end of the file"),
+                    ));
+                }
+                Quoting::TextAfterClose => {
+                    return Err(FileError::new(
+                        "stray_quote",
+                        format!(
+                            "a quoted field opened in the row at line {line} closes on line {last_line} and is followed by other text: probably a stray quote at line {line}"
+                        ),
+                    ));
+                }
+                Quoting::Clean if record.len() != expected => {
+                    return Err(FileError::new(
+                        "stray_quote",
+                        format!(
+                            "a quoted field makes the row at line {line} run to line {last_line}, with {} of {expected} fields: probably a stray quote at line {line}",
+                            record.len()
+                        ),
+                    ));
+                }
+                // Quotes that pair up and the right number of fields, but a
+                // line of the quoted text with a whole row's worth of
+                // separators: rows swallowed between two stray quotes.
+                Quoting::Clean if expected >= 3 && row_like.is_some_and(|(n, _)| n + 1 >= expected) => {
+                    let k = row_like.map_or(0, |(_, k)| k);
+                    return Err(FileError::new(
+                        "stray_quote",
+                        format!(
+                            "a quoted field makes the row at line {line} run to line {last_line}, and line {} inside it looks like a row of its own: probably a stray quote at line {line}",
+                            line + k
+                        ),
+                    ));
+                }
+                Quoting::Clean => {}
+            }
         }
         let mut issue = None;
         if end_byte.saturating_sub(start_byte) > limits.max_line_bytes {
@@ -133,9 +183,8 @@ pub fn parse(
         return Err(FileError::new("header_only", "file has a header row but no data rows"));
     }
     if let Some((line, start_byte, fields)) = last {
-        let tail = &body[start_byte..];
-        let quotes = tail.iter().filter(|b| **b == quote).count();
-        if cfg.escape.is_none() && quotes % 2 == 1 {
+        // The last row, even on one line, may end inside a quoted field.
+        if quoting(&body[start_byte..], delimiter, quote, escape).0 == Quoting::Open {
             return Err(FileError::new(
                 "unterminated_quote",
                 format!("unterminated quote in the row starting at line {line}: it runs to the end of the file"),
@@ -157,7 +206,84 @@ pub fn parse(
 }
 
 fn memchr_count(b: &[u8]) -> u64 {
-    b.iter().filter(|c| **c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
+}
+
+/// How the quotes of one row's raw text pair up.
+#[derive(Debug, PartialEq, Eq)]
+enum Quoting {
+    Clean,
+    /// A quoted field is still open at the end of the text.
+    Open,
+    /// A quoted field closes and other text follows before the next
+    /// separator (`"Smith" Jr`): the reader keeps it, but across lines it is
+    /// the mark of a stray quote.
+    TextAfterClose,
+}
+
+/// Reads a row's raw bytes the way the CSV reader does (a quote opens a
+/// field only at its start; inside one, a doubled quote or the escape
+/// character keeps a quote in the text) and says how its quotes pair up,
+/// with the most separators on one line that quoted text carries after a
+/// line break, and which line of the row that is (0 for the first).
+fn quoting(raw: &[u8], delimiter: u8, quote: u8, escape: Option<u8>) -> (Quoting, Option<(usize, u64)>) {
+    #[derive(PartialEq)]
+    enum S {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        Escaped,
+        /// A quote inside a quoted field: its end, or the first of two.
+        QuoteSeen,
+    }
+    let mut s = S::FieldStart;
+    let mut after_close = false;
+    let mut line = 0u64;
+    // Separators on the current line of quoted text after a line break.
+    let mut inner: Option<usize> = None;
+    let mut widest: Option<(usize, u64)> = None;
+    for &b in raw {
+        if b == b'\n' {
+            line += 1;
+        }
+        s = match s {
+            S::FieldStart if b == quote => S::Quoted,
+            S::FieldStart | S::Unquoted if b == delimiter || b == b'\n' || b == b'\r' => S::FieldStart,
+            S::FieldStart | S::Unquoted => S::Unquoted,
+            S::Quoted if Some(b) == escape && escape != Some(quote) => S::Escaped,
+            S::Quoted if b == quote => S::QuoteSeen,
+            S::Quoted => {
+                if b == b'\n' {
+                    inner = Some(0);
+                } else if b == delimiter
+                    && let Some(n) = inner.as_mut()
+                {
+                    *n += 1;
+                    if widest.is_none_or(|(w, _)| *n > w) {
+                        widest = Some((*n, line));
+                    }
+                }
+                S::Quoted
+            }
+            S::Escaped => S::Quoted,
+            S::QuoteSeen if b == quote && (escape.is_none() || escape == Some(quote)) => S::Quoted,
+            S::QuoteSeen => {
+                inner = None;
+                if b == delimiter || b == b'\n' || b == b'\r' {
+                    S::FieldStart
+                } else {
+                    after_close = true;
+                    S::Unquoted
+                }
+            }
+        };
+    }
+    let q = match s {
+        S::Quoted | S::Escaped => Quoting::Open,
+        _ if after_close => Quoting::TextAfterClose,
+        _ => Quoting::Clean,
+    };
+    (q, widest)
 }
 
 fn csv_error(e: csv::Error, line_offset: u64) -> FileError {
@@ -248,6 +374,71 @@ mod tests {
         let e = parse_all(b"a,b\n1,2\n3,\"oops\n4,5\n", "a.csv", &csv_cfg()).unwrap_err();
         assert_eq!(e.code, "unterminated_quote");
         assert!(e.message.contains("line 3"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_stray_quote_that_swallows_rows_rejects_the_file() {
+        // Row 2's stray quote opens a field that row 6's quote closes: the
+        // reader alone would return rows 3 to 5 inside one field of row 2.
+        let text = b"ID,First,Last,City\n1,Ana,Ruiz,Oakland\n2,\"Bo,Lee,Oakland\n3,Cy,Diaz,Fresno\n4,Di,Li,Davis\n5,Ed,Ng,Napa\n6,Flo,\"Smith, Jr\",Oakland\n7,Gu,Wu,Yuba\n";
+        let e = parse_all(text, "a.csv", &csv_cfg()).unwrap_err();
+        assert_eq!(e.code, "stray_quote");
+        assert!(e.message.contains("line 3") && e.message.contains("line 7"), "{}", e.message);
+        assert!(!e.message.contains("Smith") && !e.message.contains("Bo"), "{}", e.message);
+        // Closed cleanly by a later quote, but with the wrong number of fields.
+        let text = b"ID,First,Last\n1,\"Ana,Ruiz\n2,Bo,Lee\n3,Cy\",Diaz\n4,Di,Li\n";
+        let e = parse_all(text, "a.csv", &csv_cfg()).unwrap_err();
+        assert_eq!(e.code, "stray_quote");
+        assert!(e.message.contains("line 2") && e.message.contains("line 4"), "{}", e.message);
+    }
+
+    #[test]
+    fn quoted_fields_over_several_lines_still_load() {
+        let text = b"id,note,city\n1,\"line one\nsaid \"\"hi\"\"\nline three\",Oakland\n2,plain,Davis\n";
+        let (_, rows) = parse_all(text, "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0].cells[1], "line one\nsaid \"hi\"\nline three");
+        assert_eq!(rows[1].line, 5);
+        // The quoted text ends early in the row: the row's own separators
+        // after it do not make it look like a swallowed row.
+        let (_, rows) = parse_all(b"note,a,b,c\n\"x, y\nz\",1,2,3\n", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows.len(), 1);
+        let mut cfg = csv_cfg();
+        cfg.escape = Some("\\".into());
+        let (_, rows) = parse_all(b"id,note\n1,\"a \\\" b\nc\"\n2,d\n", "a.csv", &cfg).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0].cells[1], "a \" b\nc");
+    }
+
+    #[test]
+    fn a_quote_inside_a_field_of_the_last_row_is_text() {
+        // Not a quoted field: the quote does not open one, wherever the row is.
+        for text in [&b"id,name\n1,Ana\n2,O\"Brien\n"[..], &b"id,name\n2,O\"Brien\n1,Ana\n"[..]] {
+            let (_, rows) = parse_all(text, "a.csv", &csv_cfg()).unwrap();
+            assert_eq!(rows.len(), 2);
+            assert!(rows.iter().any(|r| &r.cells[1] == "O\"Brien"));
+        }
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_named_with_an_escape_character_too() {
+        let mut cfg = csv_cfg();
+        cfg.escape = Some("\\".into());
+        let e = parse_all(b"a,b\n1,2\n3,\"oops\n4,5\n6,7\n", "a.csv", &cfg).unwrap_err();
+        assert_eq!(e.code, "unterminated_quote");
+        assert!(e.message.contains("line 3"), "{}", e.message);
+    }
+
+    #[test]
+    fn blank_lines_do_not_count_against_max_rows() {
+        let limits = crate::parse::Limits { max_file_bytes: 1 << 20, max_decompressed_bytes: 1 << 20, max_line_bytes: 4096, max_field_bytes: 512, max_rows: 2 };
+        let mut rows = vec![];
+        let n = crate::parse::parse(b"a,b\n1,2\n\n3,4\n   \n", "a.csv", &csv_cfg(), &limits, &mut |_| Ok(()), &mut |b| {
+            rows.extend(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((n, rows.len()), (2, 2));
     }
 
     #[test]

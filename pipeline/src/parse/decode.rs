@@ -107,7 +107,11 @@ pub fn decode_text<'a>(bytes: &'a [u8], label: &str) -> Result<(Cow<'a, str>, &'
         None => (None, 0),
     };
     let encoding: &'static Encoding = match (label, bom_enc) {
-        (_, Some(e)) if label == "auto" || label.eq_ignore_ascii_case("utf-8") || label.starts_with("utf-16") || label.starts_with("UTF-16") => e,
+        // A byte-order mark says what the file is, whatever the feed was
+        // set to: no Windows-1252 or Latin-1 text starts with "ï»¿" or "ÿþ",
+        // and reading a UTF-8 file as 1252 would garble every accented name
+        // without an error.
+        (_, Some(e)) => e,
         ("auto", None) => UTF_8,
         (l, _) if l.eq_ignore_ascii_case("utf-16") => {
             return Err(FileError::new(
@@ -238,6 +242,19 @@ mod tests {
     fn utf8_bom_is_stripped() {
         let (t, _) = decode_text(b"\xef\xbb\xbfid\n1\n", "auto").unwrap();
         assert_eq!(t, "id\n1\n");
+    }
+
+    #[test]
+    fn a_byte_order_mark_wins_over_the_configured_encoding() {
+        let (t, name) = decode_text("\u{feff}id,name\n1,José Muñoz\n".as_bytes(), "windows-1252").unwrap();
+        assert_eq!((t.as_ref(), name), ("id,name\n1,José Muñoz\n", "UTF-8"));
+        let mut bytes = vec![0xff, 0xfe];
+        for u in "id\n1,Zoë\n".encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        assert_eq!(decode_text(&bytes, "latin-1").unwrap().0, "id\n1,Zoë\n");
+        // Without a mark the configured encoding is used.
+        assert_eq!(decode_text(b"id\n1,Jos\xe9\n", "windows-1252").unwrap().0, "id\n1,José\n");
     }
 
     #[test]

@@ -1,9 +1,21 @@
 //! Parquet files from a partner's data warehouse. Every column is cast to
 //! text (dates as ISO) so that `map` treats all formats alike.
+//!
+//! Timestamps become the date and time on the clock of their own time zone,
+//! to the second (`2024-01-15T00:00:00`), which the date formats of every
+//! feed read; a time zone suffix or a fraction of a second would not match
+//! them. Nested values (structs, lists, maps) become text as Arrow displays
+//! them, so a column nobody maps never rejects the file.
 
-use datafusion::arrow::array::{Array, StringArray};
+use std::sync::Arc;
+
+use chrono::{Offset, TimeZone};
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder, TimestampSecondArray};
+use datafusion::arrow::datatypes::TimestampSecondType;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{BATCH_ROWS, FileError, FormatType, Limits, Parsed, RawRow, RowIssue, guarded};
@@ -17,7 +29,7 @@ pub fn parse(
     let data = bytes::Bytes::copy_from_slice(bytes);
     let builder = guarded("bad_parquet", "not a readable Parquet file", || {
         ParquetRecordBatchReaderBuilder::try_new(data)
-            .map_err(|e| FileError::new("bad_parquet", format!("not a readable Parquet file ({e})")))
+            .map_err(|e| FileError::new("bad_parquet", format!("not a readable Parquet file ({})", footer_problem(&e))))
     })?;
     let headers: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     super::check_headers(&headers)?;
@@ -36,16 +48,8 @@ pub fn parse(
             let batch = batch.map_err(|e| {
                 FileError::new("bad_parquet", format!("Parquet data is corrupt after row {rows} ({e})"))
             })?;
-            let cols: Vec<StringArray> = batch
-                .columns()
-                .iter()
-                .map(|c| {
-                    let s = cast(c, &DataType::Utf8).map_err(|e| {
-                        FileError::new("bad_parquet", format!("a column cannot be read as text ({e})"))
-                    })?;
-                    Ok(s.as_any().downcast_ref::<StringArray>().cloned().expect("cast to Utf8"))
-                })
-                .collect::<Result<_, FileError>>()?;
+            let cols: Vec<StringArray> =
+                batch.columns().iter().enumerate().map(|(j, c)| as_text(c, j)).collect::<Result<_, FileError>>()?;
             Ok(Some((batch.num_rows(), cols)))
         })?;
         let Some((num_rows, cols)) = next else { break };
@@ -73,4 +77,93 @@ pub fn parse(
         return Err(FileError::new("header_only", "Parquet file has a schema but no rows"));
     }
     Ok(rows)
+}
+
+/// What is wrong with a file's footer, in words of braid's own: the
+/// reader's message can quote numbers it read from the file's bytes.
+fn footer_problem(e: &datafusion::parquet::errors::ParquetError) -> &'static str {
+    use datafusion::parquet::errors::ParquetError;
+    match e {
+        ParquetError::EOF(_) | ParquetError::NeedMoreData(_) => "it ends early: cut short, or not Parquet at all",
+        _ => "its footer or metadata is corrupt",
+    }
+}
+
+/// Column `j` of a batch as text (see the module).
+fn as_text(c: &ArrayRef, j: usize) -> Result<StringArray, FileError> {
+    let failed = |e: &dyn std::fmt::Display| FileError::new("bad_parquet", format!("column {} cannot be read as text ({e})", j + 1));
+    let c = match c.data_type() {
+        // To the wall clock of the column's zone, then to whole seconds.
+        DataType::Timestamp(_, tz) => {
+            // Seconds since the epoch, in UTC.
+            let utc = cast(c, &DataType::Timestamp(TimeUnit::Second, None)).map_err(|e| failed(&e))?;
+            match tz {
+                None => utc,
+                Some(tz) => {
+                    let tz: Tz = tz.parse().map_err(|e| failed(&e))?;
+                    let local: TimestampSecondArray = utc.as_primitive::<TimestampSecondType>().unary(|s| {
+                        let at = chrono::DateTime::from_timestamp(s, 0).map(|d| d.naive_utc()).unwrap_or_default();
+                        s + i64::from(tz.offset_from_utc_datetime(&at).fix().local_minus_utc())
+                    });
+                    Arc::new(local) as ArrayRef
+                }
+            }
+        }
+        _ => c.clone(),
+    };
+    if let Ok(s) = cast(&c, &DataType::Utf8) {
+        return Ok(s.as_any().downcast_ref::<StringArray>().cloned().expect("cast to Utf8"));
+    }
+    let f = ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).map_err(|e| failed(&e))?;
+    let mut b = StringBuilder::with_capacity(c.len(), c.len() * 16);
+    for i in 0..c.len() {
+        if c.is_null(i) {
+            b.append_null();
+        } else {
+            b.append_value(f.value(i).to_string());
+        }
+    }
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int32Array, StructArray, TimestampMicrosecondArray, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    fn text(c: ArrayRef) -> Vec<String> {
+        let s = as_text(&c, 0).unwrap();
+        (0..s.len()).map(|i| s.value(i).to_string()).collect()
+    }
+
+    #[test]
+    fn timestamps_read_as_seconds_on_their_own_clock() {
+        // 2024-01-15 08:00 UTC is midnight in Los Angeles.
+        let us = 1_705_305_600_000_000i64;
+        let utc = TimestampMicrosecondArray::from(vec![us]).with_timezone("UTC");
+        assert_eq!(text(Arc::new(utc)), ["2024-01-15T08:00:00"]);
+        let la = TimestampMicrosecondArray::from(vec![us]).with_timezone("America/Los_Angeles");
+        assert_eq!(text(Arc::new(la)), ["2024-01-15T00:00:00"]);
+        let ms = TimestampMillisecondArray::from(vec![1_705_305_600_123i64]);
+        assert_eq!(text(Arc::new(ms)), ["2024-01-15T08:00:00"]);
+    }
+
+    #[test]
+    fn a_struct_column_is_text_and_the_file_loads() {
+        let zip = Arc::new(StringArray::from(vec![Some("94110"), None]));
+        let st = StructArray::from(vec![(Arc::new(Field::new("zip", DataType::Utf8, true)), zip as ArrayRef)]);
+        let schema = Schema::new(vec![Field::new("ID", DataType::Int32, false), Field::new("Addr", st.data_type().clone(), false)]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(Int32Array::from(vec![1, 2])), Arc::new(st)]).unwrap();
+        let mut buf = Vec::new();
+        let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let (p, rows) = crate::parse::parse_all(&buf, "a.parquet", &Default::default()).unwrap();
+        assert_eq!(p.headers, ["ID", "Addr"]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0].cells[0], "1");
+        assert!(rows[0].cells[1].contains("94110"), "{:?}", rows[0].cells);
+    }
 }

@@ -492,6 +492,12 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                 for (field, code, n) in &r.unmapped_codes {
                     notes.push(format!("{n} row(s) with {field} code '{code}' that the consortium has no mapping for"));
                 }
+                for (field, values, n) in &r.unmapped_hidden {
+                    notes.push(format!(
+                        "{n} row(s) with {values} other {field} value(s) that the consortium has no mapping for, not named here: a value is named only when at least {} rows share it and it looks like a code, so that nothing typed into the wrong column is repeated",
+                        crate::ingest::UNMAPPED_SHOWN_MIN_ROWS
+                    ));
+                }
                 for (field, share) in &r.missing_share {
                     if *share >= 0.05 {
                         notes.push(format!("{field} empty in {:.0}% of rows", share * 100.0));

@@ -75,11 +75,13 @@ fn scan(label: &str, text: &str, found: &mut Vec<String>) {
 fn no_planted_identifier_reaches_any_output() {
     let ws = Workspace::demo(200);
     let inputs = ws.path().join("var/demo/inputs");
-    // Accepted rows at three partners, one quarantined row, one rejected file.
+    // Accepted rows at three partners, one quarantined row, one rejected
+    // file, and a surname typed into the coded sex column (an unmapped code).
     append(
         &inputs.join("adult_school/students_2026-06-30.csv"),
         "CANARYREC7781,Qzvcanaryfam,Jqxcanarygiv,Wvkcanarymid,02/27/1931,F,4417 Canaryvale Blvd,Oakland,94601,(510) 555-7392,jqx.canary+esl@canarymail.org,SPANISH,Mexico,Y,Alameda,primary\r\n\
-         CANARYBAD4410,Qzvcanaryfam,Jqxcanarygiv,,31/31/1931,F,4417 Canaryvale Blvd,Oakland,94601,(510) 555-7392,jqx.canary@canarymail.org,SPANISH,Mexico,Y,Alameda,primary\r\n",
+         CANARYBAD4410,Qzvcanaryfam,Jqxcanarygiv,,31/31/1931,F,4417 Canaryvale Blvd,Oakland,94601,(510) 555-7392,jqx.canary@canarymail.org,SPANISH,Mexico,Y,Alameda,primary\r\n\
+         AS199998,Ruiz,Ana,,03/24/1990,Qzvcanaryfam,12 Main St,Oakland,94601,(510) 555-0100,ana@example.org,SPANISH,Mexico,Y,Alameda,primary\r\n",
     );
     append(&inputs.join("adult_school/enrollments_2026-06-30.csv"), "CANARYREC7781,ESL-BEG,09/02/2024,12/15/2024,60.0\r\n");
     append(

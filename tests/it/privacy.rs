@@ -30,6 +30,67 @@ fn over_spend_is_refused_with_the_cap_named_and_nothing_published() {
 }
 
 #[test]
+fn a_new_or_lost_budget_ledger_adopts_the_published_releases_instead_of_drawing_again() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let served = || std::fs::read(ws.path().join("var/publish/2026Q4/served.csv")).unwrap();
+    let before = served();
+    let spent = status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap();
+    assert!(spent > 0.9);
+    // The state database (ingest and budget ledger) is lost; the public
+    // releases remain.
+    for f in std::fs::read_dir(ws.path().join("var/warehouse/_state")).unwrap().flatten() {
+        if f.file_name().to_string_lossy().starts_with("braid.sqlite") {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    ws.braid(&["run", "--as-of", "2026-11-15"]);
+    assert_eq!(served(), before, "the published release is re-served, not drawn again");
+    let st = status(&ws);
+    assert!((st["budget"]["rho_spent_lifetime"].as_f64().unwrap() - spent).abs() < 1e-9, "its rho is spent again in the ledger: {st}");
+    // A revision that was charged but never written is written by the next
+    // try, not charged a second time.
+    let publish = ws.path().join("var/publish");
+    std::fs::rename(&publish, ws.path().join("publish.bak")).unwrap();
+    std::fs::write(&publish, "not a folder").unwrap();
+    let out = ws.braid(&["publish", "--as-of", "2026-11-15", "--revise"]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&publish).unwrap();
+    std::fs::rename(ws.path().join("publish.bak"), &publish).unwrap();
+    let charged = status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap();
+    assert!(charged > spent + 0.9, "the failed revision was charged: {charged}");
+    ws.ok(&["publish", "--as-of", "2026-11-15", "--revise"], 0);
+    assert!(publish.join("2026Q4-r2/release.json").exists());
+    assert!(!publish.join("2026Q4-r3").exists());
+    assert_eq!(status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap(), charged, "nothing charged twice");
+    // No temporary folder of a dead run is left in the public folder.
+    let hidden: Vec<String> =
+        std::fs::read_dir(&publish).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.starts_with('.')).collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+#[test]
+fn caps_that_are_not_numbers_are_refused() {
+    let ws = Workspace::demo(50);
+    ws.write_config(&demo_config().replace("rho_annual_cap = 4.0", "rho_annual_cap = nan"));
+    let out = ws.braid(&["run", "--as-of", "2026-11-15"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rho_annual_cap"));
+}
+
+#[test]
+fn the_demo_banner_follows_the_key_not_the_configuration_file_name() {
+    let ws = Workspace::demo(300);
+    let demo_secret = "DEMO key for a test, 32 bytes or more, not a real key";
+    let out = ws.braid_env(&["run", "--as-of", "2026-11-15"], &[("BRAID_SECRET", demo_secret)]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("var/publish/2026Q4/release.json")).unwrap()).unwrap();
+    assert_eq!(manifest["demo_key"], true, "consortium.toml run with a DEMO key");
+    assert!(std::fs::read_to_string(ws.path().join("var/publish/2026Q4/index.html")).unwrap().contains("DEMO DATA"));
+}
+
+#[test]
 fn two_racing_publishes_charge_the_budget_once() {
     let ws = Workspace::demo(300);
     ws.ok(&["run", "--no-publish"], 0);

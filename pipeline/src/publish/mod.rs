@@ -70,8 +70,13 @@ impl PublishConfig {
         if self.min_cell < 0 {
             return Err("publish.min_cell must not be negative".into());
         }
-        if self.max_relative_moe <= 0.0 || self.max_rate_moe <= 0.0 {
-            return Err("publish.max_relative_moe and max_rate_moe must be positive".into());
+        if !(self.max_relative_moe > 0.0 && self.max_relative_moe.is_finite() && self.max_rate_moe > 0.0 && self.max_rate_moe.is_finite()) {
+            return Err("publish.max_relative_moe and max_rate_moe must be positive numbers".into());
+        }
+        // Partner reports hold exact row counts: never inside the folder
+        // that is published.
+        if self.partner_reports.is_some() && lexical(&self.partner_reports_dir()).starts_with(lexical(&self.dir())) {
+            return Err("publish.partner_reports must not be inside publish.path: partner reports hold exact counts and the publish folder is public".into());
         }
         Ok(())
     }
@@ -87,6 +92,22 @@ impl PublishConfig {
             }
         }
     }
+}
+
+/// `p` with `.` and `..` resolved on the text alone (the folders need not
+/// exist yet).
+fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The period a release covers.
@@ -159,6 +180,19 @@ fn d_cells() -> usize {
 
 impl PrivacyConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
+        // A NaN compares false with everything, so it would pass every cap.
+        for (name, v) in [
+            ("rho_per_release", self.rho_per_release),
+            ("rho_annual_cap", self.rho_annual_cap),
+            ("rho_lifetime_cap", self.rho_lifetime_cap),
+            ("delta", self.delta),
+            ("discovery_share", self.discovery_share),
+            ("discovery_delta", self.discovery_delta),
+        ] {
+            if !v.is_finite() {
+                return Err(format!("privacy.{name} must be a finite number (got {v})"));
+            }
+        }
         if !(self.rho_per_release > 0.0) {
             return Err("privacy.rho_per_release must be positive".into());
         }
@@ -283,19 +317,97 @@ fn release_year(created_at: &str) -> String {
     created_at[..4].to_string()
 }
 
-/// The release id for a period, and whether it is a revision.
-fn release_id(ledger: &Ledger, label: &str, revise: bool) -> Result<String> {
+/// The release id for a period: the period's label, or with `revise` its
+/// next revision (`2026Q4-r2`, ...). A revision that was charged but never
+/// written (the run failed after the charge) is that revision: the run
+/// writes it, instead of charging another.
+fn release_id(ledger: &Ledger, dir: &Path, label: &str, revise: bool) -> Result<String> {
     if !revise {
         return Ok(label.to_string());
     }
     let mut r = 2;
     loop {
         let id = format!("{label}-r{r}");
-        if ledger.release(&id)?.is_empty() {
+        if ledger.release(&id)?.is_empty() || !dir.join(&id).join("release.json").exists() {
             return Ok(id);
         }
         r += 1;
     }
+}
+
+/// Adopts into the budget ledger every release in the publish folder that
+/// it does not know (a ledger started afresh, deleted or restored from an
+/// older copy, while the releases stayed public). Their ρ was spent when
+/// they were published: it counts against the caps again, and the period is
+/// re-served as published instead of drawn anew, which would spend the
+/// budget twice and put two draws of the same cells in public. Returns the
+/// ids adopted.
+fn adopt_published(dir: &Path, ledger: &mut Ledger) -> Result<Vec<String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(vec![]) };
+    let mut adopted = vec![];
+    // Release folders only: not `latest` (a link), files or temporaries.
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    ids.sort();
+    for id in ids {
+        let manifest_path = dir.join(&id).join("release.json");
+        let Ok(text) = std::fs::read_to_string(&manifest_path) else { continue };
+        if !ledger.release(&id)?.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| {
+            Error::storage(
+                manifest_path.display(),
+                format!("a published release that the budget ledger does not know, and {what}: nothing is published until the ledger it was published with is restored"),
+            )
+        };
+        let m: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("its release.json cannot be read"))?;
+        let field = |k: &str| m.get(k).and_then(|v| v.as_str()).map(String::from);
+        let (Some(release_id), Some(period), Some(created_at)) = (field("release_id"), field("period"), field("created_at")) else {
+            return Err(bad("its release.json lacks release_id, period or created_at"));
+        };
+        if release_id != id || created_at.len() < 4 {
+            return Err(bad("its release.json names another release"));
+        }
+        let names: Vec<String> = m
+            .get("metrics")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(String::from)).collect())
+            .unwrap_or_default();
+        let mut records = vec![];
+        for name in names {
+            let payload = std::fs::read_to_string(dir.join(&id).join(format!("{name}.json"))).map_err(|_| bad("a metric's file is missing"))?;
+            let p: PublishedMetric = serde_json::from_str(&payload).map_err(|_| bad("a metric's file cannot be read"))?;
+            records.push(ReleaseRecord {
+                release_id: id.clone(),
+                metric: p.name.clone(),
+                period: period.clone(),
+                cells: p.cells.len() as i64,
+                rho: p.rho,
+                epsilon: p.epsilon,
+                delta: p.delta,
+                threshold_delta: p.threshold_delta,
+                mechanism: format!("{:?}", p.mechanism).to_lowercase(),
+                created_at: created_at.clone(),
+                code_version: field("code_version").unwrap_or_default(),
+                run_id: None,
+                table_versions: m.get("table_versions").map(|v| v.to_string()),
+                payload,
+            });
+        }
+        if records.is_empty() {
+            return Err(bad("it lists no metrics"));
+        }
+        // Already spent: recorded whatever the caps say now.
+        ledger.charge(&records, &release_year(&created_at), |_| Ok(()))?;
+        tracing::warn!(release = %id, "the publish folder holds a release the budget ledger did not know; its rho is recorded as spent and it is re-served as published");
+        adopted.push(id);
+    }
+    Ok(adopted)
 }
 
 /// Compute (or re-serve) and write the release for the period of `as_of`.
@@ -306,7 +418,8 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
     }
     let run_id = ledger.committed_versions()?.map(|(r, _)| r);
     let label = cfg.publish.period.label(opts.as_of);
-    let id = release_id(ledger, &label, opts.revise)?;
+    adopt_published(&cfg.publish.dir(), ledger)?;
+    let id = release_id(ledger, &cfg.publish.dir(), &label, opts.revise)?;
     let metrics = crate::metrics::load(&cfg.metrics)?;
     let existing: BTreeMap<String, ReleaseRecord> = ledger.release(&id)?.into_iter().map(|r| (r.metric.clone(), r)).collect();
     let fresh = existing.is_empty();
@@ -372,7 +485,7 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
         }
     }
     let spent = ledger.spent(&release_year(&created_at))?;
-    let manifest = report::Manifest::new(cfg, &id, &label, &published, &versions, spent, existing.values().next().map(|r| r.created_at.clone()).unwrap_or(created_at));
+    let manifest = report::Manifest::new(cfg, &id, &label, &published, &versions, spent, existing.values().next().map(|r| r.created_at.clone()).unwrap_or(created_at), keys.is_demo());
     let folder = report::write_release(&cfg.publish.dir(), &id, &published, &manifest, cfg)?;
     Ok(ReleaseSummary {
         release_id: id,
@@ -683,4 +796,28 @@ pub fn latest_release(dir: &Path) -> Option<String> {
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
         .and_then(|v| v.get("release_id").and_then(|r| r.as_str()).map(String::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partner_reports_are_never_inside_the_publish_folder() {
+        let cfg = |reports: Option<&str>| PublishConfig {
+            path: "var/publish".into(),
+            partner_reports: reports.map(String::from),
+            period: Period::Quarter,
+            title: None,
+            min_cell: 11,
+            max_relative_moe: 0.5,
+            max_rate_moe: 0.15,
+        };
+        assert!(cfg(None).validate().is_ok());
+        assert!(cfg(Some("var/partner-reports")).validate().is_ok());
+        assert!(cfg(Some("var/publish/partners")).validate().is_err());
+        assert!(cfg(Some("var/x/../publish/./partners")).validate().is_err());
+        let nan = PublishConfig { max_rate_moe: f64::NAN, ..cfg(None) };
+        assert!(nan.validate().is_err());
+    }
 }

@@ -66,6 +66,7 @@ impl Manifest {
         versions: &BTreeMap<String, i64>,
         spent: Spent,
         created_at: String,
+        demo_key: bool,
     ) -> Manifest {
         let rho_total: f64 = metrics.iter().map(|m| m.rho).sum();
         let mut suppression = BTreeMap::new();
@@ -127,7 +128,7 @@ impl Manifest {
             suppression,
             table_versions: versions.clone(),
             budget,
-            demo_key: cfg.is_demo(),
+            demo_key,
         }
     }
 }
@@ -139,6 +140,7 @@ fn io(p: &Path, e: impl std::fmt::Display) -> Error {
 /// Write the release folder atomically and move `latest`.
 pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest: &Manifest, cfg: &Config) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    remove_stale_temporaries(dir);
     let final_dir = dir.join(id);
     let tmp = dir.join(format!(".{id}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -175,6 +177,27 @@ pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest
         std::fs::rename(&tmp_link, dir.join("latest")).map_err(|e| io(dir, e))?;
     }
     Ok(final_dir)
+}
+
+/// Removes what publishes that died part way left in the publish folder
+/// (`.<id>.tmp-<pid>`, `.<id>.old-<pid>`, `.latest.tmp-<pid>`, ...): entries
+/// whose process is gone. Where processes cannot be looked up (no /proc),
+/// they are left.
+fn remove_stale_temporaries(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix('.').and_then(|n| n.rsplit_once("-")).map(|(_, pid)| pid) else { continue };
+        let temporary = name.contains(".tmp-") || name.contains(".old-");
+        if !temporary || pid.parse::<u32>().is_err() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let p = e.path();
+        let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+    }
 }
 
 fn metric_csv(m: &PublishedMetric) -> String {

@@ -625,7 +625,10 @@ fn measure(cfg: &Config, m: &MetricDef, cells: &[bound::Cell], n: &[i64], count_
             for (i, cell) in cells.iter().enumerate() {
                 let v = q.release(&cell.values)?;
                 out.values[i] = Some(v as f64);
-                out.moes[i] = Some(simulate_median_moe(&q, v, n[i])?);
+                // The released value is a point of the grid: never claim
+                // more precision than one step of it (integer data with many
+                // ties, days or ages, put the true median a step away).
+                out.moes[i] = Some(simulate_median_moe(&q, v, n[i])?.max(step as f64));
             }
             out.noise.insert("quantile".into(), serde_json::json!({ "scale": q.scale, "rho_per_cell": q.rho, "candidates": q.candidates.len(), "step": step }));
             out.rho = q.rho * c as f64;
@@ -801,6 +804,34 @@ pub fn latest_release(dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_median_interval_is_never_narrower_than_a_step_of_its_grid() {
+        let cfg = Config::parse(crate::config::DEMO_CONFIG, "test").unwrap();
+        let m = MetricDef {
+            name: "days".into(),
+            title: "Days".into(),
+            area: "x".into(),
+            unit: "days".into(),
+            aggregation: Aggregation::Median,
+            bounds: (0, 365),
+            dimensions: vec!["partner".into()],
+            weight: 1.0,
+            max_cells: None,
+            description: String::new(),
+            sql: String::new(),
+            file: String::new(),
+        };
+        // Days, heavily tied, and a budget large enough that the mechanism
+        // itself is nearly exact: the interval is still a step wide.
+        let values: Vec<i64> = (0..2000).map(|i| if i % 10 == 0 { 41 } else { 42 }).collect();
+        let cell = bound::Cell { key: vec!["p".into()], n: 2000, sum: values.iter().sum(), values };
+        let b = bound::Bounded { cells: vec![cell], max_cells: 1, ..Default::default() };
+        let p = release_metric(&cfg, &m, &b, 50.0).unwrap();
+        let c = &p.cells[0];
+        assert_eq!(c.status, "ok");
+        assert!(c.moe.unwrap() >= 1.0, "{c:?}");
+    }
 
     #[test]
     fn partner_reports_are_never_inside_the_publish_folder() {

@@ -302,6 +302,13 @@ impl Pipeline {
         let run_id = new_run_id();
         self.ledger.start_run(&run_id)?;
         let result = self.run_inner(&run_id, opts).await;
+        // A run ends `committed` (it loaded the warehouse), `unchanged`
+        // (its inputs were the last committed run's) or `failed`.
+        if let Ok(s) = &result
+            && !s.loaded
+        {
+            self.ledger.mark_run_unchanged(&run_id)?;
+        }
         let (code, summary) = match &result {
             Ok(s) => (if s.ingest.rejected() > 0 { crate::error::exit::REJECTED_INPUT } else { 0 }, serde_json::to_string(s).unwrap_or_default()),
             Err(e) => (e.exit_code(), serde_json::json!({ "error": e.to_string() }).to_string()),

@@ -99,6 +99,12 @@ fn a_rerun_on_unchanged_inputs_changes_nothing_and_spends_nothing() {
     assert!(second.contains("re-served"), "{second}");
     let status2: serde_json::Value = serde_json::from_str(&ws.ok(&["status", "--json"], 0)).unwrap();
     assert_eq!(status1["budget"]["rho_spent_lifetime"], status2["budget"]["rho_spent_lifetime"], "no new spend");
+    // The second run is shown as unchanged, not as failed.
+    let runs = status2["last_runs"].as_array().unwrap();
+    assert_eq!((runs[0]["status"].as_str(), runs[0]["exit_code"].as_i64()), (Some("unchanged"), Some(0)), "{runs:?}");
+    assert_eq!(runs[1]["status"], "committed", "{runs:?}");
+    let text = ws.ok(&["status"], 0);
+    assert!(text.contains("unchanged  exit 0") && !text.contains("failed"), "{text}");
     assert_eq!(served1, std::fs::read(ws.path().join("var/publish/latest/served.csv")).unwrap(), "same noisy values re-served");
     assert_eq!(versions_before, ws.sql("SELECT count(*) AS n FROM link"));
 }

@@ -9,6 +9,62 @@ use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::run::{Pipeline, RunOptions};
 
+/// Set once a write to standard output found the pipe closed.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Standard output that notes when its reader has gone away
+/// (`braid sql ... | head -1`). braid then stops writing and ends quietly,
+/// with the exit code it would have had (README, "Exit codes"); any other
+/// failure to write (a full disk) is an error.
+pub struct Stdout;
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        closed_pipe(std::io::stdout().write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        closed_pipe(std::io::stdout().flush())
+    }
+}
+
+fn closed_pipe<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+    if let Err(e) = &r
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    r
+}
+
+/// Whether standard output's reader has gone away.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The result of writing to standard output: nothing is wrong when its
+/// reader has gone away (the rest of the output is simply not wanted).
+pub fn shown<T>(r: std::result::Result<T, impl Into<Error>>) -> Result<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(_) if stdout_closed() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `println!` to [`Stdout`], in a function that returns [`Result`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        shown(std::io::Write::write_fmt(&mut Stdout, format_args!("{}\n", format_args!($($arg)*))))?
+    };
+}
+
+/// `print!` to [`Stdout`], in a function that returns [`Result`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        shown(std::io::Write::write_fmt(&mut Stdout, format_args!($($arg)*)))?
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "braid",
@@ -181,6 +237,9 @@ pub fn main() -> i32 {
     };
     match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
+        // Output cut short by its reader is no error (each command's
+        // output goes through `shown`; this is for any that does not).
+        Err(Error::Internal(_)) if stdout_closed() => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()
@@ -226,12 +285,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Demo { out, people, seed, force } => {
             let summary = crate::demo::generate(out, *people, *seed, *force)?;
-            println!("{summary}");
+            outln!("{summary}");
             Ok(exit::OK)
         }
         Command::Docs { which } => match which.as_str() {
             "data-model" => {
-                print!("{}", crate::model::data_model_markdown());
+                out!("{}", crate::model::data_model_markdown());
                 Ok(exit::OK)
             }
             other => Err(Error::Usage(format!("unknown document `{other}` (data-model)"))),
@@ -241,7 +300,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             match print {
                 Some(n) => {
                     for t in cfg.schedule.next(*n)? {
-                        println!("{}", t.to_rfc3339());
+                        outln!("{}", t.to_rfc3339());
                     }
                     Ok(exit::OK)
                 }
@@ -269,13 +328,13 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                 fault_after_tables: std::env::var("BRAID_FAULT_AFTER_TABLES").ok().and_then(|v| v.parse().ok()),
             };
             let s = p.run(&opts).await?;
-            print_run_summary(&s);
+            print_run_summary(&s)?;
             Ok(if s.ingest.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
         }
         Command::Pull { partner, as_of } => {
             let run_id = crate::run::new_run_id();
             let s = p.pull(&run_id, partner.as_deref(), *as_of).await?;
-            print_ingest(&s);
+            print_ingest(&s)?;
             Ok(if s.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
         }
         Command::Link { action: None, as_of } => {
@@ -286,7 +345,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             let code = res.as_ref().map(|_| 0).unwrap_or_else(|e| e.exit_code());
             p.ledger.finish_run(&run_id, code, &res.as_ref().map(|s| serde_json::json!({ "linkage": s }).to_string()).unwrap_or_default())?;
             let s = res?;
-            println!(
+            outln!(
                 "linked {} records into {} persons ({} served by 2+ partners); warehouse committed",
                 s.records, s.persons, s.multi_partner_persons
             );
@@ -299,9 +358,9 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             let assignments = committed_assignments(p).await?;
             let e = crate::link::evaluate::evaluate(&assignments, &t, Some((&scored, &input)), p.cfg.linkage.threshold);
             if *json {
-                println!("{}", serde_json::to_string_pretty(&e).expect("json"));
+                outln!("{}", serde_json::to_string_pretty(&e).expect("json"));
             } else {
-                print!("{}", e.to_text());
+                out!("{}", e.to_text());
             }
             Ok(exit::OK)
         }
@@ -310,9 +369,9 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             let input = p.link_input()?;
             let report = crate::link::blocking_report(&input, &p.cfg.linkage, t.as_ref());
             if *json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+                outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
             } else {
-                print!("{}", blocking_text(&report));
+                out!("{}", blocking_text(&report));
             }
             Ok(exit::OK)
         }
@@ -334,10 +393,13 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             )
             .await?;
             crate::publish::write_partner_reports(&p.cfg, &p.ledger, None)?;
-            print_release(&r);
+            print_release(&r)?;
             Ok(exit::OK)
         }
         Command::Sql { query, format, output } => {
+            if let Some(path) = output {
+                crate::sql::check_output(path, &crate::sql::protected_paths(&p.cfg, &p.keys))?;
+            }
             let versions = crate::load::committed_versions(&p.ledger)?;
             let ctx = crate::sql::analyst_context(&p.wh, &versions, &p.cfg.metrics.dir()).await?;
             let batches = crate::sql::query(&ctx, query).await?;
@@ -347,7 +409,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                     let mut f = std::fs::File::create(path).map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
                     crate::sql::write(&batches, *format, &mut f, None)?
                 }
-                (None, _) => crate::sql::write(&batches, *format, &mut std::io::stdout(), None)?,
+                (None, _) => shown(crate::sql::write(&batches, *format, &mut Stdout, None))?,
             }
             Ok(exit::OK)
         }
@@ -371,15 +433,15 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                 }
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+                outln!("{}", serde_json::to_string_pretty(&s).expect("json"));
             } else {
-                print!("{}", s.to_text());
+                out!("{}", s.to_text());
             }
             Ok(exit::OK)
         }
         Command::Forget { partner, record_id } => {
             let n = crate::forget::forget(p, partner, record_id).await?;
-            println!("{n}");
+            outln!("{n}");
             Ok(exit::OK)
         }
         Command::Demo { .. } | Command::Docs { .. } | Command::Schedule { .. } => unreachable!("handled before opening the pipeline"),
@@ -412,16 +474,16 @@ fn explain(p: &Pipeline, a: &str, b: &str) -> Result<()> {
     let mut l = crate::link::compare::compare(&input.observations[oa[0]].1, &input.observations[ob[0]].1);
     l.same_partner = pa == pb;
     use crate::link::compare::{contact, dob, name, simple};
-    println!("record A key {}…  record B key {}…", &ka[..8], &kb[..8]);
-    println!("  given name    {}", name::LABELS[l.given as usize]);
-    println!("  family name   {}", name::LABELS[l.family as usize]);
-    println!("  date of birth {}", dob::LABELS[l.dob as usize]);
-    println!("  sex           {}", simple::LABELS[l.sex as usize]);
-    println!("  SSN/ITIN      {}", simple::LABELS[l.tax_id as usize]);
-    println!("  contact       {}", contact::LABELS[l.contact as usize]);
+    outln!("record A key {}…  record B key {}…", &ka[..8], &kb[..8]);
+    outln!("  given name    {}", name::LABELS[l.given as usize]);
+    outln!("  family name   {}", name::LABELS[l.family as usize]);
+    outln!("  date of birth {}", dob::LABELS[l.dob as usize]);
+    outln!("  sex           {}", simple::LABELS[l.sex as usize]);
+    outln!("  SSN/ITIN      {}", simple::LABELS[l.tax_id as usize]);
+    outln!("  contact       {}", contact::LABELS[l.contact as usize]);
     let w = scored.model.log_odds(&l, &|_| 0.0);
-    println!("  log2 odds     {w:+.2} (match against household or unrelated); match probability {:.4}", scored.model.probability(w));
-    println!("  threshold     {}", p.cfg.linkage.threshold);
+    outln!("  log2 odds     {w:+.2} (match against household or unrelated); match probability {:.4}", scored.model.probability(w));
+    outln!("  threshold     {}", p.cfg.linkage.threshold);
     Ok(())
 }
 
@@ -445,12 +507,12 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
         }
         let (rows, nulls) = crate::metrics::compute(&ctx, &m).await?;
         let people: std::collections::HashSet<&str> = rows.person.iter().map(String::as_str).collect();
-        println!("{} ({}): {} per-person rows, {} people, {} rows without a value", m.name, m.title, rows.person.len(), people.len(), nulls);
+        outln!("{} ({}): {} per-person rows, {} people, {} rows without a value", m.name, m.title, rows.person.len(), people.len(), nulls);
         if raw {
             let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
             let b = crate::publish::bound_metric(&p.cfg, &m, &rows, &public, &order_key);
-            println!("  EXACT VALUES (steward validation only; never publish): bounded to {} cells per person", b.max_cells);
-            println!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
+            outln!("  EXACT VALUES (steward validation only; never publish): bounded to {} cells per person", b.max_cells);
+            outln!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
             for (c, discovered) in b.cells.iter().map(|c| (c, false)).chain(b.discovered.iter().map(|c| (c, true))) {
                 if c.n == 0 {
                     continue;
@@ -463,18 +525,18 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
                     v[v.len() / 2].to_string()
                 };
                 let note = if discovered { "\t(not on the public lists: released only if it clears the threshold)" } else { "" };
-                println!("  {}\t{}\t{}\t{}{note}", c.key.join("\t"), c.n, c.sum, median);
+                outln!("  {}\t{}\t{}\t{}{note}", c.key.join("\t"), c.n, c.sum, median);
             }
         }
     }
     Ok(())
 }
 
-fn print_ingest(s: &crate::ingest::IngestSummary) {
-    println!("Files:");
+fn print_ingest(s: &crate::ingest::IngestSummary) -> Result<()> {
+    outln!("Files:");
     for f in &s.files {
         let name = f.url.rsplit('/').next().unwrap_or(&f.url);
-        println!(
+        outln!(
             "  {:<16} {:<12} {:<40} {:<14} read {:>7} loaded {:>7} quarantined {:>6}{}",
             f.partner,
             f.feed,
@@ -486,47 +548,50 @@ fn print_ingest(s: &crate::ingest::IngestSummary) {
             f.message.as_ref().map(|m| format!("\n      {m}")).unwrap_or_default()
         );
         for w in &f.warnings {
-            println!("      note: {w}");
+            outln!("      note: {w}");
         }
     }
     for (p, e) in &s.source_errors {
-        println!("  {p}: SOURCE ERROR {e}");
+        outln!("  {p}: SOURCE ERROR {e}");
     }
     if s.rejected() > 0 {
-        println!("Completed with rejected input: {} file(s) or source(s) were rejected (see above).", s.rejected());
+        outln!("Completed with rejected input: {} file(s) or source(s) were rejected (see above).", s.rejected());
     }
+    Ok(())
 }
 
-fn print_release(r: &crate::publish::ReleaseSummary) {
+fn print_release(r: &crate::publish::ReleaseSummary) -> Result<()> {
     if !r.new_metrics.is_empty() {
-        println!("Release {}: published {} metric(s), rho spent {:.4}", r.release_id, r.new_metrics.len(), r.rho_spent);
+        outln!("Release {}: published {} metric(s), rho spent {:.4}", r.release_id, r.new_metrics.len(), r.rho_spent);
     }
     if !r.reserved_metrics.is_empty() {
-        println!("Release {}: re-served {} metric(s) already published this period (no budget spent)", r.release_id, r.reserved_metrics.len());
+        outln!("Release {}: re-served {} metric(s) already published this period (no budget spent)", r.release_id, r.reserved_metrics.len());
     }
     if !r.deferred_metrics.is_empty() {
-        println!("Metrics new since this period's release, published next period or with --revise: {}", r.deferred_metrics.join(", "));
+        outln!("Metrics new since this period's release, published next period or with --revise: {}", r.deferred_metrics.join(", "));
     }
-    println!("Budget: lifetime rho {:.4}, this year {:.4}", r.spent.lifetime, r.spent.year);
-    println!("Report: {}/index.html", r.folder);
+    outln!("Budget: lifetime rho {:.4}, this year {:.4}", r.spent.lifetime, r.spent.year);
+    outln!("Report: {}/index.html", r.folder);
+    Ok(())
 }
 
-fn print_run_summary(s: &crate::run::RunSummary) {
-    print_ingest(&s.ingest);
+fn print_run_summary(s: &crate::run::RunSummary) -> Result<()> {
+    print_ingest(&s.ingest)?;
     match &s.linkage {
-        Some(l) => println!(
+        Some(l) => outln!(
             "Linked {} records into {} persons ({} served by 2+ partners); warehouse committed as run {}",
             l.records, l.persons, l.multi_partner_persons, s.run_id
         ),
-        None => println!("Inputs unchanged since the last committed run: warehouse left as it was."),
+        None => outln!("Inputs unchanged since the last committed run: warehouse left as it was."),
     }
     if let Some(r) = &s.release {
-        print_release(r);
+        print_release(r)?;
     }
-    println!(
+    outln!(
         "Timings: {}",
         s.timings.stages.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect::<Vec<_>>().join(", ")
     );
+    Ok(())
 }
 
 /// `braid link blocking` as a table.

@@ -352,11 +352,15 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Link { action: Some(LinkAction::Evaluate { truth, json }), .. } => {
-            let t = crate::link::evaluate::load_truth(truth, &p.keys)?;
+            let link = p.committed_link().await?.ok_or_else(|| {
+                Error::Usage("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link evaluate`".into())
+            })?;
+            let t = crate::link::evaluate::load_truth(truth, &p.keys, &partner_ids(&p.cfg))?;
+            // Nothing to evaluate is an error; found before the scoring.
+            crate::link::evaluate::evaluate(&link, &t, None, p.cfg.linkage.threshold)?;
             let input = p.link_input()?;
             let scored = crate::link::score(&input, &p.cfg.linkage);
-            let assignments = committed_assignments(p).await?;
-            let e = crate::link::evaluate::evaluate(&assignments, &t, Some((&scored, &input)), p.cfg.linkage.threshold);
+            let e = crate::link::evaluate::evaluate(&link, &t, Some((&scored, &input)), p.cfg.linkage.threshold)?;
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&e).expect("json"));
             } else {
@@ -365,7 +369,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Link { action: Some(LinkAction::Blocking { truth, json }), .. } => {
-            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys)).transpose()?;
+            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys, &partner_ids(&p.cfg))).transpose()?;
             let input = p.link_input()?;
             let report = crate::link::blocking_report(&input, &p.cfg.linkage, t.as_ref());
             if *json {
@@ -446,6 +450,11 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
         }
         Command::Demo { .. } | Command::Docs { .. } | Command::Schedule { .. } => unreachable!("handled before opening the pipeline"),
     }
+}
+
+/// The partner ids of the configuration.
+fn partner_ids(cfg: &Config) -> Vec<&str> {
+    cfg.partners.iter().map(|p| p.id.as_str()).collect()
 }
 
 /// record_key -> person_key from the committed link table.

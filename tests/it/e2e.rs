@@ -108,3 +108,68 @@ fn a_rerun_on_unchanged_inputs_changes_nothing_and_spends_nothing() {
     assert_eq!(served1, std::fs::read(ws.path().join("var/publish/latest/served.csv")).unwrap(), "same noisy values re-served");
     assert_eq!(versions_before, ws.sql("SELECT count(*) AS n FROM link"));
 }
+
+/// `braid link evaluate` measures only what it can: no linked warehouse,
+/// an empty truth file, rows it cannot use or no truth record among the
+/// linked ones are errors, not a perfect score; truth records that are not
+/// evaluated are counted by why.
+#[test]
+fn evaluate_refuses_what_it_cannot_measure_and_says_why_records_were_left_out() {
+    let ws = Workspace::demo(300);
+    let write = |name: &str, text: &str| {
+        std::fs::write(ws.path().join(name), text).unwrap();
+        name.to_string()
+    };
+    let evaluate = |file: &str, code: i32| -> String {
+        let out = ws.braid(&["link", "evaluate", "--truth", file]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{file}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("F1"), "{file}: no figures");
+        err
+    };
+    let err = evaluate("var/demo/truth.csv", 2);
+    assert!(err.contains("no linked warehouse yet"), "{err}");
+    ws.ok(&["run", "--no-publish"], 0);
+
+    let err = evaluate(&write("header.csv", "partner,record_id,entity\n"), 4);
+    assert!(err.contains("no records"), "{err}");
+    let err = evaluate(&write("unknown.csv", "partner,record_id,entity\nclinic,X1,a\nclinic,X2,a\n"), 4);
+    assert!(err.contains("line 2") && err.contains("`clinic` is not in the configuration"), "{err}");
+    let err = evaluate(&write("empty_id.csv", "partner,record_id,entity\nadult_school,AS100000,a\nadult_school,,a\n"), 4);
+    assert!(err.contains("line 3: the record_id is empty"), "{err}");
+    let err = evaluate(&write("two.csv", "partner,record_id,entity\nadult_school,AS100000,a\nadult_school,AS100000,b\n"), 4);
+    assert!(err.contains("lines 2 and 3") && !err.contains("AS100000"), "{err}");
+    let err = evaluate(&write("absent.csv", "partner,record_id,entity\nadult_school,NOT-AN-ID-1,a\nwage_records,NOT-AN-ID-2,a\n"), 2);
+    assert!(err.contains("nothing to evaluate") && err.contains("2 are not in the warehouse"), "{err}");
+
+    // The demo's truth file and one id the warehouse does not hold.
+    let mut text = std::fs::read_to_string(ws.path().join("var/demo/truth.csv")).unwrap();
+    text.push_str("adult_school,NOT-AN-ID-3,P999999\n");
+    let file = write("truth_plus.csv", &text);
+    let truth = crate::common::truth(&ws, &ws.path().join("var/demo/truth.csv"));
+    let no_consent: std::collections::HashSet<String> = ws
+        .sql("SELECT record_key FROM link WHERE person_key IS NULL")
+        .iter()
+        .map(|r| r["record_key"].as_str().unwrap().to_string())
+        .collect();
+    let expected_no_consent = truth.keys().filter(|k| no_consent.contains(*k)).count();
+    assert!(expected_no_consent > 0, "the demo has records without consent to link");
+    let e: serde_json::Value = serde_json::from_str(&ws.ok(&["link", "evaluate", "--truth", &file, "--json"], 0)).unwrap();
+    assert_eq!(e["records_not_found"], 1, "only the made-up id: every truth record of the demo is in its files");
+    assert_eq!(e["records_without_consent"].as_u64().unwrap() as usize, expected_no_consent);
+    assert_eq!(e["records_evaluated"].as_u64().unwrap() as usize, truth.len() - expected_no_consent);
+    // The sweep gives its counts; at the configured threshold precision is
+    // true over predicted.
+    let sweep = e["thresholds"].as_array().unwrap();
+    assert_eq!(sweep.len(), 12);
+    for t in sweep {
+        let (tp, pred) = (t["true_positive"].as_u64().unwrap(), t["predicted"].as_u64().unwrap());
+        assert!(tp <= pred && pred > 0, "{t}");
+        assert!((t["precision"].as_f64().unwrap() - tp as f64 / pred as f64).abs() < 1e-12, "{t}");
+    }
+    let text = ws.ok(&["link", "evaluate", "--truth", &file], 0);
+    assert!(text.contains(&format!("({expected_no_consent} without consent to link, 1 not in the warehouse)")), "{text}");
+    assert!(text.contains("distinct candidate record pairs") && text.contains("true pairs  predicted"), "{text}");
+    let status = ws.ok(&["status"], 0);
+    assert!(status.contains("candidate observation pairs"), "{status}");
+}

@@ -53,6 +53,9 @@ pub fn shown<T>(r: std::result::Result<T, impl Into<Error>>) -> Result<()> {
 
 /// `println!` to [`Stdout`], in a function that returns [`Result`].
 macro_rules! outln {
+    () => {
+        shown(std::io::Write::write_all(&mut Stdout, b"\n"))?
+    };
     ($($arg:tt)*) => {
         shown(std::io::Write::write_fmt(&mut Stdout, format_args!("{}\n", format_args!($($arg)*))))?
     };
@@ -208,12 +211,15 @@ pub enum LinkAction {
         #[arg(long)]
         json: bool,
     },
-    /// Show per-field agreement and weights for two records (never values).
+    /// Show how the model weighs two records: each factor's agreement levels
+    /// and log2 likelihood ratios, and how the score is formed (never values).
     Explain {
         /// First record as PARTNER:RECORD_ID.
         a: String,
         /// Second record as PARTNER:RECORD_ID.
         b: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -379,8 +385,8 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Link { action: Some(LinkAction::Explain { a, b }), .. } => {
-            explain(p, a, b)?;
+        Command::Link { action: Some(LinkAction::Explain { a, b, json }), .. } => {
+            explain(p, a, b, *json).await?;
             Ok(exit::OK)
         }
         Command::Metrics { raw, release, metric } => {
@@ -462,37 +468,141 @@ pub async fn committed_assignments(p: &Pipeline) -> Result<Vec<(String, String)>
     Ok(p.previous_keys().await?.into_iter().collect())
 }
 
-fn explain(p: &Pipeline, a: &str, b: &str) -> Result<()> {
-    let parse = |s: &str| -> Result<(String, String)> {
-        s.split_once(':')
-            .map(|(x, y)| (x.to_string(), y.to_string()))
-            .ok_or_else(|| Error::Usage(format!("`{s}` must be PARTNER:RECORD_ID")))
+/// One `PARTNER:RECORD_ID` argument of `braid link explain`, checked.
+/// Messages name the argument (A or B) and the partner, never the id.
+fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)> {
+    let bad = |why: String| Error::Usage(format!("record {which}: {why}"));
+    let Some((partner, id)) = arg.split_once(':') else {
+        return Err(bad("must be PARTNER:RECORD_ID (no `:` found)".into()));
     };
-    let (pa, ra) = parse(a)?;
-    let (pb, rb) = parse(b)?;
+    if id.contains(':') {
+        return Err(bad("must be PARTNER:RECORD_ID with one `:` (found more; a record id with `:` in it cannot be explained)".into()));
+    }
+    if partner.is_empty() {
+        return Err(bad("the partner before `:` is empty".into()));
+    }
+    if cfg.partner(partner).is_none() {
+        return Err(bad(format!("unknown partner `{partner}` (partners: {})", partner_ids(cfg).join(", "))));
+    }
+    if id.trim().is_empty() {
+        return Err(bad(format!("the record id after `{partner}:` is empty")));
+    }
+    Ok((partner.to_string(), id.to_string()))
+}
+
+/// `braid link explain`: how the model weighs two records, factor by
+/// factor, from their best-matching observations (as the link step scores
+/// two records). Levels and weights only, never a value or an id.
+async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
+    let (pa, ra) = explain_arg(&p.cfg, "A", a)?;
+    let (pb, rb) = explain_arg(&p.cfg, "B", b)?;
+    if pa == pb && ra == rb {
+        return Err(Error::Usage("records A and B are the same record; explain compares two records".into()));
+    }
+    let link = p.committed_link().await?.ok_or_else(|| {
+        Error::Usage("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link explain`".into())
+    })?;
     let (ka, kb) = (crate::protect::record_key(&p.keys, &pa, &ra), crate::protect::record_key(&p.keys, &pb, &rb));
     let input = p.link_input()?;
-    let scored = crate::link::score(&input, &p.cfg.linkage);
-    let find = |k: &str| -> Vec<usize> {
-        input.observations.iter().enumerate().filter(|(_, (r, _))| input.records[*r as usize].record_key == k).map(|(i, _)| i).collect()
+    // Which observations each record has, or why it has none.
+    let observations = |which: &str, partner: &str, key: &str| -> std::result::Result<Vec<usize>, String> {
+        let Some(r) = input.records.iter().position(|r| r.record_key == key) else {
+            return Err(format!("record {which}: record not found (partner `{partner}` has no record with this id in the warehouse's current files)"));
+        };
+        if !input.records[r].consent {
+            return Err(format!("record {which}: the record has no consent to link, so it is never compared"));
+        }
+        let obs: Vec<usize> = input.observations.iter().enumerate().filter(|(_, (x, _))| *x as usize == r).map(|(i, _)| i).collect();
+        if obs.is_empty() {
+            return Err(format!("record {which}: the record has no identifiers to compare (no name, birth date or contact was usable)"));
+        }
+        Ok(obs)
     };
-    let (oa, ob) = (find(&ka), find(&kb));
-    if oa.is_empty() || ob.is_empty() {
-        return Err(Error::Usage("one of the records has no identity in the linkage zone (unknown id, no identifiers, or no consent)".into()));
+    let (oa, ob) = match (observations("A", &pa, &ka), observations("B", &pb, &kb)) {
+        (Ok(oa), Ok(ob)) => (oa, ob),
+        (x, y) => return Err(Error::Usage([x.err(), y.err()].into_iter().flatten().collect::<Vec<_>>().join("; "))),
+    };
+    let scored = crate::link::score(&input, &p.cfg.linkage);
+    let tf = |t: u64| scored.tf.get(&t).copied().unwrap_or(0.0);
+    // The best-matching pair of observations, as the link step takes it.
+    let mut best: Option<(f32, crate::link::compare::Levels)> = None;
+    for x in &oa {
+        for y in &ob {
+            let mut l = crate::link::compare::compare(&input.observations[*x].1, &input.observations[*y].1);
+            l.same_partner = pa == pb;
+            let w = scored.model.log_odds(&l, &tf);
+            if best.as_ref().is_none_or(|(b, _)| w > *b) {
+                best = Some((w, l));
+            }
+        }
     }
-    let mut l = crate::link::compare::compare(&input.observations[oa[0]].1, &input.observations[ob[0]].1);
-    l.same_partner = pa == pb;
-    use crate::link::compare::{contact, dob, name, simple};
-    outln!("record A key {}…  record B key {}…", &ka[..8], &kb[..8]);
-    outln!("  given name    {}", name::LABELS[l.given as usize]);
-    outln!("  family name   {}", name::LABELS[l.family as usize]);
-    outln!("  date of birth {}", dob::LABELS[l.dob as usize]);
-    outln!("  sex           {}", simple::LABELS[l.sex as usize]);
-    outln!("  SSN/ITIN      {}", simple::LABELS[l.tax_id as usize]);
-    outln!("  contact       {}", contact::LABELS[l.contact as usize]);
-    let w = scored.model.log_odds(&l, &|_| 0.0);
-    outln!("  log2 odds     {w:+.2} (match against household or unrelated); match probability {:.4}", scored.model.probability(w));
-    outln!("  threshold     {}", p.cfg.linkage.threshold);
+    let (_, l) = best.expect("observations on both sides");
+    let e = scored.model.explain(&l, &tf);
+    let threshold = p.cfg.linkage.threshold;
+    let person = |k: &str| link.iter().find(|(r, _)| r == k).and_then(|(_, pk)| pk.as_deref());
+    let same_person = match (person(&ka), person(&kb)) {
+        (Some(x), Some(y)) => Some(x == y),
+        _ => None,
+    };
+    let current = p.ledger.last_committed_inputs()? == p.inputs_digest().ok();
+    if json {
+        let v = serde_json::json!({
+            "a": { "partner": pa, "record_key_prefix": &ka[..8], "observations": oa.len() },
+            "b": { "partner": pb, "record_key_prefix": &kb[..8], "observations": ob.len() },
+            "observation_pairs": oa.len() * ob.len(),
+            "explanation": e,
+            "threshold": threshold,
+            "above_threshold": e.log_odds >= p.cfg.linkage.threshold_log_odds() as f64,
+            "same_person_in_warehouse": same_person,
+            "inputs_as_committed": current,
+        });
+        outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(());
+    }
+    outln!("record A: {pa}, record key {}…, {} observation(s)", &ka[..8], oa.len());
+    outln!("record B: {pb}, record key {}…, {} observation(s)", &kb[..8], ob.len());
+    if oa.len() * ob.len() > 1 {
+        outln!("compared: the best-matching of {} observation pairs, as the link step scores two records", oa.len() * ob.len());
+    }
+    outln!();
+    let w = e.factors.iter().map(|f| f.levels.len()).max().unwrap_or(0).max(46);
+    outln!("{:<28} {:<w$} {:^33}", "", "", "log2 likelihood ratio");
+    outln!("{:<28} {:<w$} {:>16} {:>16}", "factor", "levels", "match:unrelated", "match:household");
+    for f in &e.factors {
+        let note = if f.missing { "  (missing: no evidence)" } else { "" };
+        outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}{note}", f.factor, f.levels, f.match_vs_unrelated, f.match_vs_household);
+    }
+    outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}", "class shares (prior)", "", e.prior_vs_unrelated, e.prior_vs_household);
+    outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}", "sum", "log2 odds of a match against each class alone", e.vs_unrelated, e.vs_household);
+    outln!();
+    outln!(
+        "log2 odds of a match against household or unrelated together: -log2(2^-({:.2}) + 2^-({:.2})) = {:+.2}",
+        e.vs_unrelated, e.vs_household, e.combined
+    );
+    outln!("term-frequency adjustment (exactly agreeing names; common names weigh less): {:+.2}", e.term_frequency);
+    outln!(
+        "score: log2 odds {:+.2}, match probability {:.4}; threshold {threshold} (log2 odds {:+.2}): {}",
+        e.log_odds,
+        e.probability,
+        p.cfg.linkage.threshold_log_odds(),
+        if e.log_odds >= p.cfg.linkage.threshold_log_odds() as f64 { "above" } else { "below" }
+    );
+    outln!(
+        "in the committed warehouse: {}",
+        match same_person {
+            Some(true) => "one person",
+            Some(false) => "two persons (clustering also weighs every other pair between their clusters)",
+            None => "not both linked yet",
+        }
+    );
+    if !current {
+        outln!("note: the staged inputs changed since the last committed link; these weights are the ones the next `braid link` would use");
+    }
+    outln!();
+    outln!("Each weight is log2 P(levels | match) / P(levels | other class). Given and family name form one factor,");
+    outln!("and birth date and contact another: the model learns them jointly, so their weight is not split by field.");
+    outln!("A missing field is no evidence (weight 0 in every class). Each column adds up, with the class shares, to the");
+    outln!("odds of a match against that class alone; the score weighs a match against both other classes together.");
     Ok(())
 }
 

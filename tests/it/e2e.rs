@@ -58,6 +58,14 @@ fn whole_job_on_a_small_consortium() {
         assert!(ws.path().join(format!("var/publish/latest/served.{ext}")).exists(), "served.{ext}");
     }
 
+    // Records without consent to link are in `link` without a person key,
+    // and their rows are in no fact table (docs/data-model.md).
+    let null_keys = |t: &str| ws.sql(&format!("SELECT count(*) AS n FROM {t} WHERE person_key IS NULL"))[0]["n"].as_i64().unwrap();
+    assert!(null_keys("link") > 0, "the demo has records without consent");
+    for t in ["participation", "service", "referral", "assessment", "credential", "employment", "milestone"] {
+        assert_eq!(null_keys(t), 0, "{t}");
+    }
+
     // Linkage against the truth file, from the Parquet warehouse.
     let link = link_table(&ws);
     let truth = truth(&ws, &ws.path().join("var/demo/truth.csv"));

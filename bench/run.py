@@ -109,7 +109,7 @@ consortium (130,000 rows in 17 files from 5 partners), release build.
 | first nightly run (ingest, link, load, publish) | {first:.1f} s, peak memory {rss:.0f} MiB |
 | second run, inputs unchanged (nothing reloaded, release re-served) | {again:.2f} s, peak memory {rss2:.0f} MiB |
 | linkage on the demo: pairwise precision / recall / F1 | {ev['pairwise']['precision']:.4f} / {ev['pairwise']['recall']:.4f} / {ev['pairwise']['f1']:.4f} |
-| blocking recall | {ev['blocking_recall']:.4f} ({ev['candidate_pairs']} candidate pairs) |
+| blocking recall | {ev['blocking_recall']:.4f} ({ev['candidate_pairs']} distinct candidate record pairs) |
 
 Stages of the first run, as `braid run` reports them:
 

@@ -9,6 +9,65 @@ use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::run::{Pipeline, RunOptions};
 
+/// Set once a write to standard output found the pipe closed.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Standard output that notes when its reader has gone away
+/// (`braid sql ... | head -1`). braid then stops writing and ends quietly,
+/// with the exit code it would have had (README, "Exit codes"); any other
+/// failure to write (a full disk) is an error.
+pub struct Stdout;
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        closed_pipe(std::io::stdout().write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        closed_pipe(std::io::stdout().flush())
+    }
+}
+
+fn closed_pipe<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+    if let Err(e) = &r
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    r
+}
+
+/// Whether standard output's reader has gone away.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The result of writing to standard output: nothing is wrong when its
+/// reader has gone away (the rest of the output is simply not wanted).
+pub fn shown<T>(r: std::result::Result<T, impl Into<Error>>) -> Result<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(_) if stdout_closed() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `println!` to [`Stdout`], in a function that returns [`Result`].
+macro_rules! outln {
+    () => {
+        shown(std::io::Write::write_all(&mut Stdout, b"\n"))?
+    };
+    ($($arg:tt)*) => {
+        shown(std::io::Write::write_fmt(&mut Stdout, format_args!("{}\n", format_args!($($arg)*))))?
+    };
+}
+
+/// `print!` to [`Stdout`], in a function that returns [`Result`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        shown(std::io::Write::write_fmt(&mut Stdout, format_args!($($arg)*)))?
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "braid",
@@ -152,12 +211,15 @@ pub enum LinkAction {
         #[arg(long)]
         json: bool,
     },
-    /// Show per-field agreement and weights for two records (never values).
+    /// Show how the model weighs two records: each factor's agreement levels
+    /// and log2 likelihood ratios, and how the score is formed (never values).
     Explain {
         /// First record as PARTNER:RECORD_ID.
         a: String,
         /// Second record as PARTNER:RECORD_ID.
         b: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -181,6 +243,9 @@ pub fn main() -> i32 {
     };
     match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
+        // Output cut short by its reader is no error (each command's
+        // output goes through `shown`; this is for any that does not).
+        Err(Error::Internal(_)) if stdout_closed() => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()
@@ -226,12 +291,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Demo { out, people, seed, force } => {
             let summary = crate::demo::generate(out, *people, *seed, *force)?;
-            println!("{summary}");
+            outln!("{summary}");
             Ok(exit::OK)
         }
         Command::Docs { which } => match which.as_str() {
             "data-model" => {
-                print!("{}", crate::model::data_model_markdown());
+                out!("{}", crate::model::data_model_markdown());
                 Ok(exit::OK)
             }
             other => Err(Error::Usage(format!("unknown document `{other}` (data-model)"))),
@@ -241,7 +306,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             match print {
                 Some(n) => {
                     for t in cfg.schedule.next(*n)? {
-                        println!("{}", t.to_rfc3339());
+                        outln!("{}", t.to_rfc3339());
                     }
                     Ok(exit::OK)
                 }
@@ -269,13 +334,13 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                 fault_after_tables: std::env::var("BRAID_FAULT_AFTER_TABLES").ok().and_then(|v| v.parse().ok()),
             };
             let s = p.run(&opts).await?;
-            print_run_summary(&s);
+            print_run_summary(&s)?;
             Ok(if s.ingest.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
         }
         Command::Pull { partner, as_of } => {
             let run_id = crate::run::new_run_id();
             let s = p.pull(&run_id, partner.as_deref(), *as_of).await?;
-            print_ingest(&s);
+            print_ingest(&s)?;
             Ok(if s.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
         }
         Command::Link { action: None, as_of } => {
@@ -286,38 +351,42 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             let code = res.as_ref().map(|_| 0).unwrap_or_else(|e| e.exit_code());
             p.ledger.finish_run(&run_id, code, &res.as_ref().map(|s| serde_json::json!({ "linkage": s }).to_string()).unwrap_or_default())?;
             let s = res?;
-            println!(
+            outln!(
                 "linked {} records into {} persons ({} served by 2+ partners); warehouse committed",
                 s.records, s.persons, s.multi_partner_persons
             );
             Ok(exit::OK)
         }
         Command::Link { action: Some(LinkAction::Evaluate { truth, json }), .. } => {
-            let t = crate::link::evaluate::load_truth(truth, &p.keys)?;
+            let link = p.committed_link().await?.ok_or_else(|| {
+                Error::Usage("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link evaluate`".into())
+            })?;
+            let t = crate::link::evaluate::load_truth(truth, &p.keys, &partner_ids(&p.cfg))?;
+            // Nothing to evaluate is an error; found before the scoring.
+            crate::link::evaluate::evaluate(&link, &t, None, p.cfg.linkage.threshold)?;
             let input = p.link_input()?;
             let scored = crate::link::score(&input, &p.cfg.linkage);
-            let assignments = committed_assignments(p).await?;
-            let e = crate::link::evaluate::evaluate(&assignments, &t, Some((&scored, &input)), p.cfg.linkage.threshold);
+            let e = crate::link::evaluate::evaluate(&link, &t, Some((&scored, &input)), p.cfg.linkage.threshold)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&e).expect("json"));
+                outln!("{}", serde_json::to_string_pretty(&e).expect("json"));
             } else {
-                print!("{}", e.to_text());
+                out!("{}", e.to_text());
             }
             Ok(exit::OK)
         }
         Command::Link { action: Some(LinkAction::Blocking { truth, json }), .. } => {
-            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys)).transpose()?;
+            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys, &partner_ids(&p.cfg))).transpose()?;
             let input = p.link_input()?;
             let report = crate::link::blocking_report(&input, &p.cfg.linkage, t.as_ref());
             if *json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+                outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
             } else {
-                print!("{}", blocking_text(&report));
+                out!("{}", blocking_text(&report));
             }
             Ok(exit::OK)
         }
-        Command::Link { action: Some(LinkAction::Explain { a, b }), .. } => {
-            explain(p, a, b)?;
+        Command::Link { action: Some(LinkAction::Explain { a, b, json }), .. } => {
+            explain(p, a, b, *json).await?;
             Ok(exit::OK)
         }
         Command::Metrics { raw, release, metric } => {
@@ -334,10 +403,13 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             )
             .await?;
             crate::publish::write_partner_reports(&p.cfg, &p.ledger, None)?;
-            print_release(&r);
+            print_release(&r)?;
             Ok(exit::OK)
         }
         Command::Sql { query, format, output } => {
+            if let Some(path) = output {
+                crate::sql::check_output(path, &crate::sql::protected_paths(&p.cfg, &p.keys))?;
+            }
             let versions = crate::load::committed_versions(&p.ledger)?;
             let ctx = crate::sql::analyst_context(&p.wh, &versions, &p.cfg.metrics.dir()).await?;
             let batches = crate::sql::query(&ctx, query).await?;
@@ -347,7 +419,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                     let mut f = std::fs::File::create(path).map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
                     crate::sql::write(&batches, *format, &mut f, None)?
                 }
-                (None, _) => crate::sql::write(&batches, *format, &mut std::io::stdout(), None)?,
+                (None, _) => shown(crate::sql::write(&batches, *format, &mut Stdout, None))?,
             }
             Ok(exit::OK)
         }
@@ -371,19 +443,24 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
                 }
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+                outln!("{}", serde_json::to_string_pretty(&s).expect("json"));
             } else {
-                print!("{}", s.to_text());
+                out!("{}", s.to_text());
             }
             Ok(exit::OK)
         }
         Command::Forget { partner, record_id } => {
             let n = crate::forget::forget(p, partner, record_id).await?;
-            println!("{n}");
+            outln!("{n}");
             Ok(exit::OK)
         }
         Command::Demo { .. } | Command::Docs { .. } | Command::Schedule { .. } => unreachable!("handled before opening the pipeline"),
     }
+}
+
+/// The partner ids of the configuration.
+fn partner_ids(cfg: &Config) -> Vec<&str> {
+    cfg.partners.iter().map(|p| p.id.as_str()).collect()
 }
 
 /// record_key -> person_key from the committed link table.
@@ -391,37 +468,141 @@ pub async fn committed_assignments(p: &Pipeline) -> Result<Vec<(String, String)>
     Ok(p.previous_keys().await?.into_iter().collect())
 }
 
-fn explain(p: &Pipeline, a: &str, b: &str) -> Result<()> {
-    let parse = |s: &str| -> Result<(String, String)> {
-        s.split_once(':')
-            .map(|(x, y)| (x.to_string(), y.to_string()))
-            .ok_or_else(|| Error::Usage(format!("`{s}` must be PARTNER:RECORD_ID")))
+/// One `PARTNER:RECORD_ID` argument of `braid link explain`, checked.
+/// Messages name the argument (A or B) and the partner, never the id.
+fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)> {
+    let bad = |why: String| Error::Usage(format!("record {which}: {why}"));
+    let Some((partner, id)) = arg.split_once(':') else {
+        return Err(bad("must be PARTNER:RECORD_ID (no `:` found)".into()));
     };
-    let (pa, ra) = parse(a)?;
-    let (pb, rb) = parse(b)?;
+    if id.contains(':') {
+        return Err(bad("must be PARTNER:RECORD_ID with one `:` (found more; a record id with `:` in it cannot be explained)".into()));
+    }
+    if partner.is_empty() {
+        return Err(bad("the partner before `:` is empty".into()));
+    }
+    if cfg.partner(partner).is_none() {
+        return Err(bad(format!("unknown partner `{partner}` (partners: {})", partner_ids(cfg).join(", "))));
+    }
+    if id.trim().is_empty() {
+        return Err(bad(format!("the record id after `{partner}:` is empty")));
+    }
+    Ok((partner.to_string(), id.to_string()))
+}
+
+/// `braid link explain`: how the model weighs two records, factor by
+/// factor, from their best-matching observations (as the link step scores
+/// two records). Levels and weights only, never a value or an id.
+async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
+    let (pa, ra) = explain_arg(&p.cfg, "A", a)?;
+    let (pb, rb) = explain_arg(&p.cfg, "B", b)?;
+    if pa == pb && ra == rb {
+        return Err(Error::Usage("records A and B are the same record; explain compares two records".into()));
+    }
+    let link = p.committed_link().await?.ok_or_else(|| {
+        Error::Usage("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link explain`".into())
+    })?;
     let (ka, kb) = (crate::protect::record_key(&p.keys, &pa, &ra), crate::protect::record_key(&p.keys, &pb, &rb));
     let input = p.link_input()?;
-    let scored = crate::link::score(&input, &p.cfg.linkage);
-    let find = |k: &str| -> Vec<usize> {
-        input.observations.iter().enumerate().filter(|(_, (r, _))| input.records[*r as usize].record_key == k).map(|(i, _)| i).collect()
+    // Which observations each record has, or why it has none.
+    let observations = |which: &str, partner: &str, key: &str| -> std::result::Result<Vec<usize>, String> {
+        let Some(r) = input.records.iter().position(|r| r.record_key == key) else {
+            return Err(format!("record {which}: record not found (partner `{partner}` has no record with this id in the warehouse's current files)"));
+        };
+        if !input.records[r].consent {
+            return Err(format!("record {which}: the record has no consent to link, so it is never compared"));
+        }
+        let obs: Vec<usize> = input.observations.iter().enumerate().filter(|(_, (x, _))| *x as usize == r).map(|(i, _)| i).collect();
+        if obs.is_empty() {
+            return Err(format!("record {which}: the record has no identifiers to compare (no name, birth date or contact was usable)"));
+        }
+        Ok(obs)
     };
-    let (oa, ob) = (find(&ka), find(&kb));
-    if oa.is_empty() || ob.is_empty() {
-        return Err(Error::Usage("one of the records has no identity in the linkage zone (unknown id, no identifiers, or no consent)".into()));
+    let (oa, ob) = match (observations("A", &pa, &ka), observations("B", &pb, &kb)) {
+        (Ok(oa), Ok(ob)) => (oa, ob),
+        (x, y) => return Err(Error::Usage([x.err(), y.err()].into_iter().flatten().collect::<Vec<_>>().join("; "))),
+    };
+    let scored = crate::link::score(&input, &p.cfg.linkage);
+    let tf = |t: u64| scored.tf.get(&t).copied().unwrap_or(0.0);
+    // The best-matching pair of observations, as the link step takes it.
+    let mut best: Option<(f32, crate::link::compare::Levels)> = None;
+    for x in &oa {
+        for y in &ob {
+            let mut l = crate::link::compare::compare(&input.observations[*x].1, &input.observations[*y].1);
+            l.same_partner = pa == pb;
+            let w = scored.model.log_odds(&l, &tf);
+            if best.as_ref().is_none_or(|(b, _)| w > *b) {
+                best = Some((w, l));
+            }
+        }
     }
-    let mut l = crate::link::compare::compare(&input.observations[oa[0]].1, &input.observations[ob[0]].1);
-    l.same_partner = pa == pb;
-    use crate::link::compare::{contact, dob, name, simple};
-    println!("record A key {}…  record B key {}…", &ka[..8], &kb[..8]);
-    println!("  given name    {}", name::LABELS[l.given as usize]);
-    println!("  family name   {}", name::LABELS[l.family as usize]);
-    println!("  date of birth {}", dob::LABELS[l.dob as usize]);
-    println!("  sex           {}", simple::LABELS[l.sex as usize]);
-    println!("  SSN/ITIN      {}", simple::LABELS[l.tax_id as usize]);
-    println!("  contact       {}", contact::LABELS[l.contact as usize]);
-    let w = scored.model.log_odds(&l, &|_| 0.0);
-    println!("  log2 odds     {w:+.2} (match against household or unrelated); match probability {:.4}", scored.model.probability(w));
-    println!("  threshold     {}", p.cfg.linkage.threshold);
+    let (_, l) = best.expect("observations on both sides");
+    let e = scored.model.explain(&l, &tf);
+    let threshold = p.cfg.linkage.threshold;
+    let person = |k: &str| link.iter().find(|(r, _)| r == k).and_then(|(_, pk)| pk.as_deref());
+    let same_person = match (person(&ka), person(&kb)) {
+        (Some(x), Some(y)) => Some(x == y),
+        _ => None,
+    };
+    let current = p.ledger.last_committed_inputs()? == p.inputs_digest().ok();
+    if json {
+        let v = serde_json::json!({
+            "a": { "partner": pa, "record_key_prefix": &ka[..8], "observations": oa.len() },
+            "b": { "partner": pb, "record_key_prefix": &kb[..8], "observations": ob.len() },
+            "observation_pairs": oa.len() * ob.len(),
+            "explanation": e,
+            "threshold": threshold,
+            "above_threshold": e.log_odds >= p.cfg.linkage.threshold_log_odds() as f64,
+            "same_person_in_warehouse": same_person,
+            "inputs_as_committed": current,
+        });
+        outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(());
+    }
+    outln!("record A: {pa}, record key {}…, {} observation(s)", &ka[..8], oa.len());
+    outln!("record B: {pb}, record key {}…, {} observation(s)", &kb[..8], ob.len());
+    if oa.len() * ob.len() > 1 {
+        outln!("compared: the best-matching of {} observation pairs, as the link step scores two records", oa.len() * ob.len());
+    }
+    outln!();
+    let w = e.factors.iter().map(|f| f.levels.len()).max().unwrap_or(0).max(46);
+    outln!("{:<28} {:<w$} {:^33}", "", "", "log2 likelihood ratio");
+    outln!("{:<28} {:<w$} {:>16} {:>16}", "factor", "levels", "match:unrelated", "match:household");
+    for f in &e.factors {
+        let note = if f.missing { "  (missing: no evidence)" } else { "" };
+        outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}{note}", f.factor, f.levels, f.match_vs_unrelated, f.match_vs_household);
+    }
+    outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}", "class shares (prior)", "", e.prior_vs_unrelated, e.prior_vs_household);
+    outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}", "sum", "log2 odds of a match against each class alone", e.vs_unrelated, e.vs_household);
+    outln!();
+    outln!(
+        "log2 odds of a match against household or unrelated together: -log2(2^-({:.2}) + 2^-({:.2})) = {:+.2}",
+        e.vs_unrelated, e.vs_household, e.combined
+    );
+    outln!("term-frequency adjustment (exactly agreeing names; common names weigh less): {:+.2}", e.term_frequency);
+    outln!(
+        "score: log2 odds {:+.2}, match probability {:.4}; threshold {threshold} (log2 odds {:+.2}): {}",
+        e.log_odds,
+        e.probability,
+        p.cfg.linkage.threshold_log_odds(),
+        if e.log_odds >= p.cfg.linkage.threshold_log_odds() as f64 { "above" } else { "below" }
+    );
+    outln!(
+        "in the committed warehouse: {}",
+        match same_person {
+            Some(true) => "one person",
+            Some(false) => "two persons (clustering also weighs every other pair between their clusters)",
+            None => "not both linked yet",
+        }
+    );
+    if !current {
+        outln!("note: the staged inputs changed since the last committed link; these weights are the ones the next `braid link` would use");
+    }
+    outln!();
+    outln!("Each weight is log2 P(levels | match) / P(levels | other class). Given and family name form one factor,");
+    outln!("and birth date and contact another: the model learns them jointly, so their weight is not split by field.");
+    outln!("A missing field is no evidence (weight 0 in every class). Each column adds up, with the class shares, to the");
+    outln!("odds of a match against that class alone; the score weighs a match against both other classes together.");
     Ok(())
 }
 
@@ -445,12 +626,12 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
         }
         let (rows, nulls) = crate::metrics::compute(&ctx, &m).await?;
         let people: std::collections::HashSet<&str> = rows.person.iter().map(String::as_str).collect();
-        println!("{} ({}): {} per-person rows, {} people, {} rows without a value", m.name, m.title, rows.person.len(), people.len(), nulls);
+        outln!("{} ({}): {} per-person rows, {} people, {} rows without a value", m.name, m.title, rows.person.len(), people.len(), nulls);
         if raw {
             let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
             let b = crate::publish::bound_metric(&p.cfg, &m, &rows, &public, &order_key);
-            println!("  EXACT VALUES (steward validation only; never publish): bounded to {} cells per person", b.max_cells);
-            println!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
+            outln!("  EXACT VALUES (steward validation only; never publish): bounded to {} cells per person", b.max_cells);
+            outln!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
             for (c, discovered) in b.cells.iter().map(|c| (c, false)).chain(b.discovered.iter().map(|c| (c, true))) {
                 if c.n == 0 {
                     continue;
@@ -463,18 +644,18 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
                     v[v.len() / 2].to_string()
                 };
                 let note = if discovered { "\t(not on the public lists: released only if it clears the threshold)" } else { "" };
-                println!("  {}\t{}\t{}\t{}{note}", c.key.join("\t"), c.n, c.sum, median);
+                outln!("  {}\t{}\t{}\t{}{note}", c.key.join("\t"), c.n, c.sum, median);
             }
         }
     }
     Ok(())
 }
 
-fn print_ingest(s: &crate::ingest::IngestSummary) {
-    println!("Files:");
+fn print_ingest(s: &crate::ingest::IngestSummary) -> Result<()> {
+    outln!("Files:");
     for f in &s.files {
         let name = f.url.rsplit('/').next().unwrap_or(&f.url);
-        println!(
+        outln!(
             "  {:<16} {:<12} {:<40} {:<14} read {:>7} loaded {:>7} quarantined {:>6}{}",
             f.partner,
             f.feed,
@@ -486,47 +667,50 @@ fn print_ingest(s: &crate::ingest::IngestSummary) {
             f.message.as_ref().map(|m| format!("\n      {m}")).unwrap_or_default()
         );
         for w in &f.warnings {
-            println!("      note: {w}");
+            outln!("      note: {w}");
         }
     }
     for (p, e) in &s.source_errors {
-        println!("  {p}: SOURCE ERROR {e}");
+        outln!("  {p}: SOURCE ERROR {e}");
     }
     if s.rejected() > 0 {
-        println!("Completed with rejected input: {} file(s) or source(s) were rejected (see above).", s.rejected());
+        outln!("Completed with rejected input: {} file(s) or source(s) were rejected (see above).", s.rejected());
     }
+    Ok(())
 }
 
-fn print_release(r: &crate::publish::ReleaseSummary) {
+fn print_release(r: &crate::publish::ReleaseSummary) -> Result<()> {
     if !r.new_metrics.is_empty() {
-        println!("Release {}: published {} metric(s), rho spent {:.4}", r.release_id, r.new_metrics.len(), r.rho_spent);
+        outln!("Release {}: published {} metric(s), rho spent {:.4}", r.release_id, r.new_metrics.len(), r.rho_spent);
     }
     if !r.reserved_metrics.is_empty() {
-        println!("Release {}: re-served {} metric(s) already published this period (no budget spent)", r.release_id, r.reserved_metrics.len());
+        outln!("Release {}: re-served {} metric(s) already published this period (no budget spent)", r.release_id, r.reserved_metrics.len());
     }
     if !r.deferred_metrics.is_empty() {
-        println!("Metrics new since this period's release, published next period or with --revise: {}", r.deferred_metrics.join(", "));
+        outln!("Metrics new since this period's release, published next period or with --revise: {}", r.deferred_metrics.join(", "));
     }
-    println!("Budget: lifetime rho {:.4}, this year {:.4}", r.spent.lifetime, r.spent.year);
-    println!("Report: {}/index.html", r.folder);
+    outln!("Budget: lifetime rho {:.4}, this year {:.4}", r.spent.lifetime, r.spent.year);
+    outln!("Report: {}/index.html", r.folder);
+    Ok(())
 }
 
-fn print_run_summary(s: &crate::run::RunSummary) {
-    print_ingest(&s.ingest);
+fn print_run_summary(s: &crate::run::RunSummary) -> Result<()> {
+    print_ingest(&s.ingest)?;
     match &s.linkage {
-        Some(l) => println!(
+        Some(l) => outln!(
             "Linked {} records into {} persons ({} served by 2+ partners); warehouse committed as run {}",
             l.records, l.persons, l.multi_partner_persons, s.run_id
         ),
-        None => println!("Inputs unchanged since the last committed run: warehouse left as it was."),
+        None => outln!("Inputs unchanged since the last committed run: warehouse left as it was."),
     }
     if let Some(r) = &s.release {
-        print_release(r);
+        print_release(r)?;
     }
-    println!(
+    outln!(
         "Timings: {}",
         s.timings.stages.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect::<Vec<_>>().join(", ")
     );
+    Ok(())
 }
 
 /// `braid link blocking` as a table.

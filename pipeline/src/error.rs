@@ -13,7 +13,8 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// An unexpected internal failure (a bug, or the disk went away).
     pub const INTERNAL: i32 = 1;
-    /// Bad command-line usage (clap's own code).
+    /// Bad command-line usage (clap's own code); in `braid sql`, a statement
+    /// that is refused or cannot run, or an `--output` braid keeps for itself.
     pub const USAGE: i32 = 2;
     /// The configuration or the secret is missing or invalid.
     pub const CONFIG: i32 = 3;

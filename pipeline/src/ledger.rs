@@ -324,6 +324,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// A run that found its inputs unchanged since the last committed run
+    /// (nothing linked or loaded): `unchanged`, not `failed`, once it ends.
+    pub fn mark_run_unchanged(&self, run_id: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE runs SET status = 'unchanged' WHERE run_id = ?1 AND status = 'running'", params![run_id])
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
     pub fn set_run_inputs(&self, run_id: &str, digest: &str) -> Result<()> {
         self.conn
             .execute("UPDATE runs SET inputs = ?2 WHERE run_id = ?1", params![run_id, digest])

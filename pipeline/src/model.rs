@@ -293,6 +293,16 @@ const PERSON_KEY_NULLABLE: Column = col!(
     "Pseudonymous person key; null when the record has no consent to link.",
     "link"
 );
+/// The person key of a fact table: declared nullable, as in `link`, but a
+/// record without consent to link has no person key and its rows are left
+/// out of the fact tables (docs/decisions.md, decision 4).
+const PERSON_KEY_FACT: Column = col!(
+    "person_key",
+    Utf8,
+    true,
+    "Pseudonymous person key. Never null in this table: the rows of a record without consent to link (which has no person key) are left out, see `link.consent` and docs/decisions.md, decision 4. Declared nullable in the schema.",
+    "link"
+);
 const RECORD_KEY: Column = col!(
     "record_key",
     Utf8,
@@ -330,7 +340,7 @@ pub const PARTICIPATION: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per program enrollment",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         PARTNER,
         col!("program", Utf8, true, "Program or class type.", "program"),
@@ -353,7 +363,7 @@ pub const SERVICE: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per service delivered",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         PARTNER,
         col!("service_type", Utf8, true, "Type of service.", "service_type"),
@@ -366,7 +376,7 @@ pub const REFERRAL: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per referral",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         col!("from_partner", Utf8, false, "Partner that made the referral.", "config"),
         col!("to_partner", Utf8, true, "Partner the person was referred to.", "referral_to"),
@@ -382,7 +392,7 @@ pub const ASSESSMENT: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per test taken",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         PARTNER,
         col!("test", Utf8, true, "Assessment.", "test"),
@@ -399,7 +409,7 @@ pub const CREDENTIAL: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per credential earned",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         PARTNER,
         col!("credential_type", Utf8, true, "Type of credential.", "credential_type"),
@@ -412,7 +422,7 @@ pub const EMPLOYMENT: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per person, employer and quarter",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         PARTNER,
         col!("year_quarter", Utf8, false, "Year and quarter of the wages (2024Q3).", "wage_period"),
@@ -427,7 +437,7 @@ pub const MILESTONE: Table = Table {
     zone: Zone::Analytics,
     grain: "one row per milestone recorded",
     columns: &[
-        PERSON_KEY_NULLABLE,
+        PERSON_KEY_FACT,
         RECORD_KEY,
         PARTNER,
         col!("milestone", Utf8, false, "bank_account, health_coverage, drivers_license, itin_taxes, citizenship, civic, child_care.", "milestone_*"),
@@ -607,6 +617,22 @@ mod tests {
             on_disk == data_model_markdown(),
             "docs/data-model.md is stale: run `braid docs data-model > docs/data-model.md`"
         );
+    }
+
+    /// Only the `link` table holds records without a person key; every
+    /// fact table leaves their rows out (sql/model/*.sql), and says so.
+    #[test]
+    fn only_the_link_table_says_person_key_may_be_null() {
+        for t in TABLES {
+            for c in t.columns.iter().filter(|c| c.name == "person_key") {
+                let says_null = c.meaning.contains("null when");
+                assert_eq!(says_null, t.name == "link", "{}.person_key: {}", t.name, c.meaning);
+                if t.name != "link" && t.name != "person" && t.name != "person_key_history" {
+                    let sql = std::fs::read_to_string(format!("{}/../sql/model/{}.sql", env!("CARGO_MANIFEST_DIR"), t.name)).unwrap();
+                    assert!(sql.contains("person_key IS NOT NULL"), "{} keeps rows without a person key", t.name);
+                }
+            }
+        }
     }
 
     #[test]

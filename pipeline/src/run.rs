@@ -253,6 +253,29 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Every record of the committed `link` table with its person key
+    /// (none for a record without consent to link, decision 4); `None`
+    /// before the first committed link.
+    pub async fn committed_link(&self) -> Result<Option<Vec<(String, Option<String>)>>> {
+        let versions = crate::load::committed_versions(&self.ledger)?;
+        let Some(v) = versions.get("link") else { return Ok(None) };
+        let mut out = Vec::new();
+        for f in self.wh.files_at("link", *v).await? {
+            let path = match url::Url::parse(&f) {
+                Ok(u) if u.scheme() == "file" => u.to_file_path().map_err(|_| Error::storage(&f, "not a local file"))?,
+                _ => std::path::PathBuf::from(&f),
+            };
+            for b in read_columns(&path, &["record_key", "person_key"])? {
+                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let pk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+                for i in 0..b.num_rows() {
+                    out.push((rk.value(i).to_string(), (!pk.is_null(i)).then(|| pk.value(i).to_string())));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Link and load: the warehouse commit of one run.
     pub async fn link_and_load(&mut self, run_id: &str, as_of: Option<NaiveDate>, fault_after: Option<usize>, timings: &mut Timings) -> Result<LinkStats> {
         let t = Instant::now();
@@ -302,6 +325,13 @@ impl Pipeline {
         let run_id = new_run_id();
         self.ledger.start_run(&run_id)?;
         let result = self.run_inner(&run_id, opts).await;
+        // A run ends `committed` (it loaded the warehouse), `unchanged`
+        // (its inputs were the last committed run's) or `failed`.
+        if let Ok(s) = &result
+            && !s.loaded
+        {
+            self.ledger.mark_run_unchanged(&run_id)?;
+        }
         let (code, summary) = match &result {
             Ok(s) => (if s.ingest.rejected() > 0 { crate::error::exit::REJECTED_INPUT } else { 0 }, serde_json::to_string(s).unwrap_or_default()),
             Err(e) => (e.exit_code(), serde_json::json!({ "error": e.to_string() }).to_string()),

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
 use datafusion::execution::config::SessionConfig;
 use datafusion::prelude::{SQLOptions, SessionContext};
 
@@ -81,18 +82,132 @@ pub enum Format {
 }
 
 /// Run one read-only query.
+///
+/// A statement that cannot run (bad syntax, an unknown table or column, a
+/// refused DDL or DML statement, a value that does not cast) is a usage
+/// error; a warehouse file that cannot be read (missing, corrupt) is a
+/// storage error. README, "Exit codes".
 pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let df = ctx.sql_with_options(sql, read_only()).await.map_err(|e| refused_or(e, sql))?;
-    df.collect().await.map_err(|e| Error::Sql { file: "query".into(), message: e.to_string() })
+    let df = ctx.sql_with_options(sql, read_only()).await.map_err(refused_or)?;
+    df.collect().await.map_err(query_error)
 }
 
-fn refused_or(e: datafusion::error::DataFusionError, _sql: &str) -> Error {
+fn refused_or(e: DataFusionError) -> Error {
     let m = e.to_string();
     if m.contains("not supported") && (m.contains("DDL") || m.contains("DML") || m.contains("Statement")) {
         Error::Usage(format!("the warehouse is read-only from braid sql: {m}"))
     } else {
-        Error::Sql { file: "query".into(), message: m }
+        query_error(e)
     }
+}
+
+fn query_error(e: DataFusionError) -> Error {
+    if from_storage(&e) {
+        Error::storage("query", e.strip_backtrace())
+    } else {
+        Error::Usage(format!("SQL query: {}", e.strip_backtrace()))
+    }
+}
+
+/// Whether an error of the query engine comes from reading the warehouse's
+/// files (I/O, Parquet, the object store) rather than from the statement.
+fn from_storage(e: &DataFusionError) -> bool {
+    use datafusion::arrow::error::ArrowError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(d) = err.downcast_ref::<DataFusionError>()
+            && matches!(d, DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) | DataFusionError::IoError(_))
+        {
+            return true;
+        }
+        if let Some(a) = err.downcast_ref::<ArrowError>()
+            && matches!(a, ArrowError::ParquetError(_) | ArrowError::IoError(..))
+        {
+            return true;
+        }
+        if err.is::<datafusion::parquet::errors::ParquetError>() || err.is::<std::io::Error>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Folders and files of braid's own that `braid sql --output` never
+/// writes to: (what it is, where). A query written over a Parquet file of
+/// the warehouse, the state database or the key file would break the next
+/// run or lose the data.
+pub fn protected_paths(cfg: &crate::config::Config, keys: &crate::secret::Keys) -> Vec<(&'static str, PathBuf)> {
+    let root = cfg.warehouse.root();
+    // The most specific first: the first that holds the path names it.
+    let mut out = vec![
+        ("in the warehouse's linkage zone", root.join("linkage")),
+        ("in the warehouse's staging zone", root.join("staging")),
+        ("in the state folder", cfg.state_dir()),
+        ("in the warehouse", root),
+        ("in the publish folder", cfg.publish.dir()),
+        ("in the partner reports folder", cfg.publish.partner_reports_dir()),
+        ("in the SQL folder", cfg.metrics.dir()),
+    ];
+    for p in &cfg.partners {
+        if !p.source.contains("://") || p.source.starts_with("file://") {
+            let dir = p.source.strip_prefix("file://").map(PathBuf::from).unwrap_or_else(|| crate::config::resolve(&p.source));
+            out.push(("in a partner's source folder", dir));
+        }
+    }
+    if cfg.origin != crate::config::DEMO_CONFIG_NAME {
+        out.push(("the configuration file", crate::config::resolve(&cfg.origin)));
+    }
+    match keys.source() {
+        crate::secret::SecretSource::EnvFile(f) | crate::secret::SecretSource::ConfigFile(f) => out.push(("the key file", f.clone())),
+        crate::secret::SecretSource::Env => {}
+    }
+    out
+}
+
+/// Refuse an output path that is, or resolves to (through `..`, symbolic
+/// links, or a folder that is a link), anything in `protected`. A file
+/// that does not exist yet is placed by its folder.
+pub fn check_output(path: &Path, protected: &[(&'static str, PathBuf)]) -> Result<()> {
+    let target = resolve_output(path, 0)?;
+    for (what, p) in protected {
+        let p = p.canonicalize().unwrap_or_else(|_| p.clone());
+        if target.starts_with(&p) {
+            return Err(Error::Usage(format!(
+                "--output {} is {what} ({}); braid sql never writes there: choose a file outside braid's warehouse, state, publish, \
+                 partner-report, SQL and source folders",
+                path.display(),
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where writing to `path` would land: an existing file (or link) resolved
+/// whole, a new one by its folder; a link to a file that does not exist
+/// yet is followed to where it would create it.
+fn resolve_output(path: &Path, depth: usize) -> Result<PathBuf> {
+    let unusable = |why: String| Error::Usage(format!("cannot write --output {}: {why}", path.display()));
+    if depth > 40 {
+        return Err(unusable("too many levels of symbolic links".into()));
+    }
+    if let Ok(p) = path.canonicalize() {
+        return Ok(p);
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(link) = std::fs::read_link(path) {
+        return resolve_output(&parent.join(link), depth + 1);
+    }
+    let name = match path.file_name() {
+        Some(n) => n,
+        None => return Err(unusable("not a file name".into())),
+    };
+    let dir = parent.canonicalize().map_err(|e| unusable(format!("folder {}: {e}", parent.display())))?;
+    Ok(dir.join(name))
 }
 
 /// Write batches in a format to a writer (or a file for parquet).
@@ -109,12 +224,13 @@ pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write, outpu
             }
         }
         Format::Json => {
-            let mut w = datafusion::arrow::json::ArrayWriter::new(out);
+            let mut w = datafusion::arrow::json::ArrayWriter::new(&mut *out);
             for b in batches {
                 w.write(b)?;
             }
             w.finish()?;
-            writeln!(std::io::stdout())?;
+            drop(w);
+            writeln!(out)?;
         }
         Format::Parquet => {
             let path = output.ok_or_else(|| Error::Usage("--format parquet needs --output FILE".into()))?;
@@ -132,7 +248,7 @@ pub async fn shell(ctx: &SessionContext) -> Result<()> {
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    println!("braid shell: read-only SQL over the warehouse. `.tables`, `.schema TABLE`, `.quit`; end statements with `;`.");
+    let _ = writeln!(std::io::stdout(), "braid shell: read-only SQL over the warehouse. `.tables`, `.schema TABLE`, `.quit`; end statements with `;`.");
     let mut buf = String::new();
     loop {
         let prompt = if buf.is_empty() { "braid> " } else { "   ...> " };
@@ -162,9 +278,13 @@ pub async fn shell(ctx: &SessionContext) -> Result<()> {
                         );
                         print_result(ctx, &sql).await;
                     }
-                    None => println!("usage: .schema TABLE"),
+                    None => {
+                        let _ = writeln!(std::io::stdout(), "usage: .schema TABLE");
+                    }
                 },
-                _ => println!(".tables  .schema TABLE  .quit"),
+                _ => {
+                    let _ = writeln!(std::io::stdout(), ".tables  .schema TABLE  .quit");
+                }
             }
             continue;
         }

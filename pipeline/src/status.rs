@@ -154,7 +154,7 @@ impl Status {
         if let Some(l) = &self.linkage {
             let _ = writeln!(
                 s,
-                "\nLinkage (last run): {} records -> {} persons ({} served by 2+ partners); {} candidate pairs, {} above threshold {}",
+                "\nLinkage (last run): {} records -> {} persons ({} served by 2+ partners); {} candidate observation pairs; {} record pairs above threshold {}",
                 l["records"], l["persons"], l["multi_partner_persons"], l["candidate_pairs"], l["links_above_threshold"], l["threshold"]
             );
         }

@@ -130,8 +130,15 @@ fn no_planted_identifier_reaches_any_output() {
         vec!["sql", "SELECT * FROM quarantine", "--format", "csv"],
         vec!["metrics", "--raw"],
         vec!["link", "explain", "adult_school:CANARYREC7781", "refugee_agency:CANARY-CASE-5521"],
+        vec!["link", "explain", "adult_school:CANARYREC7781", "refugee_agency:CANARY-CASE-5521", "--json"],
     ] {
         let o = ws.braid_env(&args, &[("BRAID_LOG", "debug")]);
+        if args[0] == "link" {
+            // The canary records are compared, weights and all.
+            let err = String::from_utf8_lossy(&o.stderr);
+            let shown = String::from_utf8_lossy(&o.stdout);
+            assert!(shown.contains("match:unrelated") || shown.contains("match_vs_unrelated"), "{}", err.lines().filter(|l| l.starts_with("error")).collect::<Vec<_>>().join("\n"));
+        }
         outputs.push((format!("{args:?} stdout"), String::from_utf8_lossy(&o.stdout).to_string()));
         outputs.push((format!("{args:?} stderr"), String::from_utf8_lossy(&o.stderr).to_string()));
     }

@@ -55,6 +55,18 @@ impl Workspace {
         cmd.output().expect("run braid")
     }
 
+    /// Run with a standard output whose reader is already gone (as in
+    /// `braid ... | head -1` once head has exited).
+    pub fn braid_closed_stdout(&self, args: &[&str]) -> Output {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+        cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
+        cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
+        cmd.stdout(writer).stderr(std::process::Stdio::piped());
+        cmd.output().expect("run braid")
+    }
+
     /// Run and insist on an exit code; returns stdout.
     pub fn ok(&self, args: &[&str], code: i32) -> String {
         let out = self.braid(args);

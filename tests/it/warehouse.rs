@@ -175,6 +175,15 @@ fn sql_is_read_only_and_speaks_every_format() {
     ws.ok(&["sql", "SELECT * FROM person", "--format", "parquet", "--output", out.to_str().unwrap()], 0);
     let n: usize = braid::warehouse::read_parquet(&out).unwrap().iter().map(|b| b.num_rows()).sum();
     assert_eq!(n as i64, count(&ws, "person"));
+    // A statement that cannot run is a usage error (2), not unreadable input.
+    for stmt in ["SELEC 1", "SELECT no_such_column FROM person", "SELECT * FROM no_such_table"] {
+        let out = ws.braid(&["sql", stmt]);
+        assert_eq!(out.status.code(), Some(2), "{stmt}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("SQL query"), "{stmt}");
+    }
+    let csv_out = ws.path().join("counts.csv");
+    ws.ok(&["sql", "SELECT 1 AS one", "--format", "csv", "--output", csv_out.to_str().unwrap()], 0);
+    assert_eq!(std::fs::read_to_string(&csv_out).unwrap(), "one\n1\n");
     // The shell, fed on standard input.
     let mut shell = std::process::Command::new(env!("CARGO_BIN_EXE_braid"))
         .args(["--config", ws.config.to_str().unwrap(), "shell"])
@@ -248,4 +257,89 @@ fn the_link_step_reads_each_distinct_observation_of_a_consenting_record_once() {
         input.observations.iter().map(|(r, id)| (input.records[*r as usize].record_key.clone(), id.to_bytes())).collect();
     assert_eq!(read.len(), distinct.len(), "each distinct observation once");
     assert_eq!(read.into_iter().collect::<HashSet<_>>(), distinct);
+}
+
+/// `braid sql --output` never writes over braid's own files: the warehouse
+/// (its linkage zone above all), the state database, the key file, the
+/// configuration; whether the path names them straight, through `..` or
+/// through a symbolic link, and whether the file exists yet or not.
+#[test]
+fn sql_output_never_lands_in_the_warehouse_or_the_state_folder() {
+    let ws = Workspace::demo(120);
+    ws.ok(&["run", "--no-publish"], 0);
+    let wh = ws.path().join("var/warehouse");
+    let identity = files_under(&wh.join("linkage/identity")).into_iter().find(|f| f.extension().is_some_and(|e| e == "parquet")).unwrap();
+    let before = std::fs::read(&identity).unwrap();
+    let state_file = files_under(&wh.join("_state"))[0].clone();
+    let state_before = std::fs::read(&state_file).unwrap();
+    std::fs::create_dir(ws.path().join("exports")).unwrap();
+    std::os::unix::fs::symlink(&identity, ws.path().join("exports/link-to-identity.parquet")).unwrap();
+    std::os::unix::fs::symlink(wh.join("staging/new.csv"), ws.path().join("exports/dangling.csv")).unwrap();
+    std::os::unix::fs::symlink(wh.join("linkage"), ws.path().join("exports/zone")).unwrap();
+    let rel = identity.strip_prefix(ws.path()).unwrap().to_str().unwrap().to_string();
+    let up = format!("exports/../{rel}");
+    let state = state_file.to_str().unwrap().to_string();
+    let config = ws.config.to_str().unwrap().to_string();
+    let cases: Vec<(&str, &str)> = vec![
+        (rel.as_str(), "linkage zone"),
+        (up.as_str(), "linkage zone"),
+        ("exports/link-to-identity.parquet", "linkage zone"),
+        ("exports/dangling.csv", "staging zone"),
+        ("exports/zone/new.parquet", "linkage zone"),
+        ("var/warehouse/analytics/new.csv", "in the warehouse"),
+        (state.as_str(), "state folder"),
+        ("var/warehouse/_state/new.csv", "state folder"),
+        ("var/demo/inputs/adult_school/query.csv", "source folder"),
+        (config.as_str(), "configuration file"),
+    ];
+    for (path, named) in &cases {
+        for format in ["parquet", "csv"] {
+            let out = ws.braid(&["sql", "SELECT 1 AS one", "--format", format, "--output", path]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "--output {path} --format {format} must be refused: {err}");
+            assert!(err.contains(named), "{path}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read(&identity).unwrap(), before, "the linkage zone's file is untouched");
+    assert_eq!(std::fs::read(&state_file).unwrap(), state_before, "the state database is untouched");
+    assert!(!wh.join("staging/new.csv").exists() && !wh.join("analytics/new.csv").exists());
+    assert!(!ws.path().join("var/demo/inputs/adult_school/query.csv").exists());
+    // Linkage still reads its zone.
+    ws.ok(&["link"], 0);
+    // Beside the warehouse is fine.
+    ws.ok(&["sql", "SELECT 1 AS one", "--format", "csv", "--output", "exports/one.csv"], 0);
+    ws.ok(&["sql", "SELECT 1 AS one", "--format", "parquet", "--output", "var/one.parquet"], 0);
+    assert!(ws.path().join("exports/one.csv").exists() && ws.path().join("var/one.parquet").exists());
+}
+
+/// A reader that stops early (`| head -1`) ends braid quietly with the
+/// code it would have had; a corrupt warehouse file is a storage error (7).
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_corrupt_file_is_a_storage_error() {
+    let ws = Workspace::demo(150);
+    ws.ok(&["run", "--no-publish"], 0);
+    for args in [
+        vec!["sql", "SELECT * FROM link", "--format", "csv"],
+        vec!["sql", "SELECT * FROM link", "--format", "json"],
+        vec!["sql", "SELECT * FROM link"],
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["link", "evaluate", "--truth", "var/demo/truth.csv", "--json"],
+        vec!["link", "evaluate", "--truth", "var/demo/truth.csv"],
+        vec!["docs", "data-model"],
+        vec!["run", "--no-publish"],
+    ] {
+        let out = ws.braid_closed_stdout(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked") && !err.contains("error") && !err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+    let person = files_under(&ws.path().join("var/warehouse/analytics/person"))
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let bytes = std::fs::read(&person).unwrap();
+    std::fs::write(&person, &bytes[..bytes.len() / 2]).unwrap();
+    let out = ws.braid(&["sql", "SELECT * FROM person"]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -905,7 +905,10 @@ pub fn generate(out: &Path, n: usize, seed: u64, force: bool) -> Result<String> 
             continue;
         }
         let id = format!("W{:08}", 10_000_000 + p.id * 3);
-        truth.push(("wage_records".into(), id.clone(), p.id));
+        // A worker with no quarter of wages is in no file: the truth row is
+        // written after the quarters, only when one was (the draws stay the
+        // same, so every file is as it was).
+        let mut lines = 0;
         // Work begins after programs for many: a stronger labor market
         // attachment for those who finished training.
         let trained = served[i][1] || served[i][2];
@@ -940,6 +943,10 @@ pub fn generate(out: &Path, n: usize, seed: u64, force: bool) -> Result<String> 
             );
             wage_files.get_mut(q).expect("quarter").push_str(&line);
             *counts.entry("wage_records").or_default() += 1;
+            lines += 1;
+        }
+        if lines > 0 {
+            truth.push(("wage_records".into(), id, p.id));
         }
     }
     for (q, text) in &wage_files {
@@ -991,5 +998,38 @@ mod tests {
         }
         let students = std::fs::read(a.join("inputs/adult_school/students_2026-06-30.csv")).unwrap();
         assert!(std::str::from_utf8(&students).is_err() || students.is_ascii(), "Windows-1252, not UTF-8");
+    }
+
+    /// Every record of the truth file is in its partner's files: a wage
+    /// worker with no quarter of wages once had a truth row all the same.
+    #[test]
+    fn every_truth_record_is_in_the_inputs() {
+        let dir = std::env::temp_dir().join(format!("braid-demo-truth-{}", std::process::id()));
+        generate(&dir, 600, 11, true).unwrap();
+        let truth = std::fs::read_to_string(dir.join("truth.csv")).unwrap();
+        let mut wage_ids = std::collections::BTreeSet::new();
+        for e in std::fs::read_dir(dir.join("inputs/wage_records")).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            wage_ids.extend(text.lines().skip(1).map(|l| l.split('|').next().unwrap().to_string()));
+        }
+        let mut wage_truth = std::collections::BTreeSet::new();
+        let mut checked = 0;
+        for line in truth.lines().skip(1) {
+            let mut f = line.split(',');
+            let (partner, id) = (f.next().unwrap(), f.next().unwrap());
+            if partner == "wage_records" {
+                wage_truth.insert(id.to_string());
+            } else if partner != "workforce_board" {
+                // (The workforce board's workbook is compressed XML.)
+                let found = std::fs::read_dir(dir.join("inputs").join(partner))
+                    .unwrap()
+                    .any(|e| String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).contains(id));
+                assert!(found, "{partner} {id} of the truth file is in no input file");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100 && !wage_truth.is_empty());
+        assert_eq!(wage_truth, wage_ids, "the wage records' truth rows are exactly the workers in the wage files");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

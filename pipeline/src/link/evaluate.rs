@@ -18,27 +18,53 @@ pub struct Truth {
     pub entity: HashMap<String, String>,
 }
 
-pub fn load_truth(path: &Path, keys: &Keys) -> Result<Truth> {
+/// Read a truth file, hashing its record ids with the consortium key.
+/// Every row needs a partner of the configuration, a record id and an
+/// entity, and a record may have one entity only; a problem is named by
+/// its line, never by the id (README, "Linkage quality").
+pub fn load_truth(path: &Path, keys: &Keys, partners: &[&str]) -> Result<Truth> {
     let file = path.display().to_string();
+    let bad = |message: String| Error::Input { file: file.clone(), message };
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
-        .map_err(|e| Error::Input { file: file.clone(), message: format!("cannot read: {e}") })?;
-    let headers = rdr.headers().map_err(|e| Error::Input { file: file.clone(), message: e.to_string() })?.clone();
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
+    let headers = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
     let col = |n: &str| {
-        headers.iter().position(|h| h.eq_ignore_ascii_case(n)).ok_or_else(|| Error::Input {
-            file: file.clone(),
-            message: format!("truth file needs a `{n}` column (partner,record_id,entity)"),
-        })
+        headers.iter().position(|h| h.eq_ignore_ascii_case(n)).ok_or_else(|| bad(format!("truth file needs a `{n}` column (partner,record_id,entity)")))
     };
     let (p, r, e) = (col("partner")?, col("record_id")?, col("entity")?);
-    let mut entity = HashMap::new();
-    for (i, row) in rdr.records().enumerate() {
-        let row = row.map_err(|_| Error::Input { file: file.clone(), message: format!("malformed row at line {}", i + 2) })?;
-        let rk = crate::protect::record_key(keys, row.get(p).unwrap_or(""), row.get(r).unwrap_or(""));
-        entity.insert(rk, row.get(e).unwrap_or("").to_string());
+    // record_key -> (entity, line)
+    let mut seen: HashMap<String, (String, u64)> = HashMap::new();
+    let mut line = 1;
+    for row in rdr.records() {
+        line += 1;
+        let row = row.map_err(|e| bad(format!("malformed row at line {}", e.position().map(|p| p.line()).unwrap_or(line))))?;
+        line = row.position().map(|p| p.line()).unwrap_or(line);
+        let (partner, id, ent) = (row.get(p).unwrap_or(""), row.get(r).unwrap_or(""), row.get(e).unwrap_or(""));
+        for (what, v) in [("partner", partner), ("record_id", id), ("entity", ent)] {
+            if v.is_empty() {
+                return Err(bad(format!("line {line}: the {what} is empty")));
+            }
+        }
+        if !partners.contains(&partner) {
+            return Err(bad(format!("line {line}: partner `{partner}` is not in the configuration (partners: {})", partners.join(", "))));
+        }
+        let rk = crate::protect::record_key(keys, partner, id);
+        match seen.get(&rk) {
+            Some((other, first)) if other != ent => {
+                return Err(bad(format!("lines {first} and {line} give the same record ({partner}) two different entities")));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(rk, (ent.to_string(), line));
+            }
+        }
     }
-    Ok(Truth { entity })
+    if seen.is_empty() {
+        return Err(bad("the truth file has no records, only a header (partner,record_id,entity)".into()));
+    }
+    Ok(Truth { entity: seen.into_iter().map(|(k, (e, _))| (k, e)).collect() })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,8 +97,11 @@ impl PairCounts {
 pub struct Evaluation {
     /// Records in both the truth file and the linked warehouse.
     pub records_evaluated: usize,
-    /// Records of the truth file braid has not linked (absent or no consent).
-    pub records_not_linked: usize,
+    /// Records of the truth file in the warehouse but without consent to
+    /// link (they have no person key).
+    pub records_without_consent: usize,
+    /// Records of the truth file the warehouse does not hold at all.
+    pub records_not_found: usize,
     pub clusters: usize,
     pub true_entities: usize,
     pub pairwise: PairCounts,
@@ -83,6 +112,8 @@ pub struct Evaluation {
     pub blocking_true_pairs: u64,
     pub blocking_found: u64,
     pub blocking_recall: f64,
+    /// Distinct candidate record pairs (a pair of records compared through
+    /// any of their observations counts once).
     pub candidate_pairs: u64,
     /// Pairwise decisions (before clustering) at other thresholds.
     pub thresholds: Vec<ThresholdPoint>,
@@ -108,6 +139,10 @@ pub struct ErrorPattern {
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdPoint {
     pub threshold: f64,
+    /// Evaluated record pairs at or above the threshold that are one entity.
+    pub true_positive: u64,
+    /// Evaluated record pairs at or above the threshold.
+    pub predicted: u64,
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
@@ -117,26 +152,41 @@ fn c2(n: u64) -> u64 {
     n * n.saturating_sub(1) / 2
 }
 
-/// Evaluate linked assignments (record_key -> person_key) against the truth.
-/// With `scored`, also blocking recall and the threshold sweep.
+/// Evaluate the committed `link` table (record_key -> person_key, none for
+/// a record without consent to link) against the truth. With `scored`,
+/// also blocking recall and the threshold sweep. An error when no record of
+/// the truth file is linked: there is nothing to measure.
 pub fn evaluate(
-    assignments: &[(String, String)],
+    link: &[(String, Option<String>)],
     truth: &Truth,
     scored: Option<(&super::Scored, &super::LinkInput)>,
     threshold: f64,
-) -> Evaluation {
-    let linked: HashMap<&str, &str> = assignments.iter().map(|(r, p)| (r.as_str(), p.as_str())).collect();
+) -> Result<Evaluation> {
+    let in_warehouse: HashMap<&str, Option<&str>> = link.iter().map(|(r, p)| (r.as_str(), p.as_deref())).collect();
+    let linked: HashMap<&str, &str> = in_warehouse.iter().filter_map(|(r, p)| p.map(|p| (*r, p))).collect();
     let mut cells: HashMap<(&str, &str), u64> = HashMap::new();
     let mut by_cluster: HashMap<&str, u64> = HashMap::new();
     let mut by_entity: HashMap<&str, u64> = HashMap::new();
-    let mut evaluated = 0;
+    let (mut evaluated, mut without_consent, mut not_found) = (0, 0, 0);
     for (rk, ent) in &truth.entity {
-        if let Some(pk) = linked.get(rk.as_str()) {
-            evaluated += 1;
-            *cells.entry((pk, ent.as_str())).or_default() += 1;
-            *by_cluster.entry(pk).or_default() += 1;
-            *by_entity.entry(ent.as_str()).or_default() += 1;
+        match in_warehouse.get(rk.as_str()) {
+            Some(Some(pk)) => {
+                evaluated += 1;
+                *cells.entry((pk, ent.as_str())).or_default() += 1;
+                *by_cluster.entry(pk).or_default() += 1;
+                *by_entity.entry(ent.as_str()).or_default() += 1;
+            }
+            Some(None) => without_consent += 1,
+            None => not_found += 1,
         }
+    }
+    if evaluated == 0 {
+        return Err(Error::Usage(format!(
+            "no record of the truth file is linked in the warehouse, so there is nothing to evaluate: of its {} records, \
+             {without_consent} have no consent to link and {not_found} are not in the warehouse (is it the truth file of \
+             these partners' data, hashed with the same secret?)",
+            truth.entity.len()
+        )));
     }
     let tp: u64 = cells.values().map(|n| c2(*n)).sum();
     let predicted: u64 = by_cluster.values().map(|n| c2(*n)).sum();
@@ -154,7 +204,8 @@ pub fn evaluate(
 
     let mut out = Evaluation {
         records_evaluated: evaluated,
-        records_not_linked: truth.entity.len() - evaluated,
+        records_without_consent: without_consent,
+        records_not_found: not_found,
         clusters: by_cluster.len(),
         true_entities: by_entity.len(),
         pairwise: PairCounts::new(tp, predicted, true_pairs),
@@ -240,33 +291,47 @@ pub fn evaluate(
                 }
             }
             let c = PairCounts::new(tp, pred, true_pairs);
-            out.thresholds.push(ThresholdPoint { threshold: t, precision: c.precision, recall: c.recall, f1: c.f1 });
+            out.thresholds.push(ThresholdPoint { threshold: t, true_positive: tp, predicted: pred, precision: c.precision, recall: c.recall, f1: c.f1 });
         }
     }
-    out
+    Ok(out)
 }
 
 impl Evaluation {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         use std::fmt::Write;
-        let _ = writeln!(s, "records evaluated      {} ({} in the truth file not linked)", self.records_evaluated, self.records_not_linked);
+        let _ = writeln!(
+            s,
+            "records evaluated      {} of {} in the truth file ({} without consent to link, {} not in the warehouse)",
+            self.records_evaluated,
+            self.records_evaluated + self.records_without_consent + self.records_not_found,
+            self.records_without_consent,
+            self.records_not_found
+        );
         let _ = writeln!(s, "clusters               {} (true entities {})", self.clusters, self.true_entities);
         let p = &self.pairwise;
         let _ = writeln!(s, "pairwise precision     {:.4}  ({} true / {} predicted pairs)", p.precision, p.true_positive, p.true_positive + p.false_positive);
         let _ = writeln!(s, "pairwise recall        {:.4}  ({} found / {} true pairs)", p.recall, p.true_positive, p.true_positive + p.false_negative);
         let _ = writeln!(s, "pairwise F1            {:.4}", p.f1);
+        if p.true_positive + p.false_negative == 0 {
+            let _ = writeln!(s, "                       (no two evaluated records are one entity: recall says nothing here)");
+        }
         let _ = writeln!(s, "B-cubed P / R / F1     {:.4} / {:.4} / {:.4}", self.bcubed_precision, self.bcubed_recall, self.bcubed_f1);
         if self.candidate_pairs > 0 {
             let _ = writeln!(
                 s,
-                "blocking recall        {:.4}  ({} of {} true pairs among {} candidate pairs)",
+                "blocking recall        {:.4}  ({} of {} true pairs among {} distinct candidate record pairs)",
                 self.blocking_recall, self.blocking_found, self.blocking_true_pairs, self.candidate_pairs
             );
             let _ = writeln!(s, "\npairwise decisions before clustering, by threshold:");
-            let _ = writeln!(s, "  threshold  precision  recall  F1");
+            let _ = writeln!(s, "  threshold  true pairs  predicted  precision  recall  F1");
             for t in &self.thresholds {
-                let _ = writeln!(s, "  {:>9.2}  {:>9.4}  {:>6.4}  {:.4}", t.threshold, t.precision, t.recall, t.f1);
+                let _ = writeln!(
+                    s,
+                    "  {:>9.2}  {:>10}  {:>9}  {:>9.4}  {:>6.4}  {:.4}",
+                    t.threshold, t.true_positive, t.predicted, t.precision, t.recall, t.f1
+                );
             }
             if !self.error_patterns.is_empty() {
                 let _ = writeln!(s, "\nmost common wrong pairwise decisions (field agreement levels):");
@@ -299,4 +364,74 @@ pub fn pair_set(assign: &[(String, String)]) -> HashSet<(String, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::from_secret(b"unit-test secret, 32 bytes or more, not real", crate::secret::SecretSource::Env).unwrap()
+    }
+
+    fn truth_file(text: &str) -> Result<Truth> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("braid-truth-{}-{n}.csv", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let t = load_truth(&path, &keys(), &["school", "college"]);
+        let _ = std::fs::remove_file(&path);
+        t
+    }
+
+    fn message(r: Result<Truth>) -> String {
+        match r {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Bad rows are named by their line, never by the id they hold.
+    #[test]
+    fn bad_truth_rows_are_named_by_line() {
+        let ok = "partner,record_id,entity\nschool,S1,a\ncollege,C1,a\nschool,S1,a\n";
+        assert_eq!(truth_file(ok).unwrap().entity.len(), 2, "a row repeated with the same entity is one record");
+        let m = message(truth_file("partner,record_id,entity\n"));
+        assert!(m.contains("no records"), "{m}");
+        let m = message(truth_file("partner,record_id,entity\nschool,S1,a\nclinic,S7,a\n"));
+        assert!(m.contains("line 3") && m.contains("`clinic` is not in the configuration"), "{m}");
+        let m = message(truth_file("partner,record_id,entity\nschool,S1,a\n,S7,a\n"));
+        assert!(m.contains("line 3: the partner is empty"), "{m}");
+        let m = message(truth_file("partner,record_id,entity\nschool,S1,a\nschool, ,a\n"));
+        assert!(m.contains("line 3: the record_id is empty"), "{m}");
+        let m = message(truth_file("partner,record_id,entity\nschool,S1,a\nschool,S2,\n"));
+        assert!(m.contains("line 3: the entity is empty"), "{m}");
+        let m = message(truth_file("partner,record_id,entity\nschool,S1,a\ncollege,C1,b\nschool,S1,b\n"));
+        assert!(m.contains("lines 2 and 4") && m.contains("two different entities") && !m.contains("S1"), "{m}");
+        let m = message(truth_file("partner,record_id,entity\nschool,S1,a\nschool,S2\n"));
+        assert!(m.contains("line 3"), "{m}");
+    }
+
+    /// Records of the truth file are evaluated, without consent, or not in
+    /// the warehouse; none evaluated is an error, not a perfect score.
+    #[test]
+    fn records_not_linked_are_told_apart_and_none_linked_is_an_error() {
+        let k = keys();
+        let rk = |p: &str, id: &str| crate::protect::record_key(&k, p, id);
+        let t = truth_file("partner,record_id,entity\nschool,S1,a\ncollege,C1,a\nschool,S2,b\nschool,S3,c\ncollege,C9,c\n").unwrap();
+        let link = vec![
+            (rk("school", "S1"), Some("p1".to_string())),
+            (rk("college", "C1"), Some("p1".to_string())),
+            (rk("school", "S2"), Some("p2".to_string())),
+            (rk("school", "S3"), None),
+            (rk("school", "S4"), Some("p3".to_string())),
+        ];
+        let e = evaluate(&link, &t, None, 0.5).unwrap();
+        assert_eq!((e.records_evaluated, e.records_without_consent, e.records_not_found), (3, 1, 1));
+        assert_eq!((e.pairwise.true_positive, e.pairwise.false_positive, e.pairwise.false_negative), (1, 0, 0));
+        let none = vec![(rk("school", "S3"), None), (rk("school", "S4"), Some("p3".to_string()))];
+        let m = evaluate(&none, &t, None, 0.5).unwrap_err().to_string();
+        assert!(m.contains("nothing to evaluate") && m.contains("1 have no consent") && m.contains("4 are not in the warehouse"), "{m}");
+        assert!(evaluate(&[], &t, None, 0.5).is_err());
+    }
 }

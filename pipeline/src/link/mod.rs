@@ -151,8 +151,12 @@ impl Scored {
 pub struct LinkStats {
     pub records: usize,
     pub observations: usize,
+    /// Candidate pairs of identity observations (a record seen in several
+    /// files or spellings has several): more than the distinct candidate
+    /// record pairs `braid link evaluate` counts.
     pub candidate_pairs: usize,
     pub windowed_blocks: usize,
+    /// Record pairs at or above the threshold.
     pub links_above_threshold: usize,
     pub persons: usize,
     pub multi_partner_persons: usize,

@@ -125,6 +125,21 @@ impl Dist {
         }
     }
 
+    /// The five factors of [`Dist::prob`], one by one: names, dates, sex,
+    /// tax id, same partner (1 for a missing field).
+    fn factors(&self, cell: &Cell) -> [f64; 5] {
+        let Cell { n, d, s, t, p } = *cell;
+        let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
+        let (db, c) = (d / contact::COUNT, d % contact::COUNT);
+        [
+            joint_factor(&self.names, F_OBS, obs(g, G_OBS), obs(f, F_OBS)),
+            joint_factor(&self.dates, C_OBS, obs(db, D_OBS), obs(c, C_OBS)),
+            obs(s, S_OBS).map(|s| self.sex[s]).unwrap_or(1.0),
+            obs(t, S_OBS).map(|t| self.tax_id[t]).unwrap_or(1.0),
+            self.same_partner[p],
+        ]
+    }
+
     fn prob(&self, cell: &Cell) -> f64 {
         let Cell { n, d, s, t, p } = *cell;
         let (g, f) = (n / FAM_COARSE, n % FAM_COARSE);
@@ -262,6 +277,45 @@ const H_DOB_PRIOR: f64 = 100.0;
 const H_TWINS: f64 = 0.08;
 /// Pseudo-pairs behind the household class's names prior.
 const H_NAMES_PRIOR: f64 = 300.0;
+
+/// The model's family-name levels (see [`fam_coarse`]): a crossed family
+/// name counts as missing.
+const FAMILY_LABELS: [&str; FAM_COARSE] = ["exact", "variant or close", "nickname/phonetic/fuzzy", "disagree", "missing"];
+
+/// One factor of the model in one comparison (`braid link explain`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FactorWeight {
+    pub factor: String,
+    /// The comparison's levels of the fields in this factor (never values).
+    pub levels: String,
+    /// Every field of the factor is missing: no evidence (weights 0).
+    pub missing: bool,
+    /// log2 P(levels | match) / P(levels | unrelated)
+    pub match_vs_unrelated: f64,
+    /// log2 P(levels | match) / P(levels | household)
+    pub match_vs_household: f64,
+}
+
+/// How the model weighs one comparison ([`Model::explain`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub factors: Vec<FactorWeight>,
+    /// log2 of the class shares: match against unrelated, and against household.
+    pub prior_vs_unrelated: f64,
+    pub prior_vs_household: f64,
+    /// log2 odds of a match against the unrelated class alone (the prior
+    /// plus the factors' weights), and against the household class alone.
+    pub vs_unrelated: f64,
+    pub vs_household: f64,
+    /// log2 odds of a match against household or unrelated together:
+    /// -log2(2^-vs_unrelated + 2^-vs_household), within [-200, 200].
+    pub combined: f64,
+    /// Added for exactly agreeing names (common names weigh less).
+    pub term_frequency: f64,
+    /// The score the link step uses: combined + term_frequency.
+    pub log_odds: f64,
+    pub probability: f64,
+}
 
 /// A fitted model: three classes of record pairs.
 ///
@@ -715,6 +769,74 @@ impl Model {
         1.0 / (1.0 + (-(log_odds as f64) * std::f64::consts::LN_2).exp())
     }
 
+    /// How the model weighs one comparison, factor by factor (`braid link
+    /// explain`). Each factor's weight is a log2 likelihood ratio: match
+    /// against unrelated, and match against household. Per class, the
+    /// factors and the class shares add up to the log2 odds of a match
+    /// against that class alone; the model's score is the log2 odds of a
+    /// match against the two other classes together,
+    /// `-log2(2^-vs_unrelated + 2^-vs_household)`, plus the term-frequency
+    /// adjustment of exactly agreeing names.
+    pub fn explain(&self, l: &Levels, tf: &dyn Fn(u64) -> f32) -> Explanation {
+        let cell = unpattern(pattern(l));
+        let (m, h, u) = (self.m.factors(&cell), self.h.factors(&cell), self.u.factors(&cell));
+        let lr = |a: f64, b: f64| (a / b).log2();
+        let fam_coarse_label = FAMILY_LABELS[fam_coarse(l.family).min(F_OBS)];
+        let family = if name::LABELS[l.family as usize] == fam_coarse_label {
+            format!("family {fam_coarse_label}")
+        } else {
+            format!("family {} (the model's level: {fam_coarse_label})", name::LABELS[l.family as usize])
+        };
+        let described = [
+            ("given x family name (joint)", format!("given {}, {family}", name::LABELS[l.given as usize]), l.given == name::MISSING && fam_coarse(l.family) == F_OBS),
+            (
+                "birth date x contact (joint)",
+                format!("birth date {}, contact {}", dob::LABELS[l.dob as usize], contact::LABELS[l.contact as usize]),
+                l.dob == dob::MISSING && l.contact == contact::MISSING,
+            ),
+            ("sex", simple::LABELS[l.sex as usize].to_string(), l.sex == simple::MISSING),
+            ("SSN/ITIN", simple::LABELS[l.tax_id as usize].to_string(), l.tax_id == simple::MISSING),
+            ("same partner", if l.same_partner { "same partner" } else { "different partners" }.to_string(), false),
+        ];
+        let factors: Vec<FactorWeight> = described
+            .into_iter()
+            .enumerate()
+            .map(|(i, (factor, levels, missing))| FactorWeight {
+                factor: factor.into(),
+                levels,
+                missing,
+                match_vs_unrelated: lr(m[i], u[i]),
+                match_vs_household: lr(m[i], h[i]),
+            })
+            .collect();
+        let prior_vs_unrelated = lr(self.shares[0], self.shares[2]);
+        let prior_vs_household = lr(self.shares[0], self.shares[1]);
+        let vs_unrelated = prior_vs_unrelated + factors.iter().map(|f| f.match_vs_unrelated).sum::<f64>();
+        let vs_household = prior_vs_household + factors.iter().map(|f| f.match_vs_household).sum::<f64>();
+        // -log2(2^-a + 2^-b), computed from the smaller without overflow.
+        let (lo, hi) = (vs_unrelated.min(vs_household), vs_unrelated.max(vs_household));
+        let combined = (lo - (1.0 + (lo - hi).exp2()).log2()).clamp(-200.0, 200.0);
+        let mut term_frequency = 0.0;
+        if l.given == name::EXACT && l.given_token != 0 {
+            term_frequency += tf(l.given_token) as f64;
+        }
+        if l.family == name::EXACT && l.family_token != 0 {
+            term_frequency += tf(l.family_token) as f64;
+        }
+        let log_odds = self.log_odds(l, tf) as f64;
+        Explanation {
+            factors,
+            prior_vs_unrelated,
+            prior_vs_household,
+            vs_unrelated,
+            vs_household,
+            combined,
+            term_frequency,
+            log_odds,
+            probability: self.probability(log_odds as f32),
+        }
+    }
+
     /// Bayes factors of each field level (match against unrelated, and
     /// match against household), for `explain`, `status` and the docs.
     pub fn marginal_weights(&self) -> serde_json::Value {
@@ -745,10 +867,10 @@ impl Model {
                 .map(|(i, l)| serde_json::json!({ "level": l, "vs_unrelated": lw(m[i], u[i]), "vs_household": lw(m[i], h[i]) }))
                 .collect()
         };
-        let fam_labels = ["exact", "variant or close", "nickname/phonetic/fuzzy", "disagree"];
+        let fam_labels = &FAMILY_LABELS[..F_OBS];
         serde_json::json!({
             "given_name": table(&name::LABELS, &mg, &ug, &hg),
-            "family_name": table(&fam_labels, &mf, &uf, &hf),
+            "family_name": table(fam_labels, &mf, &uf, &hf),
             "dob": table(&dob::LABELS, &md, &ud, &hd),
             "contact": table(&contact::LABELS, &mc, &uc, &hc),
             "sex": table(&simple::LABELS, &self.m.sex, &self.u.sex, &self.h.sex),
@@ -775,6 +897,52 @@ mod tests {
         assert_eq!((c.s, c.t, c.p), (1, 2, 0));
         assert_eq!(c.n, names_cell(&l));
         assert_eq!(c.d, dates_cell(&l));
+    }
+
+    /// The factor weights `explain` shows add up, per class, to the
+    /// model's odds against that class, and the two combine to the score
+    /// of every pattern the model knows.
+    #[test]
+    fn explained_weights_add_up_to_the_score() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 1000;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 0))] += 500;
+        cand[pattern(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1))] += 800;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 50_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 1))] += 48_000;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 400;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e7, max_matches: f64::INFINITY }, 200);
+        let no_tf = |_: u64| 0.0f32;
+        for p in 0..PATTERNS {
+            let c = unpattern(p);
+            for d in [&m.m, &m.h, &m.u] {
+                let product: f64 = d.factors(&c).iter().product();
+                assert!((product / d.prob(&c) - 1.0).abs() < 1e-9, "pattern {p}");
+            }
+            let (g, f) = (c.n / FAM_COARSE, c.n % FAM_COARSE);
+            let family = [name::EXACT, name::VARIANT, name::NICK_OR_PHONETIC, name::NONE, name::MISSING][f];
+            let (db, ct) = (c.d / contact::COUNT, c.d % contact::COUNT);
+            let l = Levels { given: g as u8, family, dob: db as u8, contact: ct as u8, sex: c.s as u8, tax_id: c.t as u8, same_partner: c.p == 1, ..Default::default() };
+            assert_eq!(pattern(&l), p);
+            let e = m.explain(&l, &no_tf);
+            let sum = |f: &dyn Fn(&FactorWeight) -> f64| e.factors.iter().map(f).sum::<f64>();
+            assert!((e.vs_unrelated - e.prior_vs_unrelated - sum(&|f| f.match_vs_unrelated)).abs() < 1e-9);
+            assert!((e.vs_household - e.prior_vs_household - sum(&|f| f.match_vs_household)).abs() < 1e-9);
+            assert!((e.combined - m.log_odds[p] as f64).abs() < 1e-3, "pattern {p}: {} against {}", e.combined, m.log_odds[p]);
+            assert_eq!(e.log_odds, m.log_odds[p] as f64);
+            for f in &e.factors {
+                if f.missing {
+                    assert_eq!((f.match_vs_unrelated, f.match_vs_household), (0.0, 0.0), "{f:?}");
+                }
+            }
+        }
+        // The term-frequency adjustment is added to the combined odds.
+        let mut l = lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0);
+        l.given_token = 7;
+        let e = m.explain(&l, &|t| if t == 7 { -1.5 } else { 0.0 });
+        assert_eq!(e.term_frequency, -1.5);
+        assert!((e.combined + e.term_frequency - e.log_odds).abs() < 1e-3);
     }
 
     /// contact: 0 agree, 1 disagree, 2 missing.

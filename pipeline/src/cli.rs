@@ -265,6 +265,15 @@ fn install_panic_hook() {
         }
         let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_else(|| "an unknown place".into());
         let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        if at.contains("/.cargo/registry/") || at.contains("\\.cargo\\registry\\") {
+            // Inside a library, usually after an I/O error it did not expect
+            // (a full disk, a folder made read-only): the error that follows
+            // names the cause when there is one.
+            eprintln!(
+                "internal error: a library braid uses panicked in thread `{thread}` at {at} (the message is withheld, as it may quote input data); if the error below names a full disk or a permission problem, fix that and run again; otherwise please report it"
+            );
+            return;
+        }
         eprintln!(
             "internal error: braid panicked in thread `{thread}` at {at} (the message is withheld, as it may quote input data); please report it"
         );
@@ -319,6 +328,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         _ => {
             let cfg = load_config(&cli)?;
             let mut p = Pipeline::open(cfg)?;
+            // Commands that change the warehouse run one at a time.
+            let changes = matches!(
+                cli.command,
+                Command::Run { .. } | Command::Pull { .. } | Command::Link { action: None, .. } | Command::Publish { .. } | Command::Forget { .. }
+            );
+            let _lock = if changes { Some(crate::ledger::StateLock::take(&p.cfg.state_dir())?) } else { None };
             run_command(&cli.command, &mut p).await
         }
     }

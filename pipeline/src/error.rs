@@ -26,6 +26,9 @@ pub mod exit {
     pub const BUDGET_REFUSED: i32 = 6;
     /// The warehouse or state store could not be read or written.
     pub const STORAGE: i32 = 7;
+    /// Another braid command that changes the warehouse is running; this
+    /// one changed nothing.
+    pub const BUSY: i32 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,9 @@ pub enum Error {
     #[error("state database {path}: {message}")]
     State { path: PathBuf, message: String },
 
+    #[error("busy: {0}")]
+    Busy(String),
+
     #[error("{0}")]
     Usage(String),
 
@@ -82,6 +88,7 @@ impl Error {
             Error::Budget { .. } => exit::BUDGET_REFUSED,
             Error::Storage { .. } | Error::State { .. } => exit::STORAGE,
             Error::Usage(_) => exit::USAGE,
+            Error::Busy(_) => exit::BUSY,
             Error::Privacy(_) | Error::Internal(_) => exit::INTERNAL,
         }
     }

@@ -119,6 +119,48 @@ pub struct ReleaseRecord {
     pub threshold_delta: f64,
 }
 
+/// An exclusive hold on the state folder for a command that changes the
+/// warehouse (`run`, `pull`, `link`, `publish`, `forget`), released when it
+/// is dropped or the process ends, however it ends (`flock` on
+/// `<state>/braid.lock`). Two such commands at once (a scheduled run over a
+/// manual one) would write the same tables and ledger concurrently.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// Takes the lock, or says which process holds it.
+    pub fn take(dir: &Path) -> Result<StateLock> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::State { path: dir.to_path_buf(), message: e.to_string() })?;
+        let path = dir.join("braid.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::State { path: path.clone(), message: e.to_string() })?;
+        #[cfg(unix)]
+        {
+            use std::io::{Read, Seek, Write};
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(Error::Busy(format!(
+                    "another braid command that changes the warehouse is running ({}); nothing was done: try again when it ends",
+                    if holder.trim().is_empty() { "process unknown".to_string() } else { holder.trim().to_string() }
+                )));
+            }
+            let _ = file.set_len(0);
+            let _ = file.seek(std::io::SeekFrom::Start(0));
+            let _ = write!(file, "pid {}, since {}", std::process::id(), now());
+        }
+        Ok(StateLock { _file: file })
+    }
+}
+
 pub struct Ledger {
     conn: Connection,
     path: PathBuf,
@@ -304,6 +346,11 @@ impl Ledger {
     // -- runs ----------------------------------------------------------------
 
     pub fn start_run(&self, run_id: &str) -> Result<()> {
+        // Runs still marked running were killed (a run holds the state lock
+        // while it lives, and so does this one): say so.
+        self.conn
+            .execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'", [])
+            .map_err(|e| self.e(e))?;
         self.conn
             .execute(
                 "INSERT INTO runs (run_id, started_at, status) VALUES (?1, ?2, 'running')",

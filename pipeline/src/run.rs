@@ -92,8 +92,33 @@ impl Pipeline {
         as_of.unwrap_or_else(|| chrono::Local::now().date_naive())
     }
 
+    /// Refuses a secret other than the one the linkage zone was protected
+    /// with, before anything is written: files protected with a wrong key
+    /// would be recorded as loaded and never protected again.
+    pub fn check_key(&self) -> Result<()> {
+        for f in self.ledger.active_files()? {
+            let path = self.wh.identity(&f.file_id);
+            if !path.exists() {
+                continue;
+            }
+            let Some(b) = read_columns(&path, &["key_id"])?.into_iter().find(|b| b.num_rows() > 0) else { continue };
+            let was = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8").value(0).to_string();
+            if was != self.keys.key_id() {
+                return Err(Error::Secret(format!(
+                    "the warehouse was protected with key {was} but the secret given now has key id {}: check BRAID_SECRET, \
+                     BRAID_SECRET_FILE or the key file; nothing was read or written. To change the secret on purpose, \
+                     follow README: key rotation",
+                    self.keys.key_id()
+                )));
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+
     /// Ingest every partner (or one).
     pub async fn pull(&mut self, run_id: &str, partner: Option<&str>, as_of: Option<NaiveDate>) -> Result<IngestSummary> {
+        self.check_key()?;
         let ingest = Ingest {
             cfg: &self.cfg,
             keys: &self.keys,

@@ -93,14 +93,17 @@ impl Keys {
     /// Load the secret following the documented order:
     /// `BRAID_SECRET`, then `BRAID_SECRET_FILE`, then `[secret] key_file`.
     pub fn load(cfg: &SecretConfig) -> Result<Keys> {
-        if let Ok(s) = std::env::var("BRAID_SECRET")
-            && !s.is_empty()
-        {
+        // Set but empty is a mistake (a secrets manager that exported
+        // nothing), not a wish for the next source: it could be the demo key.
+        for var in ["BRAID_SECRET", "BRAID_SECRET_FILE"] {
+            if std::env::var_os(var).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+                return Err(Error::Secret(format!("{var} is set but empty; set it, or unset it to use the next source (README, \"The secret\")")));
+            }
+        }
+        if let Ok(s) = std::env::var("BRAID_SECRET") {
             return Keys::from_secret(s.trim().as_bytes(), SecretSource::Env);
         }
-        if let Ok(p) = std::env::var("BRAID_SECRET_FILE")
-            && !p.is_empty()
-        {
+        if let Ok(p) = std::env::var("BRAID_SECRET_FILE") {
             let path = PathBuf::from(p);
             let bytes = read_key_file(&path)?;
             return Keys::from_secret(&bytes, SecretSource::EnvFile(path));

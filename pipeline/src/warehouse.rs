@@ -147,7 +147,26 @@ impl Warehouse {
             .build()
             .map_err(|e| Error::storage(table, e))?;
         t.load_version(version as u64).await.map_err(|e| Error::storage(table, format!("version {version}: {e}")))?;
-        Ok(t.get_file_uris().map_err(|e| Error::storage(table, e))?.collect())
+        let files: Vec<String> = t.get_file_uris().map_err(|e| Error::storage(table, e))?.collect();
+        // A table listed by paths reads a missing file as no rows: every
+        // data file of the version must be there, or the query would
+        // answer (and a release publish) from part of the table.
+        for f in &files {
+            let path = match url::Url::parse(f) {
+                Ok(u) if u.scheme() == "file" => u.to_file_path().ok(),
+                Ok(_) => None,
+                Err(_) => Some(PathBuf::from(f)),
+            };
+            if let Some(path) = path
+                && !path.exists()
+            {
+                return Err(Error::storage(
+                    table,
+                    format!("version {version} names a data file that is missing ({}); restore it from a backup, or run `braid link` to write the tables again", path.display()),
+                ));
+            }
+        }
+        Ok(files)
     }
 
     /// Register every analytics table at the given versions (the committed

@@ -92,6 +92,8 @@ fn the_demo_banner_follows_the_key_not_the_configuration_file_name() {
 
 #[test]
 fn two_racing_publishes_charge_the_budget_once() {
+    // (Also guarded inside the ledger's transaction, for state folders on
+    // file systems where a lock does not hold.)
     let ws = Workspace::demo(300);
     ws.ok(&["run", "--no-publish"], 0);
     let bin = env!("CARGO_BIN_EXE_braid");
@@ -107,8 +109,11 @@ fn two_racing_publishes_charge_the_budget_once() {
         let b = s.spawn(spawn);
         (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
     });
-    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    // The state lock lets one in; the other finds it busy (exit 8, nothing
+    // done) or, if it starts after the first ended, re-serves its release.
+    // Either way the budget is charged once.
+    let codes = [a.status.code(), b.status.code()];
+    assert!(codes.contains(&Some(0)) && codes.iter().all(|c| *c == Some(0) || *c == Some(8)), "{codes:?}");
     let st = status(&ws);
     let releases = st["budget"]["releases"].as_array().unwrap();
     assert_eq!(releases.len(), 1, "one release charged: {releases:?}");
@@ -116,7 +121,7 @@ fn two_racing_publishes_charge_the_budget_once() {
     assert!(spent <= 1.0 + 1e-9, "charged once: {spent}");
     let outs = [String::from_utf8_lossy(&a.stdout).to_string(), String::from_utf8_lossy(&b.stdout).to_string()];
     assert_eq!(outs.iter().filter(|o| o.contains("rho spent")).count(), 1, "{outs:?}");
-    assert_eq!(outs.iter().filter(|o| o.contains("re-served")).count(), 1, "{outs:?}");
+    assert_eq!(outs.iter().filter(|o| o.contains("re-served")).count(), codes.iter().filter(|c| **c == Some(0)).count() - 1, "{outs:?}");
 }
 
 #[test]

@@ -342,4 +342,61 @@ fn a_closed_pipe_ends_quietly_and_a_corrupt_file_is_a_storage_error() {
     std::fs::write(&person, &bytes[..bytes.len() / 2]).unwrap();
     let out = ws.braid(&["sql", "SELECT * FROM person"]);
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    // A missing data file is not an empty table.
+    std::fs::remove_file(&person).unwrap();
+    let out = ws.braid(&["sql", "SELECT count(*) AS n FROM person"]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn one_command_that_changes_the_warehouse_at_a_time_and_a_killed_run_is_named() {
+    let ws = Workspace::demo(300);
+    let state = ws.path().join("var/warehouse/_state");
+    // A run that died: still marked running in the state database.
+    {
+        let ledger = braid::ledger::Ledger::open(&state).unwrap();
+        ledger.start_run("20260101T000000Z-dead").unwrap();
+    }
+    // Another command holds the state lock (a scheduled run, say).
+    let held = braid::ledger::StateLock::take(&state).unwrap();
+    for args in [&["run", "--as-of", "2026-11-15"][..], &["pull"][..], &["publish", "--as-of", "2026-11-15"][..], &["forget", "--partner", "adult_school", "--record-id", "AS100000"][..]] {
+        let out = ws.braid(args);
+        assert_eq!(out.status.code(), Some(8), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("another braid command"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Reading is not changing: status still answers.
+    ws.ok(&["status"], 0);
+    drop(held);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let st: serde_json::Value = serde_json::from_str(&ws.ok(&["status", "--json"], 0)).unwrap();
+    let runs = st["last_runs"].as_array().unwrap();
+    let dead = runs.iter().find(|r| r["run_id"] == "20260101T000000Z-dead").unwrap();
+    assert_eq!(dead["status"], "interrupted", "{runs:?}");
+}
+
+#[test]
+fn a_wrong_secret_is_refused_before_anything_is_read_or_written() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--no-publish"], 0);
+    let ledger_rows = || ws.sql("SELECT url, status, content_hash FROM ingest_ledger ORDER BY url, ingested_at");
+    let before = ledger_rows();
+    // A partner file changes; the night runs with another secret.
+    let students = ws.path().join("var/demo/inputs/adult_school/students_2026-06-30.csv");
+    // (Windows-1252: cut as bytes.)
+    let bytes = std::fs::read(&students).unwrap();
+    let cut: Vec<u8> = bytes.split_inclusive(|b| *b == b'\n').take(50).flatten().copied().collect();
+    std::fs::write(&students, cut).unwrap();
+    let out = ws.braid_env(&["run", "--no-publish"], &[("BRAID_SECRET", "another secret of 32 bytes or more, not the real one")]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was read or written"));
+    assert_eq!(ledger_rows(), before, "no file was protected with the wrong key");
+    // With the right secret the changed file is read, as if nothing happened.
+    ws.ok(&["run", "--no-publish"], 0);
+    assert!(ledger_rows().len() > before.len());
+    // A secret variable that is set but empty is an error, not a fallback
+    // to the next source (here the key file in the configuration).
+    let out = ws.braid_env(&["status"], &[("BRAID_SECRET", "")]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set but empty"));
 }

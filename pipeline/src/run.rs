@@ -256,26 +256,7 @@ impl Pipeline {
 
     /// record_key -> person_key of the last committed run.
     pub async fn previous_keys(&self) -> Result<HashMap<String, String>> {
-        let versions = crate::load::committed_versions(&self.ledger)?;
-        let mut out = HashMap::new();
-        if let Some(v) = versions.get("link") {
-            for f in self.wh.files_at("link", *v).await? {
-                let path = match url::Url::parse(&f) {
-                    Ok(u) if u.scheme() == "file" => u.to_file_path().map_err(|_| Error::storage(&f, "not a local file"))?,
-                    _ => std::path::PathBuf::from(&f),
-                };
-                for b in read_columns(&path, &["record_key", "person_key"])? {
-                    let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
-                    let pk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
-                    for i in 0..b.num_rows() {
-                        if !pk.is_null(i) {
-                            out.insert(rk.value(i).to_string(), pk.value(i).to_string());
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.committed_link().await?.unwrap_or_default().into_iter().filter_map(|(r, p)| p.map(|p| (r, p))).collect())
     }
 
     /// Every record of the committed `link` table with its person key
@@ -286,10 +267,7 @@ impl Pipeline {
         let Some(v) = versions.get("link") else { return Ok(None) };
         let mut out = Vec::new();
         for f in self.wh.files_at("link", *v).await? {
-            let path = match url::Url::parse(&f) {
-                Ok(u) if u.scheme() == "file" => u.to_file_path().map_err(|_| Error::storage(&f, "not a local file"))?,
-                _ => std::path::PathBuf::from(&f),
-            };
+            let path = crate::warehouse::local_path(&f).ok_or_else(|| Error::storage(&f, "not a local file"))?;
             for b in read_columns(&path, &["record_key", "person_key"])? {
                 let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
                 let pk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");

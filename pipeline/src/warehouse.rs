@@ -152,12 +152,7 @@ impl Warehouse {
         // data file of the version must be there, or the query would
         // answer (and a release publish) from part of the table.
         for f in &files {
-            let path = match url::Url::parse(f) {
-                Ok(u) if u.scheme() == "file" => u.to_file_path().ok(),
-                Ok(_) => None,
-                Err(_) => Some(PathBuf::from(f)),
-            };
-            if let Some(path) = path
+            if let Some(path) = local_path(f)
                 && !path.exists()
             {
                 return Err(Error::storage(
@@ -197,6 +192,16 @@ impl Warehouse {
             .await
             .map_err(|e| Error::storage(table, e))?;
         Ok(metrics.files_deleted.len())
+    }
+}
+
+/// The local path of a data file's URI (`file://...` or a plain path);
+/// None for a remote one.
+pub fn local_path(uri: &str) -> Option<PathBuf> {
+    match url::Url::parse(uri) {
+        Ok(u) if u.scheme() == "file" => u.to_file_path().ok(),
+        Ok(_) => None,
+        Err(_) => Some(PathBuf::from(uri)),
     }
 }
 

@@ -191,11 +191,12 @@ pub fn bound(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::metrics::{Aggregation, MetricDef};
 
-    fn metric(agg: Aggregation, bounds: (i64, i64)) -> MetricDef {
+    /// A metric over one dimension (`partner`), for tests.
+    pub(crate) fn metric(agg: Aggregation, bounds: (i64, i64)) -> MetricDef {
         MetricDef {
             name: "m".into(),
             title: "m".into(),

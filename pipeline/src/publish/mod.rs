@@ -808,20 +808,7 @@ mod tests {
     #[test]
     fn a_median_interval_is_never_narrower_than_a_step_of_its_grid() {
         let cfg = Config::parse(crate::config::DEMO_CONFIG, "test").unwrap();
-        let m = MetricDef {
-            name: "days".into(),
-            title: "Days".into(),
-            area: "x".into(),
-            unit: "days".into(),
-            aggregation: Aggregation::Median,
-            bounds: (0, 365),
-            dimensions: vec!["partner".into()],
-            weight: 1.0,
-            max_cells: None,
-            description: String::new(),
-            sql: String::new(),
-            file: String::new(),
-        };
+        let m = bound::tests::metric(Aggregation::Median, (0, 365));
         // Days, heavily tied, and a budget large enough that the mechanism
         // itself is nearly exact: the interval is still a step wide.
         let values: Vec<i64> = (0..2000).map(|i| if i % 10 == 0 { 41 } else { 42 }).collect();

@@ -4,13 +4,24 @@
 //! linked to that person, at every partner, is removed:
 //!
 //! 1. each record key goes on the withdrawal list (as a keyed hash of the
-//!    key, not the key itself), so the rows are quarantined as
-//!    `consent_withdrawn` if a partner sends them again;
+//!    key, not the key itself), all in one transaction and marked pending, so
+//!    the rows are quarantined as `consent_withdrawn` if a partner sends them
+//!    again. This is the durable intent: everything after it is redone until
+//!    it is complete;
 //! 2. the staging files (records, tokens and encodings, quarantine) that hold
-//!    them are rewritten without them;
+//!    a withdrawn key are rewritten without it;
 //! 3. the warehouse is re-linked and committed, and every table is vacuumed
 //!    at once, so no older version keeps a copy (time travel to versions
-//!    before the forget ends here, by design).
+//!    before the forget ends here, by design); then the entries are marked
+//!    applied.
+//!
+//! Steps 2 and 3 are idempotent and belong to every commit
+//! ([`crate::run::Pipeline::link_and_load`]): while an entry is pending, a
+//! `braid run`, `braid link` or another `braid forget` rewrites staging,
+//! re-commits and vacuums before it marks the entry applied, so a forget
+//! interrupted at any point is completed by the next command that commits
+//! (`braid pull` rewrites staging too). Linking also drops any record on the
+//! withdrawal list, whatever staging holds.
 //!
 //! Releases already published are noisy aggregates and stay as they are.
 
@@ -29,6 +40,9 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
     if p.cfg.partner(partner).is_none() {
         return Err(Error::Usage(format!("no partner `{partner}` in the configuration")));
     }
+    if record_id.trim().is_empty() {
+        return Err(Error::Usage("--record-id is empty: name the partner's record id of the person".into()));
+    }
     let key = crate::protect::record_key(&p.keys, partner, record_id);
     let previous = p.previous_keys().await?;
     let mut keys: HashSet<String> = HashSet::new();
@@ -41,36 +55,24 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
         }
     }
     let forget_key = p.keys.key(Purpose::Forget);
-    for k in &keys {
-        p.ledger.add_forget(&crate::protect::encode::hex_key(&forget_key, k.as_bytes()))?;
+    let entries: Vec<String> = keys.iter().map(|k| crate::protect::encode::hex_key(&forget_key, k.as_bytes())).collect();
+    // Withdrawals an earlier, interrupted forget left pending.
+    let earlier = p.ledger.pending_forgets()?.len();
+    p.ledger.add_forgets(&entries)?;
+    let rows_removed = scrub_staging(p)?;
+    let committed = previous.contains_key(&key);
+    if !committed && rows_removed == 0 && earlier == 0 {
+        // Nothing of the record anywhere: nothing to re-commit. The entry
+        // stays on the list, so a file that brings the id later is refused.
+        p.ledger.mark_forgets_applied(&entries)?;
+        return Ok(format!(
+            "no record matched: partner `{partner}` has no staged or linked record with that id, so nothing was removed; \
+             the id is on the withdrawal list, and rows with it that the partner sends later are quarantined as consent_withdrawn"
+        ));
     }
-    let mut rows_removed = 0usize;
-    for f in p.ledger.all_files()? {
-        for path in [p.wh.staged_records(&f.file_id), p.wh.identity(&f.file_id), p.wh.staged_quarantine(&f.file_id)] {
-            if !path.exists() {
-                continue;
-            }
-            let batches = read_parquet(&path)?;
-            let Some(schema) = batches.first().map(|b| b.schema()) else { continue };
-            let idx = schema.index_of("record_key").map_err(|_| Error::internal("staging file without record_key"))?;
-            let mut changed = false;
-            let mut out = Vec::with_capacity(batches.len());
-            for b in batches {
-                let rk = b.column(idx).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(rk.is_null(i) || !keys.contains(rk.value(i)))).collect();
-                let kept = filter_record_batch(&b, &keep)?;
-                if kept.num_rows() != b.num_rows() {
-                    changed = true;
-                    rows_removed += b.num_rows() - kept.num_rows();
-                }
-                out.push(kept);
-            }
-            if changed {
-                write_parquet_atomic(&path, &Arc::clone(&schema), &out)?;
-            }
-        }
-    }
-    // Re-link and commit without the person, then drop every old version.
+    // Re-link and commit without the person, then drop every old version
+    // (link_and_load does both while a withdrawal is pending, and marks it
+    // applied).
     let run_id = crate::run::new_run_id();
     p.ledger.start_run(&run_id)?;
     let mut t = crate::run::Timings::default();
@@ -78,11 +80,62 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
     let code = stats.as_ref().map(|_| 0).unwrap_or_else(|e| e.exit_code());
     p.ledger.finish_run(&run_id, code, &serde_json::json!({ "forget": keys.len() }).to_string())?;
     stats?;
-    for t in crate::model::TABLES {
-        p.wh.vacuum(t.name, chrono::Duration::zero()).await?;
+    let mut msg = if committed || rows_removed > 0 {
+        format!(
+            "forgot {} record(s) of one person ({rows_removed} staged row(s) removed); warehouse re-committed and vacuumed",
+            keys.len()
+        )
+    } else {
+        format!("no record matched: partner `{partner}` has no staged or linked record with that id, so nothing of it was removed; the id is on the withdrawal list")
+    };
+    if earlier > 0 {
+        msg.push_str(&format!("; {earlier} withdrawal(s) left pending by an interrupted forget were completed too"));
     }
-    Ok(format!(
-        "forgot {} record(s) of one person ({rows_removed} staged row(s) removed); warehouse re-committed and vacuumed",
-        keys.len()
-    ))
+    Ok(msg)
+}
+
+/// Rewrite every staging file (records, identities, quarantine) that holds a
+/// record key on the withdrawal list, without those rows. Idempotent; a file
+/// with no such key is read (its key column only) and left as it is. Returns
+/// the rows removed. Does nothing while no withdrawal is pending.
+pub fn scrub_staging(p: &Pipeline) -> Result<usize> {
+    if p.ledger.pending_forgets()?.is_empty() {
+        return Ok(0);
+    }
+    let list = p.ledger.forget_entries()?;
+    let forget_key = p.keys.key(Purpose::Forget);
+    let withdrawn = |rk: &str| list.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes()));
+    let mut rows_removed = 0usize;
+    for f in p.ledger.all_files()? {
+        for path in [p.wh.staged_records(&f.file_id), p.wh.identity(&f.file_id), p.wh.staged_quarantine(&f.file_id)] {
+            if !path.exists() {
+                continue;
+            }
+            // A first look at the keys alone: most files hold none.
+            let mut hit = false;
+            for b in crate::run::read_columns(&path, &["record_key"])? {
+                let rk = b.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("record_key is not text"))?;
+                if (0..b.num_rows()).any(|i| !rk.is_null(i) && withdrawn(rk.value(i))) {
+                    hit = true;
+                    break;
+                }
+            }
+            if !hit {
+                continue;
+            }
+            let batches = read_parquet(&path)?;
+            let Some(schema) = batches.first().map(|b| b.schema()) else { continue };
+            let idx = schema.index_of("record_key").map_err(|_| Error::internal("staging file without record_key"))?;
+            let mut out = Vec::with_capacity(batches.len());
+            for b in batches {
+                let rk = b.column(idx).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(rk.is_null(i) || !withdrawn(rk.value(i)))).collect();
+                let kept = filter_record_batch(&b, &keep)?;
+                rows_removed += b.num_rows() - kept.num_rows();
+                out.push(kept);
+            }
+            write_parquet_atomic(&path, &Arc::clone(&schema), &out)?;
+        }
+    }
+    Ok(rows_removed)
 }

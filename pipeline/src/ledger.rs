@@ -70,6 +70,13 @@ const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE releases ADD COLUMN threshold_delta REAL NOT NULL DEFAULT 0
     "#,
+    // version 3: whether each withdrawal has been fully applied (staging
+    // rewritten, warehouse re-committed, old versions vacuumed). NULL is
+    // pending; entries of an older database start pending, so a forget it
+    // left unfinished is completed by the next run.
+    r#"
+    ALTER TABLE forget ADD COLUMN applied_at TEXT
+    "#,
 ];
 
 /// An ingested (or rejected) version of a partner file.
@@ -520,11 +527,45 @@ impl Ledger {
 
     // -- consent withdrawal ----------------------------------------------------
 
-    pub fn add_forget(&self, entry: &str) -> Result<()> {
-        self.conn
-            .execute("INSERT OR IGNORE INTO forget (entry, added_at) VALUES (?1, ?2)", params![entry, now()])
-            .map_err(|e| self.e(e))?;
-        Ok(())
+    /// Put one entry on the withdrawal list, pending until applied.
+    pub fn add_forget(&mut self, entry: &str) -> Result<()> {
+        self.add_forgets(&[entry.to_string()])
+    }
+
+    /// Put entries on the withdrawal list in one transaction, pending (an
+    /// entry already there becomes pending again): the durable intent of a
+    /// `braid forget`, completed by whichever command commits next.
+    pub fn add_forgets(&mut self, entries: &[String]) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
+        for entry in entries {
+            tx.execute(
+                "INSERT INTO forget (entry, added_at, applied_at) VALUES (?1, ?2, NULL) ON CONFLICT(entry) DO UPDATE SET applied_at = NULL",
+                params![entry, now()],
+            )
+            .map_err(|e| err(&path, e))?;
+        }
+        tx.commit().map_err(|e| err(&path, e))
+    }
+
+    /// Entries of the withdrawal list not yet fully applied.
+    pub fn pending_forgets(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT entry FROM forget WHERE applied_at IS NULL").map_err(|e| self.e(e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.e(e))
+    }
+
+    /// Mark entries applied: staging rewritten, warehouse re-committed and
+    /// every table vacuumed, all after the entries were added.
+    pub fn mark_forgets_applied(&mut self, entries: &[String]) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
+        let at = now();
+        for entry in entries {
+            tx.execute("UPDATE forget SET applied_at = ?2 WHERE entry = ?1 AND applied_at IS NULL", params![entry, at])
+                .map_err(|e| err(&path, e))?;
+        }
+        tx.commit().map_err(|e| err(&path, e))
     }
 
     pub fn forget_entries(&self) -> Result<std::collections::HashSet<String>> {

@@ -119,6 +119,9 @@ impl Pipeline {
     /// Ingest every partner (or one).
     pub async fn pull(&mut self, run_id: &str, partner: Option<&str>, as_of: Option<NaiveDate>) -> Result<IngestSummary> {
         self.check_key()?;
+        // A withdrawal left pending by an interrupted `braid forget` comes
+        // out of staging first (the commit that completes it is link's).
+        crate::forget::scrub_staging(self)?;
         let ingest = Ingest {
             cfg: &self.cfg,
             keys: &self.keys,
@@ -166,12 +169,20 @@ impl Pipeline {
         let mut records: Vec<RecordRef> = Vec::with_capacity(parquet_rows(&staged)?);
         // Record keys are keyed hashes already: a fast hasher is enough.
         let mut index: foldhash::HashMap<String, u32> = Default::default();
+        // A record on the withdrawal list is never linked, whatever staging
+        // still holds (staging is rewritten before a commit; this is the
+        // second line).
+        let forget = self.ledger.forget_entries()?;
+        let forget_key = self.keys.key(crate::secret::Purpose::Forget);
         for_each_batch(&staged, &["record_key", "partner", "consent"], |b| {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
             let p = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
             let c = b.column(2).as_any().downcast_ref::<BooleanArray>().expect("bool");
             for i in 0..b.num_rows() {
                 let key = rk.value(i);
+                if !forget.is_empty() && !index.contains_key(key) && forget.contains(&crate::protect::encode::hex_key(&forget_key, key.as_bytes())) {
+                    continue;
+                }
                 match index.get(key) {
                     Some(r) => {
                         // Any row without consent withdraws the record.
@@ -280,7 +291,14 @@ impl Pipeline {
     }
 
     /// Link and load: the warehouse commit of one run.
+    ///
+    /// While a withdrawal (`braid forget`) is pending, staging is rewritten
+    /// without it first, and every table is vacuumed at once after the
+    /// commit; only then is the withdrawal marked applied. A forget cut off
+    /// at any point is thus completed by the next commit.
     pub async fn link_and_load(&mut self, run_id: &str, as_of: Option<NaiveDate>, fault_after: Option<usize>, timings: &mut Timings) -> Result<LinkStats> {
+        let pending = self.ledger.pending_forgets()?;
+        crate::forget::scrub_staging(self)?;
         let t = Instant::now();
         let input = self.link_input()?;
         tracing::debug!(observations = input.observations.len(), secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), "link input read");
@@ -299,15 +317,21 @@ impl Pipeline {
         self.ledger.commit_run(run_id, &serde_json::to_string(&versions).expect("json"), &digest)?;
         timings.add("load", t);
         let t = Instant::now();
-        self.hygiene().await?;
+        self.hygiene(!pending.is_empty()).await?;
         timings.add("vacuum", t);
+        if !pending.is_empty() {
+            self.ledger.mark_forgets_applied(&pending)?;
+            tracing::info!(entries = pending.len(), "consent withdrawal applied: staging rewritten, warehouse re-committed, old versions vacuumed");
+        }
         Ok(out.stats)
     }
 
-    /// Vacuum old table versions and drop staging files of superseded
-    /// file versions.
-    pub async fn hygiene(&self) -> Result<()> {
-        let retention = chrono::Duration::hours(self.cfg.warehouse.retention_hours as i64);
+    /// Vacuum old table versions (all of them but the current one when
+    /// `all_old`, after a consent withdrawal) and drop staging files of
+    /// superseded file versions.
+    pub async fn hygiene(&self, all_old: bool) -> Result<()> {
+        let retention =
+            if all_old { chrono::Duration::zero() } else { chrono::Duration::hours(self.cfg.warehouse.retention_hours as i64) };
         for t in crate::model::TABLES {
             self.wh.vacuum(t.name, retention).await?;
         }
@@ -348,7 +372,11 @@ impl Pipeline {
         let t = Instant::now();
         let ingest = self.pull(run_id, None, opts.as_of).await?;
         timings.add("ingest", t);
-        let unchanged = self.ledger.last_committed_inputs()?.is_some_and(|d| Some(d) == self.inputs_digest().ok());
+        // A pending withdrawal always commits (and vacuums), even when the
+        // inputs are those of the last commit: an interrupted forget may have
+        // committed without vacuuming.
+        let unchanged = self.ledger.pending_forgets()?.is_empty()
+            && self.ledger.last_committed_inputs()?.is_some_and(|d| Some(d) == self.inputs_digest().ok());
         let (linkage, loaded) = if unchanged {
             tracing::info!("inputs unchanged since the last committed run: nothing to link or load");
             (None, false)

@@ -18,6 +18,10 @@ pub struct Status {
     pub linkage: Option<serde_json::Value>,
     pub budget: BudgetStatus,
     pub latest_release: Option<String>,
+    /// Withdrawal-list entries (record keys of `braid forget`) not yet fully
+    /// applied: a forget was interrupted, and the next `braid run`,
+    /// `braid link` or `braid forget` completes it.
+    pub pending_forgets: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,6 +126,7 @@ pub fn status(cfg: &Config, ledger: &Ledger, only: Option<&str>) -> Result<Statu
             releases: releases.into_iter().map(|(id, (at, rho))| (id, at, rho)).collect(),
         },
         latest_release: crate::publish::latest_release(&cfg.publish.dir()),
+        pending_forgets: ledger.pending_forgets()?.len(),
     })
 }
 
@@ -129,6 +134,14 @@ impl Status {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "{}\n", self.consortium);
+        if self.pending_forgets > 0 {
+            let _ = writeln!(
+                s,
+                "! Consent withdrawal unfinished: {} record key(s) of an interrupted `braid forget` may still be in staging or in \
+                 old table versions; the next `braid run`, `braid link` or `braid forget` completes it.\n",
+                self.pending_forgets
+            );
+        }
         let _ = writeln!(s, "Recent runs:");
         for r in &self.last_runs {
             let _ = writeln!(s, "  {}  {}  {}  exit {}", r["run_id"].as_str().unwrap_or(""), r["started_at"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or(""), r["exit_code"]);

@@ -55,11 +55,18 @@ fn parquet_values(dir: &std::path::Path) -> Vec<Vec<u8>> {
     out
 }
 
-#[test]
-fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
-    let ws = Workspace::demo(300);
-    ws.ok(&["run", "--no-publish"], 0);
-    // A person with records at two or more partners.
+/// A person with records at two or more partners, after a committed run:
+/// one partner record id of theirs, their person key, record keys and
+/// encodings (tokens and Bloom filters, from the linkage zone).
+struct Person {
+    partner: String,
+    id: String,
+    person: String,
+    keys: HashSet<String>,
+    encodings: HashSet<Vec<u8>>,
+}
+
+fn a_person_at_two_partners(ws: &Workspace) -> Person {
     let multi = ws.sql(
         "SELECT l.partner, l.record_key, l.person_key FROM link l JOIN person p ON p.person_key = l.person_key \
          WHERE p.partner_count >= 2 ORDER BY l.person_key, l.partner LIMIT 1",
@@ -78,8 +85,6 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
         .find(|f| keys.contains(&braid::protect::record_key(&k, f[0], f[1])))
         .map(|f| (f[0].to_string(), f[1].to_string()))
         .unwrap();
-    // The person's encodings (tokens and Bloom filters), from the linkage
-    // zone, before.
     let wh = ws.path().join("var/warehouse");
     let mut encodings: HashSet<Vec<u8>> = HashSet::new();
     for f in files_under(&wh.join("linkage")) {
@@ -94,23 +99,39 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
         }
     }
     assert!(!encodings.is_empty(), "the person has encodings before");
+    Person { partner, id, person, keys, encodings }
+}
 
-    ws.ok(&["forget", "--partner", &partner, "--record-id", &id], 0);
-
-    // No record key of the person in any file of the warehouse (Parquet
-    // decoded; logs, checkpoints and the state database as bytes).
+/// Nothing of the person anywhere in the warehouse: no record key in any
+/// file (Parquet decoded; logs, checkpoints and the state database as bytes,
+/// old table versions included), no encoding, no person row, no link row.
+fn assert_forgotten(ws: &Workspace, who: &Person) {
+    let wh = ws.path().join("var/warehouse");
     let values = parquet_values(&wh);
-    for key in &keys {
+    for key in &who.keys {
         assert!(!values.iter().any(|v| v == key.as_bytes()), "record key still in a Parquet file");
         for f in files_under(&wh) {
             let bytes = std::fs::read(&f).unwrap();
             assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()), "record key in {}", f.display());
         }
     }
-    // No encoding of the person left in the warehouse.
-    assert!(!values.iter().any(|v| encodings.contains(v)), "an encoding of the person survived");
-    assert!(ws.sql(&format!("SELECT * FROM person WHERE person_key = '{person}'")).is_empty());
+    assert!(!values.iter().any(|v| who.encodings.contains(v)), "an encoding of the person survived");
+    assert!(ws.sql(&format!("SELECT * FROM person WHERE person_key = '{}'", who.person)).is_empty());
+    let list = who.keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",");
+    assert!(ws.sql(&format!("SELECT * FROM link WHERE record_key IN ({list})")).is_empty());
+}
+
+#[test]
+fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--no-publish"], 0);
+    let who = a_person_at_two_partners(&ws);
+    let out = ws.ok(&["forget", "--partner", &who.partner, "--record-id", &who.id], 0);
+    assert!(out.contains(&format!("forgot {} record(s) of one person", who.keys.len())), "{out}");
+    assert_forgotten(&ws, &who);
+    assert!(!ws.ok(&["status"], 0).contains("withdrawal unfinished"));
     // If the partner sends the rows again, they are quarantined, not loaded.
+    let (partner, id) = (&who.partner, &who.id);
     let resent = files_under(&ws.path().join(format!("var/demo/inputs/{partner}")))
         .into_iter()
         .find(|f| std::fs::read(f).unwrap().windows(id.len()).any(|w| w == id.as_bytes()));
@@ -122,7 +143,93 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
         let q = ws.sql("SELECT count(*) AS n FROM quarantine WHERE reason = 'consent_withdrawn'");
         assert!(q[0]["n"].as_i64().unwrap() >= 1, "re-sent rows are quarantined as consent_withdrawn");
     }
-    assert!(ws.sql(&format!("SELECT * FROM link WHERE record_key IN ({})", keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(","))).is_empty());
+    assert_forgotten(&ws, &who);
+}
+
+#[test]
+fn a_forget_cut_off_after_its_withdrawal_list_is_completed_by_the_next_run() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--no-publish"], 0);
+    let who = a_person_at_two_partners(&ws);
+    // The state a forget killed just after its first step leaves: the
+    // person's record keys on the withdrawal list (keyed hashes, one
+    // transaction), staging and the warehouse untouched. Any later crash
+    // point leaves less to do.
+    let forget_key = ws.keys().key(braid::secret::Purpose::Forget);
+    let mut ledger = braid::ledger::Ledger::open(&ws.path().join("var/warehouse/_state")).unwrap();
+    for k in &who.keys {
+        ledger.add_forget(&braid::protect::encode::hex_key(&forget_key, k.as_bytes())).unwrap();
+    }
+    drop(ledger);
+    let status = ws.ok(&["status"], 0);
+    assert!(status.contains("withdrawal unfinished"), "status says a forget is pending: {status}");
+    assert!(ws.ok(&["status", "--json"], 0).contains(&format!("\"pending_forgets\": {}", who.keys.len())));
+    // The next nightly run finishes it: staging and the linkage zone
+    // rewritten, the warehouse re-committed, old versions vacuumed.
+    ws.ok(&["run", "--no-publish"], 0);
+    assert_forgotten(&ws, &who);
+    assert!(!ws.ok(&["status"], 0).contains("withdrawal unfinished"));
+    assert!(ws.ok(&["status", "--json"], 0).contains("\"pending_forgets\": 0"));
+}
+
+/// A real `braid forget` killed (SIGKILL) while it rewrites staging, then
+/// `braid run`: the person is gone, old versions included. Needs strace with
+/// fault injection; skipped where it cannot trace. (Staging is rewritten on
+/// the main thread, one rename per file, so the Nth rename is a fixed point;
+/// the Delta commits and the vacuum run on a thread pool, where strace's
+/// per-thread count is not. Those crash points are covered by the test
+/// above, whose state needs the commit and the vacuum too.)
+#[test]
+fn a_forget_killed_while_it_rewrites_staging_is_completed_by_the_next_run() {
+    let traced = std::process::Command::new("strace").args(["-o", "/dev/null", "-e", "inject=rename:signal=KILL:when=1", "true"]).output();
+    if !traced.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: strace with fault injection is not available here");
+        return;
+    }
+    // rename 1: the first staging file rewritten, the others not; 3: some.
+    for (call, n) in [("rename", 1), ("rename", 3)] {
+        let ws = Workspace::demo(300);
+        ws.ok(&["run", "--no-publish"], 0);
+        let who = a_person_at_two_partners(&ws);
+        let out = std::process::Command::new("strace")
+            .args(["-f", "-o", "/dev/null", "-e", &format!("trace={call}"), "-e", &format!("inject={call}:signal=KILL:when={n}")])
+            .arg(env!("CARGO_BIN_EXE_braid"))
+            .arg("--config")
+            .arg(&ws.config)
+            .args(["forget", "--partner", &who.partner, "--record-id", &who.id])
+            .current_dir(ws.path())
+            .env("BRAID_SECRET", crate::common::TEST_SECRET)
+            .env_remove("BRAID_SECRET_FILE")
+            .env_remove("BRAID_CONFIG")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "killed at {call} {n}");
+        assert!(ws.ok(&["status"], 0).contains("withdrawal unfinished"), "killed at {call} {n}: status shows the pending forget");
+        ws.ok(&["run", "--no-publish"], 0);
+        assert_forgotten(&ws, &who);
+        assert!(!ws.ok(&["status"], 0).contains("withdrawal unfinished"));
+    }
+}
+
+#[test]
+fn forget_of_an_unknown_or_empty_id_removes_nothing_and_says_so() {
+    let ws = Workspace::demo(200);
+    ws.ok(&["run", "--no-publish"], 0);
+    let link_before = count(&ws, "link");
+    let runs_before = ws.ok(&["status", "--json"], 0);
+    let out = ws.ok(&["forget", "--partner", "community_college", "--record-id", "NOSUCH-ID-12345"], 0);
+    assert!(out.contains("no record matched") && out.contains("nothing was removed"), "{out}");
+    assert!(!out.contains("forgot"), "no deletion is claimed: {out}");
+    assert!(!out.contains("NOSUCH"), "the id is not repeated: {out}");
+    assert_eq!(count(&ws, "link"), link_before);
+    // No re-commit: the run log is as it was.
+    let runs = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["last_runs"].clone();
+    assert_eq!(runs(&ws.ok(&["status", "--json"], 0)), runs(&runs_before));
+    // An empty id is a usage error.
+    for id in ["", "  "] {
+        let o = ws.braid(&["forget", "--partner", "community_college", "--record-id", id]);
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    }
 }
 
 #[test]

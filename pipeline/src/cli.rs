@@ -448,7 +448,10 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             if let Some(id) = partner
                 && p.cfg.partner(id).is_none()
             {
-                return Err(Error::Usage(format!("no partner `{id}` in the configuration")));
+                return Err(Error::Usage(format!(
+                    "--partner is not one in the configuration (partners: {})",
+                    p.cfg.partners.iter().map(|x| x.id.as_str()).collect::<Vec<_>>().join(", ")
+                )));
             }
             let s = crate::status::status(&p.cfg, &p.ledger, partner.as_deref())?;
             if partner.is_some() {
@@ -478,11 +481,6 @@ fn partner_ids(cfg: &Config) -> Vec<&str> {
     cfg.partners.iter().map(|p| p.id.as_str()).collect()
 }
 
-/// record_key -> person_key from the committed link table.
-pub async fn committed_assignments(p: &Pipeline) -> Result<Vec<(String, String)>> {
-    Ok(p.previous_keys().await?.into_iter().collect())
-}
-
 /// One `PARTNER:RECORD_ID` argument of `braid link explain`, checked.
 /// Messages name the argument (A or B) and the partner, never the id.
 fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)> {
@@ -497,7 +495,8 @@ fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)>
         return Err(bad("the partner before `:` is empty".into()));
     }
     if cfg.partner(partner).is_none() {
-        return Err(bad(format!("unknown partner `{partner}` (partners: {})", partner_ids(cfg).join(", "))));
+        // What was typed is not repeated: with the parts swapped it is an id.
+        return Err(bad(format!("the partner before `:` is not one in the configuration (partners: {})", partner_ids(cfg).join(", "))));
     }
     if id.trim().is_empty() {
         return Err(bad(format!("the record id after `{partner}:` is empty")));

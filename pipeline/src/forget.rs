@@ -38,7 +38,9 @@ use crate::warehouse::{read_parquet, write_parquet_atomic};
 
 pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<String> {
     if p.cfg.partner(partner).is_none() {
-        return Err(Error::Usage(format!("no partner `{partner}` in the configuration")));
+        // What was typed is not repeated: it may be an id in the wrong place.
+        let ids: Vec<&str> = p.cfg.partners.iter().map(|x| x.id.as_str()).collect();
+        return Err(Error::Usage(format!("--partner is not one in the configuration (partners: {})", ids.join(", "))));
     }
     if record_id.trim().is_empty() {
         return Err(Error::Usage("--record-id is empty: name the partner's record id of the person".into()));
@@ -62,8 +64,11 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
     let rows_removed = scrub_staging(p)?;
     let committed = previous.contains_key(&key);
     if !committed && rows_removed == 0 && earlier == 0 {
-        // Nothing of the record anywhere: nothing to re-commit. The entry
-        // stays on the list, so a file that brings the id later is refused.
+        // Nothing of the record in the current tables or staging: nothing to
+        // re-commit. Older table versions may still hold it (a file that
+        // dropped the person since), so they go. The entry stays on the
+        // list, so a file that brings the id later is refused.
+        p.hygiene(true).await?;
         p.ledger.mark_forgets_applied(&entries)?;
         return Ok(format!(
             "no record matched: partner `{partner}` has no staged or linked record with that id, so nothing was removed; \

@@ -632,18 +632,25 @@ pub const UNMAPPED_SHOWN_MIN_ROWS: u64 = 5;
 /// A field with more distinct unmapped values than this names none.
 pub const UNMAPPED_SHOWN_MAX_VALUES: usize = 20;
 
+/// Whether an unmapped value may be named: at most 32 characters, no `@`,
+/// fewer than 5 digits in all (a phone, an SSN or a date written with
+/// separators has more), no digit group followed by `-`, `/` or `.` and more
+/// digits.
+pub fn looks_like_code(c: &str) -> bool {
+    let digits = c.bytes().filter(u8::is_ascii_digit).count();
+    let separated = c.as_bytes().windows(3).any(|w| w[0].is_ascii_digit() && matches!(w[1], b'-' | b'/' | b'.') && w[2].is_ascii_digit());
+    c.chars().count() <= 32 && !c.contains('@') && digits < 5 && !separated
+}
+
 /// Splits a file's unmapped codes into those a report may name and, per
 /// field, a count of those it may not. A coded column holds codes, but a
 /// shifted column or free text can put a person's name or e-mail there, so
-/// a value is named only when it looks like a code (at most 32 characters,
-/// no `@`, no run of five digits), at least
+/// a value is named only when it looks like a code ([`looks_like_code`]), at least
 /// [`UNMAPPED_SHOWN_MIN_ROWS`] rows share it, and its field has at most
 /// [`UNMAPPED_SHOWN_MAX_VALUES`] distinct unmapped values (a column of
 /// identifiers has many).
 pub fn unmapped_codes(w: &crate::map::Warnings) -> (Vec<(String, String, u64)>, Vec<(String, u64, u64)>) {
-    let looks_like_code = |c: &str| {
-        c.chars().count() <= 32 && !c.contains('@') && !c.as_bytes().windows(5).any(|w| w.iter().all(u8::is_ascii_digit))
-    };
+    let looks_like_code = |c: &str| looks_like_code(c);
     let mut fields: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
     for ((f, c), n) in &w.unmapped_codes {
         fields.entry(f).or_default().push((c, *n));
@@ -872,6 +879,8 @@ mod tests {
         add("sex", "Zqxcanaryvv", 1);
         add("sex", "ana.ruiz@example.org", 9);
         add("sex", "4242 Canary Lane 94110", 6);
+        add("sex", "415-555-1234", 6);
+        add("sex", "03/24/1990", 6);
         add("country_of_origin", "MEX", 5);
         // A shifted column: many distinct values, none named.
         for i in 0..30 {
@@ -880,6 +889,6 @@ mod tests {
         w.unmapped_more.insert("race".into(), 40);
         let (shown, hidden) = unmapped_codes(&w);
         assert_eq!(shown, vec![("country_of_origin".into(), "MEX".into(), 5), ("sex".into(), "X".into(), 7)]);
-        assert_eq!(hidden, vec![("program".into(), 30, 150), ("race".into(), 1, 40), ("sex".into(), 3, 16)]);
+        assert_eq!(hidden, vec![("program".into(), 30, 150), ("race".into(), 1, 40), ("sex".into(), 5, 28)]);
     }
 }

@@ -63,6 +63,12 @@ fn a_new_or_lost_budget_ledger_adopts_the_published_releases_instead_of_drawing_
     assert!(publish.join("2026Q4-r2/release.json").exists());
     assert!(!publish.join("2026Q4-r3").exists());
     assert_eq!(status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap(), charged, "nothing charged twice");
+    // Only the latest revision may be the unwritten one: with r3 out and
+    // r2's folder gone, a revision is r4, not r2 again.
+    ws.ok(&["publish", "--as-of", "2026-11-15", "--revise"], 0);
+    std::fs::remove_dir_all(publish.join("2026Q4-r2")).unwrap();
+    ws.ok(&["publish", "--as-of", "2026-11-15", "--revise"], 0);
+    assert!(publish.join("2026Q4-r4/release.json").exists() && !publish.join("2026Q4-r2").exists());
     // No temporary folder of a dead run is left in the public folder.
     let hidden: Vec<String> =
         std::fs::read_dir(&publish).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.starts_with('.')).collect();

@@ -325,14 +325,16 @@ fn release_id(ledger: &Ledger, dir: &Path, label: &str, revise: bool) -> Result<
     if !revise {
         return Ok(label.to_string());
     }
+    // The highest revision the ledger knows; it alone may be unwritten.
     let mut r = 2;
-    loop {
-        let id = format!("{label}-r{r}");
-        if ledger.release(&id)?.is_empty() || !dir.join(&id).join("release.json").exists() {
-            return Ok(id);
-        }
+    while !ledger.release(&format!("{label}-r{r}"))?.is_empty() {
         r += 1;
     }
+    let last = format!("{label}-r{}", r - 1);
+    if r > 2 && !dir.join(&last).join("release.json").exists() {
+        return Ok(last);
+    }
+    Ok(format!("{label}-r{r}"))
 }
 
 /// Adopts into the budget ledger every release in the publish folder that
@@ -355,10 +357,23 @@ fn adopt_published(dir: &Path, ledger: &mut Ledger) -> Result<Vec<String>> {
     ids.sort();
     for id in ids {
         let manifest_path = dir.join(&id).join("release.json");
-        let Ok(text) = std::fs::read_to_string(&manifest_path) else { continue };
         if !ledger.release(&id)?.is_empty() {
             continue;
         }
+        // A folder that holds a release's files but no readable manifest
+        // is a release whose spend cannot be read: it stops publishing. A
+        // folder with no release files is not a release.
+        let has_files = std::fs::read_dir(dir.join(&id)).map(|d| d.flatten().any(|e| e.path().extension().is_some_and(|x| x == "json" || x == "csv" || x == "parquet"))).unwrap_or(false);
+        let text = match std::fs::read_to_string(&manifest_path) {
+            Ok(t) => t,
+            Err(_) if !has_files => continue,
+            Err(_) => {
+                return Err(Error::storage(
+                    manifest_path.display(),
+                    "a published release that the budget ledger does not know, and its release.json is missing or unreadable: nothing is published until the ledger it was published with is restored",
+                ));
+            }
+        };
         let bad = |what: &str| {
             Error::storage(
                 manifest_path.display(),

@@ -512,8 +512,14 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                 for (what, n) in &r.set_aside {
                     notes.push(format!("{n} row(s) loaded with a value set aside ({})", what.replace('_', " ")));
                 }
+                // (Reports stored by earlier versions named every value:
+                // the same test applies when they are shown again.)
                 for (field, code, n) in &r.unmapped_codes {
-                    notes.push(format!("{n} row(s) with {field} code '{code}' that the consortium has no mapping for"));
+                    if *n >= crate::ingest::UNMAPPED_SHOWN_MIN_ROWS && crate::ingest::looks_like_code(code) {
+                        notes.push(format!("{n} row(s) with {field} code '{code}' that the consortium has no mapping for"));
+                    } else {
+                        notes.push(format!("{n} row(s) with another {field} value that the consortium has no mapping for, not named here"));
+                    }
                 }
                 for (field, values, n) in &r.unmapped_hidden {
                     notes.push(format!(

@@ -164,6 +164,11 @@ fn a_forget_cut_off_after_its_withdrawal_list_is_completed_by_the_next_run() {
     let status = ws.ok(&["status"], 0);
     assert!(status.contains("withdrawal unfinished"), "status says a forget is pending: {status}");
     assert!(ws.ok(&["status", "--json"], 0).contains(&format!("\"pending_forgets\": {}", who.keys.len())));
+    // Publishing alone would count the person still in the committed tables.
+    let out = ws.braid(&["publish", "--as-of", "2026-11-15"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("withdrawal is unfinished"));
+    assert!(!ws.path().join("var/publish/2026Q4").exists());
     // The next nightly run finishes it: staging and the linkage zone
     // rewritten, the warehouse re-committed, old versions vacuumed.
     ws.ok(&["run", "--no-publish"], 0);

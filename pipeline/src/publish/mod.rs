@@ -431,6 +431,14 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
     if versions.is_empty() {
         return Err(Error::Usage("the warehouse has no committed run yet; run `braid run` (or `braid link`) first".into()));
     }
+    // The committed tables may still hold a person whose withdrawal of
+    // consent an interrupted `braid forget` left unfinished.
+    let pending = ledger.pending_forgets()?.len();
+    if pending > 0 {
+        return Err(Error::Usage(format!(
+            "a consent withdrawal is unfinished ({pending} record key(s)): run `braid link` or `braid run` to complete it first; nothing was published"
+        )));
+    }
     let run_id = ledger.committed_versions()?.map(|(r, _)| r);
     let label = cfg.publish.period.label(opts.as_of);
     adopt_published(&cfg.publish.dir(), ledger)?;

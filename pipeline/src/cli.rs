@@ -539,18 +539,7 @@ async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
     let scored = crate::link::score(&input, &p.cfg.linkage);
     let tf = |t: u64| scored.tf.get(&t).copied().unwrap_or(0.0);
     // The best-matching pair of observations, as the link step takes it.
-    let mut best: Option<(f32, crate::link::compare::Levels)> = None;
-    for x in &oa {
-        for y in &ob {
-            let mut l = crate::link::compare::compare(&input.observations[*x].1, &input.observations[*y].1);
-            l.same_partner = pa == pb;
-            let w = scored.model.log_odds(&l, &tf);
-            if best.as_ref().is_none_or(|(b, _)| w > *b) {
-                best = Some((w, l));
-            }
-        }
-    }
-    let (_, l) = best.expect("observations on both sides");
+    let (_, l) = crate::link::best_pair(&input, &scored, &oa, &ob, pa == pb).expect("observations on both sides");
     let e = scored.model.explain(&l, &tf);
     let threshold = p.cfg.linkage.threshold;
     let person = |k: &str| link.iter().find(|(r, _)| r == k).and_then(|(_, pk)| pk.as_deref());

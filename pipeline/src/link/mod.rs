@@ -467,6 +467,25 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     Scored { group, node_identity, pairs: cands.pairs, log_odds, model, windowed_blocks: cands.windowed_blocks, all_pairs, node_partner, tf }
 }
 
+/// The best-matching pair of two records' observations (`a`, `b`: indexes
+/// into `input.observations`), as the link step scores two records: its
+/// log-odds and levels; None when either has none.
+pub fn best_pair(input: &LinkInput, scored: &Scored, a: &[usize], b: &[usize], same_partner: bool) -> Option<(f32, compare::Levels)> {
+    let tf = |t: u64| scored.tf.get(&t).copied().unwrap_or(0.0);
+    let mut best: Option<(f32, compare::Levels)> = None;
+    for x in a {
+        for y in b {
+            let mut l = compare::compare(&input.observations[*x].1, &input.observations[*y].1);
+            l.same_partner = same_partner;
+            let w = scored.model.log_odds(&l, &tf);
+            if best.as_ref().is_none_or(|(b, _)| w > *b) {
+                best = Some((w, l));
+            }
+        }
+    }
+    best
+}
+
 /// Record-level pairs with log-odds of at least `floor`: the best
 /// observation pair of every pair of records (observations of one record
 /// are the same person, so the best-matching spelling is the right
@@ -509,15 +528,8 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
     let has_identity: Vec<bool> = obs_of.iter().map(|o| !o.is_empty()).collect();
     let group: Vec<u32> = (0..input.records.len() as u32).collect();
     let score_records = |x: u32, y: u32| -> f32 {
-        let mut best = f32::NEG_INFINITY;
-        for a in &obs_of[x as usize] {
-            for b in &obs_of[y as usize] {
-                let mut l = compare::compare(&input.observations[*a].1, &input.observations[*b].1);
-                l.same_partner = input.records[x as usize].partner == input.records[y as usize].partner;
-                best = best.max(scored.model.log_odds(&l, &|t| scored.tf.get(&t).copied().unwrap_or(0.0)));
-            }
-        }
-        best
+        let same_partner = input.records[x as usize].partner == input.records[y as usize].partner;
+        best_pair(input, &scored, &obs_of[x as usize], &obs_of[y as usize], same_partner).map_or(f32::NEG_INFINITY, |(w, _)| w)
     };
     let roots = cluster::cluster(&group, &pairs, &log_odds, &has_identity, &score_records, threshold);
     phase("clustered", t);

@@ -337,6 +337,36 @@ fn release_id(ledger: &Ledger, dir: &Path, label: &str, revise: bool) -> Result<
     Ok(format!("{label}-r{r}"))
 }
 
+/// The ledger's record of one published metric (`payload`: its JSON).
+#[allow(clippy::too_many_arguments)]
+fn release_record(
+    id: &str,
+    period: &str,
+    created_at: &str,
+    p: &PublishedMetric,
+    code_version: String,
+    run_id: Option<String>,
+    table_versions: Option<String>,
+    payload: String,
+) -> ReleaseRecord {
+    ReleaseRecord {
+        release_id: id.to_string(),
+        metric: p.name.clone(),
+        period: period.to_string(),
+        cells: p.cells.len() as i64,
+        rho: p.rho,
+        epsilon: p.epsilon,
+        delta: p.delta,
+        threshold_delta: p.threshold_delta,
+        mechanism: format!("{:?}", p.mechanism).to_lowercase(),
+        created_at: created_at.to_string(),
+        code_version,
+        run_id,
+        table_versions,
+        payload,
+    }
+}
+
 /// Adopts into the budget ledger every release in the publish folder that
 /// it does not know (a ledger started afresh, deleted or restored from an
 /// older copy, while the releases stayed public). Their ρ was spent when
@@ -397,22 +427,8 @@ fn adopt_published(dir: &Path, ledger: &mut Ledger) -> Result<Vec<String>> {
         for name in names {
             let payload = std::fs::read_to_string(dir.join(&id).join(format!("{name}.json"))).map_err(|_| bad("a metric's file is missing"))?;
             let p: PublishedMetric = serde_json::from_str(&payload).map_err(|_| bad("a metric's file cannot be read"))?;
-            records.push(ReleaseRecord {
-                release_id: id.clone(),
-                metric: p.name.clone(),
-                period: period.clone(),
-                cells: p.cells.len() as i64,
-                rho: p.rho,
-                epsilon: p.epsilon,
-                delta: p.delta,
-                threshold_delta: p.threshold_delta,
-                mechanism: format!("{:?}", p.mechanism).to_lowercase(),
-                created_at: created_at.clone(),
-                code_version: field("code_version").unwrap_or_default(),
-                run_id: None,
-                table_versions: m.get("table_versions").map(|v| v.to_string()),
-                payload,
-            });
+            let table_versions = m.get("table_versions").map(|v| v.to_string());
+            records.push(release_record(&id, &period, &created_at, &p, field("code_version").unwrap_or_default(), None, table_versions, payload));
         }
         if records.is_empty() {
             return Err(bad("it lists no metrics"));
@@ -469,22 +485,9 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
         }
         let rho = cfg.privacy.rho_per_release * m.weight / total_weight;
         let p = compute_metric(cfg, &ctx, m, rho, &order_key).await?;
-        pending.push(ReleaseRecord {
-            release_id: id.clone(),
-            metric: m.name.clone(),
-            period: label.clone(),
-            cells: p.cells.len() as i64,
-            rho: p.rho,
-            epsilon: p.epsilon,
-            delta: cfg.privacy.delta,
-            threshold_delta: p.threshold_delta,
-            mechanism: format!("{:?}", cfg.privacy.mechanism).to_lowercase(),
-            created_at: created_at.clone(),
-            code_version: crate::VERSION.to_string(),
-            run_id: run_id.clone(),
-            table_versions: Some(serde_json::to_string(&versions).expect("json")),
-            payload: serde_json::to_string(&p).expect("json"),
-        });
+        let table_versions = Some(serde_json::to_string(&versions).expect("json"));
+        let payload = serde_json::to_string(&p).expect("json");
+        pending.push(release_record(&id, &label, &created_at, &p, crate::VERSION.to_string(), run_id.clone(), table_versions, payload));
         new_metrics.push(m.name.clone());
         published.push(p);
     }

@@ -579,10 +579,15 @@ async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
     outln!("{:<28} {:<w$} {:>+16.2} {:>+16.2}", "sum", "log2 odds of a match against each class alone", e.vs_unrelated, e.vs_household);
     outln!();
     outln!(
-        "log2 odds of a match against household or unrelated together: -log2(2^-({:.2}) + 2^-({:.2})) = {:+.2}",
-        e.vs_unrelated, e.vs_household, e.combined
+        "term-frequency adjustment (exactly agreeing names; common names weigh less): given name {:+.2} (against both classes), family name {:+.2} (against unrelated only)",
+        e.term_frequency_given, e.term_frequency_family
     );
-    outln!("term-frequency adjustment (exactly agreeing names; common names weigh less): {:+.2}", e.term_frequency);
+    outln!(
+        "log2 odds of a match against household or unrelated together: -log2(2^-({:.2}) + 2^-({:.2})) = {:+.2}",
+        e.vs_unrelated + e.term_frequency_given + e.term_frequency_family,
+        e.vs_household + e.term_frequency_given,
+        e.combined
+    );
     outln!(
         "score: log2 odds {:+.2}, match probability {:.4}; threshold {threshold} (log2 odds {:+.2}): {}",
         e.log_odds,

@@ -271,16 +271,20 @@ pub fn blocking_report(input: &LinkInput, cfg: &LinkConfig, truth: Option<&evalu
 /// Candidate pairs a compare thread takes at a time.
 const BATCH: usize = 1 << 16;
 
+/// Term-frequency adjustments are multiples of 1/TF_STEPS bits, so a
+/// candidate pair keeps its two (given name, family name) in two bytes.
+const TF_STEPS: f32 = 32.0;
+
 /// Compare one batch of candidate pairs of identity nodes: their patterns
-/// and term-frequency adjustments into `pats` and `adj`, and the count of
-/// each pattern added to `counts`.
+/// and term-frequency adjustments (given, family; in 1/TF_STEPS bits) into
+/// `pats` and `adj`, and the count of each pattern added to `counts`.
 fn compare_batch(
     obs: &[(u32, Identity)],
     node_partner: &[u16],
     tf: &foldhash::HashMap<u64, f32>,
     part: &[(u32, u32)],
     pats: &mut [u32],
-    adj: &mut [f32],
+    adj: &mut [[i8; 2]],
     counts: &mut [u64],
 ) {
     for (k, (a, b)) in part.iter().enumerate() {
@@ -317,14 +321,8 @@ fn compare_batch(
         let p = model::pattern(&l);
         pats[k] = p as u32;
         counts[p] += 1;
-        let mut t = 0.0;
-        if l.given == compare::name::EXACT {
-            t += tf.get(&l.given_token).copied().unwrap_or(0.0);
-        }
-        if l.family == compare::name::EXACT {
-            t += tf.get(&l.family_token).copied().unwrap_or(0.0);
-        }
-        adj[k] = t;
+        let (given, family) = model::term_frequencies(&l, &|t| tf.get(&t).copied().unwrap_or(0.0));
+        adj[k] = [(given * TF_STEPS) as i8, (family * TF_STEPS) as i8];
     }
 }
 
@@ -350,7 +348,13 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     let tf: foldhash::HashMap<u64, f32> = if cfg.term_frequency && total > 0 {
         let t = total as f64;
         let sum_sq: f64 = freq.values().map(|c| (*c as f64 / t).powi(2)).sum();
-        freq.iter().map(|(k, c)| (*k, ((sum_sq / (*c as f64 / t)).log2()).clamp(-4.0, 2.0) as f32)).collect()
+        // Within [-4, 2] bits, in steps of 1/TF_STEPS (exact in an i8).
+        freq.iter()
+            .map(|(k, c)| {
+                let bits = (sum_sq / (*c as f64 / t)).log2().clamp(-4.0, 2.0) as f32;
+                (*k, (bits * TF_STEPS).round() / TF_STEPS)
+            })
+            .collect()
     } else {
         Default::default()
     };
@@ -364,7 +368,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     // afterwards).
     let pairs = &cands.pairs;
     let mut patterns = vec![0u32; pairs.len()];
-    let mut adjust = vec![0f32; pairs.len()];
+    let mut adjust = vec![[0i8; 2]; pairs.len()];
     let batches = std::sync::Mutex::new(pairs.chunks(BATCH).zip(patterns.chunks_mut(BATCH).zip(adjust.chunks_mut(BATCH))));
     let counts: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads())
@@ -454,16 +458,21 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
         cfg.em_iterations,
     );
     phase("model fitted", t);
-    // The adjustments become the log-odds, in place.
-    let mut log_odds = adjust;
-    let chunk = log_odds.len().div_ceil(threads()).max(1);
+    // The patterns become the log-odds, in place (an f32 in each u32).
+    let chunk = patterns.len().div_ceil(threads()).max(1);
     std::thread::scope(|s| {
-        for (lo, pats) in log_odds.chunks_mut(chunk).zip(patterns.chunks(chunk)) {
+        for (pats, adj) in patterns.chunks_mut(chunk).zip(adjust.chunks(chunk)) {
             let model = &model;
-            s.spawn(move || lo.iter_mut().zip(pats).for_each(|(a, p)| *a += model.log_odds[*p as usize]));
+            s.spawn(move || {
+                for (p, [given, family]) in pats.iter_mut().zip(adj) {
+                    *p = model.score(*p as usize, *given as f32 / TF_STEPS, *family as f32 / TF_STEPS).to_bits();
+                }
+            });
         }
     });
-    drop(patterns);
+    drop(adjust);
+    // Same size and alignment: the collect reuses the allocation.
+    let log_odds: Vec<f32> = patterns.into_iter().map(f32::from_bits).collect();
     Scored { group, node_identity, pairs: cands.pairs, log_odds, model, windowed_blocks: cands.windowed_blocks, all_pairs, node_partner, tf }
 }
 

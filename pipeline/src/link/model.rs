@@ -307,14 +307,28 @@ pub struct Explanation {
     /// plus the factors' weights), and against the household class alone.
     pub vs_unrelated: f64,
     pub vs_household: f64,
-    /// log2 odds of a match against household or unrelated together:
-    /// -log2(2^-vs_unrelated + 2^-vs_household), within [-200, 200].
+    /// Term-frequency adjustment of an exactly agreeing given name (common
+    /// names weigh less), added to the odds against both classes.
+    pub term_frequency_given: f64,
+    /// Term-frequency adjustment of an exactly agreeing family name, added
+    /// to the odds against the unrelated class only: household members
+    /// share a family name because they are a household, however rare it is.
+    pub term_frequency_family: f64,
+    /// log2 odds of a match against household or unrelated together, term
+    /// frequencies included:
+    /// -log2(2^-(vs_unrelated + tf given + tf family) + 2^-(vs_household + tf given)),
+    /// within [-200, 200].
     pub combined: f64,
-    /// Added for exactly agreeing names (common names weigh less).
-    pub term_frequency: f64,
-    /// The score the link step uses: combined + term_frequency.
+    /// The score the link step uses: `combined`, as the link step computes it.
     pub log_odds: f64,
     pub probability: f64,
+}
+
+/// The term-frequency adjustments (given, family) of a comparison: `tf` of
+/// the name token where the names agree exactly, else 0.
+pub fn term_frequencies(l: &Levels, tf: &dyn Fn(u64) -> f32) -> (f32, f32) {
+    let of = |level: u8, token: u64| if level == name::EXACT && token != 0 { tf(token) } else { 0.0 };
+    (of(l.given, l.given_token), of(l.family, l.family_token))
 }
 
 /// A fitted model: three classes of record pairs.
@@ -340,6 +354,19 @@ pub struct Model {
     /// adjustment), prior included.
     #[serde(skip)]
     pub log_odds: Vec<f32>,
+    /// The same against each other class alone (prior included), which the
+    /// term-frequency adjustments need ([`Model::score`]).
+    #[serde(skip)]
+    pub vs_unrelated: Vec<f32>,
+    #[serde(skip)]
+    pub vs_household: Vec<f32>,
+}
+
+/// -log2(2^-a + 2^-b): the log2 odds of a match against two classes
+/// together, from the odds against each alone; within [-200, 200].
+fn combine(a: f64, b: f64) -> f64 {
+    let (lo, hi) = (a.min(b), a.max(b));
+    (lo - (1.0 + (lo - hi).exp2()).log2()).clamp(-200.0, 200.0)
 }
 
 fn normalize(v: &mut [f64], floor: f64) {
@@ -637,15 +664,26 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
             break;
         }
     }
-    let mut model = Model { shares, m, h, u, iterations, dob_bounds: dob_max, anchor_pairs: anchors, log_odds: vec![] };
-    model.log_odds = (0..PATTERNS)
-        .map(|p| {
-            let cell = unpattern(p);
-            let pm = model.shares[0] * model.m.prob(&cell);
-            let po = model.shares[1] * model.h.prob(&cell) + model.shares[2] * model.u.prob(&cell);
-            (pm / po).log2().clamp(-200.0, 200.0) as f32
-        })
-        .collect();
+    let mut model = Model {
+        shares,
+        m,
+        h,
+        u,
+        iterations,
+        dob_bounds: dob_max,
+        anchor_pairs: anchors,
+        log_odds: vec![],
+        vs_unrelated: vec![],
+        vs_household: vec![],
+    };
+    for p in 0..PATTERNS {
+        let cell = unpattern(p);
+        let pm = model.shares[0] * model.m.prob(&cell);
+        let (ph, pu) = (model.shares[1] * model.h.prob(&cell), model.shares[2] * model.u.prob(&cell));
+        model.log_odds.push((pm / (ph + pu)).log2().clamp(-200.0, 200.0) as f32);
+        model.vs_unrelated.push((pm / pu).log2().clamp(-400.0, 400.0) as f32);
+        model.vs_household.push((pm / ph).log2().clamp(-400.0, 400.0) as f32);
+    }
     model
 }
 
@@ -754,14 +792,25 @@ impl Model {
     /// log2 posterior odds of a comparison, with term-frequency adjustment
     /// for exact name agreement (`tf` gives bits per token).
     pub fn log_odds(&self, l: &Levels, tf: &dyn Fn(u64) -> f32) -> f32 {
-        let mut w = self.log_odds[pattern(l)];
-        if l.given == name::EXACT && l.given_token != 0 {
-            w += tf(l.given_token);
+        let (given, family) = term_frequencies(l, tf);
+        self.score(pattern(l), given, family)
+    }
+
+    /// log2 posterior odds of pattern `p` with the term-frequency
+    /// adjustments of an exactly agreeing given and family name (0 for
+    /// none). A common name that agrees is weaker evidence against an
+    /// unrelated pair (strangers share it more often) and a rare one
+    /// stronger. Against a household pair only the given name's frequency
+    /// counts: household members share a family name because they are one
+    /// household, whether it is Nguyen or a name no one else has, so a rare
+    /// shared family name says nothing about twins against one person.
+    pub fn score(&self, p: usize, given: f32, family: f32) -> f32 {
+        if given == 0.0 && family == 0.0 {
+            return self.log_odds[p];
         }
-        if l.family == name::EXACT && l.family_token != 0 {
-            w += tf(l.family_token);
-        }
-        w
+        let u = self.vs_unrelated[p] as f64 + given as f64 + family as f64;
+        let h = self.vs_household[p] as f64 + given as f64;
+        combine(u, h) as f32
     }
 
     /// Posterior match probability from log2 odds.
@@ -813,16 +862,9 @@ impl Model {
         let prior_vs_household = lr(self.shares[0], self.shares[1]);
         let vs_unrelated = prior_vs_unrelated + factors.iter().map(|f| f.match_vs_unrelated).sum::<f64>();
         let vs_household = prior_vs_household + factors.iter().map(|f| f.match_vs_household).sum::<f64>();
-        // -log2(2^-a + 2^-b), computed from the smaller without overflow.
-        let (lo, hi) = (vs_unrelated.min(vs_household), vs_unrelated.max(vs_household));
-        let combined = (lo - (1.0 + (lo - hi).exp2()).log2()).clamp(-200.0, 200.0);
-        let mut term_frequency = 0.0;
-        if l.given == name::EXACT && l.given_token != 0 {
-            term_frequency += tf(l.given_token) as f64;
-        }
-        if l.family == name::EXACT && l.family_token != 0 {
-            term_frequency += tf(l.family_token) as f64;
-        }
+        let (given, family) = term_frequencies(l, tf);
+        let (given, family) = (given as f64, family as f64);
+        let combined = combine(vs_unrelated + given + family, vs_household + given);
         let log_odds = self.log_odds(l, tf) as f64;
         Explanation {
             factors,
@@ -830,8 +872,9 @@ impl Model {
             prior_vs_household,
             vs_unrelated,
             vs_household,
+            term_frequency_given: given,
+            term_frequency_family: family,
             combined,
-            term_frequency,
             log_odds,
             probability: self.probability(log_odds as f32),
         }
@@ -937,12 +980,52 @@ mod tests {
                 }
             }
         }
-        // The term-frequency adjustment is added to the combined odds.
+        // The given name's term frequency is added against both classes,
+        // the family name's against the unrelated class only.
         let mut l = lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0);
-        l.given_token = 7;
-        let e = m.explain(&l, &|t| if t == 7 { -1.5 } else { 0.0 });
-        assert_eq!(e.term_frequency, -1.5);
-        assert!((e.combined + e.term_frequency - e.log_odds).abs() < 1e-3);
+        (l.given_token, l.family_token) = (7, 8);
+        let e = m.explain(&l, &|t| match t {
+            7 => -1.5,
+            8 => 2.0,
+            _ => 0.0,
+        });
+        assert_eq!((e.term_frequency_given, e.term_frequency_family), (-1.5, 2.0));
+        let expect = -(2f64.powf(-(e.vs_unrelated + 0.5)) + 2f64.powf(-(e.vs_household - 1.5))).log2();
+        assert!((e.combined - expect).abs() < 1e-6, "{} against {expect}", e.combined);
+        assert!((e.combined - e.log_odds).abs() < 1e-3);
+    }
+
+    /// Twins against one person: a pair with different given names and the
+    /// same family name and birth date. Most such pairs in a household are
+    /// twins, whatever their family name; a rare family name must not push
+    /// them over the threshold, nor a common one hide the same person.
+    #[test]
+    fn a_rare_family_name_is_no_evidence_against_a_household() {
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 1000;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 0))] += 500;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::EXACT, 1, 0))] += 40;
+        cand[pattern(&lv(name::EXACT, name::NONE, dob::YEAR, 0, 1))] += 800;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 50_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 1))] += 48_000;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e7, max_matches: f64::INFINITY }, 200);
+        let mut twins = lv(name::NONE, name::EXACT, dob::EXACT, 1, 0);
+        twins.family_token = 8;
+        let p = pattern(&twins);
+        assert!(m.vs_unrelated[p] > m.vs_household[p] + 4.0, "the household explains this pair: {} {}", m.vs_unrelated[p], m.vs_household[p]);
+        let plain = m.log_odds(&twins, &|_| 0.0);
+        for tf in [-4.0f32, 2.0] {
+            let w = m.log_odds(&twins, &|t| if t == 8 { tf } else { 0.0 });
+            assert!((w - plain).abs() < 0.5, "family tf {tf}: {w} against {plain} without");
+        }
+        // Against strangers alone, the frequency still counts: the same
+        // names and date at different addresses.
+        let mut apart = lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1);
+        apart.family_token = 8;
+        let rare = m.log_odds(&apart, &|t| if t == 8 { 2.0 } else { 0.0 });
+        let common = m.log_odds(&apart, &|t| if t == 8 { -4.0 } else { 0.0 });
+        assert!(rare > common + 1.0, "{rare} against {common}");
     }
 
     /// contact: 0 agree, 1 disagree, 2 missing.

@@ -46,7 +46,10 @@ fn corpus_workspace() -> Workspace {
     let ws = wb.add_worksheet();
     ws.set_name("Data").unwrap();
     ws.write_string(0, 0, "ID").unwrap();
-    std::fs::write(files.join("wrong_sheet.xlsx"), wb.save_to_buffer().unwrap()).unwrap();
+    let xlsx = wb.save_to_buffer().unwrap();
+    std::fs::write(files.join("wrong_sheet.xlsx"), &xlsx).unwrap();
+    // The same workbook cut off two thirds of the way.
+    std::fs::write(files.join("truncated.xlsx"), &xlsx[..xlsx.len() * 2 / 3]).unwrap();
     // A small gzip file that inflates past max_decompressed_bytes.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(b"ID,First,Last,DOB,Start,End\n").unwrap();
@@ -64,7 +67,14 @@ fn corpus_workspace() -> Workspace {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     z.start_file("ok_mixed.csv", zip::write::SimpleFileOptions::default()).unwrap();
     z.write_all(&std::fs::read(repo().join("tests/corpus/files/ok_mixed.csv")).unwrap()).unwrap();
-    std::fs::write(files.join("zipped.csv.zip"), z.finish().unwrap().into_inner()).unwrap();
+    let zipped = z.finish().unwrap().into_inner();
+    std::fs::write(files.join("zipped.csv.zip"), &zipped).unwrap();
+    std::fs::write(files.join("truncated.csv.zip"), &zipped[..zipped.len() * 2 / 3]).unwrap();
+    // ok_mixed.csv gzipped, cut off two thirds of the way.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(repo().join("tests/corpus/files/ok_mixed.csv")).unwrap()).unwrap();
+    let gz = gz.finish().unwrap();
+    std::fs::write(files.join("truncated.csv.gz"), &gz[..gz.len() * 2 / 3]).unwrap();
     // Text in an encoding that is neither UTF-8 nor marked by a BOM.
     let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("ID,First,Last,DOB,Start,End\n1,太郎,山田,03/24/1990,09/01/2024,\n");
     std::fs::write(files.join("klingon.csv"), sjis).unwrap();

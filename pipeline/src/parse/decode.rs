@@ -43,14 +43,21 @@ pub fn decompress<'a>(
             let dec = flate2::read::MultiGzDecoder::new(bytes);
             read_limited(dec, &mut out, limit).map_err(|e| match e {
                 Limited::Over => over_limit(limit),
+                Limited::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => FileError::new(
+                    "truncated",
+                    format!("gzip data ends early, after {} decompressed bytes: the file is cut off (was the copy complete?)", out.len()),
+                ),
                 Limited::Io(e) => FileError::new(
                     "bad_gzip",
-                    format!("gzip data is corrupt or truncated after {} decompressed bytes: {e}", out.len()),
+                    format!("gzip data is corrupt after {} decompressed bytes: {e}", out.len()),
                 ),
             })?;
             Ok(Cow::Owned(out))
         }
         "zip" => super::guarded("bad_zip", "not a readable zip archive", || {
+            if let Some(e) = zip_cut_off(bytes, "zip archive") {
+                return Err(e);
+            }
             let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
                 .map_err(|e| FileError::new("bad_zip", format!("not a readable zip archive: {e}")))?;
             let files: Vec<usize> =
@@ -76,6 +83,32 @@ pub fn decompress<'a>(
         }),
         _ => Ok(Cow::Borrowed(bytes)),
     }
+}
+
+/// A zip archive (an .xlsx or .ods workbook is one) whose end is missing:
+/// it starts as a zip does, but the end-of-directory record that every
+/// complete archive closes with (22 bytes, then a comment of at most
+/// 65,535 whose length the record gives) is not whole in its last bytes.
+/// `what` names the file's kind in the message.
+pub fn zip_cut_off(bytes: &[u8], what: &str) -> Option<FileError> {
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return None;
+    }
+    let start = bytes.len().saturating_sub(65_557);
+    let whole = memchr::memmem::rfind_iter(&bytes[start..], b"PK\x05\x06").any(|at| {
+        let record = &bytes[start + at..];
+        record.len() >= 22 && record.len() >= 22 + u16::from_le_bytes([record[20], record[21]]) as usize
+    });
+    if whole {
+        return None;
+    }
+    Some(FileError::new(
+        "truncated",
+        format!(
+            "{what} is cut off: it ends after {} bytes without the directory that closes every complete one (was the copy complete?)",
+            bytes.len()
+        ),
+    ))
 }
 
 fn over_limit(limit: u64) -> FileError {
@@ -286,6 +319,30 @@ mod tests {
         enc.write_all(&vec![b'a'; 100_000]).unwrap();
         let gz = enc.finish().unwrap();
         let e = decompress(&gz[..gz.len() / 2], "x.csv.gz", "auto", 1_000_000).unwrap_err();
-        assert_eq!(e.code, "bad_gzip");
+        assert_eq!(e.code, "truncated");
+        // Data that is not gzip past its header is corrupt, not cut off.
+        let mut bad = gz.clone();
+        for b in &mut bad[10..] {
+            *b = 0xff;
+        }
+        assert_eq!(decompress(&bad, "x.csv.gz", "auto", 1_000_000).unwrap_err().code, "bad_gzip");
+    }
+
+    #[test]
+    fn a_zip_without_its_closing_directory_is_cut_off() {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        z.start_file("a.csv", zip::write::SimpleFileOptions::default()).unwrap();
+        z.write_all(b"a,b\n1,2\n").unwrap();
+        let whole = z.finish().unwrap().into_inner();
+        assert!(zip_cut_off(&whole, "zip archive").is_none());
+        assert_eq!(decompress(&whole, "x.zip", "auto", 1000).unwrap().as_ref(), b"a,b\n1,2\n");
+        for cut in [whole.len() - 1, whole.len() / 2, 10] {
+            let e = decompress(&whole[..cut], "x.zip", "auto", 1000).unwrap_err();
+            assert_eq!(e.code, "truncated", "cut at {cut}: {}", e.message);
+            assert!(e.message.contains(&format!("after {cut} bytes")), "{}", e.message);
+        }
+        // Not a zip at all: not this function's business.
+        assert!(zip_cut_off(b"ID,Name\n", "zip archive").is_none());
     }
 }

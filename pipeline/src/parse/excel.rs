@@ -12,6 +12,9 @@ pub fn parse(
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
     on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
 ) -> Result<u64, FileError> {
+    if let Some(e) = super::decode::zip_cut_off(bytes, "workbook") {
+        return Err(e);
+    }
     let mut wb = guarded("bad_workbook", "not a readable Excel workbook", || {
         calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
             FileError::new("bad_workbook", format!("not a readable Excel workbook ({})", short(&e.to_string())))

@@ -373,9 +373,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Link { action: Some(LinkAction::Evaluate { truth, json }), .. } => {
-            let link = p.committed_link().await?.ok_or_else(|| {
-                Error::Usage("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link evaluate`".into())
-            })?;
+            let link = committed_link_for(p, "evaluate").await?;
             let t = crate::link::evaluate::load_truth(truth, &p.keys, &partner_ids(&p.cfg))?;
             // Nothing to evaluate is an error; found before the scoring.
             crate::link::evaluate::evaluate(&link, &t, None, p.cfg.linkage.threshold)?;
@@ -507,15 +505,21 @@ fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)>
 /// `braid link explain`: how the model weighs two records, factor by
 /// factor, from their best-matching observations (as the link step scores
 /// two records). Levels and weights only, never a value or an id.
+/// The committed link table for `braid link <command>`, or the usage
+/// error that says what to run first.
+async fn committed_link_for(p: &Pipeline, command: &str) -> Result<Vec<(String, Option<String>)>> {
+    p.committed_link().await?.ok_or_else(|| {
+        Error::Usage(format!("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link {command}`"))
+    })
+}
+
 async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
     let (pa, ra) = explain_arg(&p.cfg, "A", a)?;
     let (pb, rb) = explain_arg(&p.cfg, "B", b)?;
     if pa == pb && ra == rb {
         return Err(Error::Usage("records A and B are the same record; explain compares two records".into()));
     }
-    let link = p.committed_link().await?.ok_or_else(|| {
-        Error::Usage("no linked warehouse yet: run `braid run` (or `braid pull`, then `braid link`) before `braid link explain`".into())
-    })?;
+    let link = committed_link_for(p, "explain").await?;
     let (ka, kb) = (crate::protect::record_key(&p.keys, &pa, &ra), crate::protect::record_key(&p.keys, &pb, &rb));
     let input = p.link_input()?;
     // Which observations each record has, or why it has none.

@@ -158,6 +158,9 @@ pub fn protected_paths(cfg: &crate::config::Config, keys: &crate::secret::Keys) 
     if cfg.origin != crate::config::DEMO_CONFIG_NAME {
         out.push(("the configuration file", crate::config::resolve(&cfg.origin)));
     }
+    for table in [&cfg.reference.nrs_levels, &cfg.reference.name_variants].into_iter().flatten() {
+        out.push(("a reference table of the configuration", crate::config::resolve(table)));
+    }
     match keys.source() {
         crate::secret::SecretSource::EnvFile(f) | crate::secret::SecretSource::ConfigFile(f) => out.push(("the key file", f.clone())),
         crate::secret::SecretSource::Env => {}
@@ -175,7 +178,7 @@ pub fn check_output(path: &Path, protected: &[(&'static str, PathBuf)]) -> Resul
         if target.starts_with(&p) {
             return Err(Error::Usage(format!(
                 "--output {} is {what} ({}); braid sql never writes there: choose a file outside braid's warehouse, state, publish, \
-                 partner-report, SQL and source folders",
+                 partner-report, SQL and source folders and the files the configuration names",
                 path.display(),
                 p.display()
             )));
@@ -308,5 +311,44 @@ async fn print_result(ctx: &SessionContext, sql: &str) {
             let _ = write(&b, Format::Table, &mut std::io::stdout(), None);
         }
         Err(e) => eprintln!("error: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference tables a configuration names (name variants, NRS cut
+    /// scores) are read by every run: a query written over one would break
+    /// the next.
+    #[test]
+    fn reference_tables_are_not_an_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let variants = dir.path().join("variants.toml");
+        std::fs::write(&variants, "").unwrap();
+        let cfg = crate::config::Config::parse(
+            &format!(
+                "consortium = \"t\"\n[warehouse]\npath = \"{w}\"\n[publish]\npath = \"{p}\"\n\
+                 [privacy]\nrho_per_release = 1.0\nrho_annual_cap = 4.0\nrho_lifetime_cap = 16.0\n\
+                 [reference]\nname_variants = \"{v}\"\nnrs_levels = \"{n}\"\n\
+                 [[partner]]\nid = \"school\"\nname = \"School\"\nkind = \"adult_school\"\nsource = \"{s}\"\n\
+                 [[partner.feed]]\nname = \"students\"\nglob = \"*.csv\"\n[partner.feed.map.columns]\nrecord_id = \"ID\"\n",
+                w = dir.path().join("w").display(),
+                p = dir.path().join("p").display(),
+                v = variants.display(),
+                n = dir.path().join("tables/nrs.toml").display(),
+                s = dir.path().join("in").display(),
+            ),
+            "test",
+        )
+        .unwrap();
+        // (The NRS table does not exist yet: its place is protected anyway.)
+        std::fs::create_dir(dir.path().join("tables")).unwrap();
+        let protected = protected_paths(&cfg, &crate::secret::Keys::for_tests());
+        for path in [variants.clone(), dir.path().join("tables/nrs.toml")] {
+            let e = check_output(&path, &protected).unwrap_err().to_string();
+            assert!(e.contains("a reference table"), "{}: {e}", path.display());
+        }
+        assert!(check_output(&dir.path().join("out.csv"), &protected).is_ok());
     }
 }

@@ -572,13 +572,26 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
         s.push_str(&esc(&p.id));
         s.push_str("</code>.</p></body></html>");
         let html_path = dir.join(format!("{}.html", p.id));
-        std::fs::write(&html_path, s).map_err(|e| io(&html_path, e))?;
+        replace_file(&html_path, s.as_bytes())?;
         let json_path = dir.join(format!("{}.json", p.id));
-        std::fs::write(&json_path, serde_json::to_string_pretty(&serde_json::json!({ "partner": p.id, "files": json_files })).expect("json"))
-            .map_err(|e| io(&json_path, e))?;
+        replace_file(&json_path, serde_json::to_string_pretty(&serde_json::json!({ "partner": p.id, "files": json_files })).expect("json").as_bytes())?;
         out.push(html_path);
     }
     Ok(out)
+}
+
+/// Write `path` whole or not at all: into a temporary file beside it, then
+/// renamed over it. `braid status --partner` writes reports without the
+/// state lock, while a nightly run may be writing the same ones; a reader
+/// (or the other writer) never sees half a file.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(path, e)
+    })
 }
 
 #[cfg(test)]
@@ -644,5 +657,31 @@ mod tests {
         ] {
             assert!(html.contains(note), "{note}: {html}");
         }
+
+        // Written again (a nightly run) while someone reads it (a partner's
+        // browser, `braid status --partner`): the reader always finds a
+        // whole report, never an empty or half-written one, and no
+        // temporary file is left behind.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ledger = Ledger::open(&dir.path().join("state")).unwrap();
+                for _ in 0..300 {
+                    write_partner_reports(&cfg, &ledger, None).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || reads < 100 {
+                let seen = std::fs::read_to_string(&paths[0]).unwrap();
+                assert!(seen == html, "read {reads}: {} of {} bytes", seen.len(), html.len());
+                let json = std::fs::read_to_string(reports.join("school.json")).unwrap();
+                assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok(), "read {reads}: {} bytes of JSON", json.len());
+                reads += 1;
+            }
+        });
+        let mut left: Vec<_> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["school.html", "school.json"]);
     }
 }

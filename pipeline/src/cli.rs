@@ -502,9 +502,6 @@ fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)>
     Ok((partner.to_string(), id.to_string()))
 }
 
-/// `braid link explain`: how the model weighs two records, factor by
-/// factor, from their best-matching observations (as the link step scores
-/// two records). Levels and weights only, never a value or an id.
 /// The committed link table for `braid link <command>`, or the usage
 /// error that says what to run first.
 async fn committed_link_for(p: &Pipeline, command: &str) -> Result<Vec<(String, Option<String>)>> {
@@ -513,6 +510,9 @@ async fn committed_link_for(p: &Pipeline, command: &str) -> Result<Vec<(String, 
     })
 }
 
+/// `braid link explain`: how the model weighs two records, factor by
+/// factor, from their best-matching observations (as the link step scores
+/// two records). Levels and weights only, never a value or an id.
 async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
     let (pa, ra) = explain_arg(&p.cfg, "A", a)?;
     let (pb, rb) = explain_arg(&p.cfg, "B", b)?;

@@ -823,9 +823,11 @@ impl Model {
     /// against unrelated, and match against household. Per class, the
     /// factors and the class shares add up to the log2 odds of a match
     /// against that class alone; the model's score is the log2 odds of a
-    /// match against the two other classes together,
-    /// `-log2(2^-vs_unrelated + 2^-vs_household)`, plus the term-frequency
-    /// adjustment of exactly agreeing names.
+    /// match against the two other classes together, after the
+    /// term-frequency adjustments of exactly agreeing names (the given
+    /// name's added to both odds, the family name's to the odds against
+    /// the unrelated class only; see [`Model::score`]):
+    /// `-log2(2^-(vs_unrelated + tf given + tf family) + 2^-(vs_household + tf given))`.
     pub fn explain(&self, l: &Levels, tf: &dyn Fn(u64) -> f32) -> Explanation {
         let cell = unpattern(pattern(l));
         let (m, h, u) = (self.m.factors(&cell), self.h.factors(&cell), self.u.factors(&cell));

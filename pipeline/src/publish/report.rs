@@ -580,15 +580,28 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
     Ok(out)
 }
 
-/// Write `path` whole or not at all: into a temporary file beside it, then
-/// renamed over it. `braid status --partner` writes reports without the
-/// state lock, while a nightly run may be writing the same ones; a reader
-/// (or the other writer) never sees half a file.
+/// Write `path` whole or not at all: into a temporary file of its own
+/// beside it (a name no other writer uses, created new), with the old
+/// file's permissions if there is one, then renamed over it.
+/// `braid status --partner` writes reports without the state lock, while a
+/// nightly run may be writing the same ones; a reader (or the other writer)
+/// never sees half a file, and a failed write leaves no temporary file.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        if let Ok(old) = std::fs::metadata(path) {
+            f.set_permissions(old.permissions())?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(path, e)
     })
@@ -662,6 +675,9 @@ mod tests {
         // browser, `braid status --partner`): the reader always finds a
         // whole report, never an empty or half-written one, and no
         // temporary file is left behind.
+        // (A steward who restricted a report keeps it restricted.)
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&paths[0], std::fs::Permissions::from_mode(0o640)).unwrap();
         let done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -683,5 +699,6 @@ mod tests {
         let mut left: Vec<_> = std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
         assert_eq!(left, ["school.html", "school.json"]);
+        assert_eq!(std::fs::metadata(&paths[0]).unwrap().permissions().mode() & 0o777, 0o640);
     }
 }

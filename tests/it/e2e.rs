@@ -93,6 +93,20 @@ fn whole_job_on_a_small_consortium() {
     assert!((p - precision).abs() < 1e-9 && (r - recall).abs() < 1e-9, "evaluate {p} {r} vs {precision} {recall}");
     assert!(e["blocking_recall"].as_f64().unwrap() > 0.97);
     assert!(e["clusters"].as_u64().unwrap() > 0);
+    // Each common wrong decision says how many candidate pairs share its
+    // levels and how many of those are one person: its own wrong pairs are
+    // among them, on the side the truth puts them.
+    let patterns = e["error_patterns"].as_array().unwrap();
+    assert!(!patterns.is_empty(), "{e}");
+    for x in patterns {
+        let n = |k: &str| x[k].as_u64().unwrap();
+        let wrong = n("pairs");
+        match x["kind"].as_str().unwrap() {
+            "false_positive" => assert!(n("pattern_pairs") - n("pattern_true_pairs") >= wrong, "{x}"),
+            "false_negative" => assert!(n("pattern_true_pairs") >= wrong, "{x}"),
+            k => panic!("kind {k}"),
+        }
+    }
 }
 
 #[test]

@@ -135,6 +135,12 @@ pub struct ErrorPattern {
     pub tax_id: String,
     pub contact: String,
     pub mean_log_odds: f64,
+    /// Evaluated candidate pairs (of observations) with these levels, and
+    /// how many of them are one entity: with `pairs`, whether the levels
+    /// cannot tell the two apart (half and half) or the model weighs them
+    /// wrongly.
+    pub pattern_pairs: u64,
+    pub pattern_true_pairs: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,11 +272,54 @@ pub fn evaluate(
         }
         let mut errs: Vec<_> = errs.into_iter().collect();
         errs.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        errs.truncate(12);
+        // Every evaluated candidate pair with the levels of a pattern shown:
+        // how many, and how many are one entity.
+        let shown: HashMap<super::compare::Levels, usize> = errs.iter().enumerate().map(|(i, ((_, l), _))| (*l, i)).collect();
+        let mut in_pattern = vec![(0u64, 0u64); errs.len()];
+        if !shown.is_empty() {
+            let chunk = s.pairs.len().div_ceil(super::threads()).max(1);
+            let counted: Vec<Vec<(u64, u64)>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = s
+                    .pairs
+                    .chunks(chunk)
+                    .map(|part| {
+                        let (shown, is_true, ent_of_record) = (&shown, &is_true, &ent_of_record);
+                        sc.spawn(move || {
+                            let mut c = vec![(0u64, 0u64); shown.len()];
+                            for (a, b) in part {
+                                let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
+                                if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
+                                    continue;
+                                }
+                                let (Some(x), Some(y)) = (s.node_identity[*a as usize], s.node_identity[*b as usize]) else { continue };
+                                let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
+                                l.same_partner = s.node_partner[*a as usize] == s.node_partner[*b as usize];
+                                l.given_token = 0;
+                                l.family_token = 0;
+                                if let Some(i) = shown.get(&l) {
+                                    c[*i].0 += 1;
+                                    c[*i].1 += is_true(&(ra.min(rb), ra.max(rb))) as u64;
+                                }
+                            }
+                            c
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("evaluation thread")).collect()
+            });
+            for c in counted {
+                for (sum, x) in in_pattern.iter_mut().zip(c) {
+                    sum.0 += x.0;
+                    sum.1 += x.1;
+                }
+            }
+        }
         use super::compare::{contact, dob, name, simple};
         out.error_patterns = errs
             .into_iter()
-            .take(12)
-            .map(|((fp, l), (n, sum))| ErrorPattern {
+            .zip(in_pattern)
+            .map(|(((fp, l), (n, sum)), (pattern_pairs, pattern_true_pairs))| ErrorPattern {
                 kind: if fp { "false_positive" } else { "false_negative" }.into(),
                 pairs: n,
                 given: name::LABELS[l.given as usize].into(),
@@ -280,6 +329,8 @@ pub fn evaluate(
                 tax_id: simple::LABELS[l.tax_id as usize].into(),
                 contact: contact::LABELS[l.contact as usize].into(),
                 mean_log_odds: sum / n as f64,
+                pattern_pairs,
+                pattern_true_pairs,
             })
             .collect();
         for t in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] {
@@ -335,12 +386,25 @@ impl Evaluation {
                 );
             }
             if !self.error_patterns.is_empty() {
-                let _ = writeln!(s, "\nmost common wrong pairwise decisions (field agreement levels):");
+                let _ = writeln!(
+                    s,
+                    "\nmost common wrong pairwise decisions (field agreement levels; then, of all candidate pairs with these levels, how many are one person):"
+                );
                 for e in &self.error_patterns {
                     let _ = writeln!(
                         s,
-                        "  {:>6} {:<15} given {:<20} family {:<20} dob {:<24} sex {:<8} ssn {:<8} contact {:<8} log-odds {:+.1}",
-                        e.pairs, e.kind, e.given, e.family, e.dob, e.sex, e.tax_id, e.contact, e.mean_log_odds
+                        "  {:>6} {:<15} given {:<20} family {:<20} dob {:<24} sex {:<8} ssn {:<8} contact {:<8} log-odds {:+.1}  one person: {} of {}",
+                        e.pairs,
+                        e.kind,
+                        e.given,
+                        e.family,
+                        e.dob,
+                        e.sex,
+                        e.tax_id,
+                        e.contact,
+                        e.mean_log_odds,
+                        e.pattern_true_pairs,
+                        e.pattern_pairs
                     );
                 }
             }

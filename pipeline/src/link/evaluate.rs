@@ -274,9 +274,16 @@ pub fn evaluate(
         errs.sort_by(|a, b| b.1.0.cmp(&a.1.0));
         errs.truncate(12);
         // Every evaluated candidate pair with the levels of a pattern shown:
-        // how many, and how many are one entity.
-        let shown: HashMap<super::compare::Levels, usize> = errs.iter().enumerate().map(|(i, ((_, l), _))| (*l, i)).collect();
-        let mut in_pattern = vec![(0u64, 0u64); errs.len()];
+        // how many, and how many are one entity. (Levels may be shown twice,
+        // as false positives and as false negatives: term frequencies put
+        // pairs with the same levels on both sides of the threshold.)
+        let mut shown: HashMap<super::compare::Levels, usize> = HashMap::new();
+        for ((_, l), _) in &errs {
+            let next = shown.len();
+            shown.entry(*l).or_insert(next);
+        }
+        let slot: Vec<usize> = errs.iter().map(|((_, l), _)| shown[l]).collect();
+        let mut in_pattern = vec![(0u64, 0u64); shown.len()];
         if !shown.is_empty() {
             let chunk = s.pairs.len().div_ceil(super::threads()).max(1);
             let counted: Vec<Vec<(u64, u64)>> = std::thread::scope(|sc| {
@@ -318,7 +325,8 @@ pub fn evaluate(
         use super::compare::{contact, dob, name, simple};
         out.error_patterns = errs
             .into_iter()
-            .zip(in_pattern)
+            .zip(slot)
+            .map(|(((fp, l), (n, sum)), slot)| (((fp, l), (n, sum)), in_pattern[slot]))
             .map(|(((fp, l), (n, sum)), (pattern_pairs, pattern_true_pairs))| ErrorPattern {
                 kind: if fp { "false_positive" } else { "false_negative" }.into(),
                 pairs: n,

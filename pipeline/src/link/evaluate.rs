@@ -248,6 +248,17 @@ pub fn evaluate(
             .filter(|(k, _)| ent_of_record[k.0 as usize].is_some() && ent_of_record[k.1 as usize].is_some())
             .map(|(k, lo)| (*lo, is_true(k)))
             .collect();
+        // The agreement levels of a candidate pair of identity nodes, as the
+        // wrong decisions are grouped (no name tokens); None without both
+        // identities.
+        let levels_of = |a: u32, b: u32| -> Option<super::compare::Levels> {
+            let (Some(x), Some(y)) = (s.node_identity[a as usize], s.node_identity[b as usize]) else { return None };
+            let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
+            l.same_partner = s.node_partner[a as usize] == s.node_partner[b as usize];
+            l.given_token = 0;
+            l.family_token = 0;
+            Some(l)
+        };
         // Patterns of the wrong decisions at the configured threshold.
         let lt = (threshold / (1.0 - threshold)).log2() as f32;
         let mut errs: HashMap<(bool, super::compare::Levels), (u64, f64)> = HashMap::new();
@@ -261,17 +272,18 @@ pub fn evaluate(
             if truth == predicted {
                 continue;
             }
-            let (Some(x), Some(y)) = (s.node_identity[*a as usize], s.node_identity[*b as usize]) else { continue };
-            let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
-            l.same_partner = s.node_partner[*a as usize] == s.node_partner[*b as usize];
-            l.given_token = 0;
-            l.family_token = 0;
+            let Some(l) = levels_of(*a, *b) else { continue };
             let e = errs.entry((predicted, l)).or_default();
             e.0 += 1;
             e.1 += s.log_odds[i] as f64;
         }
         let mut errs: Vec<_> = errs.into_iter().collect();
-        errs.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        // Most pairs first; ties in a fixed order, so that a run prints the
+        // same list as the last.
+        let order = |((fp, l), _): &((bool, super::compare::Levels), (u64, f64))| {
+            (*fp, l.given, l.family, l.dob, l.sex, l.tax_id, l.contact, l.same_partner)
+        };
+        errs.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| order(a).cmp(&order(b))));
         errs.truncate(12);
         // Every evaluated candidate pair with the levels of a pattern shown:
         // how many, and how many are one entity. (Levels may be shown twice,
@@ -291,7 +303,7 @@ pub fn evaluate(
                     .pairs
                     .chunks(chunk)
                     .map(|part| {
-                        let (shown, is_true, ent_of_record) = (&shown, &is_true, &ent_of_record);
+                        let (shown, is_true, ent_of_record, levels_of) = (&shown, &is_true, &ent_of_record, &levels_of);
                         sc.spawn(move || {
                             let mut c = vec![(0u64, 0u64); shown.len()];
                             for (a, b) in part {
@@ -299,12 +311,7 @@ pub fn evaluate(
                                 if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
                                     continue;
                                 }
-                                let (Some(x), Some(y)) = (s.node_identity[*a as usize], s.node_identity[*b as usize]) else { continue };
-                                let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
-                                l.same_partner = s.node_partner[*a as usize] == s.node_partner[*b as usize];
-                                l.given_token = 0;
-                                l.family_token = 0;
-                                if let Some(i) = shown.get(&l) {
+                                if let Some(i) = levels_of(*a, *b).and_then(|l| shown.get(&l)) {
                                     c[*i].0 += 1;
                                     c[*i].1 += is_true(&(ra.min(rb), ra.max(rb))) as u64;
                                 }

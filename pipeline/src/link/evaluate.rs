@@ -248,104 +248,97 @@ pub fn evaluate(
             .filter(|(k, _)| ent_of_record[k.0 as usize].is_some() && ent_of_record[k.1 as usize].is_some())
             .map(|(k, lo)| (*lo, is_true(k)))
             .collect();
-        // The agreement levels of a candidate pair of identity nodes, as the
-        // wrong decisions are grouped (no name tokens); None without both
-        // identities.
-        let levels_of = |a: u32, b: u32| -> Option<super::compare::Levels> {
-            let (Some(x), Some(y)) = (s.node_identity[a as usize], s.node_identity[b as usize]) else { return None };
-            let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
-            l.same_partner = s.node_partner[a as usize] == s.node_partner[b as usize];
-            l.given_token = 0;
-            l.family_token = 0;
-            Some(l)
-        };
-        // Patterns of the wrong decisions at the configured threshold.
+        // Every evaluated candidate pair by its agreement levels (no name
+        // tokens): how many, how many are one entity, and the wrong
+        // decisions at the configured threshold among them (count and sum of
+        // log-odds; false negatives, then false positives: term frequencies
+        // put pairs with the same levels on both sides of the threshold).
+        // One pass, on every core.
+        #[derive(Default, Clone, Copy)]
+        struct ByLevels {
+            pairs: u64,
+            true_pairs: u64,
+            wrong: [(u64, f64); 2],
+        }
         let lt = (threshold / (1.0 - threshold)).log2() as f32;
-        let mut errs: HashMap<(bool, super::compare::Levels), (u64, f64)> = HashMap::new();
-        for (i, (a, b)) in s.pairs.iter().enumerate() {
-            let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
-            if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
-                continue;
-            }
-            let truth = is_true(&(ra.min(rb), ra.max(rb)));
-            let predicted = s.log_odds[i] >= lt;
-            if truth == predicted {
-                continue;
-            }
-            let Some(l) = levels_of(*a, *b) else { continue };
-            let e = errs.entry((predicted, l)).or_default();
-            e.0 += 1;
-            e.1 += s.log_odds[i] as f64;
-        }
-        let mut errs: Vec<_> = errs.into_iter().collect();
-        // Most pairs first; ties in a fixed order, so that a run prints the
-        // same list as the last.
-        let order = |((fp, l), _): &((bool, super::compare::Levels), (u64, f64))| {
-            (*fp, l.given, l.family, l.dob, l.sex, l.tax_id, l.contact, l.same_partner)
-        };
-        errs.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| order(a).cmp(&order(b))));
-        errs.truncate(12);
-        // Every evaluated candidate pair with the levels of a pattern shown:
-        // how many, and how many are one entity. (Levels may be shown twice,
-        // as false positives and as false negatives: term frequencies put
-        // pairs with the same levels on both sides of the threshold.)
-        let mut shown: HashMap<super::compare::Levels, usize> = HashMap::new();
-        for ((_, l), _) in &errs {
-            let next = shown.len();
-            shown.entry(*l).or_insert(next);
-        }
-        let slot: Vec<usize> = errs.iter().map(|((_, l), _)| shown[l]).collect();
-        let mut in_pattern = vec![(0u64, 0u64); shown.len()];
-        if !shown.is_empty() {
-            let chunk = s.pairs.len().div_ceil(super::threads()).max(1);
-            let counted: Vec<Vec<(u64, u64)>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = s
-                    .pairs
-                    .chunks(chunk)
-                    .map(|part| {
-                        let (shown, is_true, ent_of_record, levels_of) = (&shown, &is_true, &ent_of_record, &levels_of);
-                        sc.spawn(move || {
-                            let mut c = vec![(0u64, 0u64); shown.len()];
-                            for (a, b) in part {
-                                let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
-                                if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
-                                    continue;
-                                }
-                                if let Some(i) = levels_of(*a, *b).and_then(|l| shown.get(&l)) {
-                                    c[*i].0 += 1;
-                                    c[*i].1 += is_true(&(ra.min(rb), ra.max(rb))) as u64;
-                                }
+        let chunk = s.pairs.len().div_ceil(super::threads()).max(1);
+        let by_levels: HashMap<super::compare::Levels, ByLevels> = std::thread::scope(|sc| {
+            let handles: Vec<_> = s
+                .pairs
+                .chunks(chunk)
+                .zip(s.log_odds.chunks(chunk))
+                .map(|(part, log_odds)| {
+                    let (is_true, ent_of_record) = (&is_true, &ent_of_record);
+                    sc.spawn(move || {
+                        let mut m: HashMap<super::compare::Levels, ByLevels> = HashMap::new();
+                        for ((a, b), lo) in part.iter().zip(log_odds) {
+                            let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
+                            if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
+                                continue;
                             }
-                            c
-                        })
+                            let (Some(x), Some(y)) = (s.node_identity[*a as usize], s.node_identity[*b as usize]) else { continue };
+                            let mut l = super::compare::compare(&input.observations[x].1, &input.observations[y].1);
+                            l.same_partner = s.node_partner[*a as usize] == s.node_partner[*b as usize];
+                            l.given_token = 0;
+                            l.family_token = 0;
+                            let truth = is_true(&(ra.min(rb), ra.max(rb)));
+                            let predicted = *lo >= lt;
+                            let e = m.entry(l).or_default();
+                            e.pairs += 1;
+                            e.true_pairs += truth as u64;
+                            if truth != predicted {
+                                let w = &mut e.wrong[predicted as usize];
+                                w.0 += 1;
+                                w.1 += *lo as f64;
+                            }
+                        }
+                        m
                     })
-                    .collect();
-                handles.into_iter().map(|h| h.join().expect("evaluation thread")).collect()
-            });
-            for c in counted {
-                for (sum, x) in in_pattern.iter_mut().zip(c) {
-                    sum.0 += x.0;
-                    sum.1 += x.1;
+                })
+                .collect();
+            let mut all: HashMap<super::compare::Levels, ByLevels> = HashMap::new();
+            for h in handles {
+                for (l, x) in h.join().expect("evaluation thread") {
+                    let e = all.entry(l).or_default();
+                    e.pairs += x.pairs;
+                    e.true_pairs += x.true_pairs;
+                    for (w, xw) in e.wrong.iter_mut().zip(x.wrong) {
+                        w.0 += xw.0;
+                        w.1 += xw.1;
+                    }
                 }
             }
-        }
+            all
+        });
+        let mut errs: Vec<(bool, super::compare::Levels, ByLevels)> = by_levels
+            .iter()
+            .flat_map(|(l, b)| [false, true].into_iter().filter(|fp| b.wrong[*fp as usize].0 > 0).map(|fp| (fp, *l, *b)))
+            .collect();
+        // Most pairs first; ties in a fixed order, so that a run prints the
+        // same list as the last.
+        let order = |(fp, l, _): &(bool, super::compare::Levels, ByLevels)| {
+            (*fp, l.given, l.family, l.dob, l.sex, l.tax_id, l.contact, l.same_partner)
+        };
+        errs.sort_by(|a, b| b.2.wrong[b.0 as usize].0.cmp(&a.2.wrong[a.0 as usize].0).then_with(|| order(a).cmp(&order(b))));
+        errs.truncate(12);
         use super::compare::{contact, dob, name, simple};
         out.error_patterns = errs
             .into_iter()
-            .zip(slot)
-            .map(|(((fp, l), (n, sum)), slot)| (((fp, l), (n, sum)), in_pattern[slot]))
-            .map(|(((fp, l), (n, sum)), (pattern_pairs, pattern_true_pairs))| ErrorPattern {
-                kind: if fp { "false_positive" } else { "false_negative" }.into(),
-                pairs: n,
-                given: name::LABELS[l.given as usize].into(),
-                family: name::LABELS[l.family as usize].into(),
-                dob: dob::LABELS[l.dob as usize].into(),
-                sex: simple::LABELS[l.sex as usize].into(),
-                tax_id: simple::LABELS[l.tax_id as usize].into(),
-                contact: contact::LABELS[l.contact as usize].into(),
-                mean_log_odds: sum / n as f64,
-                pattern_pairs,
-                pattern_true_pairs,
+            .map(|(fp, l, b)| {
+                let (n, sum) = b.wrong[fp as usize];
+                ErrorPattern {
+                    kind: if fp { "false_positive" } else { "false_negative" }.into(),
+                    pairs: n,
+                    given: name::LABELS[l.given as usize].into(),
+                    family: name::LABELS[l.family as usize].into(),
+                    dob: dob::LABELS[l.dob as usize].into(),
+                    sex: simple::LABELS[l.sex as usize].into(),
+                    tax_id: simple::LABELS[l.tax_id as usize].into(),
+                    contact: contact::LABELS[l.contact as usize].into(),
+                    mean_log_odds: sum / n as f64,
+                    pattern_pairs: b.pairs,
+                    pattern_true_pairs: b.true_pairs,
+                }
             })
             .collect();
         for t in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] {

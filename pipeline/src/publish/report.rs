@@ -165,10 +165,10 @@ pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest
     // latest.json (atomic rename) and the `latest` symlink (atomic replace),
     // through temporary names of this process's own: two publishes racing
     // (a re-served release) must not rename each other's file away.
-    let lj = dir.join(format!(".latest.json.tmp-{}", std::process::id()));
-    std::fs::write(&lj, serde_json::json!({ "release_id": id, "path": id, "index": format!("{id}/index.html") }).to_string())
-        .map_err(|e| io(&lj, e))?;
-    std::fs::rename(&lj, dir.join("latest.json")).map_err(|e| io(dir, e))?;
+    replace_file(
+        &dir.join("latest.json"),
+        serde_json::json!({ "release_id": id, "path": id, "index": format!("{id}/index.html") }).to_string().as_bytes(),
+    )?;
     #[cfg(unix)]
     {
         let tmp_link = dir.join(format!(".latest.tmp-{}", std::process::id()));
@@ -180,7 +180,8 @@ pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest
 }
 
 /// Removes what publishes that died part way left in the publish folder
-/// (`.<id>.tmp-<pid>`, `.<id>.old-<pid>`, `.latest.tmp-<pid>`, ...): entries
+/// (`.<id>.tmp-<pid>`, `.<id>.old-<pid>`, `.latest.tmp-<pid>`,
+/// `.<file>.tmp-<n>-<pid>` from [`replace_file`], ...): entries
 /// whose process is gone. Where processes cannot be looked up (no /proc),
 /// they are left.
 fn remove_stale_temporaries(dir: &Path) {
@@ -480,6 +481,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.supp-cell{color:#8893
 pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) -> Result<Vec<PathBuf>> {
     let dir = cfg.publish.partner_reports_dir();
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    remove_stale_temporaries(&dir);
     let files = ledger.all_files()?;
     let mut out = Vec::new();
     for p in &cfg.partners {
@@ -581,17 +583,19 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
 }
 
 /// Write `path` whole or not at all: into a temporary file of its own
-/// beside it (a name no other writer uses, created new), with the old
+/// beside it (a name no other writer uses, created new, ending in this
+/// process's id as [`remove_stale_temporaries`] reads it), with the old
 /// file's permissions if there is one, then renamed over it.
 /// `braid status --partner` writes reports without the state lock, while a
-/// nightly run may be writing the same ones; a reader (or the other writer)
-/// never sees half a file, and a failed write leaves no temporary file.
+/// nightly run may be writing the same ones, and two publishes may race to
+/// `latest.json`; a reader (or the other writer) never sees half a file,
+/// and a failed write leaves no temporary file.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let tmp = path.with_file_name(format!(".{name}.tmp-{n}-{}", std::process::id()));
     let written = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
@@ -675,7 +679,9 @@ mod tests {
         // browser, `braid status --partner`): the reader always finds a
         // whole report, never an empty or half-written one, and no
         // temporary file is left behind.
-        // (A steward who restricted a report keeps it restricted.)
+        // (A steward who restricted a report keeps it restricted; what a
+        // writer that died part way left is removed.)
+        std::fs::write(reports.join(".school.html.tmp-0-999999999"), "half a report").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&paths[0], std::fs::Permissions::from_mode(0o640)).unwrap();
         let done = std::sync::atomic::AtomicBool::new(false);

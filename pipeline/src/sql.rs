@@ -326,22 +326,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let variants = dir.path().join("variants.toml");
         std::fs::write(&variants, "").unwrap();
-        let cfg = crate::config::Config::parse(
-            &format!(
-                "consortium = \"t\"\n[warehouse]\npath = \"{w}\"\n[publish]\npath = \"{p}\"\n\
-                 [privacy]\nrho_per_release = 1.0\nrho_annual_cap = 4.0\nrho_lifetime_cap = 16.0\n\
-                 [reference]\nname_variants = \"{v}\"\nnrs_levels = \"{n}\"\n\
-                 [[partner]]\nid = \"school\"\nname = \"School\"\nkind = \"adult_school\"\nsource = \"{s}\"\n\
-                 [[partner.feed]]\nname = \"students\"\nglob = \"*.csv\"\n[partner.feed.map.columns]\nrecord_id = \"ID\"\n",
-                w = dir.path().join("w").display(),
-                p = dir.path().join("p").display(),
-                v = variants.display(),
-                n = dir.path().join("tables/nrs.toml").display(),
-                s = dir.path().join("in").display(),
-            ),
-            "test",
-        )
-        .unwrap();
+        // The demo's configuration (its folders are relative, elsewhere),
+        // naming two reference tables in the temporary folder.
+        let mut cfg = crate::config::Config::parse(crate::config::DEMO_CONFIG, "test").unwrap();
+        cfg.reference.name_variants = Some(variants.display().to_string());
+        cfg.reference.nrs_levels = Some(dir.path().join("tables/nrs.toml").display().to_string());
         // (The NRS table does not exist yet: its place is protected anyway.)
         std::fs::create_dir(dir.path().join("tables")).unwrap();
         let protected = protected_paths(&cfg, &crate::secret::Keys::for_tests());

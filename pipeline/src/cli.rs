@@ -374,7 +374,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
         }
         Command::Link { action: Some(LinkAction::Evaluate { truth, json }), .. } => {
             let link = committed_link_for(p, "evaluate").await?;
-            let t = crate::link::evaluate::load_truth(truth, &p.keys, &partner_ids(&p.cfg))?;
+            let t = crate::link::evaluate::load_truth(truth, &p.keys, &p.cfg.partner_ids())?;
             // Nothing to evaluate is an error; found before the scoring.
             crate::link::evaluate::evaluate(&link, &t, None, p.cfg.linkage.threshold)?;
             let input = p.link_input()?;
@@ -388,7 +388,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Link { action: Some(LinkAction::Blocking { truth, json }), .. } => {
-            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys, &partner_ids(&p.cfg))).transpose()?;
+            let t = truth.as_ref().map(|t| crate::link::evaluate::load_truth(t, &p.keys, &p.cfg.partner_ids())).transpose()?;
             let input = p.link_input()?;
             let report = crate::link::blocking_report(&input, &p.cfg.linkage, t.as_ref());
             if *json {
@@ -448,7 +448,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             {
                 return Err(Error::Usage(format!(
                     "--partner is not one in the configuration (partners: {})",
-                    p.cfg.partners.iter().map(|x| x.id.as_str()).collect::<Vec<_>>().join(", ")
+                    p.cfg.partner_ids().join(", ")
                 )));
             }
             let s = crate::status::status(&p.cfg, &p.ledger, partner.as_deref())?;
@@ -475,10 +475,6 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
 }
 
 /// The partner ids of the configuration.
-fn partner_ids(cfg: &Config) -> Vec<&str> {
-    cfg.partners.iter().map(|p| p.id.as_str()).collect()
-}
-
 /// One `PARTNER:RECORD_ID` argument of `braid link explain`, checked.
 /// Messages name the argument (A or B) and the partner, never the id.
 fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)> {
@@ -494,7 +490,7 @@ fn explain_arg(cfg: &Config, which: &str, arg: &str) -> Result<(String, String)>
     }
     if cfg.partner(partner).is_none() {
         // What was typed is not repeated: with the parts swapped it is an id.
-        return Err(bad(format!("the partner before `:` is not one in the configuration (partners: {})", partner_ids(cfg).join(", "))));
+        return Err(bad(format!("the partner before `:` is not one in the configuration (partners: {})", cfg.partner_ids().join(", "))));
     }
     if id.trim().is_empty() {
         return Err(bad(format!("the record id after `{partner}:` is empty")));

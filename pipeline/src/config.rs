@@ -122,6 +122,12 @@ impl Config {
         self.partners.iter().find(|p| p.id == id)
     }
 
+    /// The partners' ids, in configuration order (what an error that
+    /// refuses an unknown partner lists instead of repeating the text).
+    pub fn partner_ids(&self) -> Vec<&str> {
+        self.partners.iter().map(|p| p.id.as_str()).collect()
+    }
+
     /// The public list of values for a dimension. `partner` is always the
     /// configured partner ids.
     pub fn dimension(&self, name: &str) -> Option<Vec<String>> {

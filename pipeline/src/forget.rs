@@ -39,8 +39,7 @@ use crate::warehouse::{read_parquet, write_parquet_atomic};
 pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<String> {
     if p.cfg.partner(partner).is_none() {
         // What was typed is not repeated: it may be an id in the wrong place.
-        let ids: Vec<&str> = p.cfg.partners.iter().map(|x| x.id.as_str()).collect();
-        return Err(Error::Usage(format!("--partner is not one in the configuration (partners: {})", ids.join(", "))));
+        return Err(Error::Usage(format!("--partner is not one in the configuration (partners: {})", p.cfg.partner_ids().join(", "))));
     }
     if record_id.trim().is_empty() {
         return Err(Error::Usage("--record-id is empty: name the partner's record id of the person".into()));

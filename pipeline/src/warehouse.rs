@@ -277,30 +277,19 @@ pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
     b.build()
 }
 
-/// Write batches to `path` atomically: a temporary file in the same
-/// directory, fsynced, then renamed over the target.
+/// Write batches to `path` atomically ([`AtomicParquet`], with the
+/// warehouse's [`writer_properties`]).
 pub fn write_parquet_atomic(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-    let dir = path.parent().expect("file has a directory");
-    std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("part"),
-        std::process::id()
-    ));
-    {
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::storage(tmp.display(), e))?;
-        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(schema)))?;
-        for b in batches {
-            w.write(b)?;
-        }
-        let file = w.into_inner()?;
-        file.sync_all().map_err(|e| Error::storage(tmp.display(), e))?;
+    let mut w = AtomicParquet::with_properties(path, schema, writer_properties(schema))?;
+    for b in batches {
+        w.write(b)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::storage(path.display(), e))?;
-    Ok(())
+    w.commit()
 }
 
-/// A streaming atomic Parquet writer (for large staging files).
+/// A streaming atomic Parquet writer: a temporary file in the target's
+/// folder, fsynced and renamed over the target by [`AtomicParquet::commit`];
+/// removed when the writer is dropped uncommitted or the commit fails.
 pub struct AtomicParquet {
     tmp: PathBuf,
     path: PathBuf,
@@ -347,7 +336,13 @@ impl std::io::Write for EagerFile {
 }
 
 impl AtomicParquet {
+    /// A staging file ([`staging_writer_properties`]).
     pub fn create(path: &Path, schema: &SchemaRef) -> Result<AtomicParquet> {
+        AtomicParquet::with_properties(path, schema, staging_writer_properties(schema))
+    }
+
+    /// A file written with `props`; removed unless committed.
+    pub fn with_properties(path: &Path, schema: &SchemaRef, props: WriterProperties) -> Result<AtomicParquet> {
         let dir = path.parent().expect("file has a directory");
         std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))?;
         let tmp = dir.join(format!(
@@ -357,7 +352,7 @@ impl AtomicParquet {
         ));
         let file = std::fs::File::create(&tmp).map_err(|e| Error::storage(tmp.display(), e))?;
         let file = EagerFile { file, written: 0, started: 0 };
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(staging_writer_properties(schema)))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
         Ok(AtomicParquet { tmp, path: path.to_path_buf(), writer: Some(writer) })
     }
 
@@ -369,10 +364,14 @@ impl AtomicParquet {
     /// Finish and move into place.
     pub fn commit(mut self) -> Result<()> {
         let w = self.writer.take().expect("open");
-        let file = w.into_inner()?.file;
-        file.sync_all().map_err(|e| Error::storage(self.tmp.display(), e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::storage(self.path.display(), e))?;
-        Ok(())
+        let done = w.into_inner().map_err(Error::from).and_then(|f| {
+            f.file.sync_all().map_err(|e| Error::storage(self.tmp.display(), e))?;
+            std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::storage(self.path.display(), e))
+        });
+        if done.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        done
     }
 }
 
@@ -406,6 +405,20 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{BooleanArray, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn a_failed_atomic_write_leaves_no_temporary_file() {
+        // The target is a folder with a file in it: the rename fails, and
+        // the temporary file is removed with it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.parquet");
+        std::fs::create_dir_all(path.join("x")).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("ok", DataType::Boolean, false)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(BooleanArray::from(vec![true]))]).unwrap();
+        assert!(write_parquet_atomic(&path, &schema, &[batch]).is_err());
+        let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(left, vec!["out.parquet".to_string()]);
+    }
 
     #[test]
     fn a_staging_file_larger_than_the_write_back_step_reads_back_whole() {

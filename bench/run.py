@@ -787,7 +787,7 @@ FROM served s JOIN person p ON p.person_key = s.person_key
 -- description: Benchmark only.
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
-  WHERE exit_qi + 2 <= (SELECT max(qi) FROM quarterly_wages)
+  WHERE exit_qi + 2 <= (SELECT wage_through_qi FROM release_params)
 )
 SELECT e.person_key, e.partner AS service_partner, e.exit_year,
        coalesce(p.county, 'unknown') AS county, coalesce(p.gender, 'unknown') AS gender,
@@ -809,7 +809,7 @@ GROUP BY e.person_key, e.partner, e.exit_year, p.county, p.gender
 -- description: Benchmark only.
 WITH e AS (
   SELECT DISTINCT person_key, exit_qi, exit_year FROM exits
-  WHERE exit_qi + 2 <= (SELECT max(qi) FROM quarterly_wages)
+  WHERE exit_qi + 2 <= (SELECT wage_through_qi FROM release_params)
 )
 SELECT e.person_key, e.exit_year, coalesce(p.county, 'unknown') AS county, coalesce(p.gender, 'unknown') AS gender,
        max(w.wages_cents) AS value

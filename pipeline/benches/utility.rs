@@ -53,7 +53,8 @@ fn main() -> braid::Result<()> {
     let p = Pipeline::open(cfg)?;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let versions = braid::load::committed_versions(&p.ledger)?;
-    let ctx = rt.block_on(braid::metrics::context(&p.wh, &versions, &p.cfg.metrics))?;
+    // Released as of today, as `braid link` (no --as-of) loaded the tables.
+    let ctx = rt.block_on(braid::metrics::context(&p.wh, &versions, &p.cfg.metrics, chrono::Local::now().date_naive()))?;
     let metrics = braid::metrics::load(&p.cfg.metrics)?;
     let total_weight: f64 = metrics.iter().map(|m| m.weight).sum();
     let order_key = p.keys.key(braid::secret::Purpose::Forget);

@@ -127,6 +127,9 @@ pub enum Command {
         /// Only this metric.
         #[arg(long)]
         metric: Option<String>,
+        /// The release date the values are computed for (default today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
     },
     /// Add OpenDP noise under the privacy budget and write the release for the period.
     Publish {
@@ -402,8 +405,8 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             explain(p, a, b, *json).await?;
             Ok(exit::OK)
         }
-        Command::Metrics { raw, release, metric } => {
-            metrics(p, *raw, release.as_deref(), metric.as_deref()).await?;
+        Command::Metrics { raw, release, metric, as_of } => {
+            metrics(p, *raw, release.as_deref(), metric.as_deref(), Pipeline::today(*as_of)).await?;
             Ok(exit::OK)
         }
         Command::Publish { as_of, revise } => {
@@ -614,7 +617,7 @@ async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&str>) -> Result<()> {
+async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&str>, as_of: NaiveDate) -> Result<()> {
     let versions = match release {
         Some(id) => {
             let recs = p.ledger.release(id)?;
@@ -626,7 +629,7 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
     if versions.is_empty() {
         return Err(Error::Usage("the warehouse has no committed run yet; run `braid run` first".into()));
     }
-    let ctx = crate::metrics::context(&p.wh, &versions, &p.cfg.metrics).await?;
+    let ctx = crate::metrics::context(&p.wh, &versions, &p.cfg.metrics, as_of).await?;
     let order_key = p.keys.key(crate::secret::Purpose::Forget);
     for m in crate::metrics::load(&p.cfg.metrics)? {
         if only.is_some_and(|o| o != m.name) {

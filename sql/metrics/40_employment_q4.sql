@@ -9,7 +9,7 @@
 -- description: WIOA primary indicator. Of the people who exited a program, the share with wages in the fourth quarter after the exit quarter.
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
-  WHERE exit_qi + 4 <= (SELECT max(qi) FROM quarterly_wages)
+  WHERE exit_qi + 4 <= (SELECT wage_through_qi FROM release_params)
 )
 SELECT e.person_key, e.partner AS service_partner, e.exit_year,
        max(CASE WHEN w.wages_cents > 0 THEN 1 ELSE 0 END) AS value

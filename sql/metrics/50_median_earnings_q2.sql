@@ -10,7 +10,7 @@
 -- description: WIOA primary indicator. Median wages in the second quarter after exit, among exiters employed in that quarter. Earnings are capped at $60,000 a quarter.
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
-  WHERE exit_qi + 2 <= (SELECT max(qi) FROM quarterly_wages)
+  WHERE exit_qi + 2 <= (SELECT wage_through_qi FROM release_params)
 )
 SELECT e.person_key, e.partner AS service_partner, e.exit_year, max(w.wages_cents) AS value
 FROM e

@@ -220,3 +220,40 @@ fn keys_outside_the_public_lists_are_released_only_through_the_threshold() {
     let csv = std::fs::read_to_string(ws.path().join("var/publish/latest/served.csv")).unwrap();
     assert!(!csv.contains("refugee_agency") && !csv.contains(",discovered"), "{csv}");
 }
+
+/// Which exits the employment metrics count depends on public values only:
+/// one person's wage record in a far-off quarter (a mistyped year) moves no
+/// cell's count by more than that person's own contribution. When the cut-off
+/// was the latest quarter found in the wage records, this one row brought
+/// every exit of two more years into the counts (hundreds of people).
+#[test]
+fn one_wage_record_cannot_move_other_peoples_exits_into_a_metric() {
+    let ws = Workspace::demo(600);
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let cells = |ws: &Workspace| -> HashMap<(String, String), i64> {
+        let raw = ws.ok(&["metrics", "--raw", "--metric", "employment_q4", "--as-of", "2026-11-15"], 0);
+        raw.lines()
+            .filter(|l| l.starts_with("  ") && !l.contains("EXACT") && !l.contains("service_partner"))
+            .filter_map(|l| {
+                let f: Vec<&str> = l.trim().split('\t').collect();
+                (f.len() >= 3).then(|| ((f[0].to_string(), f[1].to_string()), f[2].parse().unwrap()))
+            })
+            .collect()
+    };
+    let before = cells(&ws);
+    assert!(before.get(&("all".to_string(), "all".to_string())).is_some_and(|n| *n > 50), "{before:?}");
+    // One worker of the 2026Q2 file again, with wages in 2031Q1.
+    let dir = ws.path().join("var/demo/inputs/wage_records");
+    let q2 = std::fs::read_to_string(dir.join("ui_wages_2026Q2.txt")).unwrap();
+    let mut lines = q2.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap().replace("|2026|2|", "|2031|1|");
+    assert!(row.contains("|2031|1|"), "{row}");
+    std::fs::write(dir.join("ui_wages_2031Q1.txt"), format!("{header}\n{row}\n")).unwrap();
+    ws.ok(&["run", "--as-of", "2026-11-15"], 0);
+    let after = cells(&ws);
+    for (cell, n) in &before {
+        let m = after.get(cell).copied().unwrap_or(0);
+        assert!((m - n).abs() <= 1, "cell {cell:?}: {n} exits before, {m} after one person's wage record");
+    }
+}

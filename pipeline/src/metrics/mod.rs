@@ -38,6 +38,19 @@ pub struct MetricsConfig {
     pub sql_dir: String,
     /// Metrics to publish (file names without `.sql`); default all.
     pub include: Option<Vec<String>>,
+    /// How many quarters after a quarter ends its wage records are loaded
+    /// (default 2). Metrics that follow exits into the wage records count
+    /// only exits whose follow-up quarter ends this many quarters before
+    /// the release date's quarter (`release_params.wage_through_qi`): a
+    /// public cut-off. The latest quarter found in the wage records would
+    /// let one person's record decide which exits everyone else counts in,
+    /// beyond what the noise is calibrated to.
+    #[serde(default = "d_wage_lag")]
+    pub wage_lag_quarters: u32,
+}
+
+fn d_wage_lag() -> u32 {
+    2
 }
 
 fn d_sql() -> String {
@@ -46,7 +59,7 @@ fn d_sql() -> String {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { sql_dir: d_sql(), include: None }
+        MetricsConfig { sql_dir: d_sql(), include: None, wage_lag_quarters: d_wage_lag() }
     }
 }
 
@@ -245,9 +258,39 @@ pub async fn compute(ctx: &SessionContext, m: &MetricDef) -> Result<(PersonRows,
     Ok((out, null_values))
 }
 
-/// Register the warehouse and staging views for metric SQL.
-pub async fn context(wh: &crate::warehouse::Warehouse, versions: &BTreeMap<String, i64>, cfg: &MetricsConfig) -> Result<SessionContext> {
-    crate::sql::analyst_context(wh, versions, &cfg.dir()).await
+/// Quarter index (year * 4 + quarter - 1) of a date, as the SQL writes it.
+pub fn quarter_index(d: chrono::NaiveDate) -> i64 {
+    use chrono::Datelike;
+    d.year() as i64 * 4 + (d.month0() / 3) as i64
+}
+
+/// Register the warehouse and staging views for metric SQL, and
+/// `release_params`: one row of public values the metrics may use, the
+/// release date `as_of` and `wage_through_qi`, the last quarter whose wage
+/// records count ([`MetricsConfig::wage_lag_quarters`]).
+pub async fn context(
+    wh: &crate::warehouse::Warehouse,
+    versions: &BTreeMap<String, i64>,
+    cfg: &MetricsConfig,
+    as_of: chrono::NaiveDate,
+) -> Result<SessionContext> {
+    use datafusion::arrow::array::{Date32Array, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    let ctx = crate::sql::analyst_context(wh, versions, &cfg.dir()).await?;
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("as_of", DataType::Date32, false),
+        Field::new("wage_through_qi", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Date32Array::from(vec![crate::protect::date32(as_of)])),
+            std::sync::Arc::new(Int64Array::from(vec![quarter_index(as_of) - cfg.wage_lag_quarters as i64])),
+        ],
+    )?;
+    ctx.register_table("release_params", std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?))?;
+    Ok(ctx)
 }
 
 pub fn sql_dir_exists(cfg: &MetricsConfig) -> bool {

@@ -463,7 +463,7 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
     let existing: BTreeMap<String, ReleaseRecord> = ledger.release(&id)?.into_iter().map(|r| (r.metric.clone(), r)).collect();
     let fresh = existing.is_empty();
     let total_weight: f64 = metrics.iter().map(|m| m.weight).sum();
-    let ctx = crate::metrics::context(wh, &versions, &cfg.metrics).await?;
+    let ctx = crate::metrics::context(wh, &versions, &cfg.metrics, opts.as_of).await?;
     let order_key = keys.key(Purpose::Forget);
 
     let mut published: Vec<PublishedMetric> = Vec::new();

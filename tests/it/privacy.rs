@@ -257,3 +257,25 @@ fn one_wage_record_cannot_move_other_peoples_exits_into_a_metric() {
         assert!((m - n).abs() <= 1, "cell {cell:?}: {n} exits before, {m} after one person's wage record");
     }
 }
+
+/// A period's release is its latest revision: the nightly run after a
+/// revision re-serves the revision (and `latest` stays on it), and when a
+/// revision was the period's first release, the plain publish does not draw
+/// a second set of noisy values under the period's own label.
+#[test]
+fn a_period_with_a_revision_is_re_served_as_that_revision() {
+    let ws = Workspace::demo(200);
+    ws.ok(&["run", "--no-publish", "--as-of", "2026-06-15"], 0);
+    ws.ok(&["publish", "--as-of", "2026-06-15", "--revise"], 0);
+    let publish = ws.path().join("var/publish");
+    assert!(publish.join("2026Q2-r2/release.json").exists());
+    let spent = status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap();
+    let served = std::fs::read(publish.join("2026Q2-r2/served.csv")).unwrap();
+    ws.ok(&["publish", "--as-of", "2026-06-15"], 0);
+    ws.ok(&["run", "--as-of", "2026-06-15"], 0);
+    assert_eq!(status(&ws)["budget"]["rho_spent_lifetime"].as_f64().unwrap(), spent, "nothing drawn again");
+    assert!(!publish.join("2026Q2").exists(), "no second draw under the plain label");
+    assert_eq!(std::fs::read(publish.join("2026Q2-r2/served.csv")).unwrap(), served);
+    let latest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(publish.join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["release_id"], "2026Q2-r2");
+}

@@ -317,21 +317,25 @@ fn release_year(created_at: &str) -> String {
     created_at[..4].to_string()
 }
 
-/// The release id for a period: the period's label, or with `revise` its
-/// next revision (`2026Q4-r2`, ...). A revision that was charged but never
-/// written (the run failed after the charge) is that revision: the run
-/// writes it, instead of charging another.
+/// The release id for a period. Without `revise`, the period's release: its
+/// latest revision if it has one (re-served, never drawn again: a nightly
+/// run after a revision serves the revision, and a revision that was the
+/// period's first release is not followed by a draw under the plain label),
+/// else the period's label. With `revise`, its next revision (`2026Q4-r2`,
+/// ...); a revision that was charged but never written (the run failed
+/// after the charge) is that revision: the run writes it, instead of
+/// charging another.
 fn release_id(ledger: &Ledger, dir: &Path, label: &str, revise: bool) -> Result<String> {
-    if !revise {
-        return Ok(label.to_string());
-    }
     // The highest revision the ledger knows; it alone may be unwritten.
     let mut r = 2;
     while !ledger.release(&format!("{label}-r{r}"))?.is_empty() {
         r += 1;
     }
-    let last = format!("{label}-r{}", r - 1);
-    if r > 2 && !dir.join(&last).join("release.json").exists() {
+    let last = (r > 2).then(|| format!("{label}-r{}", r - 1));
+    if !revise {
+        return Ok(last.unwrap_or_else(|| label.to_string()));
+    }
+    if let Some(last) = last.filter(|l| !dir.join(l).join("release.json").exists()) {
         return Ok(last);
     }
     Ok(format!("{label}-r{r}"))

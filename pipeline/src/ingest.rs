@@ -150,8 +150,15 @@ pub struct FileReport {
     pub unmapped_hidden: Vec<(String, u64, u64)>,
     pub ambiguous_dates: BTreeMap<String, u64>,
     pub absent_columns: Vec<String>,
+    /// Columns added and gone since the last file that the configuration
+    /// names, and how many others (names from the file are not kept: see
+    /// [`column_digest`]).
     pub columns_added: Vec<String>,
     pub columns_removed: Vec<String>,
+    #[serde(default)]
+    pub columns_added_other: usize,
+    #[serde(default)]
+    pub columns_removed_other: usize,
     pub no_consent: u64,
 }
 
@@ -271,9 +278,13 @@ impl Ingest<'_> {
         let content_hash = blake3::hash(&bytes).to_hex().to_string();
         let prev = ledger.file_by_hash(&p.id, &feed.name, &f.url, &content_hash)?;
         let known_copy = prev.as_ref().is_some_and(|prev| prev.status == "duplicate");
+        let config_digest = self.config_digest(p, feed);
         if let Some(prev) = prev {
             let status = match prev.status.as_str() {
-                "rejected" => "still_rejected",
+                // Tried again once the feed's configuration changed (the fix
+                // a schema-drift or missing-column message asks for).
+                "rejected" if rejected_under(&prev).as_deref() == Some(config_digest.as_str()) => "still_rejected",
+                "rejected" => "",
                 // A copy is looked at again below: is its original still there?
                 "superseded" | "duplicate" => "",
                 _ => "unchanged",
@@ -355,8 +366,18 @@ impl Ingest<'_> {
         let message = Some(format!("{}: {}", fe.code, fe.message));
         ledger.record_file(&FileRecord {
             headers: headers.map(|h| serde_json::to_string(&h).expect("json")),
+            report: Some(serde_json::json!({ "rejected_under": self.config_digest(p, feed) }).to_string()),
             ..self.file_record(p, feed, f, f.size as usize, content_hash, "rejected", message)
         })
+    }
+
+    /// A digest of everything in the configuration that decides whether a
+    /// file of this feed is read: its format and mapping, the partner's
+    /// consent policy and the ingest limits. A rejected file is tried again
+    /// when it changes.
+    fn config_digest(&self, p: &PartnerConfig, feed: &FeedConfig) -> String {
+        let text = format!("{:?}|{:?}|{:?}|{:?}", feed.format, feed.map, p.consent, self.cfg.ingest);
+        blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
     }
 
     /// The ledger entry of a version of `f`, with no rows counted.
@@ -486,36 +507,56 @@ impl Ingest<'_> {
             let mut on_start = |parsed: &Parsed| -> std::result::Result<(), FileError> {
                 let mut st = state.borrow_mut();
                 st.report.encoding = parsed.encoding.map(String::from);
+                if matches!(parsed.format, crate::parse::FormatType::Csv | crate::parse::FormatType::Excel) && feed.format.header.unwrap_or(true) {
+                    crate::map::check_header_row(&feed.map, &parsed.headers)?;
+                }
                 let mapper = Mapper::new(&feed.map, &parsed.headers, null_markers.clone(), rules)?;
                 // Kept (and recorded in the ledger) only once the mapping
                 // found its columns: a first row that is a person's values
                 // is never stored as column names.
-                st.headers = parsed.headers.clone();
+                // The ledger keeps digests of the column names, not the
+                // names: they come from the file (see [`column_digest`]).
+                let column_key = self.keys.field_key(Purpose::Token, "column name");
+                st.headers = parsed.headers.iter().map(|h| column_digest(&column_key, h)).collect();
                 if let Some(prev) = previous_headers.as_deref().and_then(|h| serde_json::from_str::<Vec<String>>(h).ok()) {
-                    // Columns are matched whatever their case, so a header
-                    // that only changed case has not drifted.
-                    let norm = |h: &String| h.trim().to_lowercase();
-                    let (now, before): (HashSet<String>, HashSet<String>) =
-                        (parsed.headers.iter().map(norm).collect(), prev.iter().map(norm).collect());
-                    let added: Vec<String> = parsed.headers.iter().filter(|h| !before.contains(&norm(h))).cloned().collect();
-                    let removed: Vec<String> = prev.iter().filter(|h| !now.contains(&norm(h))).cloned().collect();
-                    let mapped_gone: Vec<&String> = removed.iter().filter(|r| mapper_maps(feed, r)).collect();
-                    if !mapped_gone.is_empty() {
+                    // Names from a ledger older than the digests are digested
+                    // here. Columns are matched whatever their case, so a
+                    // header that only changed case has not drifted.
+                    let now: HashSet<String> = st.headers.iter().cloned().collect();
+                    let before: HashSet<String> = prev.iter().map(|h| column_digest(&column_key, h)).collect();
+                    // Only the configuration's column names are named.
+                    let configured = configured_columns(feed);
+                    let named = |set: &HashSet<String>, not: &HashSet<String>| -> (Vec<String>, usize) {
+                        let changed: HashSet<&String> = set.difference(not).collect();
+                        let names: Vec<String> =
+                            configured.iter().filter(|c| changed.contains(&column_digest(&column_key, c))).cloned().collect();
+                        let others = changed.len() - names.len();
+                        (names, others)
+                    };
+                    let (added, added_other) = named(&now, &before);
+                    let (removed, removed_other) = named(&before, &now);
+                    if !removed.is_empty() {
+                        let mut also = added.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>();
+                        if added_other > 0 {
+                            also.push(format!("{added_other} other(s)"));
+                        }
                         return Err(FileError::new(
                             "schema_drift",
                             format!(
                                 "schema drift: mapped column(s) {} disappeared since the last file{}; update [partner.feed.map.columns] if they were renamed",
-                                mapped_gone.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-                                if added.is_empty() {
+                                removed.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                                if also.is_empty() {
                                     String::new()
                                 } else {
-                                    format!(" and new column(s) {} appeared", added.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+                                    format!(" and {} new column(s) appeared ({}; names from the file are not repeated)", added.len() + added_other, also.join(", "))
                                 }
                             ),
                         ));
                     }
                     st.report.columns_added = added;
                     st.report.columns_removed = removed;
+                    st.report.columns_added_other = added_other;
+                    st.report.columns_removed_other = removed_other;
                 }
                 st.absent_columns = mapper.absent_columns.clone();
                 let records = AtomicParquet::create(&records_path, &crate::model::staged_schema()).map_err(|e| fatal(&mut st, e))?;
@@ -608,8 +649,12 @@ impl Ingest<'_> {
             for (field, n) in &state.report.ambiguous_dates {
                 warnings.push(format!("{n} row(s) with a day/month-ambiguous {field}"));
             }
-            if !state.report.columns_added.is_empty() {
-                warnings.push(format!("new column(s) since the last file: {}", state.report.columns_added.join(", ")));
+            let r = &state.report;
+            if !r.columns_added.is_empty() || r.columns_added_other > 0 {
+                warnings.push(columns_changed("new column(s) since the last file", &r.columns_added, r.columns_added_other));
+            }
+            if !r.columns_removed.is_empty() || r.columns_removed_other > 0 {
+                warnings.push(columns_changed("column(s) gone since the last file", &r.columns_removed, r.columns_removed_other));
             }
             if !state.report.absent_columns.is_empty() {
                 warnings.push(format!("mapped column(s) not in the file: {}", state.report.absent_columns.join(", ")));
@@ -624,6 +669,43 @@ impl Ingest<'_> {
             })
         })
     }
+}
+
+/// A column name as the ledger keeps it: a keyed digest of the name,
+/// trimmed and in lower case (an entry that already is one is returned as it
+/// is). Column names come from the file, and a file exported without its
+/// header row, or an NDJSON object keyed by values (a phone number, a
+/// relative's name), makes column names of a person's values; digests still
+/// show which columns were added or are gone.
+pub fn column_digest(key: &[u8; 32], name: &str) -> String {
+    if name.len() == 34 && name.starts_with("c:") && name[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        return name.to_string();
+    }
+    format!("c:{}", &blake3::keyed_hash(key, name.trim().to_lowercase().as_bytes()).to_hex()[..32])
+}
+
+/// The configuration digest a rejected file version was rejected under
+/// ([`Ingest::config_digest`]); None for one recorded before digests.
+fn rejected_under(f: &FileRecord) -> Option<String> {
+    let r: serde_json::Value = serde_json::from_str(f.report.as_deref()?).ok()?;
+    r.get("rejected_under")?.as_str().map(String::from)
+}
+
+/// Every column name the feed's configuration names.
+fn configured_columns(feed: &FeedConfig) -> Vec<String> {
+    let mut names: Vec<String> = feed.map.columns.values().flat_map(|spec| spec.names()).map(|n| n.trim().to_string()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// "what: `A`, `B` and 2 other(s) (names from the file are not repeated)".
+pub fn columns_changed(what: &str, named: &[String], others: usize) -> String {
+    let mut parts: Vec<String> = named.iter().map(|n| format!("`{n}`")).collect();
+    if others > 0 {
+        parts.push(format!("{others} other(s), not named: names from the file are not repeated"));
+    }
+    format!("{what}: {}", parts.join(", "))
 }
 
 /// The id of a file version: its partner, feed, URL and content.
@@ -780,10 +862,6 @@ pub(crate) fn process(
         no_consent,
         warnings: mapper.take_warnings(),
     })
-}
-
-fn mapper_maps(feed: &FeedConfig, column: &str) -> bool {
-    feed.map.columns.values().any(|spec| spec.names().iter().any(|n| n.eq_ignore_ascii_case(column)))
 }
 
 struct FileState {

@@ -291,12 +291,14 @@ impl Ledger {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.e(e))
     }
 
-    /// Record a file version. When it is `loaded`, the previous loaded
-    /// version at the same location becomes `superseded` in the same
-    /// transaction, so its rows are never counted twice.
+    /// Record a file version. When it is `loaded`, or a `duplicate` of a
+    /// file loaded at another location (the content here changed to that
+    /// file's), the previous loaded version at the same location becomes
+    /// `superseded` in the same transaction: its rows are never counted
+    /// twice, and never kept once the file no longer holds them.
     pub fn record_file(&mut self, f: &FileRecord) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&self.path, e))?;
-        if f.status == "loaded" {
+        if f.status == "loaded" || f.status == "duplicate" {
             tx.execute(
                 "UPDATE files SET status = 'superseded' WHERE partner = ?1 AND feed = ?2 AND url = ?3 \
                  AND status IN ('loaded', 'vanished') AND file_id <> ?4",
@@ -625,6 +627,18 @@ mod tests {
             headers: None,
             report: None,
         }
+    }
+
+    #[test]
+    fn a_file_changed_into_a_copy_of_another_loaded_file_drops_its_old_rows() {
+        // x.csv held A and y.csv B; then x.csv is changed to B, which y.csv
+        // holds: x.csv's version is a duplicate, and A's rows go.
+        let mut l = Ledger::open(&tmp("copy")).unwrap();
+        l.record_file(&file("a", "h1", "loaded")).unwrap();
+        l.record_file(&FileRecord { url: "file:///y.csv".into(), ..file("b", "h2", "loaded") }).unwrap();
+        l.record_file(&file("c", "h2", "duplicate")).unwrap();
+        let active: Vec<String> = l.active_files().unwrap().into_iter().map(|f| f.file_id).collect();
+        assert_eq!(active, vec!["b".to_string()]);
     }
 
     #[test]

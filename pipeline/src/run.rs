@@ -122,6 +122,7 @@ impl Pipeline {
         // A withdrawal left pending by an interrupted `braid forget` comes
         // out of staging first (the commit that completes it is link's).
         crate::forget::scrub_staging(self)?;
+        self.tidy_staging()?;
         let ingest = Ingest {
             cfg: &self.cfg,
             keys: &self.keys,
@@ -327,20 +328,38 @@ impl Pipeline {
     }
 
     /// Vacuum old table versions (all of them but the current one when
-    /// `all_old`, after a consent withdrawal) and drop staging files of
-    /// superseded file versions.
+    /// `all_old`, after a consent withdrawal), then [`Pipeline::tidy_staging`].
     pub async fn hygiene(&self, all_old: bool) -> Result<()> {
         let retention =
             if all_old { chrono::Duration::zero() } else { chrono::Duration::hours(self.cfg.warehouse.retention_hours as i64) };
         for t in crate::model::TABLES {
             self.wh.vacuum(t.name, retention).await?;
         }
-        for f in self.ledger.all_files()? {
-            if f.status == "superseded" {
-                for p in [self.wh.staged_records(&f.file_id), self.wh.identity(&f.file_id), self.wh.staged_quarantine(&f.file_id)] {
-                    if p.exists() {
-                        std::fs::remove_file(&p).map_err(|e| Error::storage(p.display(), e))?;
-                    }
+        self.tidy_staging()
+    }
+
+    /// Keep, in the staging folders, only the files of active file
+    /// versions: superseded versions' files go, and so does what a pull
+    /// killed part way left (a temporary file of a dead process, or a staged
+    /// file the ledger never recorded). Those hold people's encodings too,
+    /// which `braid forget` rewrites only in the files the ledger knows.
+    /// (Before each pull and after each link; one command at a time holds
+    /// the state lock.)
+    pub fn tidy_staging(&self) -> Result<()> {
+        let active: std::collections::HashSet<std::path::PathBuf> = self
+            .ledger
+            .active_files()?
+            .iter()
+            .flat_map(|f| [self.wh.staged_records(&f.file_id), self.wh.identity(&f.file_id), self.wh.staged_quarantine(&f.file_id)])
+            .collect();
+        for dir in [self.wh.staged_records("x"), self.wh.identity("x"), self.wh.staged_quarantine("x")].iter().filter_map(|p| p.parent()) {
+            crate::warehouse::remove_stale_temporaries(dir);
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for e in entries.flatten() {
+                let p = e.path();
+                let staged = p.extension().is_some_and(|x| x == "parquet") && !e.file_name().to_string_lossy().starts_with('.');
+                if staged && !active.contains(&p) {
+                    std::fs::remove_file(&p).map_err(|e| Error::storage(p.display(), e))?;
                 }
             }
         }

@@ -383,6 +383,29 @@ impl Drop for AtomicParquet {
     }
 }
 
+/// Removes what writers that died part way left in `dir` (the publish
+/// folder's `.<id>.tmp-<pid>`, `.<id>.old-<pid>`, `.latest.tmp-<pid>`,
+/// partner reports' `.<file>.tmp-<n>-<pid>`, staging's
+/// `.<file>.parquet.tmp-<pid>` from [`AtomicParquet`]): entries whose
+/// process is gone. Where processes cannot be looked up (no /proc),
+/// they are left.
+pub fn remove_stale_temporaries(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix('.').and_then(|n| n.rsplit_once("-")).map(|(_, pid)| pid) else { continue };
+        let temporary = name.contains(".tmp-") || name.contains(".old-");
+        if !temporary || pid.parse::<u32>().is_err() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let p = e.path();
+        let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+    }
+}
+
 /// Read every batch of a Parquet file.
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;

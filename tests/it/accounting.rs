@@ -211,7 +211,9 @@ fn schema_drift_is_named_and_the_partner_gets_a_report_it_can_act_on() {
     let row = ws.sql("SELECT status, message FROM ingest_ledger WHERE url LIKE '%/spaced.csv' ORDER BY ingested_at DESC LIMIT 1");
     assert_eq!(row[0]["status"], "rejected");
     let msg = row[0]["message"].as_str().unwrap();
-    assert!(msg.starts_with("schema_drift:") && msg.contains("`End`") && msg.contains("`EndDate`"), "{msg}");
+    // The mapped column is named; the new ones, read from the file, are
+    // counted (decision 31).
+    assert!(msg.starts_with("schema_drift:") && msg.contains("`End`") && msg.contains("2 new column(s)") && !msg.contains("EndDate"), "{msg}");
     // The old version stays loaded: nothing is lost while the partner fixes it.
     let kept = ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE url LIKE '%/spaced.csv' AND status = 'loaded'");
     assert_eq!(kept[0]["n"], 1);
@@ -228,6 +230,18 @@ fn schema_drift_is_named_and_the_partner_gets_a_report_it_can_act_on() {
     assert!(ok["report"]["missing_share"]["exit_date"].as_f64().unwrap() > 0.0);
     let html = std::fs::read_to_string(ws.path().join("var/partner-reports/corpus.html")).unwrap();
     assert!(html.contains("schema drift") || html.contains("schema_drift"), "the rejection is in the report");
+
+    // Unchanged, it stays rejected; once the mapping follows the rename,
+    // the same file is tried again and loads.
+    ws.braid(&["run", "--no-publish"]);
+    let row = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/spaced.csv' ORDER BY ingested_at DESC LIMIT 1");
+    assert_eq!(row[0]["status"], "rejected");
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    ws.write_config(&config.replace("exit_date = \"End\"", "exit_date = \"EndDate\""));
+    ws.braid(&["run", "--no-publish"]);
+    let row = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/spaced.csv' ORDER BY ingested_at DESC LIMIT 1");
+    assert_eq!(row[0]["status"], "loaded", "{row:?}");
+    ws.write_config(&config);
 
     // A header that only changed case has not drifted: columns are matched
     // whatever their case.

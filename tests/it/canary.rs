@@ -149,13 +149,22 @@ fn no_planted_identifier_reaches_any_output() {
     let rejected = ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE status = 'rejected'");
     assert_eq!(rejected[0]["n"], 3);
 
+    let (found, scanned) = scan_outputs(&ws, &outputs);
+    assert!(scanned > 30, "scanned {scanned} files");
+    assert!(found.is_empty(), "raw identifiers were written:\n{}", found.join("\n"));
+}
+
+/// Every command output and every file braid wrote under `var/` (not the
+/// inputs), scanned for the canaries; and how many files were scanned.
+fn scan_outputs(ws: &Workspace, outputs: &[(String, String)]) -> (Vec<String>, usize) {
+    let inputs = ws.path().join("var/demo");
     let mut found = Vec::new();
-    for (label, text) in &outputs {
+    for (label, text) in outputs {
         scan(label, text, &mut found);
     }
     let mut scanned = 0;
     for f in files_under(&ws.path().join("var")) {
-        if f.starts_with(&inputs) || f.starts_with(ws.path().join("var/demo")) {
+        if f.starts_with(&inputs) {
             continue;
         }
         scanned += 1;
@@ -166,6 +175,73 @@ fn no_planted_identifier_reaches_any_output() {
         }
         scan(&label, &String::from_utf8_lossy(&bytes), &mut found);
     }
+    (found, scanned)
+}
+
+/// Column and sheet names come from the file too, and can be a person's
+/// values: NDJSON objects keyed by values (a relative's name, a phone, an
+/// e-mail) become columns that are added and removed from file to file; a
+/// file exported without its header row has a code (`ESL`) among its first
+/// row's values; a workbook has one tab, named after a client. None of these
+/// names reaches the ledger, the summaries, the partner reports or the
+/// warehouse.
+#[test]
+fn column_and_sheet_names_from_a_file_are_never_repeated() {
+    let ws = Workspace::demo(200);
+    let inputs = ws.path().join("var/demo/inputs");
+    // The students feed requires nothing: the header-row check alone
+    // stands between a person's row and the column names.
+    let config = std::fs::read_to_string(&ws.config).unwrap().replacen("required = [\"record_id\"]", "required = []", 1);
+    ws.write_config(&config);
+    // A case of the demo's file, with more keys: every mapped key is there.
+    let first = std::fs::read_to_string(inputs.join("refugee_agency/cases_2026-06-30.ndjson")).unwrap().lines().next().unwrap().to_string();
+    let case = |id: &str, extra: &str| {
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let mut v = v.as_object().unwrap().clone();
+        v.insert("case_id".into(), id.into());
+        for (k, x) in serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(extra).unwrap() {
+            v.insert(k, x);
+        }
+        format!("{}\n", serde_json::Value::Object(v))
+    };
+    std::fs::write(
+        inputs.join("refugee_agency/cases_zz1.ndjson"),
+        case("RA1", "{\"household\":{\"Jqxcanarygiv Qzvcanaryfam\":\"daughter\"},\"phones\":{\"510-555-7392\":\"mobile\"}}"),
+    )
+    .unwrap();
+    std::fs::write(inputs.join("refugee_agency/cases_zz2.ndjson"), case("RA2", "{\"emails\":{\"jqx.canary@canarymail.org\":\"home\"}}")).unwrap();
+    // Without the mapped birth date: schema drift, with a new key.
+    std::fs::write(
+        inputs.join("refugee_agency/cases_zz3.ndjson"),
+        "{\"case_id\":\"RA3\",\"client\":{\"first_name\":\"Ana\"},\"notes\":{\"Called Zrtcanaryrej at 510-555-7392\":\"ok\"}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inputs.join("adult_school/students_zz_esl.csv"),
+        "CANARYREC7781,Qzvcanaryfam,Jqxcanarygiv,02/27/1931,ESL,Y\r\nAS100001,Ruiz,Ana,03/24/1990,ESL,N\r\n",
+    )
+    .unwrap();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let sheet = wb.add_worksheet().set_name("Qzvcanaryfam Jqxcanarygiv").unwrap();
+    sheet.write_string(0, 0, "CaseNumber").unwrap();
+    wb.save(inputs.join("workforce_board/caljobs_export_zz.xlsx")).unwrap();
+
+    let run = ws.braid_env(&["-vv", "run", "--as-of", "2026-11-15"], &[("BRAID_LOG", "debug")]);
+    assert_eq!(run.status.code(), Some(5), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    // What was found is still said, by count and by configured name.
+    assert!(stdout.contains("other(s), not named"), "{stdout}");
+    let mut outputs = vec![("run stdout".to_string(), stdout), ("run stderr".to_string(), String::from_utf8_lossy(&run.stderr).to_string())];
+    for args in [vec!["status", "--partner", "refugee_agency"], vec!["status", "--partner", "adult_school"], vec!["status", "--json"]] {
+        let o = ws.braid(&args);
+        outputs.push((format!("{args:?}"), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))));
+    }
+    let messages: Vec<String> =
+        ws.sql("SELECT message FROM ingest_ledger WHERE status = 'rejected'").iter().map(|r| r["message"].as_str().unwrap_or("").to_string()).collect();
+    for code in ["schema_drift", "no_header_row", "sheet_not_found"] {
+        assert!(messages.iter().any(|m| m.starts_with(code)), "{code} in {messages:?}");
+    }
+    let (found, scanned) = scan_outputs(&ws, &outputs);
     assert!(scanned > 30, "scanned {scanned} files");
     assert!(found.is_empty(), "raw identifiers were written:\n{}", found.join("\n"));
 }

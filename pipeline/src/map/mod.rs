@@ -270,6 +270,29 @@ impl Duplicates {
     }
 }
 
+/// Whether `headers`, read from a file's header row (CSV, a sheet), can be
+/// one: it has at least half of the mapped fields' columns. A person's row,
+/// read as the header because the file was exported without one, can hold a
+/// value that is also a column name (`ESL`, `Y`), but not half of them; and
+/// its values would be kept as column names. (NDJSON and Parquet name their
+/// columns in every record or in the schema, and may leave out many.)
+pub fn check_header_row(cfg: &MappingConfig, headers: &[String]) -> Result<(), FileError> {
+    let present: std::collections::HashSet<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
+    let found: Vec<&str> = cfg.columns.values().flat_map(|spec| spec.names()).filter(|n| present.contains(&n.trim().to_lowercase())).collect();
+    let fields_found = cfg.columns.values().filter(|spec| spec.names().iter().any(|n| present.contains(&n.trim().to_lowercase()))).count();
+    if !found.is_empty() && fields_found * 2 < cfg.columns.len() {
+        return Err(FileError::new(
+            "no_header_row",
+            format!(
+                "the header row has only {fields_found} of the {} mapped fields' columns ({}); if the file has no header row, set format.header = false and format.columns",
+                cfg.columns.len(),
+                found.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Distinct unmapped values kept per field (per worker) to report; a column
 /// with more holds something other than codes.
 pub const UNMAPPED_KEPT: usize = 64;
@@ -458,7 +481,18 @@ impl Mapper {
             missing: vec![0; Field::ALL.len()],
             absent_columns: absent,
             recycled: Recycled::default(),
-            headers: headers.iter().map(|h| h.trim().to_string()).collect(),
+            // Row issues name a column only where the configuration does:
+            // other names come from the file, and an NDJSON object keyed by
+            // values (a phone number, a relative's name) makes columns of
+            // them.
+            headers: headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| match mapped.iter().find(|n| n.trim().to_lowercase() == h.trim().to_lowercase()) {
+                    Some(n) => n.trim().to_string(),
+                    None => format!("column {}", i + 1),
+                })
+                .collect(),
         };
         // Constants are typed like cell values, once.
         for (f, text) in constants {

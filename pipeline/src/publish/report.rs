@@ -140,7 +140,7 @@ fn io(p: &Path, e: impl std::fmt::Display) -> Error {
 /// Write the release folder atomically and move `latest`.
 pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest: &Manifest, cfg: &Config) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    remove_stale_temporaries(dir);
+    crate::warehouse::remove_stale_temporaries(dir);
     let final_dir = dir.join(id);
     let tmp = dir.join(format!(".{id}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -177,28 +177,6 @@ pub fn write_release(dir: &Path, id: &str, metrics: &[PublishedMetric], manifest
         std::fs::rename(&tmp_link, dir.join("latest")).map_err(|e| io(dir, e))?;
     }
     Ok(final_dir)
-}
-
-/// Removes what publishes that died part way left in the publish folder
-/// (`.<id>.tmp-<pid>`, `.<id>.old-<pid>`, `.latest.tmp-<pid>`,
-/// `.<file>.tmp-<n>-<pid>` from [`replace_file`], ...): entries
-/// whose process is gone. Where processes cannot be looked up (no /proc),
-/// they are left.
-fn remove_stale_temporaries(dir: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(pid) = name.strip_prefix('.').and_then(|n| n.rsplit_once("-")).map(|(_, pid)| pid) else { continue };
-        let temporary = name.contains(".tmp-") || name.contains(".old-");
-        if !temporary || pid.parse::<u32>().is_err() || Path::new("/proc").join(pid).exists() {
-            continue;
-        }
-        let p = e.path();
-        let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-    }
 }
 
 fn metric_csv(m: &PublishedMetric) -> String {
@@ -477,11 +455,35 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{border-bott
 td.num{text-align:right;font-variant-numeric:tabular-nums}.supp-cell{color:#8893a0}.note{color:#5a6878;font-size:.85rem}\
 .impact{display:flex;gap:1rem;flex-wrap:wrap}.impact div{flex:1;min-width:180px;background:#f4f7fa;padding:.8rem;border-radius:6px}.big{font-size:1.6rem;font-weight:700}";
 
+/// A stored file report as the partner report shows it, in HTML and JSON
+/// alike. Reports stored by earlier versions named every unmapped value and
+/// every added or removed column; the tests of today apply when they are
+/// shown again: a value is named only when it looks like a shared code
+/// ([`crate::ingest::looks_like_code`]), a column only when the
+/// configuration names it.
+fn shareable(mut r: crate::ingest::FileReport, configured: &[String]) -> crate::ingest::FileReport {
+    let (shown, hidden): (Vec<_>, Vec<_>) = std::mem::take(&mut r.unmapped_codes)
+        .into_iter()
+        .partition(|(_, code, n)| *n >= crate::ingest::UNMAPPED_SHOWN_MIN_ROWS && crate::ingest::looks_like_code(code));
+    r.unmapped_codes = shown;
+    for (field, _, n) in hidden {
+        r.unmapped_hidden.push((field, 1, n));
+    }
+    let keep = |names: &mut Vec<String>| -> usize {
+        let before = names.len();
+        names.retain(|n| configured.iter().any(|c| c.to_lowercase() == n.trim().to_lowercase()));
+        before - names.len()
+    };
+    r.columns_added_other += keep(&mut r.columns_added);
+    r.columns_removed_other += keep(&mut r.columns_removed);
+    r
+}
+
 /// Write each partner's data-quality report (HTML and JSON).
 pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) -> Result<Vec<PathBuf>> {
     let dir = cfg.publish.partner_reports_dir();
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    remove_stale_temporaries(&dir);
+    crate::warehouse::remove_stale_temporaries(&dir);
     let files = ledger.all_files()?;
     let mut out = Vec::new();
     for p in &cfg.partners {
@@ -489,6 +491,7 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
             continue;
         }
         let mine: Vec<_> = files.iter().filter(|f| f.partner == p.id).collect();
+        let configured: Vec<String> = p.feeds.iter().flat_map(|f| f.map.columns.values().flat_map(|c| c.names()).map(|n| n.trim().to_string())).collect();
         let mut s = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Data quality: {n}</title><style>{css}</style></head><body>\
              <h1>Data quality report: {n}</h1><p class=\"sub\">For the partner's data contact. It describes your own files: counts of rows, \
@@ -499,7 +502,8 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
         s.push_str("<table><thead><tr><th>file</th><th>feed</th><th>status</th><th>rows read</th><th>loaded</th><th>quarantined</th><th>notes</th></tr></thead><tbody>");
         let mut json_files = Vec::new();
         for f in &mine {
-            let report: Option<crate::ingest::FileReport> = f.report.as_deref().and_then(|r| serde_json::from_str(r).ok());
+            let report: Option<crate::ingest::FileReport> =
+                f.report.as_deref().and_then(|r| serde_json::from_str(r).ok()).map(|r| shareable(r, &configured));
             let mut notes = Vec::new();
             if let Some(m) = &f.message {
                 notes.push(m.clone());
@@ -514,14 +518,8 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                 for (what, n) in &r.set_aside {
                     notes.push(format!("{n} row(s) loaded with a value set aside ({})", what.replace('_', " ")));
                 }
-                // (Reports stored by earlier versions named every value:
-                // the same test applies when they are shown again.)
                 for (field, code, n) in &r.unmapped_codes {
-                    if *n >= crate::ingest::UNMAPPED_SHOWN_MIN_ROWS && crate::ingest::looks_like_code(code) {
-                        notes.push(format!("{n} row(s) with {field} code '{code}' that the consortium has no mapping for"));
-                    } else {
-                        notes.push(format!("{n} row(s) with another {field} value that the consortium has no mapping for, not named here"));
-                    }
+                    notes.push(format!("{n} row(s) with {field} code '{code}' that the consortium has no mapping for"));
                 }
                 for (field, values, n) in &r.unmapped_hidden {
                     notes.push(format!(
@@ -545,11 +543,11 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
                 if !r.absent_columns.is_empty() {
                     notes.push(format!("mapped columns not in the file: {}", r.absent_columns.join(", ")));
                 }
-                if !r.columns_added.is_empty() {
-                    notes.push(format!("new columns: {}", r.columns_added.join(", ")));
+                if !r.columns_added.is_empty() || r.columns_added_other > 0 {
+                    notes.push(crate::ingest::columns_changed("new columns", &r.columns_added, r.columns_added_other));
                 }
-                if !r.columns_removed.is_empty() {
-                    notes.push(format!("columns gone since the last file: {}", r.columns_removed.join(", ")));
+                if !r.columns_removed.is_empty() || r.columns_removed_other > 0 {
+                    notes.push(crate::ingest::columns_changed("columns gone since the last file", &r.columns_removed, r.columns_removed_other));
                 }
             }
             let name = f.url.rsplit('/').next().unwrap_or(&f.url);
@@ -584,7 +582,7 @@ pub fn write_partner_reports(cfg: &Config, ledger: &Ledger, only: Option<&str>) 
 
 /// Write `path` whole or not at all: into a temporary file of its own
 /// beside it (a name no other writer uses, created new, ending in this
-/// process's id as [`remove_stale_temporaries`] reads it), with the old
+/// process's id as [`crate::warehouse::remove_stale_temporaries`] reads it), with the old
 /// file's permissions if there is one, then renamed over it.
 /// `braid status --partner` writes reports without the state lock, while a
 /// nightly run may be writing the same ones, and two publishes may race to
@@ -638,7 +636,9 @@ mod tests {
             ambiguous_dates: [("dob".to_string(), 3)].into(),
             no_consent: 2,
             absent_columns: vec!["Phone".into()],
-            columns_removed: vec!["Fax".into()],
+            // Stored by an earlier version, which kept every name: the
+            // configured column is named, the other only counted.
+            columns_removed: vec!["Fax".into(), "id".into()],
             missing_share: [("email".to_string(), 0.25)].into(),
             ..Default::default()
         };
@@ -669,11 +669,14 @@ mod tests {
             "3 row(s) with a dob that reads as another date with day and month swapped",
             "2 row(s) without consent to link",
             "mapped columns not in the file: Phone",
-            "columns gone since the last file: Fax",
+            "columns gone since the last file: `id`, 1 other(s), not named",
             "email empty in 25% of rows",
         ] {
             assert!(html.contains(note), "{note}: {html}");
         }
+        // The JSON shows the same report as the HTML, not the stored one.
+        let json = std::fs::read_to_string(paths[0].with_extension("json")).unwrap();
+        assert!(!json.contains("Fax") && json.contains("\"columns_removed_other\": 1"), "{json}");
 
         // Written again (a nightly run) while someone reads it (a partner's
         // browser, `braid status --partner`): the reader always finds a

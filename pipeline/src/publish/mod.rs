@@ -74,9 +74,13 @@ impl PublishConfig {
             return Err("publish.max_relative_moe and max_rate_moe must be positive numbers".into());
         }
         // Partner reports hold exact row counts: never inside the folder
-        // that is published.
-        if self.partner_reports.is_some() && lexical(&self.partner_reports_dir()).starts_with(lexical(&self.dir())) {
-            return Err("publish.partner_reports must not be inside publish.path: partner reports hold exact counts and the publish folder is public".into());
+        // that is published, whether named or the default (a publish.path
+        // that ends in `partner-reports` is the default folder itself).
+        if lexical(&self.partner_reports_dir()).starts_with(lexical(&self.dir())) {
+            return Err(format!(
+                "the partner reports' folder ({}) must not be inside publish.path: partner reports hold exact counts and the publish folder is public; set publish.partner_reports to a folder outside it",
+                self.partner_reports_dir().display()
+            ));
         }
         Ok(())
     }
@@ -865,6 +869,11 @@ mod tests {
         assert!(cfg(Some("var/partner-reports")).validate().is_ok());
         assert!(cfg(Some("var/publish/partners")).validate().is_err());
         assert!(cfg(Some("var/x/../publish/./partners")).validate().is_err());
+        // The default folder is the publish folder's sibling `partner-reports`:
+        // a publish folder of that name would hold them.
+        let named = |path: &str, reports: Option<&str>| PublishConfig { path: path.into(), ..cfg(reports) };
+        assert!(named("var/partner-reports", None).validate().is_err());
+        assert!(named("var/partner-reports", Some("var/private")).validate().is_ok());
         let nan = PublishConfig { max_rate_moe: f64::NAN, ..cfg(None) };
         assert!(nan.validate().is_err());
     }

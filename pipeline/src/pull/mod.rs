@@ -63,7 +63,8 @@ pub struct PartnerConfig {
 pub struct FeedConfig {
     /// Feed name, unique within the partner (`students`, `enrollments`).
     pub name: String,
-    /// Glob of file names relative to the source (`enrollments_*.csv`).
+    /// Glob of file paths relative to the source (`enrollments_*.csv`);
+    /// `*` stays within one folder, `**/` reaches into subfolders.
     pub glob: String,
     #[serde(default)]
     pub format: FormatConfig,
@@ -148,8 +149,12 @@ impl Source {
         if self.http && !glob.contains(['*', '?', '[', '{']) {
             return self.one(glob).await;
         }
+        // `*` stays within one folder: a partner's `archive/` of old
+        // versions is not read by `*.csv` (an old version read again would
+        // bring back rows a newer file superseded); `**/` reaches into
+        // subfolders where a feed wants that.
         let matcher = globset::GlobBuilder::new(glob)
-            .literal_separator(false)
+            .literal_separator(true)
             .build()
             .map_err(|e| Error::Source { url: self.base_url.clone(), message: format!("glob: {e}") })?
             .compile_matcher();
@@ -176,7 +181,7 @@ impl Source {
             if name.starts_with('.') || name.starts_with('~') {
                 continue;
             }
-            if matcher.is_match(&rel) || matcher.is_match(name) {
+            if matcher.is_match(&rel) {
                 out.push(SourceFile {
                     url: format!("{}/{}", self.base_url.trim_end_matches('/'), rel),
                     location: m.location.clone(),
@@ -326,6 +331,20 @@ mod tests {
              [[feed]]\nname = \"f\"\nglob = \"*.csv\"\n[feed.map.columns]\nrecord_id = \"ID\"\n"
         ))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_glob_star_stays_in_its_folder() {
+        // The partner keeps its old versions in `archive/`: `*.csv` reads
+        // the current file only, `**/*.csv` both.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("archive")).unwrap();
+        std::fs::write(dir.path().join("x.csv"), "ID\n1\n").unwrap();
+        std::fs::write(dir.path().join("archive/x.csv"), "ID\n0\n").unwrap();
+        let src = open_url(dir.path().to_str().unwrap(), &[]).unwrap();
+        let names = |v: Vec<SourceFile>| v.into_iter().map(|f| f.url.rsplit_once(dir.path().to_str().unwrap()).unwrap().1.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(src.list("*.csv").await.unwrap()), vec!["/x.csv"]);
+        assert_eq!(names(src.list("**/*.csv").await.unwrap()), vec!["/archive/x.csv", "/x.csv"]);
     }
 
     #[test]

@@ -239,6 +239,31 @@ impl Ingest<'_> {
                 }
             }
         }
+        // Files of a partner or feed no longer in the configuration (removed,
+        // or renamed) stay loaded: said every run, never dropped unasked.
+        if partner.is_none() {
+            for f in ledger.active_files()? {
+                let feed_known = self.cfg.partners.iter().any(|p| p.id == f.partner && p.feeds.iter().any(|x| x.name == f.feed));
+                if feed_known {
+                    continue;
+                }
+                tracing::warn!(partner = %f.partner, feed = %f.feed, url = %f.url, "loaded file of a partner or feed not in the configuration");
+                summary.files.push(FileOutcome {
+                    partner: f.partner.clone(),
+                    feed: f.feed.clone(),
+                    url: f.url.clone(),
+                    status: "not_configured".into(),
+                    rows_read: 0,
+                    rows_loaded: f.rows_loaded as u64,
+                    rows_quarantined: 0,
+                    message: Some(format!(
+                        "partner `{}` with feed `{}` is not in the configuration; this file's rows stay loaded until it is back (a renamed feed reads its files again under the new name, so their rows count twice: keep a feed's name)",
+                        f.partner, f.feed
+                    )),
+                    warnings: vec![],
+                });
+            }
+        }
         Ok(summary)
     }
 

@@ -301,3 +301,18 @@ fn a_file_sent_again_under_another_name_is_not_loaded_twice() {
     assert_eq!(status("/0.csv"), ["loaded"], "{rows:?}");
     assert_eq!(participation(), first - 2 + 3 + 2);
 }
+
+/// A feed renamed in the configuration (or a partner removed) leaves its
+/// loaded files behind: every pull says so, by partner and feed, instead of
+/// keeping their rows silently.
+#[test]
+fn loaded_files_of_a_feed_no_longer_configured_are_named_every_run() {
+    let ws = Workspace::demo(200);
+    ws.ok(&["pull"], 0);
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    ws.write_config(&config.replacen("name = \"cases\"", "name = \"cases_v2\"", 1));
+    for _ in 0..2 {
+        let out = ws.ok(&["pull"], 0);
+        assert!(out.contains("not_configured") && out.contains("feed `cases` is not in the configuration"), "{out}");
+    }
+}

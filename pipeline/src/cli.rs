@@ -127,7 +127,8 @@ pub enum Command {
         /// Only this metric.
         #[arg(long)]
         metric: Option<String>,
-        /// The release date the values are computed for (default today).
+        /// The release date the values are computed for (default today, or
+        /// with --release the day that release was made).
         #[arg(long)]
         as_of: Option<NaiveDate>,
     },
@@ -406,7 +407,7 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Metrics { raw, release, metric, as_of } => {
-            metrics(p, *raw, release.as_deref(), metric.as_deref(), Pipeline::today(*as_of)).await?;
+            metrics(p, *raw, release.as_deref(), metric.as_deref(), *as_of).await?;
             Ok(exit::OK)
         }
         Command::Publish { as_of, revise } => {
@@ -617,11 +618,13 @@ async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&str>, as_of: NaiveDate) -> Result<()> {
+async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&str>, as_of: Option<NaiveDate>) -> Result<()> {
+    let mut as_of = as_of;
     let versions = match release {
         Some(id) => {
             let recs = p.ledger.release(id)?;
             let r = recs.first().ok_or_else(|| Error::Usage(format!("no release `{id}` in the ledger")))?;
+            as_of = as_of.or_else(|| r.created_at.get(..10).and_then(|d| d.parse().ok()));
             serde_json::from_str(r.table_versions.as_deref().unwrap_or("{}")).map_err(|e| Error::internal(e.to_string()))?
         }
         None => crate::load::committed_versions(&p.ledger)?,
@@ -629,7 +632,7 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
     if versions.is_empty() {
         return Err(Error::Usage("the warehouse has no committed run yet; run `braid run` first".into()));
     }
-    let ctx = crate::metrics::context(&p.wh, &versions, &p.cfg.metrics, as_of).await?;
+    let ctx = crate::metrics::context(&p.wh, &versions, &p.cfg.metrics, Pipeline::today(as_of)).await?;
     let order_key = p.keys.key(crate::secret::Purpose::Forget);
     for m in crate::metrics::load(&p.cfg.metrics)? {
         if only.is_some_and(|o| o != m.name) {

@@ -329,6 +329,10 @@ impl Ingest<'_> {
         if let Some(copy) = ledger.active_copy(&p.id, &feed.name, &f.url, &content_hash)? {
             let message = format!("same content as {}, which is loaded; its rows are not loaded twice", copy.url);
             if known_copy {
+                // Recorded before; the location may have held other content
+                // since (A, then this copy, then A, then this copy again):
+                // that version's rows go all the same.
+                ledger.supersede_others(&p.id, &feed.name, &f.url, &file_id)?;
                 return Ok(outcome("duplicate", Some(message)));
             }
             ledger.record_file(&self.file_record(p, feed, f, bytes.len(), &content_hash, "duplicate", Some(message.clone())))?;
@@ -555,7 +559,7 @@ impl Ingest<'_> {
                         let changed: HashSet<&String> = set.difference(not).collect();
                         let names: Vec<String> =
                             configured.iter().filter(|c| changed.contains(&column_digest(&column_key, c))).cloned().collect();
-                        let others = changed.len() - names.len();
+                        let others = changed.len().saturating_sub(names.len());
                         (names, others)
                     };
                     let (added, added_other) = named(&now, &before);
@@ -718,9 +722,10 @@ fn rejected_under(f: &FileRecord) -> Option<String> {
 
 /// Every column name the feed's configuration names.
 fn configured_columns(feed: &FeedConfig) -> Vec<String> {
+    // One name per column as the digests see it (trimmed, lower case).
     let mut names: Vec<String> = feed.map.columns.values().flat_map(|spec| spec.names()).map(|n| n.trim().to_string()).collect();
-    names.sort();
-    names.dedup();
+    names.sort_by_key(|n| n.to_lowercase());
+    names.dedup_by_key(|n| n.to_lowercase());
     names
 }
 

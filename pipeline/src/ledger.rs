@@ -299,12 +299,7 @@ impl Ledger {
     pub fn record_file(&mut self, f: &FileRecord) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&self.path, e))?;
         if f.status == "loaded" || f.status == "duplicate" {
-            tx.execute(
-                "UPDATE files SET status = 'superseded' WHERE partner = ?1 AND feed = ?2 AND url = ?3 \
-                 AND status IN ('loaded', 'vanished') AND file_id <> ?4",
-                params![f.partner, f.feed, f.url, f.file_id],
-            )
-            .map_err(|e| err(&self.path, e))?;
+            supersede(&tx, &f.partner, &f.feed, &f.url, &f.file_id).map_err(|e| err(&self.path, e))?;
         }
         tx.execute(
             "INSERT OR REPLACE INTO files (file_id, partner, feed, url, size_bytes, content_hash, modified, ingested_at, \
@@ -317,6 +312,12 @@ impl Ledger {
         )
         .map_err(|e| err(&self.path, e))?;
         tx.commit().map_err(|e| err(&self.path, e))
+    }
+
+    /// The active versions at this location other than `keep` become
+    /// `superseded` (see [`Ledger::record_file`]).
+    pub fn supersede_others(&mut self, partner: &str, feed: &str, url: &str, keep: &str) -> Result<()> {
+        supersede(&self.conn, partner, feed, url, keep).map(|_| ()).map_err(|e| err(&self.path, e))
     }
 
     /// Mark loaded files whose location is no longer listed as vanished (or
@@ -598,6 +599,14 @@ fn spent_in(conn: &Connection, year: &str) -> rusqlite::Result<Spent> {
     Ok(Spent { lifetime, year: y, threshold_delta_lifetime })
 }
 
+fn supersede(conn: &rusqlite::Connection, partner: &str, feed: &str, url: &str, keep: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE files SET status = 'superseded' WHERE partner = ?1 AND feed = ?2 AND url = ?3 \
+         AND status IN ('loaded', 'vanished') AND file_id <> ?4",
+        params![partner, feed, url, keep],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,6 +646,12 @@ mod tests {
         l.record_file(&file("a", "h1", "loaded")).unwrap();
         l.record_file(&FileRecord { url: "file:///y.csv".into(), ..file("b", "h2", "loaded") }).unwrap();
         l.record_file(&file("c", "h2", "duplicate")).unwrap();
+        let active: Vec<String> = l.active_files().unwrap().into_iter().map(|f| f.file_id).collect();
+        assert_eq!(active, vec!["b".to_string()]);
+        // x.csv back to A, then to B again: the copy is known, and the
+        // ingest supersedes A's version without recording the copy anew.
+        l.record_file(&file("a", "h1", "loaded")).unwrap();
+        l.supersede_others("p", "f", "file:///x.csv", "c").unwrap();
         let active: Vec<String> = l.active_files().unwrap().into_iter().map(|f| f.file_id).collect();
         assert_eq!(active, vec!["b".to_string()]);
     }

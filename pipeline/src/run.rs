@@ -338,30 +338,29 @@ impl Pipeline {
         self.tidy_staging()
     }
 
-    /// Keep, in the staging folders, only the files of active file
-    /// versions: superseded versions' files go, and so does what a pull
-    /// killed part way left (a temporary file of a dead process, or a staged
-    /// file the ledger never recorded). Those hold people's encodings too,
-    /// which `braid forget` rewrites only in the files the ledger knows.
+    /// Clear the staging folders of what no active file version needs:
+    /// the files of versions the ledger knows and no longer uses
+    /// (superseded, rejected), and the temporary files of a pull that died
+    /// part way (its process gone). Those hold people's encodings too,
+    /// which `braid forget` rewrites only in active files. A staged file the
+    /// ledger does not know at all is left: a ledger that is not this
+    /// warehouse's (a misconfigured state folder) must not empty it.
     /// (Before each pull and after each link; one command at a time holds
     /// the state lock.)
     pub fn tidy_staging(&self) -> Result<()> {
-        let active: std::collections::HashSet<std::path::PathBuf> = self
-            .ledger
-            .active_files()?
-            .iter()
-            .flat_map(|f| [self.wh.staged_records(&f.file_id), self.wh.identity(&f.file_id), self.wh.staged_quarantine(&f.file_id)])
-            .collect();
-        for dir in [self.wh.staged_records("x"), self.wh.identity("x"), self.wh.staged_quarantine("x")].iter().filter_map(|p| p.parent()) {
-            crate::warehouse::remove_stale_temporaries(dir);
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
-            for e in entries.flatten() {
-                let p = e.path();
-                let staged = p.extension().is_some_and(|x| x == "parquet") && !e.file_name().to_string_lossy().starts_with('.');
-                if staged && !active.contains(&p) {
+        let files = self.ledger.all_files()?;
+        let paths = |id: &str| [self.wh.staged_records(id), self.wh.identity(id), self.wh.staged_quarantine(id)];
+        let active: std::collections::HashSet<std::path::PathBuf> =
+            files.iter().filter(|f| f.status == "loaded" || f.status == "vanished").flat_map(|f| paths(&f.file_id)).collect();
+        for f in files.iter().filter(|f| f.status != "loaded" && f.status != "vanished") {
+            for p in paths(&f.file_id) {
+                if p.exists() && !active.contains(&p) {
                     std::fs::remove_file(&p).map_err(|e| Error::storage(p.display(), e))?;
                 }
             }
+        }
+        for dir in paths("x").iter().filter_map(|p| p.parent()) {
+            crate::warehouse::remove_stale_temporaries(dir);
         }
         Ok(())
     }

@@ -271,12 +271,17 @@ impl Duplicates {
 }
 
 /// Whether `headers`, read from a file's header row (CSV, a sheet), can be
-/// one: it has at least half of the mapped fields' columns. A person's row,
-/// read as the header because the file was exported without one, can hold a
-/// value that is also a column name (`ESL`, `Y`), but not half of them; and
-/// its values would be kept as column names. (NDJSON and Parquet name their
-/// columns in every record or in the schema, and may leave out many.)
+/// one, for a feed that requires no field: it has at least half of the
+/// mapped fields' columns. A person's row, read as the header because the
+/// file was exported without one, can hold a value that is also a column
+/// name (`ESL`, `Y`), but not half of them; and its values would be kept as
+/// column names. A feed with required fields needs their columns, which a
+/// person's values do not spell, and may leave out many optional ones.
+/// (NDJSON and Parquet name their columns in every record or in the schema.)
 pub fn check_header_row(cfg: &MappingConfig, headers: &[String]) -> Result<(), FileError> {
+    if !cfg.required.is_empty() {
+        return Ok(());
+    }
     let present: std::collections::HashSet<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
     let found: Vec<&str> = cfg.columns.values().flat_map(|spec| spec.names()).filter(|n| present.contains(&n.trim().to_lowercase())).collect();
     let fields_found = cfg.columns.values().filter(|spec| spec.names().iter().any(|n| present.contains(&n.trim().to_lowercase()))).count();

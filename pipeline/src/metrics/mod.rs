@@ -38,11 +38,11 @@ pub struct MetricsConfig {
     pub sql_dir: String,
     /// Metrics to publish (file names without `.sql`); default all.
     pub include: Option<Vec<String>>,
-    /// How many quarters after a quarter ends its wage records are loaded
-    /// (default 2). Metrics that follow exits into the wage records count
-    /// only exits whose follow-up quarter ends this many quarters before
-    /// the release date's quarter (`release_params.wage_through_qi`): a
-    /// public cut-off. The latest quarter found in the wage records would
+    /// How many quarters the last quarter with complete wage records lies
+    /// before the release date's quarter (default 2: a release in 2026Q4
+    /// counts wages through 2026Q2). Metrics that follow exits into the
+    /// wage records count only exits whose follow-up quarter is at most
+    /// that one (`release_params.wage_through_qi`): a public cut-off. The latest quarter found in the wage records would
     /// let one person's record decide which exits everyone else counts in,
     /// beyond what the noise is calibrated to.
     #[serde(default = "d_wage_lag")]

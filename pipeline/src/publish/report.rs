@@ -476,6 +476,12 @@ fn shareable(mut r: crate::ingest::FileReport, configured: &[String]) -> crate::
     };
     r.columns_added_other += keep(&mut r.columns_added);
     r.columns_removed_other += keep(&mut r.columns_removed);
+    // Rejections by column: configured names, or "another column".
+    let by_column = std::mem::take(&mut r.rejects_by_column);
+    for (c, n) in by_column {
+        let name = if configured.iter().any(|x| x.to_lowercase() == c.trim().to_lowercase()) { c } else { "another column".to_string() };
+        *r.rejects_by_column.entry(name).or_default() += n;
+    }
     r
 }
 

@@ -173,6 +173,10 @@ impl Source {
                 }
                 Error::Source { url: self.base_url.clone(), message }
             })?;
+        // Files in subfolders that only the file name matches: read before
+        // `*` stayed in its folder, and worth a word where a feed relied on it.
+        let by_name = globset::Glob::new(glob).ok().map(|g| g.compile_matcher());
+        let mut in_subfolders = 0usize;
         let mut out = Vec::new();
         for m in metas {
             let rel = relative(&self.prefix, &m.location);
@@ -181,7 +185,13 @@ impl Source {
             if name.starts_with('.') || name.starts_with('~') {
                 continue;
             }
-            if matcher.is_match(&rel) {
+            if !matcher.is_match(&rel) {
+                if rel.contains('/') && by_name.as_ref().is_some_and(|b| b.is_match(name)) {
+                    in_subfolders += 1;
+                }
+                continue;
+            }
+            {
                 out.push(SourceFile {
                     url: format!("{}/{}", self.base_url.trim_end_matches('/'), rel),
                     location: m.location.clone(),
@@ -189,6 +199,13 @@ impl Source {
                     modified: m.last_modified.to_rfc3339(),
                 });
             }
+        }
+        if in_subfolders > 0 {
+            tracing::warn!(
+                source = %self.base_url,
+                glob,
+                "{in_subfolders} file(s) in subfolders match this glob by name only and are not read (`*` stays in its folder; write `**/{glob}` to read them)"
+            );
         }
         out.sort_by(|a, b| a.url.cmp(&b.url));
         Ok(out)

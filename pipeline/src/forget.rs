@@ -37,7 +37,10 @@ use crate::secret::Purpose;
 use crate::warehouse::{read_parquet, write_parquet_atomic};
 
 pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<String> {
-    if p.cfg.partner(partner).is_none() {
+    // A partner removed from the configuration whose files are still
+    // loaded can be named too: its people must be forgettable.
+    let loaded_partner = p.ledger.active_files()?.iter().any(|f| f.partner == partner);
+    if p.cfg.partner(partner).is_none() && !loaded_partner {
         // What was typed is not repeated: it may be an id in the wrong place.
         return Err(Error::Usage(format!("--partner is not one in the configuration (partners: {})", p.cfg.partner_ids().join(", "))));
     }

@@ -353,9 +353,26 @@ impl Ingest<'_> {
                 Some("internal_error: braid failed on this file (a bug, reported on stderr); it is skipped and tried again next run".into()),
             ));
         };
+        // Rows read = loaded + quarantined, always: a file for which it does
+        // not hold (a bug) is not loaded, in release builds too.
+        let staged = staged.and_then(|s| {
+            if s.rows_read == s.rows_loaded + s.rows_quarantined {
+                return Ok(s);
+            }
+            tracing::error!(partner = %p.id, url = %f.url, "rows read, loaded and quarantined do not add up; the file is not loaded");
+            Err(Staging::File(
+                FileError::new(
+                    "internal_error",
+                    format!(
+                        "braid read {} rows but accounted for {} loaded and {} quarantined (a bug); the file is not loaded",
+                        s.rows_read, s.rows_loaded, s.rows_quarantined
+                    ),
+                ),
+                Some(s.headers),
+            ))
+        });
         match staged {
             Ok(staged) => {
-                debug_assert_eq!(staged.rows_read, staged.rows_loaded + staged.rows_quarantined);
                 let rec = FileRecord {
                     rows_read: staged.rows_read as i64,
                     rows_loaded: staged.rows_loaded as i64,
@@ -400,12 +417,12 @@ impl Ingest<'_> {
         })
     }
 
-    /// A digest of everything in the configuration that decides whether a
-    /// file of this feed is read: its format and mapping, the partner's
-    /// consent policy and the ingest limits. A rejected file is tried again
-    /// when it changes.
+    /// A digest of everything that decides whether a file of this feed is
+    /// read: its format and mapping, the partner's consent policy, the
+    /// ingest limits and braid's version. A rejected file is tried again when
+    /// it changes.
     fn config_digest(&self, p: &PartnerConfig, feed: &FeedConfig) -> String {
-        let text = format!("{:?}|{:?}|{:?}|{:?}", feed.format, feed.map, p.consent, self.cfg.ingest);
+        let text = format!("{:?}|{:?}|{:?}|{:?}|{}", feed.format, feed.map, p.consent, self.cfg.ingest, env!("CARGO_PKG_VERSION"));
         blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
     }
 
@@ -661,6 +678,19 @@ impl Ingest<'_> {
             (state.report.unmapped_codes, state.report.unmapped_hidden) = unmapped_codes(&state.warnings);
             state.report.ambiguous_dates = state.warnings.ambiguous_dates.clone();
             state.report.absent_columns = state.absent_columns.clone();
+            // A person who withdrew consent is not named in the quarantine
+            // either: their rows there (a duplicate row, a bad date) keep
+            // line and reason, not the record key.
+            if !forget.is_empty() {
+                for r in &mut state.rejections {
+                    let withdrawn = r.record_id.as_deref().is_some_and(|id| {
+                        forget.contains(&crate::protect::encode::hex_key(&forget_key, crate::protect::record_key(self.keys, &p.id, id).as_bytes()))
+                    });
+                    if withdrawn {
+                        r.record_id = None;
+                    }
+                }
+            }
             let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url).map_err(Staging::Fatal)?;
             write_parquet_atomic(&self.warehouse.staged_quarantine(file_id), &QUARANTINE.schema(), &[q]).map_err(Staging::Fatal)?;
             state.records.take().expect("open").commit().map_err(Staging::Fatal)?;

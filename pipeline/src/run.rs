@@ -312,7 +312,20 @@ impl Pipeline {
         timings.add("link", t);
         tracing::info!(secs = link_secs, records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, rss_mib = crate::load::rss_mib(), peak_mib = crate::load::peak_mib(), "linked");
         let t = Instant::now();
-        let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of)).await?;
+        // The person keys of the records whose withdrawal this commit applies
+        // (from the last committed link table): they leave the key history.
+        let withdrawn: std::collections::HashSet<String> = if pending.is_empty() {
+            Default::default()
+        } else {
+            let forget_key = self.keys.key(crate::secret::Purpose::Forget);
+            let pending: std::collections::HashSet<&String> = pending.iter().collect();
+            previous
+                .iter()
+                .filter(|(rk, _)| pending.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes())))
+                .map(|(_, pk)| pk.clone())
+                .collect()
+        };
+        let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of), &withdrawn).await?;
         let versions = crate::load::write_tables(&self.wh, &inputs, &self.cfg.metrics.dir(), fault_after).await?;
         let digest = self.inputs_digest()?;
         self.ledger.commit_run(run_id, &serde_json::to_string(&versions).expect("json"), &digest)?;

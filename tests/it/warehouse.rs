@@ -117,6 +117,10 @@ fn assert_forgotten(ws: &Workspace, who: &Person) {
     }
     assert!(!values.iter().any(|v| who.encodings.contains(v)), "an encoding of the person survived");
     assert!(ws.sql(&format!("SELECT * FROM person WHERE person_key = '{}'", who.person)).is_empty());
+    assert!(
+        ws.sql(&format!("SELECT * FROM person_key_history WHERE person_key = '{0}' OR related_key = '{0}'", who.person)).is_empty(),
+        "the person key is still in the key history"
+    );
     let list = who.keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",");
     assert!(ws.sql(&format!("SELECT * FROM link WHERE record_key IN ({list})")).is_empty());
 }
@@ -130,14 +134,20 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
     assert!(out.contains(&format!("forgot {} record(s) of one person", who.keys.len())), "{out}");
     assert_forgotten(&ws, &who);
     assert!(!ws.ok(&["status"], 0).contains("withdrawal unfinished"));
-    // If the partner sends the rows again, they are quarantined, not loaded.
+    // If the partner sends the rows again, they are quarantined, not loaded;
+    // the row twice (a duplicate row, quarantined for that) does not put
+    // the record key in the quarantine either.
     let (partner, id) = (&who.partner, &who.id);
     let resent = files_under(&ws.path().join(format!("var/demo/inputs/{partner}")))
         .into_iter()
         .find(|f| std::fs::read(f).unwrap().windows(id.len()).any(|w| w == id.as_bytes()));
     if let Some(file) = resent {
         let mut text = std::fs::read(&file).unwrap();
-        text.extend_from_slice(b"\n");
+        let line = String::from_utf8_lossy(&text).lines().find(|l| l.contains(id.as_str())).unwrap().to_string();
+        if !text.ends_with(b"\n") {
+            text.extend_from_slice(b"\n");
+        }
+        text.extend_from_slice(format!("{line}\n").as_bytes());
         std::fs::write(&file, text).unwrap();
         ws.ok(&["run", "--no-publish"], 0);
         let q = ws.sql("SELECT count(*) AS n FROM quarantine WHERE reason = 'consent_withdrawn'");
@@ -539,4 +549,20 @@ fn staged_temporaries_of_a_dead_pull_are_removed_by_the_next_run() {
     std::fs::write(wh.join("staging/records/.other.parquet.tmp-999999999"), b"half").unwrap();
     ws.ok(&["run", "--no-publish"], 0);
     assert_eq!(staged(&ws), before);
+}
+
+/// A partner taken out of the configuration keeps its loaded files (reported
+/// as not configured); its people can still withdraw consent.
+#[test]
+fn a_person_of_a_partner_no_longer_configured_can_be_forgotten() {
+    let ws = Workspace::demo(200);
+    ws.ok(&["run", "--no-publish"], 0);
+    let truth = std::fs::read_to_string(ws.path().join("var/demo/truth.csv")).unwrap();
+    let id = truth.lines().find(|l| l.starts_with("refugee_agency,")).unwrap().split(',').nth(1).unwrap().to_string();
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    ws.write_config(&config.replacen("id = \"refugee_agency\"", "id = \"resettlement\"", 1));
+    let out = ws.ok(&["forget", "--partner", "refugee_agency", "--record-id", &id], 0);
+    assert!(out.contains("forgot"), "{out}");
+    // A partner the warehouse never had is still refused.
+    assert_eq!(ws.braid(&["forget", "--partner", "nobody", "--record-id", "1"]).status.code(), Some(2));
 }

@@ -71,6 +71,7 @@ pub async fn inputs(
     nrs: &crate::reference::NrsTable,
     run_id: &str,
     as_of: chrono::NaiveDate,
+    withdrawn: &std::collections::HashSet<String>,
 ) -> Result<ModelInputs> {
     let ctx = crate::sql::new_context();
     tracing::debug!(rss_mib = rss_mib(), "registering model inputs");
@@ -113,9 +114,13 @@ pub async fn inputs(
     )?;
     ctx.register_table("link_map", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
 
-    // key_events of this run
+    // key_events of this run. A person who withdrew consent (`withdrawn`:
+    // their person keys) leaves the key history too: no event of their key
+    // (the retirement this run records for it included), and below, none
+    // carried over from earlier runs.
+    let gone = |k: &str| withdrawn.contains(k);
     let now = chrono::Utc::now().timestamp_micros();
-    let ev = &link.events;
+    let ev: Vec<_> = link.events.iter().filter(|e| !gone(&e.person_key) && !e.related_key.as_deref().is_some_and(gone)).collect();
     let hist = model::PERSON_KEY_HISTORY.schema();
     let batch = RecordBatch::try_new(
         hist.clone(),
@@ -136,7 +141,23 @@ pub async fn inputs(
         Some(v) => wh.files_at("person_key_history", *v).await?,
         None => vec![],
     };
-    register_parquet(&ctx, "history_prev", hist, &prev_files)?;
+    register_parquet(&ctx, "history_prev", hist.clone(), &prev_files)?;
+    if !withdrawn.is_empty() && !prev_files.is_empty() {
+        use datafusion::arrow::array::Array;
+        let mut kept = Vec::new();
+        for b in ctx.table("history_prev").await?.collect().await? {
+            let text = |name: &str| -> Result<StringArray> {
+                let col = b.column_by_name(name).ok_or_else(|| Error::internal(format!("person_key_history has no {name}")))?;
+                let col = datafusion::arrow::compute::cast(col, &DataType::Utf8)?;
+                Ok(col.as_any().downcast_ref::<StringArray>().expect("utf8").clone())
+            };
+            let (pk, rk) = (text("person_key")?, text("related_key")?);
+            let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(!gone(pk.value(i)) && (rk.is_null(i) || !gone(rk.value(i))))).collect();
+            kept.push(datafusion::arrow::compute::filter_record_batch(&b, &keep)?);
+        }
+        ctx.deregister_table("history_prev")?;
+        ctx.register_table("history_prev", Arc::new(MemTable::try_new(hist, vec![kept])?))?;
+    }
 
     // ledger_files
     let files = ledger.all_files()?;

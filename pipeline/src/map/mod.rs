@@ -677,6 +677,11 @@ impl Mapper {
                 format!("{} is not a yes/no value; map partner codes in map.codes.{}", field.name(), field.name()),
             )),
             FieldType::Number => {
+                // A comma only as a thousands separator (1,234.5): a
+                // decimal comma (7,5) is not read as 75.
+                if !thousands_ok(text.trim().trim_start_matches('-')) {
+                    return Err(("bad_number", format!("{} is not a number (a comma is read only between groups of three digits; write decimals with a point)", field.name())));
+                }
                 let t = text.replace(',', "");
                 t.trim()
                     .parse::<f64>()
@@ -718,7 +723,9 @@ impl Mapper {
             // leaves a two-digit year to a `%y` format after it.
             let parsed = parsed.filter(|d| !(d.year() < 1000 && fmt.contains("%Y")));
             let parsed = parsed.map(|d| {
-                if is_dob && fmt.contains("%y") && d > self.rules.today {
+                // A two-digit birth year that would make the person younger
+                // than ingest.min_age today is in the century before.
+                if is_dob && fmt.contains("%y") && (d > self.rules.today || self.rules.today.year() - d.year() < self.rules.min_age) {
                     d.with_year(d.year() - 100).unwrap_or(d)
                 } else {
                     d
@@ -844,7 +851,13 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 /// Dollars (optionally with `$`, thousands separators and cents) to cents.
 pub fn parse_cents(s: &str) -> Option<i64> {
-    let t: String = s.trim().chars().filter(|c| *c != '$' && *c != ',' && *c != ' ').collect();
+    let t: String = s.trim().chars().filter(|c| *c != '$' && *c != ' ').collect();
+    // A comma only as a thousands separator (1,234.50), never as the
+    // decimal mark (1234,50 is not 123,450 dollars).
+    if !thousands_ok(t.trim_start_matches('-')) {
+        return None;
+    }
+    let t: String = t.chars().filter(|c| *c != ',').collect();
     let (neg, t) = match t.strip_prefix('-') {
         Some(r) => (true, r.to_string()),
         None => (false, t),
@@ -864,6 +877,21 @@ pub fn parse_cents(s: &str) -> Option<i64> {
     };
     let c = w.checked_mul(100)?.checked_add(f)?;
     Some(if neg { -c } else { c })
+}
+
+/// Whether the commas of a number are thousands separators: none, or
+/// between groups of three digits before any decimal point (`1,234,567.5`).
+fn thousands_ok(t: &str) -> bool {
+    if !t.contains(',') {
+        return true;
+    }
+    let whole = t.split('.').next().unwrap_or("");
+    let mut groups = whole.split(',');
+    let first = groups.next().unwrap_or("");
+    (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+        && !t.split('.').nth(1).is_some_and(|f| f.contains(','))
 }
 
 /// `2024Q3`, `2024-Q3`, `2024 Q3`, `20243`, `2024-3`, `2024/3` -> `2024Q3`.
@@ -1176,11 +1204,43 @@ mod tests {
     }
 
     #[test]
+    fn two_digit_birth_years_make_no_child_and_decimal_commas_no_number() {
+        let c: MappingConfig = toml::from_str(
+            r#"
+            date_formats = ["%m/%d/%y"]
+            required = ["record_id"]
+            [columns]
+            record_id = "ID"
+            dob = "DOB"
+            hours = "Hours"
+            "#,
+        )
+        .unwrap();
+        let h = vec!["ID".to_string(), "DOB".to_string(), "Hours".to_string()];
+        let mut m = Mapper::new(&c, &h, vec!["".into()], rules()).unwrap();
+        let row = |dob: &str, hours: &str| RawRow { line: 2, cells: csv::StringRecord::from(vec!["A1", dob, hours]), issue: None };
+        // 03/15/26 before today (2026-11-01) would be a baby: 1926.
+        let ok = m.map(&row("03/15/26", "7.5")).unwrap();
+        assert_eq!(ok.values[field_index(Field::Dob)], Value::Date(NaiveDate::from_ymd_opt(1926, 3, 15).unwrap()));
+        assert_eq!(ok.values[field_index(Field::Hours)], Value::Number(7.5));
+        let ok = m.map(&row("03/15/90", "1,234.5")).unwrap();
+        assert_eq!(ok.values[field_index(Field::Dob)], Value::Date(NaiveDate::from_ymd_opt(1990, 3, 15).unwrap()));
+        assert_eq!(ok.values[field_index(Field::Hours)], Value::Number(1234.5));
+        assert_eq!(m.map(&row("03/15/90", "7,5")).unwrap_err().reason, "bad_number");
+    }
+
+    #[test]
     fn money_quarters_and_program_years() {
         assert_eq!(parse_cents("1,234"), Some(123400));
         assert_eq!(parse_cents("$0.5"), Some(50));
         assert_eq!(parse_cents("12.345"), None);
         assert_eq!(parse_cents("abc"), None);
+        // A decimal comma is not a thousands separator: 1234,50 is not
+        // 123,450 dollars.
+        assert_eq!(parse_cents("1,234,567.89"), Some(123456789));
+        assert_eq!(parse_cents("1234,50"), None);
+        assert_eq!(parse_cents("4 500,00"), None);
+        assert!(thousands_ok("12,345.5") && thousands_ok("7.5") && !thousands_ok("7,5") && !thousands_ok("1.234,5") && !thousands_ok(",123"));
         assert_eq!(parse_quarter("20243").as_deref(), Some("2024Q3"));
         assert_eq!(parse_quarter("2024-Q1").as_deref(), Some("2024Q1"));
         assert_eq!(parse_quarter("2024Q5"), None);

@@ -11,6 +11,9 @@ pub fn parse(
     on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
 ) -> Result<u64, FileError> {
     let (text, encoding) = super::decode_text(bytes, &cfg.encoding)?;
+    // Lines that end in a lone CR (classic Mac exports) are lines: read as
+    // if they ended in LF, so line numbers, quotes and limits work as usual.
+    let text = super::lone_cr_to_lf(text);
     let text: &str = &text;
 
     // Skip banner lines before the header.
@@ -340,6 +343,16 @@ mod tests {
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);
         let (_, rows) = parse_all(b"a,b\r\n1,\"x\r\ny\"\r\n3,4\r\n", "a.csv", &csv_cfg()).unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4]);
+    }
+
+    #[test]
+    fn lone_cr_line_endings_are_lines() {
+        // Classic Mac line endings: rows and line numbers as with LF, and a
+        // stray quote is caught as it is there (no row swallowed).
+        let (_, rows) = parse_all(b"a,b\r1,2\r3,4\r", "a.csv", &csv_cfg()).unwrap();
+        assert_eq!(rows.iter().map(|r| (r.line, r.cells[0].to_string())).collect::<Vec<_>>(), vec![(2, "1".into()), (3, "3".into())]);
+        let e = parse_all(b"a,b\r1,\"x\r2,y\r3,z\"w,4\r5,6\r", "a.csv", &csv_cfg()).unwrap_err();
+        assert_eq!(e.code, "stray_quote", "{}", e.message);
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub fn parse(
             if t.len() > limits.max_field_bytes && issue.is_none() {
                 issue = Some(RowIssue::FieldTooLong { column: j });
             }
+            // An error cell is not an empty one: the row is quarantined.
+            if matches!(c, Data::Error(_)) && issue.is_none() {
+                issue = Some(RowIssue::CellError { column: j });
+            }
             cells.push_field(&t);
         }
         let extra = r.iter().skip(width).filter(|c| !matches!(c, Data::Empty)).count();
@@ -151,6 +155,22 @@ mod tests {
 
     fn cfg(sheet: Option<SheetRef>) -> FormatConfig {
         FormatConfig { kind: Some(FormatType::Excel), sheet, ..FormatConfig::default() }
+    }
+
+    #[test]
+    fn an_error_cell_quarantines_its_row() {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let s = wb.add_worksheet();
+        s.write_string(0, 0, "ID").unwrap();
+        s.write_string(0, 1, "Hours").unwrap();
+        s.write_number(1, 0, 1.0).unwrap();
+        s.write_formula(1, 1, rust_xlsxwriter::Formula::new("=1/0").set_result("#DIV/0!")).unwrap();
+        s.write_number(2, 0, 2.0).unwrap();
+        s.write_number(2, 1, 3.0).unwrap();
+        let (_, rows) = parse_all(&wb.save_to_buffer().unwrap(), "export.xlsx", &cfg(None)).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(matches!(rows[0].issue, Some(crate::parse::RowIssue::CellError { column: 1 })), "{:?}", rows[0].issue);
+        assert!(rows[1].issue.is_none());
     }
 
     #[test]

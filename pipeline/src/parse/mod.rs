@@ -218,6 +218,9 @@ pub enum RowIssue {
     NotAnObject,
     /// An NDJSON line that is not valid JSON.
     BadJson { column_in_line: usize },
+    /// A spreadsheet cell that holds an error (`#REF!`, `#N/A`, ...)
+    /// instead of a value.
+    CellError { column: usize },
 }
 
 impl RowIssue {
@@ -228,6 +231,7 @@ impl RowIssue {
             RowIssue::LineTooLong => "line_too_long",
             RowIssue::NotAnObject => "not_an_object",
             RowIssue::BadJson { .. } => "bad_json",
+            RowIssue::CellError { .. } => "cell_error",
         }
     }
 
@@ -244,6 +248,10 @@ impl RowIssue {
                 headers.get(*column).cloned(),
                 "field is longer than ingest.max_field_bytes".into(),
             ),
+            RowIssue::CellError { column } => (
+                headers.get(*column).cloned(),
+                "the cell holds a spreadsheet error (#REF!, #N/A, #VALUE!, ...) instead of a value".into(),
+            ),
             RowIssue::LineTooLong => (None, "line is longer than ingest.max_line_bytes".into()),
             RowIssue::NotAnObject => (None, "line is JSON but not an object".into()),
             RowIssue::BadJson { column_in_line } => {
@@ -251,6 +259,11 @@ impl RowIssue {
             }
         }
     }
+}
+
+/// Text whose lines end in a lone CR (no LF anywhere), with LF instead.
+pub fn lone_cr_to_lf(text: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
+    if text.contains('\r') && !text.contains('\n') { std::borrow::Cow::Owned(text.replace('\r', "\n")) } else { text }
 }
 
 /// What a parsed file looks like, handed over before the first batch.

@@ -15,6 +15,7 @@ pub fn parse(
     on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
 ) -> Result<u64, FileError> {
     let (text, encoding) = super::decode_text(bytes, &cfg.encoding)?;
+    let text = super::lone_cr_to_lf(text);
     let lines: Vec<(u64, &str)> = text
         .lines()
         .enumerate()

@@ -221,6 +221,8 @@ pub enum RowIssue {
     /// A spreadsheet cell that holds an error (`#REF!`, `#N/A`, ...)
     /// instead of a value.
     CellError { column: usize },
+    /// An NDJSON number with more digits than a 64-bit number keeps.
+    InexactNumber { column: usize },
 }
 
 impl RowIssue {
@@ -232,6 +234,7 @@ impl RowIssue {
             RowIssue::NotAnObject => "not_an_object",
             RowIssue::BadJson { .. } => "bad_json",
             RowIssue::CellError { .. } => "cell_error",
+            RowIssue::InexactNumber { .. } => "inexact_number",
         }
     }
 
@@ -251,6 +254,10 @@ impl RowIssue {
             RowIssue::CellError { column } => (
                 headers.get(*column).cloned(),
                 "the cell holds a spreadsheet error (#REF!, #N/A, #VALUE!, ...) instead of a value".into(),
+            ),
+            RowIssue::InexactNumber { column } => (
+                headers.get(*column).cloned(),
+                "a JSON number with more digits than a 64-bit number keeps (an id or amount sent as a number, not a string): its digits would be lost".into(),
             ),
             RowIssue::LineTooLong => (None, "line is longer than ingest.max_line_bytes".into()),
             RowIssue::NotAnObject => (None, "line is JSON but not an object".into()),

@@ -80,6 +80,11 @@ pub fn parse(
                     if v.len() > limits.max_field_bytes && issue.is_none() {
                         issue = Some(RowIssue::FieldTooLong { column: i });
                     }
+                    if v == INEXACT {
+                        issue = issue.or(Some(RowIssue::InexactNumber { column: i }));
+                        cells.push_field("");
+                        continue;
+                    }
                     cells.push_field(v);
                 }
                 issue
@@ -96,6 +101,9 @@ pub fn parse(
     }
     Ok(rows)
 }
+
+/// The cell text of a number whose digits were lost (see [`flatten`]).
+const INEXACT: &str = "\u{0}inexact number";
 
 fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
     match v {
@@ -115,7 +123,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
             out.insert(prefix.to_string(), b.to_string());
         }
         Value::Number(n) => {
-            out.insert(prefix.to_string(), n.to_string());
+            // Beyond 64-bit integers serde_json keeps a float, whose digits
+            // are not the file's: two ids of 20 digits would become one.
+            // The text is marked (an empty key cannot be a JSON path).
+            let inexact = n.as_f64().is_some_and(|f| n.is_f64() && f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0);
+            out.insert(prefix.to_string(), if inexact { INEXACT.to_string() } else { n.to_string() });
         }
         Value::Array(_) => {
             out.insert(prefix.to_string(), v.to_string());
@@ -148,6 +160,17 @@ mod tests {
         assert!(rows[1].issue.is_some());
         assert!(rows[2].issue.is_some());
         assert_eq!(rows[3].line, 4);
+    }
+
+    #[test]
+    fn numbers_beyond_64_bits_quarantine_their_row() {
+        // Two 20-digit ids would both read as 9.876543210987655e19.
+        let (_, rows) =
+            parse_all(b"{\"id\":98765432109876543210}\n{\"id\":98765432109876543211}\n{\"id\":12345,\"h\":1.5}\n", "a.ndjson", &cfg()).unwrap();
+        assert!(matches!(rows[0].issue, Some(crate::parse::RowIssue::InexactNumber { .. })));
+        assert!(matches!(rows[1].issue, Some(crate::parse::RowIssue::InexactNumber { .. })));
+        assert!(rows[2].issue.is_none());
+        assert_eq!((&rows[2].cells[0], &rows[2].cells[1]), ("12345", "1.5"));
     }
 
     #[test]

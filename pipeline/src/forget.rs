@@ -114,7 +114,7 @@ pub fn scrub_staging(p: &Pipeline) -> Result<usize> {
     let withdrawn = |rk: &str| list.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes()));
     let mut rows_removed = 0usize;
     for f in p.ledger.all_files()? {
-        for path in [p.wh.staged_records(&f.file_id), p.wh.identity(&f.file_id), p.wh.staged_quarantine(&f.file_id)] {
+        for path in p.wh.staged_files(&f.file_id) {
             if !path.exists() {
                 continue;
             }

@@ -303,12 +303,11 @@ impl Ingest<'_> {
         let content_hash = blake3::hash(&bytes).to_hex().to_string();
         let prev = ledger.file_by_hash(&p.id, &feed.name, &f.url, &content_hash)?;
         let known_copy = prev.as_ref().is_some_and(|prev| prev.status == "duplicate");
-        let config_digest = self.config_digest(p, feed);
         if let Some(prev) = prev {
             let status = match prev.status.as_str() {
                 // Tried again once the feed's configuration changed (the fix
                 // a schema-drift or missing-column message asks for).
-                "rejected" if rejected_under(&prev).as_deref() == Some(config_digest.as_str()) => "still_rejected",
+                "rejected" if rejected_under(&prev).as_deref() == Some(self.config_digest(p, feed).as_str()) => "still_rejected",
                 "rejected" => "",
                 // A copy is looked at again below: is its original still there?
                 "superseded" | "duplicate" => "",
@@ -678,20 +677,8 @@ impl Ingest<'_> {
             (state.report.unmapped_codes, state.report.unmapped_hidden) = unmapped_codes(&state.warnings);
             state.report.ambiguous_dates = state.warnings.ambiguous_dates.clone();
             state.report.absent_columns = state.absent_columns.clone();
-            // A person who withdrew consent is not named in the quarantine
-            // either: their rows there (a duplicate row, a bad date) keep
-            // line and reason, not the record key.
-            if !forget.is_empty() {
-                for r in &mut state.rejections {
-                    let withdrawn = r.record_id.as_deref().is_some_and(|id| {
-                        forget.contains(&crate::protect::encode::hex_key(&forget_key, crate::protect::record_key(self.keys, &p.id, id).as_bytes()))
-                    });
-                    if withdrawn {
-                        r.record_id = None;
-                    }
-                }
-            }
-            let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url).map_err(Staging::Fatal)?;
+            let withdrawn = |rk: &str| !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes()));
+            let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url, &withdrawn).map_err(Staging::Fatal)?;
             write_parquet_atomic(&self.warehouse.staged_quarantine(file_id), &QUARANTINE.schema(), &[q]).map_err(Staging::Fatal)?;
             state.records.take().expect("open").commit().map_err(Staging::Fatal)?;
             state.identities.take().expect("open").commit().map_err(Staging::Fatal)?;
@@ -759,7 +746,7 @@ fn configured_columns(feed: &FeedConfig) -> Vec<String> {
     names
 }
 
-/// "what: `A`, `B` and 2 other(s) (names from the file are not repeated)".
+/// "what: `A`, `B`, 2 other(s), not named: names from the file are not repeated".
 pub fn columns_changed(what: &str, named: &[String], others: usize) -> String {
     let mut parts: Vec<String> = named.iter().map(|n| format!("`{n}`")).collect();
     if others > 0 {
@@ -768,7 +755,6 @@ pub fn columns_changed(what: &str, named: &[String], others: usize) -> String {
     format!("{what}: {}", parts.join(", "))
 }
 
-/// The id of a file version: its partner, feed, URL and content.
 /// Unmapped values named in reports: at least this many rows share one.
 pub const UNMAPPED_SHOWN_MIN_ROWS: u64 = 5;
 /// A field with more distinct unmapped values than this names none.
@@ -820,6 +806,7 @@ pub fn unmapped_codes(w: &crate::map::Warnings) -> (Vec<(String, String, u64)>, 
     (shown, hidden)
 }
 
+/// The id of a file version: its partner, feed, URL and content.
 fn file_id(p: &PartnerConfig, feed: &FeedConfig, url: &str, content_hash: &str) -> String {
     blake3::hash(format!("{}|{}|{}|{}", p.id, feed.name, url, content_hash).as_bytes()).to_hex()[..20].to_string()
 }
@@ -961,7 +948,11 @@ enum Staging {
 }
 
 /// Quarantine rows of one file. The record key is the keyed hash of the
-/// partner's record id; no value from the row is kept.
+/// partner's record id; no value from the row is kept. A person who
+/// withdrew consent (`withdrawn` record keys) is not named either: their
+/// rows there (a duplicate row, a bad date) keep line and reason, not the
+/// record key.
+#[allow(clippy::too_many_arguments)]
 fn quarantine_batch(
     rejections: &[Rejection],
     keys: &Keys,
@@ -969,6 +960,7 @@ fn quarantine_batch(
     feed: &str,
     file_id: &str,
     url: &str,
+    withdrawn: &dyn Fn(&str) -> bool,
 ) -> Result<RecordBatch> {
     let n = rejections.len();
     let rep = |s: &str| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
@@ -984,7 +976,7 @@ fn quarantine_batch(
         column.append_option(r.column.as_deref());
         reason.append_value(r.reason);
         detail.append_value(&r.detail);
-        rk.append_option(r.record_id.as_deref().map(|id| crate::protect::record_key(keys, partner, id)));
+        rk.append_option(r.record_id.as_deref().map(|id| crate::protect::record_key(keys, partner, id)).filter(|k| !withdrawn(k)));
     }
     Ok(RecordBatch::try_new(
         QUARANTINE.schema(),

@@ -361,19 +361,17 @@ impl Pipeline {
     /// (Before each pull and after each link; one command at a time holds
     /// the state lock.)
     pub fn tidy_staging(&self) -> Result<()> {
-        let files = self.ledger.all_files()?;
-        let paths = |id: &str| [self.wh.staged_records(id), self.wh.identity(id), self.wh.staged_quarantine(id)];
-        let active: std::collections::HashSet<std::path::PathBuf> =
-            files.iter().filter(|f| f.status == "loaded" || f.status == "vanished").flat_map(|f| paths(&f.file_id)).collect();
-        for f in files.iter().filter(|f| f.status != "loaded" && f.status != "vanished") {
-            for p in paths(&f.file_id) {
-                if p.exists() && !active.contains(&p) {
+        // (A file id names one ledger row, so an unused version's files are
+        // never an active version's.)
+        for f in self.ledger.all_files()?.iter().filter(|f| f.status != "loaded" && f.status != "vanished") {
+            for p in self.wh.staged_files(&f.file_id) {
+                if p.exists() {
                     std::fs::remove_file(&p).map_err(|e| Error::storage(p.display(), e))?;
                 }
             }
         }
-        for dir in paths("x").iter().filter_map(|p| p.parent()) {
-            crate::warehouse::remove_stale_temporaries(dir);
+        for dir in self.wh.staging_dirs() {
+            crate::warehouse::remove_stale_temporaries(&dir);
         }
         Ok(())
     }

@@ -62,6 +62,14 @@ impl Warehouse {
     pub fn identity(&self, file_id: &str) -> PathBuf {
         self.root.join("linkage/identity").join(format!("{file_id}.parquet"))
     }
+    /// A file version's three staged files: records, identities, quarantine.
+    pub fn staged_files(&self, file_id: &str) -> [PathBuf; 3] {
+        [self.staged_records(file_id), self.identity(file_id), self.staged_quarantine(file_id)]
+    }
+    /// The folders of those files.
+    pub fn staging_dirs(&self) -> [PathBuf; 3] {
+        ["staging/records", "linkage/identity", "staging/quarantine"].map(|d| self.root.join(d))
+    }
 
     fn table_url(&self, table: &str) -> Result<url::Url> {
         let dir = self.analytics(table);

@@ -42,9 +42,10 @@ pub struct MetricsConfig {
     /// before the release date's quarter (default 2: a release in 2026Q4
     /// counts wages through 2026Q2). Metrics that follow exits into the
     /// wage records count only exits whose follow-up quarter is at most
-    /// that one (`release_params.wage_through_qi`): a public cut-off. The latest quarter found in the wage records would
-    /// let one person's record decide which exits everyone else counts in,
-    /// beyond what the noise is calibrated to.
+    /// that one (`release_params.wage_through_qi`): a public cut-off. The
+    /// latest quarter found in the wage records would let one person's
+    /// record decide which exits everyone else counts in, beyond what the
+    /// noise is calibrated to.
     #[serde(default = "d_wage_lag")]
     pub wage_lag_quarters: u32,
 }

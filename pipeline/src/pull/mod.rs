@@ -191,14 +191,12 @@ impl Source {
                 }
                 continue;
             }
-            {
-                out.push(SourceFile {
-                    url: format!("{}/{}", self.base_url.trim_end_matches('/'), rel),
-                    location: m.location.clone(),
-                    size: m.size,
-                    modified: m.last_modified.to_rfc3339(),
-                });
-            }
+            out.push(SourceFile {
+                url: format!("{}/{}", self.base_url.trim_end_matches('/'), rel),
+                location: m.location.clone(),
+                size: m.size,
+                modified: m.last_modified.to_rfc3339(),
+            });
         }
         if in_subfolders > 0 {
             tracing::warn!(

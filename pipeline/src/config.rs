@@ -187,6 +187,18 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_that_is_the_delimiter_is_refused() {
+        let with = |lines: &str| DEMO_CONFIG.replacen("type = \"csv\"\n", &format!("type = \"csv\"\n{lines}\n"), 1);
+        let e = Config::parse(&with("delimiter = \"'\"\nquote = \"'\""), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("format.quote and format.delimiter must be different"), "{e}");
+        let e = Config::parse(&with("delimiter = '\"'"), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("format.quote and format.delimiter must be different"), "{e}");
+        let e = Config::parse(&with("delimiter = \"|\"\nescape = \"|\""), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("format.escape and format.delimiter must be different"), "{e}");
+        Config::parse(&with("delimiter = \";\"\nquote = \"'\"\nescape = \"\\\\\""), "x.toml").expect("distinct characters are fine");
+    }
+
+    #[test]
     fn duplicate_partner_ids_are_refused() {
         let mut cfg = Config::load(None).unwrap();
         let p = cfg.partners[0].clone();

@@ -34,7 +34,7 @@ pub fn parse(
     }
 
     let delimiter = cfg.delimiter_byte(path);
-    let quote = cfg.quote.as_deref().and_then(|q| q.bytes().next()).unwrap_or(b'"');
+    let quote = cfg.quote.as_deref().and_then(super::single_byte).unwrap_or(b'"');
     let mut builder = csv::ReaderBuilder::new();
     builder
         .delimiter(delimiter)
@@ -44,7 +44,7 @@ pub fn parse(
         // Trimmed below, only the records that need it: the reader's own
         // trim copies every record.
         .trim(csv::Trim::None);
-    let escape = cfg.escape.as_deref().and_then(|e| e.bytes().next());
+    let escape = cfg.escape.as_deref().and_then(super::single_byte);
     // An escape character that is the quote itself is the usual doubling.
     let escape = escape.filter(|e| *e != quote);
     if let Some(e) = escape {
@@ -172,7 +172,12 @@ pub fn parse(
             }
         }
         let mut issue = None;
-        if end_byte.saturating_sub(start_byte) > limits.max_line_bytes {
+        // The row's own text: its line ending does not count.
+        let mut end_text = end_byte.min(body.len());
+        while end_text > start_line_byte && matches!(body[end_text - 1], b'\n' | b'\r') {
+            end_text -= 1;
+        }
+        if end_text.saturating_sub(start_line_byte) > limits.max_line_bytes {
             issue = Some(RowIssue::LineTooLong);
         } else if record.len() != expected {
             issue = Some(RowIssue::FieldCount { expected, found: record.len() });
@@ -308,7 +313,7 @@ fn csv_error(e: csv::Error, line_offset: u64) -> FileError {
 
 #[cfg(test)]
 mod tests {
-    use crate::parse::{FormatConfig, parse_all};
+    use crate::parse::{FormatConfig, RowIssue, parse_all};
 
     fn csv_cfg() -> FormatConfig {
         FormatConfig::default()
@@ -448,6 +453,21 @@ mod tests {
         let e = parse_all(b"a,b\n1,2\n3,\"oops\n4,5\n6,7\n", "a.csv", &cfg).unwrap_err();
         assert_eq!(e.code, "unterminated_quote");
         assert!(e.message.contains("line 3"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_line_at_the_limit_is_kept_whatever_its_line_ending() {
+        let limits = crate::parse::Limits { max_file_bytes: 1 << 20, max_decompressed_bytes: 1 << 20, max_line_bytes: 5, max_field_bytes: 512, max_rows: 10 };
+        for text in [&b"a,b\n12,45\n123,56\n"[..], b"a,b\r\n12,45\r\n123,56\r\n", b"a,b\n12,45\n123,56"] {
+            let mut rows = vec![];
+            crate::parse::parse(text, "a.csv", &csv_cfg(), &limits, &mut |_| Ok(()), &mut |b| {
+                rows.extend(b);
+                Ok(())
+            })
+            .unwrap();
+            let issues: Vec<_> = rows.iter().map(|r| r.issue.clone()).collect();
+            assert_eq!(issues, [None, Some(RowIssue::LineTooLong)], "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]

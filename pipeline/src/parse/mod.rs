@@ -115,6 +115,19 @@ impl FormatConfig {
             {
                 return Err(format!("format.{name} must be one ASCII character (got {} characters)", v.chars().count()));
             }
+            if let Some(b'\n' | b'\r') = v.as_deref().and_then(single_byte) {
+                return Err(format!("format.{name} cannot be a line ending"));
+            }
+        }
+        // A quote that is also the delimiter (or an escape that is) makes
+        // every row ambiguous: the reader would split fields at random.
+        let byte = |v: &Option<String>, default: u8| v.as_deref().and_then(single_byte).unwrap_or(default);
+        let (delimiter, quote) = (byte(&self.delimiter, b','), byte(&self.quote, b'"'));
+        if delimiter == quote {
+            return Err("format.quote and format.delimiter must be different characters".into());
+        }
+        if self.escape.as_deref().and_then(single_byte) == Some(delimiter) {
+            return Err("format.escape and format.delimiter must be different characters".into());
         }
         if self.encoding != "auto" && encoding_rs::Encoding::for_label(self.encoding.as_bytes()).is_none() {
             return Err(format!("format.encoding `{}` is not a known encoding", self.encoding));
@@ -223,6 +236,9 @@ pub enum RowIssue {
     CellError { column: usize },
     /// An NDJSON number with more digits than a 64-bit number keeps.
     InexactNumber { column: usize },
+    /// An NDJSON object that gives a field twice: the same key twice, or a
+    /// dotted key beside the nested one it names.
+    DuplicateKey { column: usize },
 }
 
 impl RowIssue {
@@ -235,6 +251,7 @@ impl RowIssue {
             RowIssue::BadJson { .. } => "bad_json",
             RowIssue::CellError { .. } => "cell_error",
             RowIssue::InexactNumber { .. } => "inexact_number",
+            RowIssue::DuplicateKey { .. } => "duplicate_key",
         }
     }
 
@@ -258,6 +275,10 @@ impl RowIssue {
             RowIssue::InexactNumber { column } => (
                 headers.get(*column).cloned(),
                 "a JSON number with more digits than a 64-bit number keeps (an id or amount sent as a number, not a string): its digits would be lost".into(),
+            ),
+            RowIssue::DuplicateKey { column } => (
+                headers.get(*column).cloned(),
+                "the object gives this field twice (the same key twice, or a dotted key beside a nested one): which value is meant is unclear".into(),
             ),
             RowIssue::LineTooLong => (None, "line is longer than ingest.max_line_bytes".into()),
             RowIssue::NotAnObject => (None, "line is JSON but not an object".into()),

@@ -28,7 +28,7 @@ pub fn parse(
 
     // First pass: parse every line and collect the union of keys, in order of
     // first appearance, so that every row is aligned with one header.
-    let mut parsed: Vec<(u64, Result<BTreeMap<String, String>, RowIssue>)> = Vec::with_capacity(lines.len());
+    let mut parsed: Vec<(u64, Result<Flat, RowIssue>)> = Vec::with_capacity(lines.len());
     let mut headers: Vec<String> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = Default::default();
     let last_line = lines.last().map(|(n, _)| *n).unwrap_or(0);
@@ -38,11 +38,9 @@ pub fn parse(
             parsed.push((*n, Err(RowIssue::LineTooLong)));
             continue;
         }
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(map)) => {
-                let mut flat = BTreeMap::new();
-                flatten("", &Value::Object(map), &mut flat);
-                for k in flat.keys() {
+        match read_object(line) {
+            Ok(Some(flat)) => {
+                for k in flat.cells.keys() {
                     if !index.contains_key(k) {
                         index.insert(k.clone(), headers.len());
                         headers.push(k.clone());
@@ -50,7 +48,7 @@ pub fn parse(
                 }
                 parsed.push((*n, Ok(flat)));
             }
-            Ok(_) => parsed.push((*n, Err(RowIssue::NotAnObject))),
+            Ok(None) => parsed.push((*n, Err(RowIssue::NotAnObject))),
             Err(e) => {
                 if *n == last_line && !ends_with_newline && e.is_eof() {
                     return Err(FileError::new(
@@ -73,10 +71,11 @@ pub fn parse(
         rows += 1;
         let mut cells = csv::StringRecord::with_capacity(64, headers.len());
         let issue = match row {
-            Ok(map) => {
-                let mut issue = None;
+            Ok(flat) => {
+                // A key given twice: which value is meant is unclear.
+                let mut issue = flat.twice.map(|k| RowIssue::DuplicateKey { column: index[&k] });
                 for (i, h) in headers.iter().enumerate() {
-                    let v = map.get(h).map(String::as_str).unwrap_or("");
+                    let v = flat.cells.get(h).map(String::as_str).unwrap_or("");
                     if v.len() > limits.max_field_bytes && issue.is_none() {
                         issue = Some(RowIssue::FieldTooLong { column: i });
                     }
@@ -105,33 +104,143 @@ pub fn parse(
 /// The cell text of a number whose digits were lost (see [`flatten`]).
 const INEXACT: &str = "\u{0}inexact number";
 
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&key, v, out);
-            }
+/// One line's object, flattened with dots as it is read.
+///
+/// Read straight from the text rather than through `serde_json::Value`,
+/// whose maps keep only the last of two equal keys: a key given twice in an
+/// object, or a dotted key beside the nested one it names (`"a.b"` and
+/// `{"a": {"b": ..}}`), is remembered in `twice`, and the row quarantined.
+struct Flat {
+    cells: BTreeMap<String, String>,
+    twice: Option<String>,
+}
+
+impl Flat {
+    fn put(&mut self, key: &str, value: String) {
+        if self.cells.insert(key.to_string(), value).is_some() && self.twice.is_none() {
+            self.twice = Some(key.to_string());
         }
-        Value::Null => {
-            out.insert(prefix.to_string(), String::new());
+    }
+}
+
+/// The line's object flattened, or `None` when the line is JSON but not an
+/// object.
+fn read_object(line: &str) -> Result<Option<Flat>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut flat = Flat { cells: BTreeMap::new(), twice: None };
+    let object = serde::de::DeserializeSeed::deserialize(Top(&mut flat), &mut de)?;
+    de.end()?;
+    Ok(object.then_some(flat))
+}
+
+/// The line's top level: an object is flattened, anything else read past.
+struct Top<'a>(&'a mut Flat);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Top<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Top<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        Field { key: String::new(), out: self.0 }.visit_map(map).map(|_| true)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// The value at one (dotted) key.
+struct Field<'a> {
+    key: String,
+    out: &'a mut Flat,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Field<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Field<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<String>()? {
+            let key = if self.key.is_empty() { k } else { format!("{}.{k}", self.key) };
+            map.next_value_seed(Field { key, out: &mut *self.out })?;
         }
-        Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
+        Ok(())
+    }
+    /// Arrays are kept as JSON text.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            items.push(v);
         }
-        Value::Bool(b) => {
-            out.insert(prefix.to_string(), b.to_string());
-        }
-        Value::Number(n) => {
-            // Beyond 64-bit integers serde_json keeps a float, whose digits
-            // are not the file's: two ids of 20 digits would become one.
-            // The text is marked (an empty key cannot be a JSON path).
-            let inexact = n.as_f64().is_some_and(|f| n.is_f64() && f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0);
-            out.insert(prefix.to_string(), if inexact { INEXACT.to_string() } else { n.to_string() });
-        }
-        Value::Array(_) => {
-            out.insert(prefix.to_string(), v.to_string());
-        }
+        self.out.put(&self.key, Value::Array(items).to_string());
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.put(&self.key, String::new());
+        Ok(())
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        self.out.put(&self.key, b.to_string());
+        Ok(())
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<(), E> {
+        self.out.put(&self.key, n.to_string());
+        Ok(())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
+        self.out.put(&self.key, n.to_string());
+        Ok(())
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<(), E> {
+        // Beyond 64-bit integers serde_json gives a float, whose digits are
+        // not the file's: two ids of 20 digits would become one. The text is
+        // marked (an empty key cannot be a JSON path).
+        let inexact = f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0;
+        let text = if inexact { INEXACT.to_string() } else { serde_json::Number::from_f64(f).map(|n| n.to_string()).unwrap_or_default() };
+        self.out.put(&self.key, text);
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        self.out.put(&self.key, s.to_string());
+        Ok(())
+    }
+    fn visit_string<E>(self, s: String) -> Result<(), E> {
+        self.out.put(&self.key, s);
+        Ok(())
     }
 }
 
@@ -171,6 +280,26 @@ mod tests {
         assert!(matches!(rows[1].issue, Some(crate::parse::RowIssue::InexactNumber { .. })));
         assert!(rows[2].issue.is_none());
         assert_eq!((&rows[2].cells[0], &rows[2].cells[1]), ("12345", "1.5"));
+    }
+
+    #[test]
+    fn a_field_given_twice_quarantines_its_row() {
+        // The same key twice, and a dotted key beside the nested one: a JSON
+        // map would keep one value of each without a word. Arrays stay text.
+        let (p, rows) = parse_all(
+            b"{\"id\":\"1\",\"dob\":\"1990-01-01\",\"dob\":\"1991-02-02\"}\n\
+              {\"id\":\"2\",\"c.dob\":\"1990-01-01\",\"c\":{\"dob\":\"1991-02-02\"}}\n\
+              {\"id\":\"3\",\"c\":{\"dob\":\"1990-01-01\"},\"a\":[1,{\"x\":null}],\"e\":{}}\n",
+            "a.ndjson",
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(p.headers, vec!["dob", "id", "c.dob", "a"]);
+        let dup = |col: usize| Some(crate::parse::RowIssue::DuplicateKey { column: col });
+        assert_eq!(rows[0].issue, dup(0));
+        assert_eq!(rows[1].issue, dup(2));
+        assert_eq!(rows[2].issue, None);
+        assert_eq!((&rows[2].cells[2], &rows[2].cells[3]), ("1990-01-01", "[1,{\"x\":null}]"));
     }
 
     #[test]

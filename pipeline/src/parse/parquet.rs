@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{Offset, TimeZone};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder, TimestampSecondArray};
-use datafusion::arrow::datatypes::TimestampSecondType;
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -94,14 +94,24 @@ fn as_text(c: &ArrayRef, j: usize) -> Result<StringArray, FileError> {
     let failed = |e: &dyn std::fmt::Display| FileError::new("bad_parquet", format!("column {} cannot be read as text ({e})", j + 1));
     let c = match c.data_type() {
         // To the wall clock of the column's zone, then to whole seconds.
-        DataType::Timestamp(_, tz) => {
-            // Seconds since the epoch, in UTC.
-            let utc = cast(c, &DataType::Timestamp(TimeUnit::Second, None)).map_err(|e| failed(&e))?;
+        DataType::Timestamp(unit, tz) => {
+            // Whole seconds since the epoch, in UTC, rounded down: Arrow's
+            // cast to seconds rounds toward zero, which before 1970 moves a
+            // time with a fraction of a second to the next second (and
+            // 23:59:59.5 to the next day).
+            let per_second: i64 = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => 1_000_000_000,
+            };
+            let ticks = cast(c, &DataType::Int64).map_err(|e| failed(&e))?;
+            let utc: TimestampSecondArray = ticks.as_primitive::<Int64Type>().unary(|t| t.div_euclid(per_second));
             match tz {
-                None => utc,
+                None => Arc::new(utc) as ArrayRef,
                 Some(tz) => {
                     let tz: Tz = tz.parse().map_err(|e| failed(&e))?;
-                    let local: TimestampSecondArray = utc.as_primitive::<TimestampSecondType>().unary(|s| {
+                    let local: TimestampSecondArray = utc.unary(|s| {
                         let at = chrono::DateTime::from_timestamp(s, 0).map(|d| d.naive_utc()).unwrap_or_default();
                         s + i64::from(tz.offset_from_utc_datetime(&at).fix().local_minus_utc())
                     });
@@ -148,6 +158,11 @@ mod tests {
         assert_eq!(text(Arc::new(la)), ["2024-01-15T00:00:00"]);
         let ms = TimestampMillisecondArray::from(vec![1_705_305_600_123i64]);
         assert_eq!(text(Arc::new(ms)), ["2024-01-15T08:00:00"]);
+        // Before 1970 the fraction rounds down too, not toward zero:
+        // half a second before midnight stays on its own day.
+        let before = TimestampMillisecondArray::from(vec![Some(-500), Some(-86_400_000), None]);
+        let t = as_text(&(Arc::new(before) as ArrayRef), 0).unwrap();
+        assert_eq!((t.value(0), t.value(1), t.is_null(2)), ("1969-12-31T23:59:59", "1969-12-31T00:00:00", true));
     }
 
     #[test]

@@ -873,7 +873,20 @@ pub(crate) fn process(
         match mapper.map(row) {
             Ok(mut m) => {
                 let set_aside = std::mem::take(&mut m.set_aside);
-                let pr = protector.protect(m, mapper.name_order, &mut mapper.recycled);
+                let pr = match protector.protect(m, mapper.name_order, &mut mapper.recycled) {
+                    Ok(pr) => pr,
+                    Err(crate::protect::NoIdentity { line }) => {
+                        rejections.push(Rejection {
+                            line,
+                            column: None,
+                            reason: "no_identity",
+                            detail: "row has no record id, and none of its identifiers is usable (placeholders such as 123-45-6789 or 555-555-5555, or values that are not what their column says)".into(),
+                            record_id: None,
+                            row_loaded: false,
+                        });
+                        continue;
+                    }
+                };
                 if !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
                     rejections.push(Rejection {
                         line: pr.line,

@@ -85,7 +85,7 @@ impl Protector {
     }
 
     /// The identifiers' buffers go to `recycled` (see [`Recycled`]).
-    pub fn protect(&mut self, row: MappedRow, name_order: normalize::NameOrder, recycled: &mut Recycled) -> Protected {
+    pub fn protect(&mut self, row: MappedRow, name_order: normalize::NameOrder, recycled: &mut Recycled) -> Result<Protected, NoIdentity> {
         let text = |f: Field| row.get(f).text();
         let consent = match (self.consent, row.get(Field::Consent)) {
             (_, Value::Bool(b)) => *b,
@@ -116,7 +116,11 @@ impl Protector {
             Some(id) => encode::record_key_with(&self.record_key, &self.partner, id),
             // No partner id: the same identity at the same partner is the
             // same record.
-            None => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity))),
+            None if not_empty => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity))),
+            // Nor any identifier that is evidence (only placeholders such as
+            // 123-45-6789 or 555-555-5555): every such row would be one
+            // record, and its people one person.
+            None => return Err(NoIdentity { line: row.line }),
         };
         let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| d[..3].iter().map(|b| *b as char).collect());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
@@ -126,7 +130,7 @@ impl Protector {
                 recycled.keep(std::mem::replace(&mut values[i], Value::Null));
             }
         }
-        Protected {
+        Ok(Protected {
             line: row.line,
             record_key,
             consent,
@@ -136,8 +140,16 @@ impl Protector {
             employer_key,
             values,
             identity: (consent && not_empty).then_some(identity),
-        }
+        })
     }
+}
+
+/// A row without a record id whose identifiers all normalized to nothing
+/// (placeholders, values that are not what their column says): nothing
+/// tells its person from anyone else's. The row is quarantined.
+#[derive(Debug)]
+pub struct NoIdentity {
+    pub line: u64,
 }
 
 fn hex(b: &[u8]) -> String {

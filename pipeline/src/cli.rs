@@ -645,6 +645,16 @@ async fn metrics(p: &Pipeline, raw: bool, release: Option<&str>, only: Option<&s
             let public: Vec<Vec<String>> = m.dimensions.iter().map(|d| p.cfg.dimension(d).unwrap_or_default()).collect();
             let b = crate::publish::bound_metric(&p.cfg, &m, &rows, &public, &order_key);
             outln!("  EXACT VALUES (steward validation only; never publish): bounded to {} cells per person", b.max_cells);
+            if b.people_truncated > 0 {
+                // The bound drops cells, so these values (and the released
+                // ones) count fewer people than the SQL returned.
+                outln!(
+                    "  CAPPED: {} people count in more than {} cells; {} of their cells are left out below and in every release (raise `max_cells` in the metric's SQL header to count them, at more noise)",
+                    b.people_truncated,
+                    b.max_cells,
+                    b.cells_truncated
+                );
+            }
             outln!("  {}\tn\tsum\tmedian", m.dimensions.join("\t"));
             for (c, discovered) in b.cells.iter().map(|c| (c, false)).chain(b.discovered.iter().map(|c| (c, true))) {
                 if c.n == 0 {

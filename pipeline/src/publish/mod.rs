@@ -571,6 +571,17 @@ async fn compute_metric(
         .collect::<Result<_>>()?;
     let b = bound_metric(cfg, m, &rows, &public, order_key);
     tracing::debug!(metric = %m.name, people = b.people, unlisted_rows = b.rows_with_unlisted_keys, discovered_keys = b.discovered.len(), truncated = b.people_truncated, "bounded");
+    if b.people_truncated > 0 {
+        // For the steward: the cap biases the cells it drops downwards,
+        // which no margin of error shows.
+        tracing::warn!(
+            metric = %m.name,
+            people = b.people_truncated,
+            cells = b.cells_truncated,
+            max_cells = b.max_cells,
+            "people count in more cells than the metric's max_cells: their other cells are left out, and those cells count too few (`braid metrics --raw` shows the exact values)"
+        );
+    }
     release_metric(cfg, m, &b, rho)
 }
 

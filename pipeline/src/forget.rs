@@ -37,6 +37,9 @@ use crate::secret::Purpose;
 use crate::warehouse::{read_parquet, write_parquet_atomic};
 
 pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<String> {
+    // Entries under two secrets would leave the old ones matching no one.
+    let key_id = p.keys.key_id().to_string();
+    p.ledger.check_forget_key(&key_id)?;
     // A partner removed from the configuration whose files are still
     // loaded can be named too: its people must be forgettable.
     let loaded_partner = p.ledger.active_files()?.iter().any(|f| f.partner == partner);
@@ -62,7 +65,7 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
     let entries: Vec<String> = keys.iter().map(|k| crate::protect::encode::hex_key(&forget_key, k.as_bytes())).collect();
     // Withdrawals an earlier, interrupted forget left pending.
     let earlier = p.ledger.pending_forgets()?.len();
-    p.ledger.add_forgets(&entries)?;
+    p.ledger.add_forgets(&entries, &key_id)?;
     let rows_removed = scrub_staging(p)?;
     let committed = previous.contains_key(&key);
     if !committed && rows_removed == 0 && earlier == 0 {

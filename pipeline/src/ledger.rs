@@ -77,6 +77,14 @@ const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE forget ADD COLUMN applied_at TEXT
     "#,
+    // version 4: the key id of the secret each withdrawal was hashed with.
+    // Under another secret an entry matches no one, so a run with another
+    // key id is refused while the list holds entries of the old one
+    // ([`Ledger::check_forget_key`]). NULL: recorded before key ids were;
+    // taken to be the secret in use at the next check.
+    r#"
+    ALTER TABLE forget ADD COLUMN key_id TEXT
+    "#,
 ];
 
 /// An ingested (or rejected) version of a partner file.
@@ -531,24 +539,66 @@ impl Ledger {
     // -- consent withdrawal ----------------------------------------------------
 
     /// Put one entry on the withdrawal list, pending until applied.
-    pub fn add_forget(&mut self, entry: &str) -> Result<()> {
-        self.add_forgets(&[entry.to_string()])
+    pub fn add_forget(&mut self, entry: &str, key_id: &str) -> Result<()> {
+        self.add_forgets(&[entry.to_string()], key_id)
     }
 
     /// Put entries on the withdrawal list in one transaction, pending (an
-    /// entry already there becomes pending again): the durable intent of a
-    /// `braid forget`, completed by whichever command commits next.
-    pub fn add_forgets(&mut self, entries: &[String]) -> Result<()> {
+    /// entry already there becomes pending again), with the key id of the
+    /// secret they were hashed with: the durable intent of a `braid forget`,
+    /// completed by whichever command commits next.
+    pub fn add_forgets(&mut self, entries: &[String], key_id: &str) -> Result<()> {
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
         for entry in entries {
             tx.execute(
-                "INSERT INTO forget (entry, added_at, applied_at) VALUES (?1, ?2, NULL) ON CONFLICT(entry) DO UPDATE SET applied_at = NULL",
-                params![entry, now()],
+                "INSERT INTO forget (entry, added_at, applied_at, key_id) VALUES (?1, ?2, NULL, ?3) \
+                 ON CONFLICT(entry) DO UPDATE SET applied_at = NULL, key_id = ?3",
+                params![entry, now(), key_id],
             )
             .map_err(|e| err(&path, e))?;
         }
         tx.commit().map_err(|e| err(&path, e))
+    }
+
+    /// Refuse a secret other than the one the withdrawal list was hashed
+    /// with. Under another secret every entry matches no one, and the people
+    /// who withdrew consent would be loaded and linked again from the
+    /// partners' files: a rotation of the secret must not forget them
+    /// (README, "Rotating the secret"). Entries recorded before key ids
+    /// were are not checked until [`Ledger::stamp_forget_key`] gives them one.
+    pub fn check_forget_key(&self, key_id: &str) -> Result<()> {
+        let path = self.path.clone();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 GROUP BY key_id ORDER BY key_id")
+            .map_err(|e| err(&path, e))?;
+        let other: Vec<(String, i64)> = stmt
+            .query_map(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| err(&path, e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| err(&path, e))?;
+        if other.is_empty() {
+            return Ok(());
+        }
+        let n: i64 = other.iter().map(|(_, n)| n).sum();
+        let ids: Vec<&str> = other.iter().map(|(k, _)| k.as_str()).collect();
+        Err(Error::Secret(format!(
+            "the withdrawal list holds {n} entr{} hashed with key id {}, and the secret given now has key id {key_id}: \
+             under it they match no one, and the people who withdrew consent would be loaded again. Nothing was read or \
+             written. Use the secret with key id {}; braid cannot yet carry a withdrawal list to a new secret \
+             (README, \"Rotating the secret\")",
+            if n == 1 { "y" } else { "ies" },
+            ids.join(", "),
+            ids.join(" or ")
+        )))
+    }
+
+    /// Give entries recorded before key ids were the key id of the secret
+    /// in use, once it is known to be the warehouse's (`Pipeline::check_key`).
+    pub fn stamp_forget_key(&mut self, key_id: &str) -> Result<()> {
+        self.conn.execute("UPDATE forget SET key_id = ?1 WHERE key_id IS NULL", params![key_id]).map_err(|e| self.e(e))?;
+        Ok(())
     }
 
     /// Entries of the withdrawal list not yet fully applied.
@@ -636,6 +686,23 @@ mod tests {
             headers: None,
             report: None,
         }
+    }
+
+    #[test]
+    fn withdrawals_hashed_with_another_secret_refuse_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.check_forget_key("bbbb2222").unwrap();
+        l.add_forgets(&["e1".into(), "e2".into()], "aaaa1111").unwrap();
+        l.check_forget_key("aaaa1111").unwrap();
+        let e = l.check_forget_key("bbbb2222").unwrap_err().to_string();
+        assert!(e.contains("2 entries hashed with key id aaaa1111") && e.contains("key id bbbb2222"), "{e}");
+        // An entry from before key ids were recorded is checked once stamped.
+        l.conn.execute("INSERT INTO forget (entry, added_at) VALUES ('e3', 'then')", []).unwrap();
+        l.check_forget_key("aaaa1111").unwrap();
+        l.stamp_forget_key("aaaa1111").unwrap();
+        let e = l.check_forget_key("bbbb2222").unwrap_err().to_string();
+        assert!(e.contains("3 entries"), "{e}");
     }
 
     #[test]

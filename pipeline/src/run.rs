@@ -95,7 +95,19 @@ impl Pipeline {
     /// Refuses a secret other than the one the linkage zone was protected
     /// with, before anything is written: files protected with a wrong key
     /// would be recorded as loaded and never protected again.
-    pub fn check_key(&self) -> Result<()> {
+    pub fn check_key(&mut self) -> Result<()> {
+        let key_id = self.keys.key_id().to_string();
+        // The withdrawal list too; entries from before key ids were
+        // recorded get this one once staging shows it is the warehouse's.
+        if self.check_staging_key()? {
+            self.ledger.stamp_forget_key(&key_id)?;
+        }
+        self.ledger.check_forget_key(&key_id)
+    }
+
+    /// Whether staging holds encodings, checked (on the first file that
+    /// has them) to be of this key.
+    fn check_staging_key(&self) -> Result<bool> {
         for f in self.ledger.active_files()? {
             let path = self.wh.identity(&f.file_id);
             if !path.exists() {
@@ -111,9 +123,9 @@ impl Pipeline {
                     self.keys.key_id()
                 )));
             }
-            return Ok(());
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Ingest every partner (or one).
@@ -298,6 +310,10 @@ impl Pipeline {
     /// commit; only then is the withdrawal marked applied. A forget cut off
     /// at any point is thus completed by the next commit.
     pub async fn link_and_load(&mut self, run_id: &str, as_of: Option<NaiveDate>, fault_after: Option<usize>, timings: &mut Timings) -> Result<LinkStats> {
+        // The withdrawal list must match under this secret (see
+        // `Ledger::check_forget_key`).
+        let key_id = self.keys.key_id().to_string();
+        self.ledger.check_forget_key(&key_id)?;
         let pending = self.ledger.pending_forgets()?;
         crate::forget::scrub_staging(self)?;
         let t = Instant::now();

@@ -154,6 +154,20 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
         assert!(q[0]["n"].as_i64().unwrap() >= 1, "re-sent rows are quarantined as consent_withdrawn");
     }
     assert_forgotten(&ws, &who);
+    // A new secret would make the withdrawal list match no one. Neither a
+    // rotation (staging and the linkage zone set aside, every file read
+    // again) nor another forget may run under it.
+    let other = [("BRAID_SECRET", "another secret of 32 bytes or more, not the real one")];
+    let out = ws.braid_env(&["forget", "--partner", &who.partner, "--record-id", "someone-else"], &other);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    for dir in ["staging", "linkage"] {
+        std::fs::remove_dir_all(ws.path().join("var/warehouse").join(dir)).unwrap();
+    }
+    let out = ws.braid_env(&["run", "--no-publish"], &other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("the withdrawal list holds") && stderr.contains("Nothing was read or written"), "{stderr}");
+    assert!(ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE status = 'loaded'")[0]["n"].as_i64().unwrap() > 0);
 }
 
 #[test]
@@ -168,7 +182,7 @@ fn a_forget_cut_off_after_its_withdrawal_list_is_completed_by_the_next_run() {
     let forget_key = ws.keys().key(braid::secret::Purpose::Forget);
     let mut ledger = braid::ledger::Ledger::open(&ws.path().join("var/warehouse/_state")).unwrap();
     for k in &who.keys {
-        ledger.add_forget(&braid::protect::encode::hex_key(&forget_key, k.as_bytes())).unwrap();
+        ledger.add_forget(&braid::protect::encode::hex_key(&forget_key, k.as_bytes()), ws.keys().key_id()).unwrap();
     }
     drop(ledger);
     let status = ws.ok(&["status"], 0);

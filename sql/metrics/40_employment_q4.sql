@@ -6,10 +6,10 @@
 -- bounds: 0..1
 -- dimensions: service_partner, exit_year
 -- max_cells: 8
--- description: WIOA primary indicator. Of the people who exited a program, the share with wages in the fourth quarter after the exit quarter.
+-- description: WIOA primary indicator. Of the people who exited a program, the share with wages in the fourth quarter after the exit quarter. A program year is published once the fourth quarter after its last exit is covered by the wage records (as for employment_q2).
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
-  WHERE exit_qi + 4 <= (SELECT wage_through_qi FROM release_params)
+  WHERE exit_year_last_qi + 4 <= (SELECT wage_through_qi FROM release_params)
 )
 SELECT e.person_key, e.partner AS service_partner, e.exit_year,
        max(CASE WHEN w.wages_cents > 0 THEN 1 ELSE 0 END) AS value

@@ -1,9 +1,13 @@
 -- Model: participation. One row per program enrollment (a staged row with an
 -- entry date).
---   last_service_date: the latest entry, exit, service or test date of the
---     same person at the same partner on or after this entry;
+--   last_service_date: the end of the period of participation the entry
+--     belongs to. A person's activity at a partner (entry, exit, service,
+--     test and milestone dates) falls into periods: a gap of more than 90
+--     days without activity ends one, and the next activity starts another.
+--     The date is the period's last activity;
 --   wioa_exit_date: that date, once 90 days have passed (as of the run) with
---     no service; null while the person is still active;
+--     no service; null while the person is still active. A person who left
+--     and came back has an exit for each period;
 --   excluded: the exit reason is a PIRL 923 exclusion.
 WITH p AS (
   SELECT l.person_key, s.record_key, s.partner, lower(s.program) AS program, lower(s.funding_stream) AS funding_stream,
@@ -13,21 +17,42 @@ WITH p AS (
   WHERE s.entry_date IS NOT NULL AND l.person_key IS NOT NULL
 ),
 activity AS (
-  SELECT l.person_key, x.partner, x.d
+  SELECT DISTINCT l.person_key, x.partner, x.d
   FROM (
     SELECT record_key, partner, entry_date AS d FROM staged WHERE entry_date IS NOT NULL
     UNION ALL SELECT record_key, partner, exit_date FROM staged WHERE exit_date IS NOT NULL
     UNION ALL SELECT record_key, partner, service_date FROM staged WHERE service_date IS NOT NULL
     UNION ALL SELECT record_key, partner, test_date FROM staged WHERE test_date IS NOT NULL
+    -- A milestone is recorded at a contact with the person (a case
+    -- manager's visit): without it, a partner that sends only an intake
+    -- date would have everyone exit on the day they came in.
+    UNION ALL SELECT record_key, partner, milestone_date FROM staged WHERE milestone_date IS NOT NULL
   ) x
   JOIN link_map l ON x.record_key = l.record_key
   WHERE l.person_key IS NOT NULL
 ),
+-- Each activity date with whether it starts a period (the first, or more
+-- than 90 days after the one before), then numbered periods.
+starts AS (
+  SELECT person_key, partner, d,
+         CASE WHEN lag(d) OVER (PARTITION BY person_key, partner ORDER BY d) IS NULL
+                OR d > lag(d) OVER (PARTITION BY person_key, partner ORDER BY d) + INTERVAL '90 days'
+              THEN 1 ELSE 0 END AS starts
+  FROM activity
+),
+periods AS (
+  SELECT person_key, partner, d,
+         sum(starts) OVER (PARTITION BY person_key, partner ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS period
+  FROM starts
+),
+period_end AS (
+  SELECT person_key, partner, period, max(d) AS last_d FROM periods GROUP BY person_key, partner, period
+),
 last AS (
-  SELECT p.record_key, p.partner, p.entry_date, p.program, max(a.d) AS last_service_date
+  SELECT DISTINCT p.record_key, p.partner, p.entry_date, p.program, e.last_d AS last_service_date
   FROM p
-  LEFT JOIN activity a ON a.person_key = p.person_key AND a.partner = p.partner AND a.d >= p.entry_date
-  GROUP BY p.record_key, p.partner, p.entry_date, p.program
+  JOIN periods pd ON pd.person_key = p.person_key AND pd.partner = p.partner AND pd.d = p.entry_date
+  JOIN period_end e ON e.person_key = pd.person_key AND e.partner = pd.partner AND e.period = pd.period
 )
 SELECT p.person_key, p.record_key, p.partner, p.program, p.funding_stream, p.entry_date, p.exit_date,
        l.last_service_date,

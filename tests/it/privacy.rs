@@ -245,6 +245,13 @@ fn one_wage_record_cannot_move_other_peoples_exits_into_a_metric() {
     };
     let before = cells(&ws);
     assert!(before.get(&("all".to_string(), "all".to_string())).is_some_and(|n| *n > 50), "{before:?}");
+    // A program year is published whole or not at all: on 2026-11-15 the
+    // wage records count through 2026Q2, which follows PY2024's exits
+    // (to 2025Q2) two quarters on, and only half of PY2025's.
+    let q2 = ws.ok(&["metrics", "--raw", "--metric", "employment_q2", "--as-of", "2026-11-15"], 0);
+    assert!(q2.contains("\tPY2024\t") && !q2.contains("\tPY2025\t"), "{q2}");
+    let credential = ws.ok(&["metrics", "--raw", "--metric", "credential_attainment", "--as-of", "2026-11-15"], 0);
+    assert!(credential.contains("PY2024\t") && !credential.contains("PY2025\t"), "{credential}");
     // One worker of the 2026Q2 file again, with wages in 2031Q1.
     let dir = ws.path().join("var/demo/inputs/wage_records");
     let q2 = std::fs::read_to_string(dir.join("ui_wages_2026Q2.txt")).unwrap();

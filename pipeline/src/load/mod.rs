@@ -292,3 +292,104 @@ fn conform(b: &RecordBatch, schema: &Arc<Schema>) -> std::result::Result<RecordB
     }
     RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use datafusion::arrow::array::{Array, AsArray, Date32Array, new_null_array};
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// The participation model on staged rows given as (record key,
+    /// partner, entry, service, milestone), every record one person's,
+    /// run as of `as_of`: (entry date, last service date, WIOA exit date).
+    async fn participation(rows: &[(&str, &str, Option<&str>, Option<&str>, Option<&str>)], as_of: &str) -> Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> {
+        let schema = model::staged_schema();
+        let d = |v: Option<&str>| v.map(|s| crate::protect::date32(date(s)));
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "record_key" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                    "partner" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                    "entry_date" => Arc::new(Date32Array::from(rows.iter().map(|r| d(r.2)).collect::<Vec<_>>())),
+                    "service_date" => Arc::new(Date32Array::from(rows.iter().map(|r| d(r.3)).collect::<Vec<_>>())),
+                    "milestone_date" => Arc::new(Date32Array::from(rows.iter().map(|r| d(r.4)).collect::<Vec<_>>())),
+                    _ if f.is_nullable() => new_null_array(f.data_type(), rows.len()),
+                    _ => cast(&(Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "1"))) as ArrayRef), f.data_type()).unwrap(),
+                }
+            })
+            .collect();
+        let ctx = SessionContext::new();
+        let staged = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        ctx.register_table("staged", Arc::new(MemTable::try_new(schema, vec![vec![staged]]).unwrap())).unwrap();
+        let ls = Arc::new(Schema::new(vec![ArrowField::new("record_key", DataType::Utf8, false), ArrowField::new("person_key", DataType::Utf8, true)]));
+        let mut keys: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        keys.dedup();
+        let lm = RecordBatch::try_new(
+            ls.clone(),
+            vec![Arc::new(StringArray::from_iter_values(keys.iter().copied())), Arc::new(StringArray::from_iter_values(keys.iter().map(|_| "p_1")))],
+        )
+        .unwrap();
+        ctx.register_table("link_map", Arc::new(MemTable::try_new(ls, vec![vec![lm]]).unwrap())).unwrap();
+        let rp = ctx.sql(&format!("SELECT CAST('{as_of}' AS DATE) AS as_of")).await.unwrap().collect().await.unwrap();
+        ctx.register_table("run_params", Arc::new(MemTable::try_new(rp[0].schema(), vec![rp]).unwrap())).unwrap();
+        let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/model/participation.sql")).unwrap();
+        let sql = format!("SELECT entry_date, last_service_date, wioa_exit_date FROM ({}) ORDER BY entry_date", sql.trim().trim_end_matches(';'));
+        let mut out = vec![];
+        for b in ctx.sql(&sql).await.unwrap().collect().await.unwrap() {
+            let col = |i: usize| b.column(i).as_primitive::<datafusion::arrow::datatypes::Date32Type>().clone();
+            let (e, l, x) = (col(0), col(1), col(2));
+            for i in 0..b.num_rows() {
+                out.push((e.value_as_date(i).unwrap(), l.value_as_date(i).unwrap(), (!x.is_null(i)).then(|| x.value_as_date(i).unwrap())));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_person_who_leaves_and_comes_back_has_an_exit_for_each_period() {
+        // ESL from September to November 2023, thirteen months without
+        // anything, then again from December 2024.
+        let rows = [
+            ("r1", "school", Some("2023-09-21"), None, None),
+            ("r1", "school", None, Some("2023-11-09"), None),
+            ("r2", "school", Some("2024-12-26"), None, None),
+            ("r2", "school", None, Some("2025-02-20"), None),
+            ("r2", "school", None, Some("2025-04-21"), None),
+        ];
+        let got = participation(&rows, "2026-01-01").await;
+        assert_eq!(
+            got,
+            vec![
+                (date("2023-09-21"), date("2023-11-09"), Some(date("2023-11-09"))),
+                (date("2024-12-26"), date("2025-04-21"), Some(date("2025-04-21"))),
+            ]
+        );
+        // Ninety days apart is one period; ninety-one is two.
+        let rows = [("r1", "school", Some("2024-01-01"), None, None), ("r1", "school", None, Some("2024-03-31"), None), ("r1", "school", None, Some("2024-06-29"), None)];
+        assert_eq!(participation(&rows, "2026-01-01").await[0].1, date("2024-06-29"));
+        let rows = [("r1", "school", Some("2024-01-01"), None, None), ("r1", "school", None, Some("2024-04-01"), None)];
+        assert_eq!(participation(&rows, "2026-01-01").await[0].1, date("2024-01-01"));
+        // Still active: no exit yet.
+        let rows = [("r1", "school", Some("2025-11-01"), None, None)];
+        assert_eq!(participation(&rows, "2026-01-01").await[0].2, None);
+    }
+
+    #[tokio::test]
+    async fn milestones_recorded_later_are_participation() {
+        // A refugee agency sends the intake date and, on the same record,
+        // the date a case manager recorded milestones.
+        let rows = [("r1", "agency", Some("2024-02-01"), None, Some("2024-04-15"))];
+        let got = participation(&rows, "2026-01-01").await;
+        assert_eq!(got, vec![(date("2024-02-01"), date("2024-04-15"), Some(date("2024-04-15")))]);
+        // A milestone recorded long after (a follow-up call) is not the same
+        // period of participation.
+        let rows = [("r1", "agency", Some("2024-02-01"), None, Some("2025-06-15"))];
+        assert_eq!(participation(&rows, "2026-01-01").await[0].1, date("2024-02-01"));
+    }
+}

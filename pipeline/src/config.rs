@@ -109,6 +109,7 @@ impl Config {
             }
         }
         self.privacy.validate().map_err(err)?;
+        self.metrics.validate().map_err(err)?;
         self.publish.validate().map_err(err)?;
         self.linkage.validate().map_err(err)?;
         self.schedule.validate().map_err(err)?;

@@ -268,6 +268,29 @@ fn one_wage_record_cannot_move_other_peoples_exits_into_a_metric() {
     }
 }
 
+/// A release drawn before the wage file of its cut-off quarter is loaded
+/// warns the steward, and `[metrics] wages_through`, a public setting, holds
+/// the cut-off back until it arrives.
+#[test]
+fn a_missing_wage_quarter_is_named_and_a_public_setting_holds_it_back() {
+    let ws = Workspace::demo(200);
+    ws.ok(&["run", "--no-publish", "--as-of", "2026-11-15"], 0);
+    // 2027Q2 counts wages through 2026Q4; the demo's last file is 2026Q2.
+    let out = ws.braid(&["publish", "--as-of", "2027-04-05"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no wage record of 2026Q4 is loaded"), "{stderr}");
+    let q2 = |ws: &Workspace| ws.ok(&["metrics", "--raw", "--metric", "employment_q2", "--as-of", "2027-04-05"], 0);
+    assert!(q2(&ws).contains("\tPY2025\t"), "PY2025 follows its last exits into 2026Q4");
+    let config = std::fs::read_to_string(&ws.config).unwrap();
+    ws.write_config(&config.replace("[metrics]\n", "[metrics]\nwages_through = \"2026Q2\"\n"));
+    assert!(!q2(&ws).contains("\tPY2025\t"), "held back to 2026Q2");
+    ws.write_config(&config.replace("[metrics]\n", "[metrics]\nwages_through = \"2026-06\"\n"));
+    let out = ws.braid(&["metrics"]);
+    assert_eq!(out.status.code(), Some(3), "a setting that is not a quarter is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a quarter like 2026Q2"));
+}
+
 /// A period's release is its latest revision: the nightly run after a
 /// revision re-serves the revision (and `latest` stays on it), and when a
 /// revision was the period's first release, the plain publish does not draw

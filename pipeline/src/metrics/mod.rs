@@ -48,6 +48,11 @@ pub struct MetricsConfig {
     /// noise is calibrated to.
     #[serde(default = "d_wage_lag")]
     pub wage_lag_quarters: u32,
+    /// The last quarter whose wage records are all loaded (`"2026Q2"`), for
+    /// a state that delivers later than `wage_lag_quarters` says: the
+    /// cut-off is the earlier of the two. Public: the steward sets it, and
+    /// a release never reads it from the records.
+    pub wages_through: Option<String>,
 }
 
 fn d_wage_lag() -> u32 {
@@ -60,11 +65,26 @@ fn d_sql() -> String {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { sql_dir: d_sql(), include: None, wage_lag_quarters: d_wage_lag() }
+        MetricsConfig { sql_dir: d_sql(), include: None, wage_lag_quarters: d_wage_lag(), wages_through: None }
     }
 }
 
 impl MetricsConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(q) = &self.wages_through {
+            parse_quarter(q).ok_or_else(|| format!("[metrics] wages_through `{q}` is not a quarter like 2026Q2"))?;
+        }
+        Ok(())
+    }
+
+    /// The last quarter (as `year*4 + q-1`) whose wage records metrics
+    /// count, for a release on `as_of`: the release quarter less
+    /// `wage_lag_quarters`, or `wages_through` if that is earlier.
+    pub fn wage_through_qi(&self, as_of: chrono::NaiveDate) -> i64 {
+        let calendar = quarter_index(as_of) - self.wage_lag_quarters as i64;
+        self.wages_through.as_deref().and_then(parse_quarter).map_or(calendar, |q| q.min(calendar))
+    }
+
     pub fn dir(&self) -> PathBuf {
         crate::config::resolve(&self.sql_dir)
     }
@@ -265,10 +285,22 @@ pub fn quarter_index(d: chrono::NaiveDate) -> i64 {
     d.year() as i64 * 4 + (d.month0() / 3) as i64
 }
 
+/// `2026Q2` as a quarter index (`year*4 + q-1`).
+pub fn parse_quarter(s: &str) -> Option<i64> {
+    let (y, q) = s.trim().split_once(['Q', 'q'])?;
+    let (y, q): (i64, i64) = (y.parse().ok()?, q.parse().ok()?);
+    ((1900..=2200).contains(&y) && (1..=4).contains(&q)).then_some(y * 4 + q - 1)
+}
+
+/// `year*4 + q-1` as `2026Q2`.
+pub fn quarter_label(qi: i64) -> String {
+    format!("{}Q{}", qi.div_euclid(4), qi.rem_euclid(4) + 1)
+}
+
 /// Register the warehouse and staging views for metric SQL, and
 /// `release_params`: one row of public values the metrics may use, the
 /// release date `as_of` and `wage_through_qi`, the last quarter whose wage
-/// records count ([`MetricsConfig::wage_lag_quarters`]).
+/// records count ([`MetricsConfig::wage_through_qi`]).
 pub async fn context(
     wh: &crate::warehouse::Warehouse,
     versions: &BTreeMap<String, i64>,
@@ -287,7 +319,7 @@ pub async fn context(
         schema.clone(),
         vec![
             std::sync::Arc::new(Date32Array::from(vec![crate::protect::date32(as_of)])),
-            std::sync::Arc::new(Int64Array::from(vec![quarter_index(as_of) - cfg.wage_lag_quarters as i64])),
+            std::sync::Arc::new(Int64Array::from(vec![cfg.wage_through_qi(as_of)])),
         ],
     )?;
     ctx.register_table("release_params", std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?))?;

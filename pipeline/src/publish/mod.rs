@@ -475,6 +475,9 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
     let total_weight: f64 = metrics.iter().map(|m| m.weight).sum();
     let ctx = crate::metrics::context(wh, &versions, &cfg.metrics, opts.as_of).await?;
     let order_key = keys.key(Purpose::Forget);
+    if fresh {
+        warn_if_wage_quarter_missing(&ctx, &cfg.metrics, opts.as_of).await?;
+    }
 
     let mut published: Vec<PublishedMetric> = Vec::new();
     let mut pending: Vec<ReleaseRecord> = Vec::new();
@@ -846,6 +849,33 @@ pub fn latest_release(dir: &Path) -> Option<String> {
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
         .and_then(|v| v.get("release_id").and_then(|r| r.as_str()).map(String::from))
+}
+
+
+/// Warn the steward when no wage record of the cut-off quarter is loaded:
+/// the employment metrics would count that quarter's exiters as not
+/// employed, and the release, drawn once, is re-served all period. Only a
+/// warning: what a release counts depends on public values alone, never on
+/// whether a file has arrived (`[metrics] wages_through` is the steward's
+/// public answer).
+async fn warn_if_wage_quarter_missing(ctx: &datafusion::prelude::SessionContext, cfg: &crate::metrics::MetricsConfig, as_of: chrono::NaiveDate) -> Result<()> {
+    let qi = cfg.wage_through_qi(as_of);
+    let sql = format!("SELECT count(*) AS n FROM quarterly_wages WHERE qi = {qi}");
+    let Ok(df) = ctx.sql(&sql).await else { return Ok(()) };
+    let batches = df.collect().await.map_err(|e| Error::Sql { file: "quarterly_wages".into(), message: e.to_string() })?;
+    let n = batches
+        .first()
+        .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0)))
+        .unwrap_or(0);
+    if n == 0 {
+        let q = crate::metrics::quarter_label(qi);
+        tracing::warn!(
+            "no wage record of {q} is loaded, but the employment and earnings metrics count wages through {q} (the release quarter less [metrics] wage_lag_quarters): \
+             exiters whose follow-up quarter is {q} count as not employed in this release. If the wage file for {q} has not arrived, \
+             set [metrics] wages_through to the last quarter that has, and publish with --revise once it is loaded"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

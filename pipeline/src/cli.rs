@@ -183,6 +183,15 @@ pub enum Command {
         #[arg(long)]
         record_id: String,
     },
+    /// Rotate the hashing secret: BRAID_SECRET (or BRAID_SECRET_FILE) is
+    /// the new one, BRAID_PREVIOUS_SECRET (or BRAID_PREVIOUS_SECRET_FILE)
+    /// the old. Reads every partner file again, carries withdrawals and
+    /// person keys over, links and commits (README, "Rotating the secret").
+    Rotate {
+        /// Date to treat as today (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
     /// Run the nightly job on the cron schedule in the configuration.
     Schedule {
         /// Print the next N run times and exit.
@@ -335,7 +344,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             // Commands that change the warehouse run one at a time.
             let changes = matches!(
                 cli.command,
-                Command::Run { .. } | Command::Pull { .. } | Command::Link { action: None, .. } | Command::Publish { .. } | Command::Forget { .. }
+                Command::Run { .. }
+                    | Command::Pull { .. }
+                    | Command::Link { action: None, .. }
+                    | Command::Publish { .. }
+                    | Command::Forget { .. }
+                    | Command::Rotate { .. }
             );
             let _lock = if changes { Some(crate::ledger::StateLock::take(&p.cfg.state_dir())?) } else { None };
             run_command(&cli.command, &mut p).await
@@ -473,6 +487,28 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             let n = crate::forget::forget(p, partner, record_id).await?;
             outln!("{n}");
             Ok(exit::OK)
+        }
+        Command::Rotate { as_of } => {
+            let previous = crate::secret::Keys::load_previous()?
+                .ok_or_else(|| Error::Usage("set BRAID_PREVIOUS_SECRET (or BRAID_PREVIOUS_SECRET_FILE) to the secret being rotated away from".into()))?;
+            let run_id = crate::run::new_run_id();
+            p.ledger.start_run(&run_id)?;
+            let mut t = crate::run::Timings::default();
+            let res = p.rotate(previous, &run_id, *as_of, &mut t).await;
+            let code = res.as_ref().map(|_| 0).unwrap_or_else(|e| e.exit_code());
+            p.ledger.finish_run(&run_id, code, &res.as_ref().map(|(_, s, _)| serde_json::json!({ "rotation": s }).to_string()).unwrap_or_default())?;
+            let (ingest, s, dropped) = res?;
+            print_ingest(&ingest)?;
+            for d in &dropped {
+                outln!("dropped (not at its source, so not protected with the new secret): {d}");
+            }
+            outln!(
+                "rotated to key id {}: every file protected with it, withdrawals and person keys carried over; linked {} records into {} persons; warehouse committed",
+                p.keys.key_id(),
+                s.records,
+                s.persons
+            );
+            Ok(if ingest.rejected() > 0 { exit::REJECTED_INPUT } else { exit::OK })
         }
         Command::Demo { .. } | Command::Docs { .. } | Command::Schedule { .. } => unreachable!("handled before opening the pipeline"),
     }

@@ -213,7 +213,7 @@ pub fn one_file_as(choice: Choice, file: &[u8]) -> Outcome {
             let cells: Vec<String> = rows.iter().flat_map(|r| r.cells.iter().map(str::to_string)).collect();
             let (rows, rejections) = split_duplicates(rows, &mut duplicates, mapper);
             let work = Work { index: 0, rows, rejections };
-            let done = process(work, mapper, &mut protector, &forget, &forget_key, &partner, feed, "fuzz", s.keys.key_id())
+            let done = process(work, mapper, &mut protector, &forget, &forget_key, &partner, feed, "fuzz", s.keys.key_id(), None)
                 .expect("building record batches in memory cannot fail");
             assert_eq!(done.staged.num_rows() as u64, done.loaded, "one staged record per loaded row");
             assert!(done.identity.num_rows() as u64 <= done.loaded, "at most one identity per loaded row");

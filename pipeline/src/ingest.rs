@@ -170,6 +170,27 @@ pub struct Ingest<'a> {
     pub variants: Arc<NameVariants>,
     pub run_id: String,
     pub today: chrono::NaiveDate,
+    /// Set by `braid rotate`: the secret being rotated away from.
+    pub rotation: Option<&'a Rotation>,
+}
+
+/// A rotation of the secret (`braid rotate`). Every file whose staging was
+/// protected with the old secret is read again; each row's record key is
+/// computed under both secrets, so that a withdrawal made with the old one
+/// is found and entered again under the new one, and the old record key
+/// can be followed to the person key it had ([`Warehouse::rekey`]).
+pub struct Rotation {
+    pub previous: Keys,
+    /// Withdrawal-list entries made with the old secret.
+    pub previous_forget: HashSet<String>,
+}
+
+/// What a rotation learned from one file: old record key to new, and the
+/// new entries of withdrawals made with the old secret.
+#[derive(Default)]
+pub(crate) struct Rekeyed {
+    pub(crate) keys: std::collections::BTreeMap<String, String>,
+    pub(crate) withdrawals: std::collections::BTreeSet<String>,
 }
 
 impl Ingest<'_> {
@@ -303,7 +324,11 @@ impl Ingest<'_> {
         let content_hash = blake3::hash(&bytes).to_hex().to_string();
         let prev = ledger.file_by_hash(&p.id, &feed.name, &f.url, &content_hash)?;
         let known_copy = prev.as_ref().is_some_and(|prev| prev.status == "duplicate");
-        if let Some(prev) = prev {
+        // A rotation reads again every loaded file not yet protected with the
+        // new secret (the rotation's record of it is its rekey file).
+        let rotate_this = self.rotation.is_some()
+            && prev.as_ref().is_some_and(|prev| matches!(prev.status.as_str(), "loaded" | "vanished") && !self.warehouse.rekey(&prev.file_id).exists());
+        if let Some(prev) = prev.filter(|_| !rotate_this) {
             let status = match prev.status.as_str() {
                 // Tried again once the feed's configuration changed (the fix
                 // a schema-drift or missing-column message asks for).
@@ -380,6 +405,11 @@ impl Ingest<'_> {
                     report: Some(serde_json::to_string(&staged.report).expect("json")),
                     ..self.file_record(p, feed, f, bytes.len(), &content_hash, "loaded", None)
                 };
+                if self.rotation.is_some() {
+                    write_rekey(self.warehouse, &file_id, &staged.rekeyed.keys)?;
+                    let entries: Vec<String> = staged.rekeyed.withdrawals.iter().cloned().collect();
+                    ledger.add_forgets(&entries, self.keys.key_id())?;
+                }
                 ledger.record_file(&rec)?;
                 let mut o = outcome("loaded", None);
                 o.rows_read = staged.rows_read;
@@ -506,6 +536,7 @@ impl Ingest<'_> {
                 next: 0,
                 sent: 0,
                 pending: std::collections::BTreeMap::new(),
+                rekeyed: Rekeyed::default(),
             });
             // Storage failures are fatal for the run, not a rejection of the
             // partner's file: remember them.
@@ -536,6 +567,8 @@ impl Ingest<'_> {
                         st.report.no_consent += done.no_consent;
                         st.rejections.extend(done.rejections);
                         st.warnings.merge(done.warnings);
+                        st.rekeyed.keys.extend(done.rekeyed.keys);
+                        st.rekeyed.withdrawals.extend(done.rekeyed.withdrawals);
                         if let Err(e) = st.records.as_mut().expect("open").write(&done.staged) {
                             return Err(fatal(st, e));
                         }
@@ -612,6 +645,10 @@ impl Ingest<'_> {
                 for _ in 0..workers {
                     let mut mapper = mapper.clone();
                     let mut protector = Protector::new(self.keys, &p.id, p.consent, self.variants.clone(), self.cfg.linkage.hardening.clone());
+                    if let Some(r) = self.rotation {
+                        protector = protector.with_previous(&r.previous, self.variants.clone(), self.cfg.linkage.hardening.clone());
+                    }
+                    let previous_forget = self.rotation.map(|r| (r.previous.key(Purpose::Forget), &r.previous_forget));
                     let (work_rx, out_tx) = (&work_rx, out_tx.clone());
                     let (key_id, forget_key) = (&key_id, &forget_key);
                     scope.spawn(move || {
@@ -620,7 +657,8 @@ impl Ingest<'_> {
                                 Ok(j) => j,
                                 Err(_) => return,
                             };
-                            let done = process(job, &mut mapper, &mut protector, forget, forget_key, p, feed, file_id, key_id);
+                            let previous_forget = previous_forget.as_ref().map(|(k, l)| (k, *l));
+                            let done = process(job, &mut mapper, &mut protector, forget, forget_key, p, feed, file_id, key_id, previous_forget);
                             if out_tx.send(done).is_err() {
                                 return;
                             }
@@ -706,6 +744,7 @@ impl Ingest<'_> {
                 warnings.push(format!("mapped column(s) not in the file: {}", state.report.absent_columns.join(", ")));
             }
             Ok(StagedFile {
+                rekeyed: state.rekeyed,
                 rows_read: state.rows_read,
                 rows_loaded: state.rows_loaded,
                 rows_quarantined: quarantined,
@@ -715,6 +754,25 @@ impl Ingest<'_> {
             })
         })
     }
+}
+
+/// A file version's record keys under the old secret beside the new ones
+/// (a rotation; see [`Rotation`]).
+fn write_rekey(wh: &Warehouse, file_id: &str, keys: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    let schema = rekey_schema();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(datafusion::arrow::array::StringArray::from_iter_values(keys.keys())) as ArrayRef,
+            Arc::new(datafusion::arrow::array::StringArray::from_iter_values(keys.values())) as ArrayRef,
+        ],
+    )?;
+    crate::warehouse::write_parquet_atomic(&wh.rekey(file_id), &schema, &[batch])
+}
+
+pub fn rekey_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    Arc::new(Schema::new(vec![Field::new("previous_record_key", DataType::Utf8, false), Field::new("record_key", DataType::Utf8, false)]))
 }
 
 /// A column name as the ledger keeps it: a keyed digest of the name,
@@ -850,6 +908,7 @@ pub(crate) struct Done {
     pub(crate) loaded: u64,
     pub(crate) no_consent: u64,
     pub(crate) warnings: crate::map::Warnings,
+    pub(crate) rekeyed: Rekeyed,
 }
 
 /// Map and protect one batch (on a worker thread).
@@ -864,7 +923,9 @@ pub(crate) fn process(
     feed: &FeedConfig,
     file_id: &str,
     key_id: &str,
+    previous_forget: Option<(&[u8; 32], &HashSet<String>)>,
 ) -> Result<Done> {
+    let mut rekeyed = Rekeyed::default();
     let mut rejections = job.rejections;
     let mut batch = crate::protect::BatchBuilder::new(job.rows.len())?;
     let mut no_consent = 0;
@@ -887,7 +948,16 @@ pub(crate) fn process(
                         continue;
                     }
                 };
-                if !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
+                // During a rotation, a withdrawal made with the old secret
+                // is entered again under the new one.
+                let withdrawn_before = match (previous_forget, &pr.previous_record_key) {
+                    (Some((key, list)), Some(old)) => !list.is_empty() && list.contains(&crate::protect::encode::hex_key(key, old.as_bytes())),
+                    _ => false,
+                };
+                if withdrawn_before {
+                    rekeyed.withdrawals.insert(crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes()));
+                }
+                if withdrawn_before || !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
                     rejections.push(Rejection {
                         line: pr.line,
                         column: None,
@@ -899,6 +969,9 @@ pub(crate) fn process(
                     continue;
                 }
                 rejections.extend(set_aside);
+                if let Some(old) = &pr.previous_record_key {
+                    rekeyed.keys.entry(old.clone()).or_insert_with(|| pr.record_key.clone());
+                }
                 if !pr.consent {
                     no_consent += 1;
                 }
@@ -921,6 +994,7 @@ pub(crate) fn process(
         loaded,
         no_consent,
         warnings: mapper.take_warnings(),
+        rekeyed,
     })
 }
 
@@ -942,9 +1016,11 @@ struct FileState {
     next: usize,
     sent: usize,
     pending: std::collections::BTreeMap<usize, Done>,
+    rekeyed: Rekeyed,
 }
 
 struct StagedFile {
+    rekeyed: Rekeyed,
     rows_read: u64,
     rows_loaded: u64,
     rows_quarantined: u64,
@@ -1033,5 +1109,44 @@ mod tests {
         let (shown, hidden) = unmapped_codes(&w);
         assert_eq!(shown, vec![("country_of_origin".into(), "MEX".into(), 5), ("sex".into(), "X".into(), 7)]);
         assert_eq!(hidden, vec![("program".into(), 30, 150), ("race".into(), 1, 40), ("sex".into(), 5, 28)]);
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use std::sync::Arc;
+
+    use crate::map::{Mapper, MappingConfig, Rules};
+    use crate::parse::RawRow;
+    use crate::protect::Protector;
+    use crate::protect::variants::NameVariants;
+    use crate::secret::{Keys, SecretSource};
+
+    /// During a rotation each row also gets its record key under the old
+    /// secret: the one the old secret alone gives, also for a record whose
+    /// key is made from its identity (no partner id).
+    #[test]
+    fn a_rotation_finds_each_rows_old_record_key() {
+        let variants = Arc::new(NameVariants::load(None).unwrap());
+        let old = Keys::from_secret(b"the old secret, 32 bytes or more, for a test", SecretSource::Env).unwrap();
+        let new = Keys::from_secret(b"the new secret, 32 bytes or more, for a test", SecretSource::Env).unwrap();
+        let rules = Rules { min_age: 14, max_age: 100, today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() };
+        for with_id in [true, false] {
+            let mut text = String::from("date_formats = [\"%Y-%m-%d\"]\n[columns]\ngiven_name = \"First\"\nfamily_name = \"Last\"\ndob = \"DOB\"\n");
+            if with_id {
+                text.push_str("record_id = \"ID\"\n");
+            }
+            let cfg: MappingConfig = toml::from_str(&text).unwrap();
+            let headers: Vec<String> = ["ID", "First", "Last", "DOB"].map(String::from).to_vec();
+            let mut mapper = Mapper::new(&cfg, &headers, vec![], rules).unwrap();
+            let row = RawRow { line: 2, cells: csv::StringRecord::from(vec!["A7", "Ana", "Ruiz", "1990-03-24"]), issue: None };
+            let mut protect = |p: &mut Protector| p.protect(mapper.map(&row).unwrap(), mapper.name_order, &mut mapper.recycled).unwrap();
+            let under_old = protect(&mut Protector::new(&old, "school", Default::default(), variants.clone(), Default::default()));
+            let mut rotating = Protector::new(&new, "school", Default::default(), variants.clone(), Default::default()).with_previous(&old, variants.clone(), Default::default());
+            let under_new = protect(&mut rotating);
+            assert_ne!(under_new.record_key, under_old.record_key);
+            assert_eq!(under_new.previous_record_key.as_deref(), Some(under_old.record_key.as_str()), "with id: {with_id}");
+            assert_eq!(under_old.previous_record_key, None);
+        }
     }
 }

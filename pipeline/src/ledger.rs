@@ -85,6 +85,12 @@ const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE forget ADD COLUMN key_id TEXT
     "#,
+    // version 5: withdrawals of a secret rotated away from (`braid
+    // rotate`), once every file has been read again and each withdrawal it
+    // met entered under the new secret. Kept, never checked again.
+    r#"
+    ALTER TABLE forget ADD COLUMN retired_at TEXT
+    "#,
 ];
 
 /// An ingested (or rejected) version of a partner file.
@@ -571,7 +577,7 @@ impl Ledger {
         let path = self.path.clone();
         let mut stmt = self
             .conn
-            .prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 GROUP BY key_id ORDER BY key_id")
+            .prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 AND retired_at IS NULL GROUP BY key_id ORDER BY key_id")
             .map_err(|e| err(&path, e))?;
         let other: Vec<(String, i64)> = stmt
             .query_map(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -586,12 +592,43 @@ impl Ledger {
         Err(Error::Secret(format!(
             "the withdrawal list holds {n} entr{} hashed with key id {}, and the secret given now has key id {key_id}: \
              under it they match no one, and the people who withdrew consent would be loaded again. Nothing was read or \
-             written. Use the secret with key id {}; braid cannot yet carry a withdrawal list to a new secret \
+             written. Use the secret with key id {}, or rotate to the new one with `braid rotate` \
              (README, \"Rotating the secret\")",
             if n == 1 { "y" } else { "ies" },
             ids.join(", "),
             ids.join(" or ")
         )))
+    }
+
+    /// Withdrawal-list entries made with one secret, not retired.
+    pub fn forget_entries_of(&self, key_id: &str) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT entry FROM forget WHERE key_id = ?1 AND retired_at IS NULL").map_err(|e| self.e(e))?;
+        let rows = stmt.query_map(params![key_id], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.e(e))
+    }
+
+    /// The key ids of the withdrawal list's entries, not retired.
+    pub fn forget_key_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT DISTINCT key_id FROM forget WHERE key_id IS NOT NULL AND retired_at IS NULL").map_err(|e| self.e(e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.e(e))
+    }
+
+    /// Retire the entries of a secret rotated away from (see migration 5).
+    pub fn retire_forgets(&mut self, key_id: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE forget SET retired_at = ?2 WHERE key_id = ?1 AND retired_at IS NULL", params![key_id, now()])
+            .map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// Set a file version's status and message (a rotation supersedes the
+    /// versions it cannot read again).
+    pub fn set_file_status(&mut self, file_id: &str, status: &str, message: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE files SET status = ?2, message = ?3 WHERE file_id = ?1", params![file_id, status, message])
+            .map_err(|e| self.e(e))?;
+        Ok(())
     }
 
     /// Give entries recorded before key ids were the key id of the secret

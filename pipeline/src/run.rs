@@ -119,7 +119,7 @@ impl Pipeline {
                 return Err(Error::Secret(format!(
                     "the warehouse was protected with key {was} but the secret given now has key id {}: check BRAID_SECRET, \
                      BRAID_SECRET_FILE or the key file; nothing was read or written. To change the secret on purpose, \
-                     follow README: key rotation",
+                     run `braid rotate` (README: Rotating the secret)",
                     self.keys.key_id()
                 )));
             }
@@ -142,6 +142,7 @@ impl Pipeline {
             variants: self.variants.clone(),
             run_id: run_id.to_string(),
             today: Self::today(as_of),
+            rotation: None,
         };
         ingest.run(&mut self.ledger, partner).await
     }
@@ -239,7 +240,7 @@ impl Pipeline {
                 if key_id.value(i) != key_id_now {
                     return Err(Error::Secret(format!(
                         "the linkage zone holds encodings made with key {} but the current key is {}; \
-                         after rotating the secret, re-protect from the source extracts (README: key rotation)",
+                         to change the secret, run `braid rotate` (README: Rotating the secret)",
                         key_id.value(i),
                         key_id_now
                     )));
@@ -319,7 +320,15 @@ impl Pipeline {
         let t = Instant::now();
         let input = self.link_input()?;
         tracing::debug!(observations = input.observations.len(), secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), "link input read");
-        let previous = self.previous_keys().await?;
+        let mut previous = self.previous_keys().await?;
+        // After a rotation of the secret, the committed link table knows the
+        // records by their old keys: follow them to the new ones.
+        let rekeyed = self.rekeyed()?;
+        for (old, new) in &rekeyed {
+            if let Some(pk) = previous.get(old).cloned() {
+                previous.entry(new.clone()).or_insert(pk);
+            }
+        }
         tracing::debug!(secs = t.elapsed().as_secs_f32(), "link: previous person keys read");
         let out = crate::link::link(&input, &previous, &self.cfg.linkage);
         tracing::debug!(secs = t.elapsed().as_secs_f32(), "link: linked, input not yet freed");
@@ -347,13 +356,122 @@ impl Pipeline {
         self.ledger.commit_run(run_id, &serde_json::to_string(&versions).expect("json"), &digest)?;
         timings.add("load", t);
         let t = Instant::now();
-        self.hygiene(!pending.is_empty()).await?;
+        // Old table versions hold record keys of a secret rotated away from:
+        // they go with the rotation's key maps.
+        self.hygiene(!pending.is_empty() || !rekeyed.is_empty()).await?;
+        if !rekeyed.is_empty() {
+            let dir = self.wh.rekey_dir();
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::storage(dir.display(), e))?;
+        }
         timings.add("vacuum", t);
         if !pending.is_empty() {
             self.ledger.mark_forgets_applied(&pending)?;
             tracing::info!(entries = pending.len(), "consent withdrawal applied: staging rewritten, warehouse re-committed, old versions vacuumed");
         }
         Ok(out.stats)
+    }
+
+    /// Old record key to new, from a rotation of the secret not yet
+    /// committed ([`crate::ingest::Rotation`]); empty otherwise.
+    fn rekeyed(&self) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        let dir = self.wh.rekey_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
+        for e in entries {
+            let path = e.map_err(|e| Error::storage(dir.display(), e))?.path();
+            if path.extension().is_none_or(|x| x != "parquet") {
+                continue;
+            }
+            for b in read_columns(&path, &["previous_record_key", "record_key"])? {
+                let old = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let new = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+                for i in 0..b.num_rows() {
+                    out.insert(old.value(i).to_string(), new.value(i).to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rotate to the secret in use from `previous` (`braid rotate`): read
+    /// every partner file again, protect it with the new secret, enter the
+    /// old secret's withdrawals again under the new one and carry person
+    /// keys over, then link and commit. Resumable: a file already protected
+    /// with the new secret is not read again.
+    pub async fn rotate(&mut self, previous: Keys, run_id: &str, as_of: Option<NaiveDate>, timings: &mut Timings) -> Result<(IngestSummary, LinkStats, Vec<String>)> {
+        let (old, new) = (previous.key_id().to_string(), self.keys.key_id().to_string());
+        if old == new {
+            return Err(Error::Usage(format!("BRAID_PREVIOUS_SECRET is the secret in use (key id {new}): nothing to rotate")));
+        }
+        // Staging may hold the old key or, resumed, the new one: no other.
+        for f in self.ledger.active_files()? {
+            let path = self.wh.identity(&f.file_id);
+            if !path.exists() {
+                continue;
+            }
+            if let Some(b) = read_columns(&path, &["key_id"])?.into_iter().find(|b| b.num_rows() > 0) {
+                let was = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8").value(0).to_string();
+                if was != old && was != new {
+                    return Err(Error::Secret(format!(
+                        "the warehouse was protected with key {was}, not the previous secret's {old}: check BRAID_PREVIOUS_SECRET; nothing was read or written"
+                    )));
+                }
+            }
+        }
+        if !self.ledger.pending_forgets()?.is_empty() {
+            return Err(Error::Usage("a consent withdrawal is unfinished: complete it with the old secret (`braid run`) before rotating; nothing was read or written".into()));
+        }
+        self.ledger.stamp_forget_key(&old)?;
+        if let Some(other) = self.ledger.forget_key_ids()?.into_iter().find(|k| *k != old && *k != new) {
+            return Err(Error::Secret(format!(
+                "the withdrawal list holds entries hashed with key id {other}, neither the previous secret's ({old}) nor this one's ({new}); nothing was read or written"
+            )));
+        }
+        let t = Instant::now();
+        self.tidy_staging()?;
+        let rotation = crate::ingest::Rotation { previous_forget: self.ledger.forget_entries_of(&old)?, previous };
+        let ingest = Ingest {
+            cfg: &self.cfg,
+            keys: &self.keys,
+            warehouse: &self.wh,
+            variants: self.variants.clone(),
+            run_id: run_id.to_string(),
+            today: Self::today(as_of),
+            rotation: Some(&rotation),
+        };
+        let summary = ingest.run(&mut self.ledger, None).await?;
+        timings.add("ingest", t);
+        // Every file with rows must now be protected with the new secret. A
+        // file no longer at its source cannot be read again: its rows go
+        // (said, by file). One that is there but failed to read stops the
+        // rotation before anything is committed; running it again goes on.
+        let mut dropped = Vec::new();
+        let mut unread = Vec::new();
+        for f in self.ledger.active_files()? {
+            if f.status == "duplicate" || self.wh.rekey(&f.file_id).exists() {
+                continue;
+            }
+            let configured = self.cfg.partners.iter().any(|p| p.id == f.partner && p.feeds.iter().any(|x| x.name == f.feed));
+            if f.status == "vanished" || !configured {
+                self.ledger.set_file_status(&f.file_id, "superseded", "not at its source when the secret was rotated: its rows could not be protected with the new secret and were dropped")?;
+                dropped.push(format!("{} {}", f.partner, f.url));
+            } else {
+                unread.push(format!("{} {}", f.partner, f.url));
+            }
+        }
+        if !unread.is_empty() {
+            return Err(Error::Usage(format!(
+                "the rotation is not finished: {} file(s) could not be read again ({}); nothing was committed. Run `braid rotate` again once their sources can be read",
+                unread.len(),
+                unread.join(", ")
+            )));
+        }
+        // Each withdrawal of the old secret that a file held is now on the
+        // list under the new one.
+        self.ledger.retire_forgets(&old)?;
+        self.tidy_staging()?;
+        let stats = self.link_and_load(run_id, as_of, None, timings).await?;
+        Ok((summary, stats, dropped))
     }
 
     /// Vacuum old table versions (all of them but the current one when

@@ -120,6 +120,26 @@ impl Keys {
         ))
     }
 
+    /// The secret being rotated away from (`braid rotate`), from
+    /// `BRAID_PREVIOUS_SECRET` or `BRAID_PREVIOUS_SECRET_FILE`; `None` when
+    /// neither is set.
+    pub fn load_previous() -> Result<Option<Keys>> {
+        for var in ["BRAID_PREVIOUS_SECRET", "BRAID_PREVIOUS_SECRET_FILE"] {
+            if std::env::var_os(var).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+                return Err(Error::Secret(format!("{var} is set but empty")));
+            }
+        }
+        if let Ok(s) = std::env::var("BRAID_PREVIOUS_SECRET") {
+            return Keys::from_secret(s.trim().as_bytes(), SecretSource::Env).map(Some);
+        }
+        if let Ok(p) = std::env::var("BRAID_PREVIOUS_SECRET_FILE") {
+            let path = PathBuf::from(p);
+            let bytes = read_key_file(&path)?;
+            return Keys::from_secret(&bytes, SecretSource::EnvFile(path)).map(Some);
+        }
+        Ok(None)
+    }
+
     /// Build keys from secret bytes. The secret must be at least 32 bytes.
     pub fn from_secret(secret: &[u8], source: SecretSource) -> Result<Keys> {
         if secret.len() < MIN_SECRET_BYTES {

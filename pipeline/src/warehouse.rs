@@ -62,6 +62,15 @@ impl Warehouse {
     pub fn identity(&self, file_id: &str) -> PathBuf {
         self.root.join("linkage/identity").join(format!("{file_id}.parquet"))
     }
+    /// During a rotation of the secret: the record keys of a file version
+    /// under the old secret beside the new ones (`braid rotate`), so that
+    /// people keep their person keys. Removed once the rotation commits.
+    pub fn rekey(&self, file_id: &str) -> PathBuf {
+        self.rekey_dir().join(format!("{file_id}.parquet"))
+    }
+    pub fn rekey_dir(&self) -> PathBuf {
+        self.root.join("linkage/rekey")
+    }
     /// A file version's three staged files: records, identities, quarantine.
     pub fn staged_files(&self, file_id: &str) -> [PathBuf; 3] {
         [self.staged_records(file_id), self.identity(file_id), self.staged_quarantine(file_id)]

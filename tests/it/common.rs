@@ -49,6 +49,7 @@ impl Workspace {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
         cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
         cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
+        cmd.env_remove("BRAID_PREVIOUS_SECRET").env_remove("BRAID_PREVIOUS_SECRET_FILE");
         for (k, v) in env {
             cmd.env(k, v);
         }

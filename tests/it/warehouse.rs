@@ -170,6 +170,67 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
     assert!(ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE status = 'loaded'")[0]["n"].as_i64().unwrap() > 0);
 }
 
+/// `braid rotate` reads every file again under the new secret: a person
+/// who withdrew stays out (their rows come back from the partner's files and
+/// are quarantined), people keep their person keys, and the old secret is
+/// refused afterwards.
+#[test]
+fn rotating_the_secret_keeps_withdrawals_and_person_keys() {
+    let ws = Workspace::demo(300);
+    ws.ok(&["run", "--no-publish"], 0);
+    let who = a_person_at_two_partners(&ws);
+    ws.ok(&["forget", "--partner", &who.partner, "--record-id", &who.id], 0);
+    let persons = |ws: &Workspace| -> HashSet<String> {
+        ws.sql("SELECT DISTINCT person_key FROM link WHERE person_key IS NOT NULL").iter().map(|r| r["person_key"].as_str().unwrap().to_string()).collect()
+    };
+    // A file gone from its source keeps its rows until a rotation, which
+    // cannot protect it again.
+    std::fs::remove_file(ws.path().join("var/demo/inputs/wage_records/ui_wages_2024Q4.txt")).unwrap();
+    ws.ok(&["run", "--no-publish"], 0);
+    let before = persons(&ws);
+    let records = ws.sql("SELECT count(*) AS n FROM link")[0]["n"].as_i64().unwrap();
+    const NEW: &str = "the rotated secret, 32 bytes or more, for tests only";
+    let new = [("BRAID_SECRET", NEW), ("BRAID_PREVIOUS_SECRET", crate::common::TEST_SECRET)];
+    // Without the old secret there is nothing to rotate from.
+    let out = ws.braid_env(&["rotate"], &new[..1]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ws.braid_env(&["rotate"], &new);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("rotated to key id"), "{stdout}");
+    assert!(stdout.contains("dropped (not at its source") && stdout.contains("ui_wages_2024Q4.txt"), "{stdout}");
+    // Every record is back, less the withdrawn person's and any only the
+    // vanished file had; their rows were read again and refused.
+    let now = ws.sql("SELECT count(*) AS n FROM link")[0]["n"].as_i64().unwrap();
+    assert!(now <= records && now * 100 >= records * 95, "{now} of {records} records");
+    assert!(ws.sql("SELECT count(*) AS n FROM quarantine WHERE reason = 'consent_withdrawn'")[0]["n"].as_i64().unwrap() >= 1);
+    let new_keys = braid::secret::Keys::from_secret(NEW.as_bytes(), braid::secret::SecretSource::Env).unwrap();
+    let old_keys = ws.keys();
+    let truth = std::fs::read_to_string(ws.path().join("var/demo/truth.csv")).unwrap();
+    let theirs: Vec<String> = truth
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| who.keys.contains(&braid::protect::record_key(&old_keys, f[0], f[1])))
+        .map(|f| braid::protect::record_key(&new_keys, f[0], f[1]))
+        .collect();
+    assert_eq!(theirs.len(), who.keys.len());
+    let list = theirs.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",");
+    assert!(ws.sql(&format!("SELECT * FROM link WHERE record_key IN ({list})")).is_empty(), "the withdrawn person is back");
+    // People keep their keys (a re-fit may still split or merge a few).
+    let after = persons(&ws);
+    let kept = before.intersection(&after).count();
+    assert!(kept * 100 >= before.len() * 98, "{kept} of {} person keys kept", before.len());
+    // The nightly run goes on under the new secret, and nothing of the
+    // rotation's key maps is left.
+    let out = ws.braid_env(&["run", "--no-publish"], &new[..1]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!ws.path().join("var/warehouse/linkage/rekey").exists());
+    // The old secret is refused now.
+    let out = ws.braid(&["run", "--no-publish"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn a_forget_cut_off_after_its_withdrawal_list_is_completed_by_the_next_run() {
     let ws = Workspace::demo(300);

@@ -62,6 +62,9 @@ pub struct Protected {
     /// Tokens and encodings ([`Identity::to_bytes`]); None without consent
     /// or without identifiers.
     pub identity: Option<Vec<u8>>,
+    /// The record key under the secret being rotated away from (`braid
+    /// rotate` only).
+    pub previous_record_key: Option<String>,
 }
 
 /// Protects the rows of one partner feed.
@@ -71,6 +74,8 @@ pub struct Protector {
     encoder: Encoder,
     record_key: [u8; 32],
     employer_key: [u8; 32],
+    /// During a rotation: the encoder and record-key key of the old secret.
+    previous: Option<(Encoder, [u8; 32])>,
 }
 
 impl Protector {
@@ -81,7 +86,15 @@ impl Protector {
             encoder: Encoder::new(keys, variants, hardening),
             record_key: keys.key(crate::secret::Purpose::RecordKey),
             employer_key: keys.key(crate::secret::Purpose::EmployerKey),
+            previous: None,
         }
+    }
+
+    /// Also compute each row's record key under the secret being rotated
+    /// away from ([`Protected::previous_record_key`]).
+    pub fn with_previous(mut self, previous: &Keys, variants: Arc<variants::NameVariants>, hardening: Hardening) -> Self {
+        self.previous = Some((Encoder::new(previous, variants, hardening), previous.key(crate::secret::Purpose::RecordKey)));
+        self
     }
 
     /// The identifiers' buffers go to `recycled` (see [`Recycled`]).
@@ -122,6 +135,15 @@ impl Protector {
             // record, and its people one person.
             None => return Err(NoIdentity { line: row.line }),
         };
+        let partner = &self.partner;
+        let previous_record_key = self.previous.as_mut().map(|(encoder, key)| match text(Field::RecordId) {
+            Some(id) => encode::record_key_with(key, partner, id),
+            None => {
+                let mut old = Vec::new();
+                encoder.encode_bytes(&raw, &mut old);
+                encode::record_key_with(key, partner, &format!("identity:{}", hex(&old)))
+            }
+        });
         let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| d[..3].iter().map(|b| *b as char).collect());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
         let mut values = row.values;
@@ -140,6 +162,7 @@ impl Protector {
             employer_key,
             values,
             identity: (consent && not_empty).then_some(identity),
+            previous_record_key,
         })
     }
 }
@@ -366,6 +389,7 @@ mod tests {
             employer_key: None,
             values: vec![Value::Null; Field::ALL.len()],
             identity: Some(Identity { phone, ..Default::default() }.to_bytes()),
+            previous_record_key: None,
         }
     }
 

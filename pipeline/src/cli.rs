@@ -191,6 +191,11 @@ pub enum Command {
         /// Date to treat as today (default: today).
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// Finish although some withdrawals of the old secret matched no row
+        /// of the sources (enter them again with `braid forget` first: a
+        /// dropped one no longer refuses the person's rows).
+        #[arg(long)]
+        drop_unmatched: bool,
     },
     /// Run the nightly job on the cron schedule in the configuration.
     Schedule {
@@ -488,13 +493,13 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             outln!("{n}");
             Ok(exit::OK)
         }
-        Command::Rotate { as_of } => {
+        Command::Rotate { as_of, drop_unmatched } => {
             let previous = crate::secret::Keys::load_previous()?
                 .ok_or_else(|| Error::Usage("set BRAID_PREVIOUS_SECRET (or BRAID_PREVIOUS_SECRET_FILE) to the secret being rotated away from".into()))?;
             let run_id = crate::run::new_run_id();
             p.ledger.start_run(&run_id)?;
             let mut t = crate::run::Timings::default();
-            let res = p.rotate(previous, &run_id, *as_of, &mut t).await;
+            let res = p.rotate(previous, &run_id, *as_of, *drop_unmatched, &mut t).await;
             let code = res.as_ref().map(|_| 0).unwrap_or_else(|e| e.exit_code());
             p.ledger.finish_run(&run_id, code, &res.as_ref().map(|(_, s, _)| serde_json::json!({ "rotation": s }).to_string()).unwrap_or_default())?;
             let (ingest, s, dropped) = res?;

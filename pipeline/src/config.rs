@@ -197,6 +197,10 @@ mod tests {
         let e = Config::parse(&with("delimiter = \"|\"\nescape = \"|\""), "x.toml").unwrap_err().to_string();
         assert!(e.contains("format.escape and format.delimiter must be different"), "{e}");
         Config::parse(&with("delimiter = \";\"\nquote = \"'\"\nescape = \"\\\\\""), "x.toml").expect("distinct characters are fine");
+        // A .psv feed's delimiter is the pipe, configured or not.
+        let psv = DEMO_CONFIG.replacen("glob = \"students_*.csv\"", "glob = \"students_*.psv\"", 1);
+        let e = Config::parse(&psv.replacen("type = \"csv\"\n", "type = \"csv\"\nquote = \"|\"\n", 1), "x.toml").unwrap_err().to_string();
+        assert!(e.contains("format.quote and format.delimiter must be different"), "{e}");
     }
 
     #[test]

@@ -37,9 +37,21 @@ use crate::secret::Purpose;
 use crate::warehouse::{read_parquet, write_parquet_atomic};
 
 pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<String> {
-    // Entries under two secrets would leave the old ones matching no one.
     let key_id = p.keys.key_id().to_string();
-    p.ledger.check_forget_key(&key_id)?;
+    let rotating = p.ledger.rotation_in_progress()?;
+    match &rotating {
+        // During a rotation of the secret a withdrawal is entered under the
+        // new secret (below), and the rotation applies it.
+        Some((_, new)) if *new != key_id => {
+            return Err(Error::Secret(format!(
+                "a rotation of the secret to key id {new} is in progress: enter withdrawals with the new secret; nothing was written"
+            )));
+        }
+        Some(_) => {}
+        // Staging and the withdrawal list must both be of this secret: under
+        // another, the id would match no one and the person would stay.
+        None => p.check_key()?,
+    }
     // A partner removed from the configuration whose files are still
     // loaded can be named too: its people must be forgettable.
     let loaded_partner = p.ledger.active_files()?.iter().any(|f| f.partner == partner);
@@ -51,6 +63,16 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
         return Err(Error::Usage("--record-id is empty: name the partner's record id of the person".into()));
     }
     let key = crate::protect::record_key(&p.keys, partner, record_id);
+    if rotating.is_some() {
+        let forget_key = p.keys.key(Purpose::Forget);
+        p.ledger.add_forgets(&[crate::protect::encode::hex_key(&forget_key, key.as_bytes())], &key_id)?;
+        return Ok(
+            "entered under the new secret; the rotation in progress refuses the record's rows when it reads the partner's files. \
+             Only this record is entered now: once the rotation is finished, run this forget again to remove the person's records \
+             at other partners"
+                .into(),
+        );
+    }
     let previous = p.previous_keys().await?;
     let mut keys: HashSet<String> = HashSet::new();
     keys.insert(key.clone());

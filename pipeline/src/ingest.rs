@@ -191,6 +191,8 @@ pub struct Rotation {
 pub(crate) struct Rekeyed {
     pub(crate) keys: std::collections::BTreeMap<String, String>,
     pub(crate) withdrawals: std::collections::BTreeSet<String>,
+    /// The old secret's entries those withdrawals replace.
+    pub(crate) replaced: std::collections::BTreeSet<String>,
 }
 
 impl Ingest<'_> {
@@ -327,7 +329,9 @@ impl Ingest<'_> {
         // A rotation reads again every loaded file not yet protected with the
         // new secret (the rotation's record of it is its rekey file).
         let rotate_this = self.rotation.is_some()
-            && prev.as_ref().is_some_and(|prev| matches!(prev.status.as_str(), "loaded" | "vanished") && !self.warehouse.rekey(&prev.file_id).exists());
+            && prev.as_ref().is_some_and(|prev| {
+                matches!(prev.status.as_str(), "loaded" | "vanished") && !self.warehouse.rekey(self.keys.key_id(), &prev.file_id).exists()
+            });
         if let Some(prev) = prev.filter(|_| !rotate_this) {
             let status = match prev.status.as_str() {
                 // Tried again once the feed's configuration changed (the fix
@@ -363,7 +367,9 @@ impl Ingest<'_> {
             return Ok(outcome("duplicate", Some(message)));
         }
         tracing::info!(partner = %p.id, feed = %feed.name, url = %f.url, "ingesting");
-        let previous_headers = ledger.last_headers(&p.id, &feed.name)?;
+        // Column digests made with the old secret compare with nothing
+        // during a rotation: drift is checked again from the next file.
+        let previous_headers = if self.rotation.is_some() { None } else { ledger.last_headers(&p.id, &feed.name)? };
         // A bug that panics on one file (in braid or a reader it uses) must
         // not stop the other files and partners. Such a file is not recorded
         // as rejected, so the next run tries it again.
@@ -405,18 +411,31 @@ impl Ingest<'_> {
                     report: Some(serde_json::to_string(&staged.report).expect("json")),
                     ..self.file_record(p, feed, f, bytes.len(), &content_hash, "loaded", None)
                 };
+                // A rotation carries the withdrawals first and marks the file
+                // done (its key map) last, so a rotation stopped in between
+                // reads the file again.
                 if self.rotation.is_some() {
-                    write_rekey(self.warehouse, &file_id, &staged.rekeyed.keys)?;
-                    let entries: Vec<String> = staged.rekeyed.withdrawals.iter().cloned().collect();
-                    ledger.add_forgets(&entries, self.keys.key_id())?;
+                    let new: Vec<String> = staged.rekeyed.withdrawals.iter().cloned().collect();
+                    let old: Vec<String> = staged.rekeyed.replaced.iter().cloned().collect();
+                    ledger.carry_forgets(&new, self.keys.key_id(), &old)?;
                 }
                 ledger.record_file(&rec)?;
+                if self.rotation.is_some() {
+                    write_rekey(self.warehouse, self.keys.key_id(), &file_id, &staged.rekeyed.keys)?;
+                }
                 let mut o = outcome("loaded", None);
                 o.rows_read = staged.rows_read;
                 o.rows_loaded = staged.rows_loaded;
                 o.rows_quarantined = staged.rows_quarantined;
                 o.warnings = staged.warnings;
                 Ok(o)
+            }
+            Err(Staging::File(fe, _)) if rotate_this => {
+                // The loaded version stays as it is (it cannot be protected
+                // with the new secret now): the rotation stops before it
+                // commits, and says which file.
+                tracing::warn!(partner = %p.id, url = %f.url, code = fe.code, "file rejected when read again for the rotation: {}", fe.message);
+                Ok(outcome("rejected", Some(format!("{}: {} (read again for the rotation; the version loaded before stays)", fe.code, fe.message))))
             }
             Err(Staging::File(fe, headers)) => {
                 tracing::warn!(partner = %p.id, url = %f.url, code = fe.code, "file rejected: {}", fe.message);
@@ -569,6 +588,7 @@ impl Ingest<'_> {
                         st.warnings.merge(done.warnings);
                         st.rekeyed.keys.extend(done.rekeyed.keys);
                         st.rekeyed.withdrawals.extend(done.rekeyed.withdrawals);
+                        st.rekeyed.replaced.extend(done.rekeyed.replaced);
                         if let Err(e) = st.records.as_mut().expect("open").write(&done.staged) {
                             return Err(fatal(st, e));
                         }
@@ -758,7 +778,7 @@ impl Ingest<'_> {
 
 /// A file version's record keys under the old secret beside the new ones
 /// (a rotation; see [`Rotation`]).
-fn write_rekey(wh: &Warehouse, file_id: &str, keys: &std::collections::BTreeMap<String, String>) -> Result<()> {
+fn write_rekey(wh: &Warehouse, key_id: &str, file_id: &str, keys: &std::collections::BTreeMap<String, String>) -> Result<()> {
     let schema = rekey_schema();
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -767,7 +787,11 @@ fn write_rekey(wh: &Warehouse, file_id: &str, keys: &std::collections::BTreeMap<
             Arc::new(datafusion::arrow::array::StringArray::from_iter_values(keys.values())) as ArrayRef,
         ],
     )?;
-    crate::warehouse::write_parquet_atomic(&wh.rekey(file_id), &schema, &[batch])
+    let path = wh.rekey(key_id, file_id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))?;
+    }
+    crate::warehouse::write_parquet_atomic(&path, &schema, &[batch])
 }
 
 pub fn rekey_schema() -> datafusion::arrow::datatypes::SchemaRef {
@@ -951,7 +975,14 @@ pub(crate) fn process(
                 // During a rotation, a withdrawal made with the old secret
                 // is entered again under the new one.
                 let withdrawn_before = match (previous_forget, &pr.previous_record_key) {
-                    (Some((key, list)), Some(old)) => !list.is_empty() && list.contains(&crate::protect::encode::hex_key(key, old.as_bytes())),
+                    (Some((key, list)), Some(old)) if !list.is_empty() => {
+                        let entry = crate::protect::encode::hex_key(key, old.as_bytes());
+                        let hit = list.contains(&entry);
+                        if hit {
+                            rekeyed.replaced.insert(entry);
+                        }
+                        hit
+                    }
                     _ => false,
                 };
                 if withdrawn_before {

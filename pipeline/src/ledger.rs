@@ -85,11 +85,18 @@ const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE forget ADD COLUMN key_id TEXT
     "#,
-    // version 5: withdrawals of a secret rotated away from (`braid
-    // rotate`), once every file has been read again and each withdrawal it
-    // met entered under the new secret. Kept, never checked again.
+    // version 5: rotations of the secret (`braid rotate`). One without
+    // `finished_at` is in progress: only `braid rotate` (and `braid forget`
+    // under the new secret) may run until it is finished.
     r#"
-    ALTER TABLE forget ADD COLUMN retired_at TEXT
+    CREATE TABLE rotation (
+        old_key_id TEXT NOT NULL,
+        new_key_id TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        withdrawals_carried INTEGER NOT NULL DEFAULT 0,
+        withdrawals_dropped INTEGER NOT NULL DEFAULT 0
+    )
     "#,
 ];
 
@@ -574,10 +581,16 @@ impl Ledger {
     /// (README, "Rotating the secret"). Entries recorded before key ids
     /// were are not checked until [`Ledger::stamp_forget_key`] gives them one.
     pub fn check_forget_key(&self, key_id: &str) -> Result<()> {
+        if let Some((old, new)) = self.rotation_in_progress()? {
+            return Err(Error::Secret(format!(
+                "a rotation of the secret from key id {old} to {new} is in progress: finish it with `braid rotate` \
+                 (README, \"Rotating the secret\"); nothing was read or written"
+            )));
+        }
         let path = self.path.clone();
         let mut stmt = self
             .conn
-            .prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 AND retired_at IS NULL GROUP BY key_id ORDER BY key_id")
+            .prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 GROUP BY key_id ORDER BY key_id")
             .map_err(|e| err(&path, e))?;
         let other: Vec<(String, i64)> = stmt
             .query_map(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -600,24 +613,76 @@ impl Ledger {
         )))
     }
 
-    /// Withdrawal-list entries made with one secret, not retired.
+    /// Withdrawal-list entries made with one secret.
     pub fn forget_entries_of(&self, key_id: &str) -> Result<std::collections::HashSet<String>> {
-        let mut stmt = self.conn.prepare("SELECT entry FROM forget WHERE key_id = ?1 AND retired_at IS NULL").map_err(|e| self.e(e))?;
+        let mut stmt = self.conn.prepare("SELECT entry FROM forget WHERE key_id = ?1").map_err(|e| self.e(e))?;
         let rows = stmt.query_map(params![key_id], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.e(e))
     }
 
-    /// The key ids of the withdrawal list's entries, not retired.
+    /// Pending withdrawals made with one secret.
+    pub fn pending_forgets_of(&self, key_id: &str) -> Result<usize> {
+        self.conn
+            .query_row("SELECT count(*) FROM forget WHERE key_id = ?1 AND applied_at IS NULL", params![key_id], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| self.e(e))
+    }
+
+    /// The key ids of the withdrawal list's entries.
     pub fn forget_key_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT key_id FROM forget WHERE key_id IS NOT NULL AND retired_at IS NULL").map_err(|e| self.e(e))?;
+        let mut stmt = self.conn.prepare("SELECT DISTINCT key_id FROM forget WHERE key_id IS NOT NULL").map_err(|e| self.e(e))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.e(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.e(e))
     }
 
-    /// Retire the entries of a secret rotated away from (see migration 5).
-    pub fn retire_forgets(&mut self, key_id: &str) -> Result<()> {
+    /// During a rotation: enter withdrawals under the new secret and drop
+    /// the old secret's entries they replace, in one transaction (no old
+    /// secret's hash is kept once it is carried over).
+    pub fn carry_forgets(&mut self, new_entries: &[String], new_key_id: &str, old_entries: &[String]) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
+        for entry in new_entries {
+            tx.execute(
+                "INSERT INTO forget (entry, added_at, applied_at, key_id) VALUES (?1, ?2, NULL, ?3) \
+                 ON CONFLICT(entry) DO UPDATE SET applied_at = NULL, key_id = ?3",
+                params![entry, now(), new_key_id],
+            )
+            .map_err(|e| err(&path, e))?;
+        }
+        for entry in old_entries {
+            tx.execute("DELETE FROM forget WHERE entry = ?1", params![entry]).map_err(|e| err(&path, e))?;
+        }
+        tx.commit().map_err(|e| err(&path, e))
+    }
+
+    /// Drop every withdrawal made with one secret; returns how many.
+    pub fn drop_forgets_of(&mut self, key_id: &str) -> Result<usize> {
+        self.conn.execute("DELETE FROM forget WHERE key_id = ?1", params![key_id]).map_err(|e| self.e(e))
+    }
+
+    /// The rotation in progress, as (old key id, new key id).
+    pub fn rotation_in_progress(&self) -> Result<Option<(String, String)>> {
         self.conn
-            .execute("UPDATE forget SET retired_at = ?2 WHERE key_id = ?1 AND retired_at IS NULL", params![key_id, now()])
+            .query_row("SELECT old_key_id, new_key_id FROM rotation WHERE finished_at IS NULL", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| self.e(e))
+    }
+
+    pub fn start_rotation(&mut self, old: &str, new: &str) -> Result<()> {
+        if self.rotation_in_progress()?.is_none() {
+            self.conn
+                .execute("INSERT INTO rotation (old_key_id, new_key_id, started_at) VALUES (?1, ?2, ?3)", params![old, new, now()])
+                .map_err(|e| self.e(e))?;
+        }
+        Ok(())
+    }
+
+    pub fn finish_rotation(&mut self, carried: usize, dropped: usize) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE rotation SET finished_at = ?1, withdrawals_carried = ?2, withdrawals_dropped = ?3 WHERE finished_at IS NULL",
+                params![now(), carried as i64, dropped as i64],
+            )
             .map_err(|e| self.e(e))?;
         Ok(())
     }

@@ -359,8 +359,8 @@ impl Pipeline {
         // Old table versions hold record keys of a secret rotated away from:
         // they go with the rotation's key maps.
         self.hygiene(!pending.is_empty() || !rekeyed.is_empty()).await?;
-        if !rekeyed.is_empty() {
-            let dir = self.wh.rekey_dir();
+        let dir = self.wh.rekey_dir();
+        if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| Error::storage(dir.display(), e))?;
         }
         timings.add("vacuum", t);
@@ -375,7 +375,7 @@ impl Pipeline {
     /// committed ([`crate::ingest::Rotation`]); empty otherwise.
     fn rekeyed(&self) -> Result<HashMap<String, String>> {
         let mut out = HashMap::new();
-        let dir = self.wh.rekey_dir();
+        let dir = self.wh.rekey_dir().join(self.keys.key_id());
         let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(out) };
         for e in entries {
             let path = e.map_err(|e| Error::storage(dir.display(), e))?.path();
@@ -397,11 +397,26 @@ impl Pipeline {
     /// every partner file again, protect it with the new secret, enter the
     /// old secret's withdrawals again under the new one and carry person
     /// keys over, then link and commit. Resumable: a file already protected
-    /// with the new secret is not read again.
-    pub async fn rotate(&mut self, previous: Keys, run_id: &str, as_of: Option<NaiveDate>, timings: &mut Timings) -> Result<(IngestSummary, LinkStats, Vec<String>)> {
+    /// with the new secret is not read again. Withdrawals of the old secret
+    /// that no row of the sources matched stop it, unless `drop_unmatched`.
+    pub async fn rotate(
+        &mut self,
+        previous: Keys,
+        run_id: &str,
+        as_of: Option<NaiveDate>,
+        drop_unmatched: bool,
+        timings: &mut Timings,
+    ) -> Result<(IngestSummary, LinkStats, Vec<String>)> {
         let (old, new) = (previous.key_id().to_string(), self.keys.key_id().to_string());
         if old == new {
             return Err(Error::Usage(format!("BRAID_PREVIOUS_SECRET is the secret in use (key id {new}): nothing to rotate")));
+        }
+        if let Some((o, n)) = self.ledger.rotation_in_progress()?
+            && (o != old || n != new)
+        {
+            return Err(Error::Secret(format!(
+                "a rotation from key id {o} to {n} is in progress; these secrets have key ids {old} and {new}: finish that one first; nothing was read or written"
+            )));
         }
         // Staging may hold the old key or, resumed, the new one: no other.
         for f in self.ledger.active_files()? {
@@ -418,7 +433,7 @@ impl Pipeline {
                 }
             }
         }
-        if !self.ledger.pending_forgets()?.is_empty() {
+        if self.ledger.pending_forgets_of(&old)? > 0 {
             return Err(Error::Usage("a consent withdrawal is unfinished: complete it with the old secret (`braid run`) before rotating; nothing was read or written".into()));
         }
         self.ledger.stamp_forget_key(&old)?;
@@ -427,48 +442,92 @@ impl Pipeline {
                 "the withdrawal list holds entries hashed with key id {other}, neither the previous secret's ({old}) nor this one's ({new}); nothing was read or written"
             )));
         }
+        self.ledger.start_rotation(&old, &new)?;
+        let carried_before = self.ledger.forget_entries_of(&new)?.len();
         let t = Instant::now();
         self.tidy_staging()?;
-        let rotation = crate::ingest::Rotation { previous_forget: self.ledger.forget_entries_of(&old)?, previous };
-        let ingest = Ingest {
-            cfg: &self.cfg,
-            keys: &self.keys,
-            warehouse: &self.wh,
-            variants: self.variants.clone(),
-            run_id: run_id.to_string(),
-            today: Self::today(as_of),
-            rotation: Some(&rotation),
-        };
-        let summary = ingest.run(&mut self.ledger, None).await?;
+        let mut summary = IngestSummary::default();
+        // A vanished file whose content is still at a copy's location is read
+        // again there: a second pass once such copies are let go.
+        for _pass in 0..2 {
+            let rotation = crate::ingest::Rotation { previous_forget: self.ledger.forget_entries_of(&old)?, previous: previous.clone() };
+            let ingest = Ingest {
+                cfg: &self.cfg,
+                keys: &self.keys,
+                warehouse: &self.wh,
+                variants: self.variants.clone(),
+                run_id: run_id.to_string(),
+                today: Self::today(as_of),
+                rotation: Some(&rotation),
+            };
+            summary = ingest.run(&mut self.ledger, None).await?;
+            let active = self.ledger.active_files()?;
+            let mut again = false;
+            for f in &active {
+                if f.status != "vanished" || self.wh.rekey(&new, &f.file_id).exists() {
+                    continue;
+                }
+                for copy in active.iter().filter(|c| c.status == "duplicate" && c.content_hash == f.content_hash && c.partner == f.partner && c.feed == f.feed) {
+                    self.ledger.set_file_status(&copy.file_id, "superseded", "read again at the rotation of the secret, its original being gone")?;
+                    again = true;
+                }
+                if again {
+                    self.ledger.set_file_status(&f.file_id, "superseded", "not at its source when the secret was rotated; a copy of it was read instead")?;
+                }
+            }
+            if !again {
+                break;
+            }
+        }
         timings.add("ingest", t);
         // Every file with rows must now be protected with the new secret. A
         // file no longer at its source cannot be read again: its rows go
-        // (said, by file). One that is there but failed to read stops the
-        // rotation before anything is committed; running it again goes on.
+        // (said, by file). One that is there but could not be read, or was
+        // rejected when read again, stops the rotation before anything is
+        // committed; running it again goes on.
         let mut dropped = Vec::new();
         let mut unread = Vec::new();
         for f in self.ledger.active_files()? {
-            if f.status == "duplicate" || self.wh.rekey(&f.file_id).exists() {
+            if f.status == "duplicate" || self.wh.rekey(&new, &f.file_id).exists() {
                 continue;
             }
             let configured = self.cfg.partners.iter().any(|p| p.id == f.partner && p.feeds.iter().any(|x| x.name == f.feed));
             if f.status == "vanished" || !configured {
-                self.ledger.set_file_status(&f.file_id, "superseded", "not at its source when the secret was rotated: its rows could not be protected with the new secret and were dropped")?;
-                dropped.push(format!("{} {}", f.partner, f.url));
+                dropped.push((f.file_id.clone(), format!("{} {}", f.partner, f.url)));
             } else {
                 unread.push(format!("{} {}", f.partner, f.url));
             }
         }
         if !unread.is_empty() {
             return Err(Error::Usage(format!(
-                "the rotation is not finished: {} file(s) could not be read again ({}); nothing was committed. Run `braid rotate` again once their sources can be read",
+                "the rotation is not finished: {} file(s) could not be read again or were rejected when read again ({}); nothing was committed. \
+                 Run `braid rotate` again once they can be read (the summary above says why)",
                 unread.len(),
                 unread.join(", ")
             )));
         }
-        // Each withdrawal of the old secret that a file held is now on the
-        // list under the new one.
-        self.ledger.retire_forgets(&old)?;
+        // Withdrawals of the old secret that no row matched cannot be carried
+        // without the record id: they stop the rotation unless dropped on
+        // purpose.
+        let unmatched = self.ledger.forget_entries_of(&old)?.len();
+        if unmatched > 0 && !drop_unmatched {
+            return Err(Error::Usage(format!(
+                "the rotation is not finished: {unmatched} withdrawal(s) made with the old secret matched no row of the partners' files \
+                 (their rows are gone from the sources, or were quarantined), so they cannot be carried to the new secret. Enter each \
+                 again under the new secret with `braid forget --partner P --record-id ID` (it works during a rotation), then run \
+                 `braid rotate --drop-unmatched`; nothing was committed"
+            )));
+        }
+        for (file_id, _) in &dropped {
+            self.ledger.set_file_status(file_id, "superseded", "not at its source when the secret was rotated: its rows could not be protected with the new secret and were dropped")?;
+        }
+        let dropped: Vec<String> = dropped.into_iter().map(|(_, name)| name).collect();
+        let dropped_withdrawals = self.ledger.drop_forgets_of(&old)?;
+        let carried = self.ledger.forget_entries_of(&new)?.len().saturating_sub(carried_before);
+        // Nothing of the old secret is needed any more: the rotation is
+        // finished, and the commit below (or, if it fails, the next run's)
+        // follows the key maps.
+        self.ledger.finish_rotation(carried, dropped_withdrawals)?;
         self.tidy_staging()?;
         let stats = self.link_and_load(run_id, as_of, None, timings).await?;
         Ok((summary, stats, dropped))

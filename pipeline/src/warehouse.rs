@@ -62,11 +62,13 @@ impl Warehouse {
     pub fn identity(&self, file_id: &str) -> PathBuf {
         self.root.join("linkage/identity").join(format!("{file_id}.parquet"))
     }
-    /// During a rotation of the secret: the record keys of a file version
-    /// under the old secret beside the new ones (`braid rotate`), so that
-    /// people keep their person keys. Removed once the rotation commits.
-    pub fn rekey(&self, file_id: &str) -> PathBuf {
-        self.rekey_dir().join(format!("{file_id}.parquet"))
+    /// During a rotation of the secret to `key_id`: the record keys of a
+    /// file version under the old secret beside the new ones (`braid
+    /// rotate`), so that people keep their person keys; also the mark that
+    /// the version is protected with the new secret. Removed once the
+    /// rotation commits.
+    pub fn rekey(&self, key_id: &str, file_id: &str) -> PathBuf {
+        self.rekey_dir().join(key_id).join(format!("{file_id}.parquet"))
     }
     pub fn rekey_dir(&self) -> PathBuf {
         self.root.join("linkage/rekey")

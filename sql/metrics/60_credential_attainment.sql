@@ -9,7 +9,10 @@
 -- description: WIOA primary indicator. Of the people who exited career-technical or credit training, the share who earned a credential during participation or within a year after exit, at any partner. A program year (July to June) is published once a year has passed since its last day, so every exit in it has had its whole year.
 WITH t AS (
   SELECT DISTINCT e.person_key, e.exit_year, e.exit_date,
-         (SELECT min(p.entry_date) FROM participation p WHERE p.person_key = e.person_key AND p.partner = e.partner AND p.program = e.program) AS entry_date
+         -- The entry of this exit's own period of participation: a
+         -- credential earned in an earlier period counts for that one.
+         (SELECT min(p.entry_date) FROM participation p WHERE p.person_key = e.person_key AND p.partner = e.partner AND p.program = e.program
+            AND p.wioa_exit_date = e.exit_date) AS entry_date
   FROM exits e
   WHERE e.program IN ('cte', 'credit')
     -- A whole program year of exits, each followed for a year: published

@@ -194,7 +194,21 @@ fn rotating_the_secret_keeps_withdrawals_and_person_keys() {
     // Without the old secret there is nothing to rotate from.
     let out = ws.braid_env(&["rotate"], &new[..1]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A withdrawal entered before the partner ever sent the record matches
+    // no row: the rotation stops, commits nothing, and only braid rotate and
+    // a forget under the new secret may run until it is finished.
+    let ghost = format!("{}-not-sent-yet", who.id);
+    ws.ok(&["forget", "--partner", &who.partner, "--record-id", &ghost], 0);
     let out = ws.braid_env(&["rotate"], &new);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1 withdrawal(s) made with the old secret matched no row"), "{stderr}");
+    let out = ws.braid_env(&["run", "--no-publish"], &new[..1]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in progress"));
+    let out = ws.braid_env(&["forget", "--partner", &who.partner, "--record-id", &ghost], &new[..1]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ws.braid_env(&["rotate", "--drop-unmatched"], &new);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("rotated to key id"), "{stdout}");
@@ -226,9 +240,29 @@ fn rotating_the_secret_keeps_withdrawals_and_person_keys() {
     let out = ws.braid_env(&["run", "--no-publish"], &new[..1]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!ws.path().join("var/warehouse/linkage/rekey").exists());
-    // The old secret is refused now.
+    // The old secret is refused now, by forget too.
     let out = ws.braid(&["run", "--no-publish"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ws.braid(&["forget", "--partner", &who.partner, "--record-id", &who.id]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    // The withdrawal entered during the rotation holds: the id, sent now,
+    // is refused.
+    let dir = ws.path().join(format!("var/demo/inputs/{}", who.partner));
+    let file = files_under(&dir).into_iter().find(|f| std::fs::read(f).unwrap().windows(who.id.len()).any(|w| w == who.id.as_bytes())).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let line = text.lines().find(|l| l.contains(who.id.as_str())).unwrap().replacen(who.id.as_str(), &ghost, 1);
+    let mut out_bytes = bytes.clone();
+    if !out_bytes.ends_with(b"\n") {
+        out_bytes.push(b'\n');
+    }
+    out_bytes.extend_from_slice(format!("{line}\n").as_bytes());
+    std::fs::write(&file, out_bytes).unwrap();
+    let withdrawn = |ws: &Workspace| ws.sql("SELECT count(*) AS n FROM quarantine WHERE reason = 'consent_withdrawn'")[0]["n"].as_i64().unwrap();
+    let before_resend = withdrawn(&ws);
+    let out = ws.braid_env(&["run", "--no-publish"], &new[..1]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(withdrawn(&ws) > before_resend, "the id withdrawn during the rotation is refused when sent");
 }
 
 #[test]

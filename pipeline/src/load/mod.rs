@@ -306,7 +306,10 @@ mod tests {
     /// The participation model on staged rows given as (record key,
     /// partner, entry, service, milestone), every record one person's,
     /// run as of `as_of`: (entry date, last service date, WIOA exit date).
-    async fn participation(rows: &[(&str, &str, Option<&str>, Option<&str>, Option<&str>)], as_of: &str) -> Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> {
+    /// A staged row: record key, partner, entry, service and milestone date.
+    type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+    async fn participation(rows: &[Row<'_>], as_of: &str) -> Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> {
         let schema = model::staged_schema();
         let d = |v: Option<&str>| v.map(|s| crate::protect::date32(date(s)));
         let cols: Vec<ArrayRef> = schema

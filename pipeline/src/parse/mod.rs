@@ -108,7 +108,9 @@ pub enum SheetRef {
 }
 
 impl FormatConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Check the options of a feed whose files match `glob` (a `.tsv` or
+    /// `.psv` name implies its delimiter).
+    pub fn validate(&self, glob: &str) -> Result<(), String> {
         for (name, v) in [("delimiter", &self.delimiter), ("quote", &self.quote), ("escape", &self.escape)] {
             if let Some(v) = v
                 && single_byte(v).is_none()
@@ -122,7 +124,7 @@ impl FormatConfig {
         // A quote that is also the delimiter (or an escape that is) makes
         // every row ambiguous: the reader would split fields at random.
         let byte = |v: &Option<String>, default: u8| v.as_deref().and_then(single_byte).unwrap_or(default);
-        let (delimiter, quote) = (byte(&self.delimiter, b','), byte(&self.quote, b'"'));
+        let (delimiter, quote) = (self.delimiter_byte(glob), byte(&self.quote, b'"'));
         if delimiter == quote {
             return Err("format.quote and format.delimiter must be different characters".into());
         }

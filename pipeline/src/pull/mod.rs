@@ -88,7 +88,7 @@ impl PartnerConfig {
                 return Err(ctx("feed name appears twice".into()));
             }
             globset::Glob::new(&f.glob).map_err(|e| ctx(format!("glob: {e}")))?;
-            f.format.validate().map_err(ctx)?;
+            f.format.validate(&f.glob).map_err(ctx)?;
             f.map.validate().map_err(ctx)?;
         }
         for k in self.source_options.keys() {

@@ -246,6 +246,30 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            use clap::error::{ContextKind, ErrorKind};
+            // Most argument errors quote what was typed, which may be a
+            // partner's record id (`link explain`, `forget`): braid names the
+            // argument and the problem, never the value.
+            let quotes_input = !matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    | ErrorKind::MissingRequiredArgument
+                    | ErrorKind::MissingSubcommand
+            );
+            if quotes_input && e.use_stderr() {
+                let what = e.kind().as_str().unwrap_or("invalid arguments");
+                // For a bad value the context names the argument's
+                // definition (`--as-of <AS_OF>`); for other kinds it can be
+                // what was typed.
+                let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+                    (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(clap::error::ContextValue::String(a))) => format!(" for {a}"),
+                    _ => String::new(),
+                };
+                eprintln!("error: {what}{arg}; what was typed is not repeated (it may be a record id). See `braid --help` or `braid <command> --help`.");
+                return exit::USAGE;
+            }
             let _ = e.print();
             return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }

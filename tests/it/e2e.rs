@@ -221,6 +221,18 @@ fn explain_names_the_failing_argument_and_shows_weights_that_add_up() {
         assert!(out.stdout.is_empty());
     };
     refused("adult_school:AS100000", "adult_school:AS100003", "no linked warehouse yet");
+    // An argument error of the command line does not repeat what was typed
+    // either (a third record, a second id to forget, a bad date).
+    for args in [
+        &["link", "explain", "adult_school:AS100000", "adult_school:AS100003", "workforce_board:WB500088"][..],
+        &["forget", "--partner", "adult_school", "--record-id", "AS100099", "AS100100"],
+        &["run", "--as-of", "AS100101"],
+    ] {
+        let out = ws.braid(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is not repeated") && !err.contains("WB500088") && !err.contains("AS10010"), "{args:?}: {err}");
+    }
     ws.ok(&["run", "--no-publish"], 0);
 
     // Pairs of truth records: two consenting records of one entity, and a

@@ -350,3 +350,121 @@ mod tests {
         assert!(e.contains("0..1"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod referral_tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Date32Array, Int32Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    fn date(s: &str) -> chrono::NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// A metric of sql/metrics run on referrals (person, referral date,
+    /// days to enrollment) as of a release date: value per person.
+    async fn run(file: &str, rows: &[(&str, &str, Option<i32>)], as_of: &str) -> Vec<(String, i64)> {
+        let ctx = SessionContext::new();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("person_key", DataType::Utf8, true),
+            Field::new("to_partner", DataType::Utf8, true),
+            Field::new("referral_date", DataType::Date32, true),
+            Field::new("days_to_enrollment", DataType::Int32, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "college"))),
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| crate::protect::date32(date(r.1))))),
+                Arc::new(Int32Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        ctx.register_table("referral", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+        let rp = ctx.sql(&format!("SELECT CAST('{as_of}' AS DATE) AS as_of")).await.unwrap().collect().await.unwrap();
+        ctx.register_table("release_params", Arc::new(MemTable::try_new(rp[0].schema(), vec![rp]).unwrap())).unwrap();
+        let text = std::fs::read_to_string(format!("{}/../sql/metrics/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let m = super::parse_metric(&text, file).unwrap();
+        let (rows, _) = super::compute(&ctx, &m).await.unwrap();
+        let mut out: Vec<(String, i64)> = rows.person.into_iter().zip(rows.value).collect();
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_referral_counts_once_its_90_days_have_passed() {
+        // a: enrolled after 30 days; b: not (yet) enrolled, referred 100
+        // days before the release; c: referred 20 days before it.
+        let rows = [("a", "2026-01-10", Some(30)), ("b", "2026-02-01", None), ("c", "2026-04-22", None)];
+        let got = run("80_referral_completion.sql", &rows, "2026-05-12").await;
+        assert_eq!(got, vec![("a".to_string(), 1), ("b".to_string(), 0)], "c has had 20 days, not 90");
+        // Days to enrollment: only enrollments that count as completions.
+        let rows = [("a", "2025-01-10", Some(30)), ("b", "2025-01-10", Some(200))];
+        assert_eq!(run("85_days_to_enrollment.sql", &rows, "2026-05-12").await, vec![("a".to_string(), 30)]);
+    }
+}
+
+#[cfg(test)]
+mod exit_tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, BooleanArray, Date32Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    #[tokio::test]
+    async fn an_exclusion_at_one_partner_leaves_out_the_persons_exit_elsewhere() {
+        // p1 died (recorded by the agency on 2025-03-01); the college's exit
+        // a month earlier is left out too, not an exit two years before.
+        // p2's exit stays.
+        let rows = [
+            ("p1", "agency", "2025-03-01", true),
+            ("p1", "college", "2025-02-01", false),
+            ("p1", "college", "2023-02-01", false),
+            ("p2", "college", "2025-02-01", false),
+        ];
+        let d = |s: &str| crate::protect::date32(s.parse().unwrap());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("person_key", DataType::Utf8, true),
+            Field::new("partner", DataType::Utf8, false),
+            Field::new("program", DataType::Utf8, true),
+            Field::new("exit_date", DataType::Date32, true),
+            Field::new("wioa_exit_date", DataType::Date32, true),
+            Field::new("exit_quarter", DataType::Utf8, true),
+            Field::new("excluded", DataType::Boolean, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "esl"))),
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| d(r.2)))),
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| d(r.2)))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| if r.2.starts_with("2023") { "2023Q1" } else { "2025Q1" }))),
+                Arc::new(BooleanArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_table("participation", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+        let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/staging/10_exits.sql")).unwrap();
+        let sql = format!("SELECT person_key, exit_quarter FROM ({}) ORDER BY person_key, exit_quarter", sql.trim());
+        let mut got = vec![];
+        for b in ctx.sql(&sql).await.unwrap().collect().await.unwrap() {
+            let (p, q) = (b.column(0).as_any().downcast_ref::<StringArray>().unwrap(), b.column(1).as_any().downcast_ref::<StringArray>().unwrap());
+            for i in 0..b.num_rows() {
+                assert!(!p.is_null(i));
+                got.push((p.value(i).to_string(), q.value(i).to_string()));
+            }
+        }
+        assert_eq!(got, vec![("p1".to_string(), "2023Q1".to_string()), ("p2".to_string(), "2025Q1".to_string())]);
+    }
+}

@@ -7,7 +7,7 @@
 -- dimensions: service_partner, exit_year
 -- weight: 2
 -- max_cells: 8
--- description: WIOA primary indicator. Of the people who exited a program (90 days without service), the share with wages in the second quarter after the exit quarter, matched by hashed identity instead of SSN. A program year (July to June) is published once the second quarter after its last exit is covered by the wage records (the release quarter less [metrics] wage_lag_quarters, a public cut-off); until then its cells are left empty, never filled with the part of the year that can be followed.
+-- description: WIOA primary indicator. Of the people who exited a program (90 days without service), the share with wages in the second quarter after the exit quarter, matched by hashed identity instead of SSN. A program year (July to June) is published once the second quarter after its last exit is covered by the wage records (the release quarter less [metrics] wage_lag_quarters, a public cut-off); until then its cells are left empty, never filled with the part of the year that can be followed. In a total over partners or years a person with several exits counts once, as employed if employed after any of them.
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
   WHERE exit_year_last_qi + 2 <= (SELECT wage_through_qi FROM release_params)

@@ -6,7 +6,7 @@
 -- bounds: 0..1
 -- dimensions: service_partner, exit_year
 -- max_cells: 8
--- description: WIOA primary indicator. Of the people who exited a program, the share with wages in the fourth quarter after the exit quarter. A program year is published once the fourth quarter after its last exit is covered by the wage records (as for employment_q2).
+-- description: WIOA primary indicator. Of the people who exited a program, the share with wages in the fourth quarter after the exit quarter. A program year is published once the fourth quarter after its last exit is covered by the wage records (as for employment_q2). In a total over partners or years a person with several exits counts once, as employed if employed after any of them.
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
   WHERE exit_year_last_qi + 4 <= (SELECT wage_through_qi FROM release_params)

@@ -7,7 +7,7 @@
 -- dimensions: service_partner, exit_year
 -- weight: 2
 -- max_cells: 8
--- description: WIOA primary indicator. Median wages in the second quarter after exit, among exiters employed in that quarter. Earnings are capped at $60,000 a quarter. A program year is published once the second quarter after its last exit is covered by the wage records (as for employment_q2).
+-- description: WIOA primary indicator. Median wages in the second quarter after exit, among exiters employed in that quarter. Earnings are capped at $60,000 a quarter. A program year is published once the second quarter after its last exit is covered by the wage records (as for employment_q2). In a total over partners or years a person with several exits counts once, with their highest such earnings.
 WITH e AS (
   SELECT DISTINCT person_key, partner, exit_qi, exit_year FROM exits
   WHERE exit_year_last_qi + 2 <= (SELECT wage_through_qi FROM release_params)

@@ -561,17 +561,7 @@ impl Ledger {
     /// secret they were hashed with: the durable intent of a `braid forget`,
     /// completed by whichever command commits next.
     pub fn add_forgets(&mut self, entries: &[String], key_id: &str) -> Result<()> {
-        let path = self.path.clone();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| err(&path, e))?;
-        for entry in entries {
-            tx.execute(
-                "INSERT INTO forget (entry, added_at, applied_at, key_id) VALUES (?1, ?2, NULL, ?3) \
-                 ON CONFLICT(entry) DO UPDATE SET applied_at = NULL, key_id = ?3",
-                params![entry, now(), key_id],
-            )
-            .map_err(|e| err(&path, e))?;
-        }
-        tx.commit().map_err(|e| err(&path, e))
+        self.carry_forgets(entries, key_id, &[])
     }
 
     /// Refuse a secret other than the one the withdrawal list was hashed

@@ -597,7 +597,10 @@ impl Pipeline {
         // A pending withdrawal always commits (and vacuums), even when the
         // inputs are those of the last commit: an interrupted forget may have
         // committed without vacuuming.
+        // Key maps left by a rotation whose commit did not finish cleaning
+        // up (old table versions, the maps themselves) are work to finish.
         let unchanged = self.ledger.pending_forgets()?.is_empty()
+            && !self.wh.rekey_dir().exists()
             && self.ledger.last_committed_inputs()?.is_some_and(|d| Some(d) == self.inputs_digest().ok());
         let (linkage, loaded) = if unchanged {
             tracing::info!("inputs unchanged since the last committed run: nothing to link or load");

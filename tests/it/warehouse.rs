@@ -263,6 +263,13 @@ fn rotating_the_secret_keeps_withdrawals_and_person_keys() {
     let out = ws.braid_env(&["run", "--no-publish"], &new[..1]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(withdrawn(&ws) > before_resend, "the id withdrawn during the rotation is refused when sent");
+    // Key maps a rotation's commit left behind (it failed while cleaning up)
+    // are not an unchanged night: the next run links and removes them.
+    std::fs::create_dir_all(ws.path().join("var/warehouse/linkage/rekey/left")).unwrap();
+    let out = ws.braid_env(&["run", "--no-publish"], &new[..1]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Inputs unchanged"));
+    assert!(!ws.path().join("var/warehouse/linkage/rekey").exists());
 }
 
 #[test]

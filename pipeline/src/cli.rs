@@ -182,6 +182,10 @@ pub enum Command {
         /// The partner's record id (hashed at once, never stored).
         #[arg(long)]
         record_id: String,
+        /// Say how many linked records, at which partners, a forget would
+        /// remove, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Rotate the hashing secret: BRAID_SECRET (or BRAID_SECRET_FILE) is
     /// the new one, BRAID_PREVIOUS_SECRET (or BRAID_PREVIOUS_SECRET_FILE)
@@ -512,8 +516,8 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Forget { partner, record_id } => {
-            let n = crate::forget::forget(p, partner, record_id).await?;
+        Command::Forget { partner, record_id, dry_run } => {
+            let n = crate::forget::forget(p, partner, record_id, *dry_run).await?;
             outln!("{n}");
             Ok(exit::OK)
         }

@@ -36,7 +36,7 @@ use crate::run::Pipeline;
 use crate::secret::Purpose;
 use crate::warehouse::{read_parquet, write_parquet_atomic};
 
-pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<String> {
+pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: bool) -> Result<String> {
     let key_id = p.keys.key_id().to_string();
     let rotating = p.ledger.rotation_in_progress()?;
     match &rotating {
@@ -63,7 +63,7 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
         return Err(Error::Usage("--record-id is empty: name the partner's record id of the person".into()));
     }
     let key = crate::protect::record_key(&p.keys, partner, record_id);
-    if rotating.is_some() {
+    if rotating.is_some() && !dry_run {
         let forget_key = p.keys.key(Purpose::Forget);
         p.ledger.add_forgets(&[crate::protect::encode::hex_key(&forget_key, key.as_bytes())], &key_id)?;
         return Ok(
@@ -82,6 +82,9 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
                 keys.insert(rk.clone());
             }
         }
+    }
+    if dry_run {
+        return dry_run_report(p, &keys).await;
     }
     let forget_key = p.keys.key(Purpose::Forget);
     let entries: Vec<String> = keys.iter().map(|k| crate::protect::encode::hex_key(&forget_key, k.as_bytes())).collect();
@@ -124,6 +127,37 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str) -> Result<
         msg.push_str(&format!("; {earlier} withdrawal(s) left pending by an interrupted forget were completed too"));
     }
     Ok(msg)
+}
+
+/// What a forget of these record keys would remove, by partner, from the
+/// committed link table: linkage is probabilistic, so the steward can see
+/// whether the person's cluster holds more than the withdrawal is about.
+async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>) -> Result<String> {
+    let mut by_partner: std::collections::BTreeMap<String, usize> = Default::default();
+    if let Some(v) = crate::load::committed_versions(&p.ledger)?.get("link") {
+        for f in p.wh.files_at("link", *v).await? {
+            let path = crate::warehouse::local_path(&f).ok_or_else(|| Error::storage(&f, "not a local file"))?;
+            for b in crate::run::read_columns(&path, &["record_key", "partner"])? {
+                let rk = b.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("record_key is not text"))?;
+                let pa = b.column(1).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("partner is not text"))?;
+                for i in 0..b.num_rows() {
+                    if keys.contains(rk.value(i)) {
+                        *by_partner.entry(pa.value(i).to_string()).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    if by_partner.is_empty() {
+        return Ok("dry run: no linked record has that id; a forget would put it on the withdrawal list only. Nothing was changed".into());
+    }
+    let n: usize = by_partner.values().sum();
+    let list: Vec<String> = by_partner.iter().map(|(p, n)| format!("{p} ({n})")).collect();
+    Ok(format!(
+        "dry run: a forget would remove {n} linked record(s) of one person, at {}; nothing was changed. \
+         If that is more than the person's records, the linkage joined someone else to them: check with `braid link explain`",
+        list.join(", ")
+    ))
 }
 
 /// Rewrite every staging file (records, identities, quarantine) that holds a

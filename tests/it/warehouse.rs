@@ -130,6 +130,13 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
     let ws = Workspace::demo(300);
     ws.ok(&["run", "--no-publish"], 0);
     let who = a_person_at_two_partners(&ws);
+    // A dry run says what would go, by partner, and changes nothing.
+    let links = ws.sql("SELECT count(*) AS n FROM link")[0]["n"].as_i64().unwrap();
+    let out = ws.ok(&["forget", "--partner", &who.partner, "--record-id", &who.id, "--dry-run"], 0);
+    assert!(out.contains(&format!("dry run: a forget would remove {} linked record(s) of one person, at ", who.keys.len())), "{out}");
+    assert!(out.contains(&format!("{} (", who.partner)) && !out.contains(who.id.as_str()), "{out}");
+    assert_eq!(ws.sql("SELECT count(*) AS n FROM link")[0]["n"].as_i64().unwrap(), links);
+    assert!(!ws.ok(&["status"], 0).contains("withdrawal unfinished"));
     let out = ws.ok(&["forget", "--partner", &who.partner, "--record-id", &who.id], 0);
     assert!(out.contains(&format!("forgot {} record(s) of one person", who.keys.len())), "{out}");
     assert_forgotten(&ws, &who);

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{Ingest, IngestSummary};
-use crate::ledger::Ledger;
+use crate::ledger::{FileRecord, Ledger};
 use crate::link::{LinkInput, LinkStats, RecordRef};
 use crate::protect::encode::Identity;
 use crate::protect::variants::NameVariants;
@@ -461,19 +461,22 @@ impl Pipeline {
                 rotation: Some(&rotation),
             };
             summary = ingest.run(&mut self.ledger, None).await?;
-            let active = self.ledger.active_files()?;
+            // (Copies are `duplicate` versions: not among the active ones.)
+            let files = self.ledger.all_files()?;
             let mut again = false;
-            for f in &active {
-                if f.status != "vanished" || self.wh.rekey(&new, &f.file_id).exists() {
+            for f in files.iter().filter(|f| f.status == "vanished" && !self.wh.rekey(&new, &f.file_id).exists()) {
+                let copies: Vec<&FileRecord> = files
+                    .iter()
+                    .filter(|c| c.status == "duplicate" && c.content_hash == f.content_hash && c.partner == f.partner && c.feed == f.feed)
+                    .collect();
+                if copies.is_empty() {
                     continue;
                 }
-                for copy in active.iter().filter(|c| c.status == "duplicate" && c.content_hash == f.content_hash && c.partner == f.partner && c.feed == f.feed) {
+                for copy in copies {
                     self.ledger.set_file_status(&copy.file_id, "superseded", "read again at the rotation of the secret, its original being gone")?;
-                    again = true;
                 }
-                if again {
-                    self.ledger.set_file_status(&f.file_id, "superseded", "not at its source when the secret was rotated; a copy of it was read instead")?;
-                }
+                self.ledger.set_file_status(&f.file_id, "superseded", "not at its source when the secret was rotated; a copy of it was read instead")?;
+                again = true;
             }
             if !again {
                 break;
@@ -488,7 +491,7 @@ impl Pipeline {
         let mut dropped = Vec::new();
         let mut unread = Vec::new();
         for f in self.ledger.active_files()? {
-            if f.status == "duplicate" || self.wh.rekey(&new, &f.file_id).exists() {
+            if self.wh.rekey(&new, &f.file_id).exists() {
                 continue;
             }
             let configured = self.cfg.partners.iter().any(|p| p.id == f.partner && p.feeds.iter().any(|x| x.name == f.feed));

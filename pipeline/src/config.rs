@@ -123,6 +123,11 @@ impl Config {
         self.partners.iter().find(|p| p.id == id)
     }
 
+    /// Whether the configuration has this feed of this partner.
+    pub fn has_feed(&self, partner: &str, feed: &str) -> bool {
+        self.partner(partner).is_some_and(|p| p.feeds.iter().any(|f| f.name == feed))
+    }
+
     /// The partners' ids, in configuration order (what an error that
     /// refuses an unknown partner lists instead of repeating the text).
     pub fn partner_ids(&self) -> Vec<&str> {

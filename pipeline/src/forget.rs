@@ -134,16 +134,13 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
 /// whether the person's cluster holds more than the withdrawal is about.
 async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>) -> Result<String> {
     let mut by_partner: std::collections::BTreeMap<String, usize> = Default::default();
-    if let Some(v) = crate::load::committed_versions(&p.ledger)?.get("link") {
-        for f in p.wh.files_at("link", *v).await? {
-            let path = crate::warehouse::local_path(&f).ok_or_else(|| Error::storage(&f, "not a local file"))?;
-            for b in crate::run::read_columns(&path, &["record_key", "partner"])? {
-                let rk = b.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("record_key is not text"))?;
-                let pa = b.column(1).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("partner is not text"))?;
-                for i in 0..b.num_rows() {
-                    if keys.contains(rk.value(i)) {
-                        *by_partner.entry(pa.value(i).to_string()).or_default() += 1;
-                    }
+    for path in p.committed_link_files().await?.unwrap_or_default() {
+        for b in crate::run::read_columns(&path, &["record_key", "partner"])? {
+            let rk = b.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("record_key is not text"))?;
+            let pa = b.column(1).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("partner is not text"))?;
+            for i in 0..b.num_rows() {
+                if keys.contains(rk.value(i)) {
+                    *by_partner.entry(pa.value(i).to_string()).or_default() += 1;
                 }
             }
         }

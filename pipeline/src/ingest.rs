@@ -266,8 +266,7 @@ impl Ingest<'_> {
         // or renamed) stay loaded: said every run, never dropped unasked.
         if partner.is_none() {
             for f in ledger.active_files()? {
-                let feed_known = self.cfg.partners.iter().any(|p| p.id == f.partner && p.feeds.iter().any(|x| x.name == f.feed));
-                if feed_known {
+                if self.cfg.has_feed(&f.partner, &f.feed) {
                     continue;
                 }
                 tracing::warn!(partner = %f.partner, feed = %f.feed, url = %f.url, "loaded file of a partner or feed not in the configuration");
@@ -787,14 +786,10 @@ fn write_rekey(wh: &Warehouse, key_id: &str, file_id: &str, keys: &std::collecti
             Arc::new(datafusion::arrow::array::StringArray::from_iter_values(keys.values())) as ArrayRef,
         ],
     )?;
-    let path = wh.rekey(key_id, file_id);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))?;
-    }
-    crate::warehouse::write_parquet_atomic(&path, &schema, &[batch])
+    write_parquet_atomic(&wh.rekey(key_id, file_id), &schema, &[batch])
 }
 
-pub fn rekey_schema() -> datafusion::arrow::datatypes::SchemaRef {
+fn rekey_schema() -> datafusion::arrow::datatypes::SchemaRef {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     Arc::new(Schema::new(vec![Field::new("previous_record_key", DataType::Utf8, false), Field::new("record_key", DataType::Utf8, false)]))
 }

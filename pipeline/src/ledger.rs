@@ -577,16 +577,13 @@ impl Ledger {
                  (README, \"Rotating the secret\"); nothing was read or written"
             )));
         }
-        let path = self.path.clone();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 GROUP BY key_id ORDER BY key_id")
-            .map_err(|e| err(&path, e))?;
+        let mut stmt =
+            self.conn.prepare("SELECT key_id, count(*) FROM forget WHERE key_id != ?1 GROUP BY key_id ORDER BY key_id").map_err(|e| self.e(e))?;
         let other: Vec<(String, i64)> = stmt
             .query_map(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| err(&path, e))?
+            .map_err(|e| self.e(e))?
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| err(&path, e))?;
+            .map_err(|e| self.e(e))?;
         if other.is_empty() {
             return Ok(());
         }

@@ -109,12 +109,7 @@ impl Pipeline {
     /// has them) to be of this key.
     fn check_staging_key(&self) -> Result<bool> {
         for f in self.ledger.active_files()? {
-            let path = self.wh.identity(&f.file_id);
-            if !path.exists() {
-                continue;
-            }
-            let Some(b) = read_columns(&path, &["key_id"])?.into_iter().find(|b| b.num_rows() > 0) else { continue };
-            let was = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8").value(0).to_string();
+            let Some(was) = self.staged_key_id(&f.file_id)? else { continue };
             if was != self.keys.key_id() {
                 return Err(Error::Secret(format!(
                     "the warehouse was protected with key {was} but the secret given now has key id {}: check BRAID_SECRET, \
@@ -126,6 +121,17 @@ impl Pipeline {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// The key id a file version's identities were protected with (`None`
+    /// when it has none).
+    fn staged_key_id(&self, file_id: &str) -> Result<Option<String>> {
+        let path = self.wh.identity(file_id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let first = read_columns(&path, &["key_id"])?.into_iter().find(|b| b.num_rows() > 0);
+        Ok(first.map(|b| b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8").value(0).to_string()))
     }
 
     /// Ingest every partner (or one).
@@ -288,11 +294,9 @@ impl Pipeline {
     /// (none for a record without consent to link, decision 4); `None`
     /// before the first committed link.
     pub async fn committed_link(&self) -> Result<Option<Vec<(String, Option<String>)>>> {
-        let versions = crate::load::committed_versions(&self.ledger)?;
-        let Some(v) = versions.get("link") else { return Ok(None) };
+        let Some(files) = self.committed_link_files().await? else { return Ok(None) };
         let mut out = Vec::new();
-        for f in self.wh.files_at("link", *v).await? {
-            let path = crate::warehouse::local_path(&f).ok_or_else(|| Error::storage(&f, "not a local file"))?;
+        for path in files {
             for b in read_columns(&path, &["record_key", "person_key"])? {
                 let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
                 let pk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
@@ -300,6 +304,18 @@ impl Pipeline {
                     out.push((rk.value(i).to_string(), (!pk.is_null(i)).then(|| pk.value(i).to_string())));
                 }
             }
+        }
+        Ok(Some(out))
+    }
+
+    /// The files of the committed `link` table; `None` before the first
+    /// committed link.
+    pub async fn committed_link_files(&self) -> Result<Option<Vec<std::path::PathBuf>>> {
+        let versions = crate::load::committed_versions(&self.ledger)?;
+        let Some(v) = versions.get("link") else { return Ok(None) };
+        let mut out = Vec::new();
+        for f in self.wh.files_at("link", *v).await? {
+            out.push(crate::warehouse::local_path(&f).ok_or_else(|| Error::storage(&f, "not a local file"))?);
         }
         Ok(Some(out))
     }
@@ -420,17 +436,13 @@ impl Pipeline {
         }
         // Staging may hold the old key or, resumed, the new one: no other.
         for f in self.ledger.active_files()? {
-            let path = self.wh.identity(&f.file_id);
-            if !path.exists() {
-                continue;
-            }
-            if let Some(b) = read_columns(&path, &["key_id"])?.into_iter().find(|b| b.num_rows() > 0) {
-                let was = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8").value(0).to_string();
-                if was != old && was != new {
-                    return Err(Error::Secret(format!(
-                        "the warehouse was protected with key {was}, not the previous secret's {old}: check BRAID_PREVIOUS_SECRET; nothing was read or written"
-                    )));
-                }
+            if let Some(was) = self.staged_key_id(&f.file_id)?
+                && was != old
+                && was != new
+            {
+                return Err(Error::Secret(format!(
+                    "the warehouse was protected with key {was}, not the previous secret's {old}: check BRAID_PREVIOUS_SECRET; nothing was read or written"
+                )));
             }
         }
         if self.ledger.pending_forgets_of(&old)? > 0 {
@@ -494,8 +506,7 @@ impl Pipeline {
             if self.wh.rekey(&new, &f.file_id).exists() {
                 continue;
             }
-            let configured = self.cfg.partners.iter().any(|p| p.id == f.partner && p.feeds.iter().any(|x| x.name == f.feed));
-            if f.status == "vanished" || !configured {
+            if f.status == "vanished" || !self.cfg.has_feed(&f.partner, &f.feed) {
                 dropped.push((f.file_id.clone(), format!("{} {}", f.partner, f.url)));
             } else {
                 unread.push(format!("{} {}", f.partner, f.url));

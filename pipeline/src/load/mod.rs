@@ -303,12 +303,11 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// The participation model on staged rows given as (record key,
-    /// partner, entry, service, milestone), every record one person's,
-    /// run as of `as_of`: (entry date, last service date, WIOA exit date).
     /// A staged row: record key, partner, entry, service and milestone date.
     type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
+    /// The participation model on staged rows, every record one person's,
+    /// run as of `as_of`: (entry date, last service date, WIOA exit date).
     async fn participation(rows: &[Row<'_>], as_of: &str) -> Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> {
         let schema = model::staged_schema();
         let d = |v: Option<&str>| v.map(|s| crate::protect::date32(date(s)));

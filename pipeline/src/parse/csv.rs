@@ -34,7 +34,7 @@ pub fn parse(
     }
 
     let delimiter = cfg.delimiter_byte(path);
-    let quote = cfg.quote.as_deref().and_then(super::single_byte).unwrap_or(b'"');
+    let quote = cfg.quote_byte();
     let mut builder = csv::ReaderBuilder::new();
     builder
         .delimiter(delimiter)
@@ -44,9 +44,8 @@ pub fn parse(
         // Trimmed below, only the records that need it: the reader's own
         // trim copies every record.
         .trim(csv::Trim::None);
-    let escape = cfg.escape.as_deref().and_then(super::single_byte);
     // An escape character that is the quote itself is the usual doubling.
-    let escape = escape.filter(|e| *e != quote);
+    let escape = cfg.escape_byte().filter(|e| *e != quote);
     if let Some(e) = escape {
         builder.escape(Some(e)).double_quote(false);
     }

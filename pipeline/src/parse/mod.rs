@@ -123,12 +123,11 @@ impl FormatConfig {
         }
         // A quote that is also the delimiter (or an escape that is) makes
         // every row ambiguous: the reader would split fields at random.
-        let byte = |v: &Option<String>, default: u8| v.as_deref().and_then(single_byte).unwrap_or(default);
-        let (delimiter, quote) = (self.delimiter_byte(glob), byte(&self.quote, b'"'));
-        if delimiter == quote {
+        let delimiter = self.delimiter_byte(glob);
+        if self.quote_byte() == delimiter {
             return Err("format.quote and format.delimiter must be different characters".into());
         }
-        if self.escape.as_deref().and_then(single_byte) == Some(delimiter) {
+        if self.escape_byte() == Some(delimiter) {
             return Err("format.escape and format.delimiter must be different characters".into());
         }
         if self.encoding != "auto" && encoding_rs::Encoding::for_label(self.encoding.as_bytes()).is_none() {
@@ -179,6 +178,17 @@ impl FormatConfig {
         self.null_markers.clone().unwrap_or_else(|| {
             ["", "NULL", "null", "N/A", "n/a", "NA", "#N/A"].iter().map(|s| s.to_string()).collect()
         })
+    }
+
+    /// The quote character, `"` by default.
+    pub fn quote_byte(&self) -> u8 {
+        self.quote.as_deref().and_then(single_byte).unwrap_or(b'"')
+    }
+
+    /// The escape character inside quotes, if one is set (else doubled
+    /// quotes).
+    pub fn escape_byte(&self) -> Option<u8> {
+        self.escape.as_deref().and_then(single_byte)
     }
 
     pub fn delimiter_byte(&self, path: &str) -> u8 {

@@ -79,10 +79,8 @@ pub fn parse(
                     if v.len() > limits.max_field_bytes && issue.is_none() {
                         issue = Some(RowIssue::FieldTooLong { column: i });
                     }
-                    if v == INEXACT {
+                    if flat.inexact.contains(h) {
                         issue = issue.or(Some(RowIssue::InexactNumber { column: i }));
-                        cells.push_field("");
-                        continue;
                     }
                     cells.push_field(v);
                 }
@@ -101,18 +99,17 @@ pub fn parse(
     Ok(rows)
 }
 
-/// The cell text of a number whose digits were lost (see [`flatten`]).
-const INEXACT: &str = "\u{0}inexact number";
-
 /// One line's object, flattened with dots as it is read.
 ///
 /// Read straight from the text rather than through `serde_json::Value`,
 /// whose maps keep only the last of two equal keys: a key given twice in an
 /// object, or a dotted key beside the nested one it names (`"a.b"` and
-/// `{"a": {"b": ..}}`), is remembered in `twice`, and the row quarantined.
+/// `{"a": {"b": ..}}`), is remembered in `twice`, and the row quarantined;
+/// so is a number whose digits were lost (`inexact`, its cell left empty).
 struct Flat {
     cells: BTreeMap<String, String>,
     twice: Option<String>,
+    inexact: std::collections::BTreeSet<String>,
 }
 
 impl Flat {
@@ -127,7 +124,7 @@ impl Flat {
 /// object.
 fn read_object(line: &str) -> Result<Option<Flat>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(line);
-    let mut flat = Flat { cells: BTreeMap::new(), twice: None };
+    let mut flat = Flat { cells: BTreeMap::new(), twice: None, inexact: Default::default() };
     let object = serde::de::DeserializeSeed::deserialize(Top(&mut flat), &mut de)?;
     de.end()?;
     Ok(object.then_some(flat))
@@ -227,11 +224,13 @@ impl<'de> serde::de::Visitor<'de> for Field<'_> {
     }
     fn visit_f64<E>(self, f: f64) -> Result<(), E> {
         // Beyond 64-bit integers serde_json gives a float, whose digits are
-        // not the file's: two ids of 20 digits would become one. The text is
-        // marked (an empty key cannot be a JSON path).
-        let inexact = f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0;
-        let text = if inexact { INEXACT.to_string() } else { serde_json::Number::from_f64(f).map(|n| n.to_string()).unwrap_or_default() };
-        self.out.put(&self.key, text);
+        // not the file's: two ids of 20 digits would become one.
+        if f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0 {
+            self.out.inexact.insert(self.key.clone());
+            self.out.put(&self.key, String::new());
+        } else {
+            self.out.put(&self.key, serde_json::Number::from_f64(f).map(|n| n.to_string()).unwrap_or_default());
+        }
         Ok(())
     }
     fn visit_str<E>(self, s: &str) -> Result<(), E> {

@@ -125,24 +125,22 @@ impl Protector {
         };
         let mut identity = recycled.bytes(512);
         let not_empty = self.encoder.encode_bytes(&raw, &mut identity);
-        let record_key = match text(Field::RecordId) {
-            Some(id) => encode::record_key_with(&self.record_key, &self.partner, id),
-            // No partner id: the same identity at the same partner is the
-            // same record.
-            None if not_empty => encode::record_key_with(&self.record_key, &self.partner, &format!("identity:{}", hex(&identity))),
-            // Nor any identifier that is evidence (only placeholders such as
-            // 123-45-6789 or 555-555-5555): every such row would be one
-            // record, and its people one person.
-            None => return Err(NoIdentity { line: row.line }),
-        };
+        let record_id = text(Field::RecordId);
+        // Without a partner id, nor any identifier that is evidence (only
+        // placeholders such as 123-45-6789 or 555-555-5555), every such row
+        // would be one record, and its people one person.
+        if record_id.is_none() && !not_empty {
+            return Err(NoIdentity { line: row.line });
+        }
+        let record_key = record_key_of(&self.record_key, &self.partner, record_id, &identity);
         let partner = &self.partner;
-        let previous_record_key = self.previous.as_mut().map(|(encoder, key)| match text(Field::RecordId) {
-            Some(id) => encode::record_key_with(key, partner, id),
-            None => {
-                let mut old = Vec::new();
+        let previous_record_key = self.previous.as_mut().map(|(encoder, key)| {
+            // The identity under the old secret, needed only without an id.
+            let mut old = Vec::new();
+            if record_id.is_none() {
                 encoder.encode_bytes(&raw, &mut old);
-                encode::record_key_with(key, partner, &format!("identity:{}", hex(&old)))
             }
+            record_key_of(key, partner, record_id, &old)
         });
         let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| d[..3].iter().map(|b| *b as char).collect());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
@@ -173,6 +171,16 @@ impl Protector {
 #[derive(Debug)]
 pub struct NoIdentity {
     pub line: u64,
+}
+
+/// A record's key: from the partner's record id, or without one from its
+/// encoded identity (the same identity at the same partner is the same
+/// record).
+fn record_key_of(key: &[u8; 32], partner: &str, record_id: Option<&str>, identity: &[u8]) -> String {
+    match record_id {
+        Some(id) => encode::record_key_with(key, partner, id),
+        None => encode::record_key_with(key, partner, &format!("identity:{}", hex(identity))),
+    }
 }
 
 fn hex(b: &[u8]) -> String {

@@ -1,7 +1,10 @@
 //! `braid forget`: a person withdraws consent.
 //!
 //! The record named on the command line identifies the person; every record
-//! linked to that person, at every partner, is removed:
+//! linked to that person, at every partner, is removed: those the last
+//! commit linked, and, when partners sent records since, those that linking
+//! staging as it is now puts with the person (in memory, before anything is
+//! written):
 //!
 //! 1. each record key goes on the withdrawal list (as a keyed hash of the
 //!    key, not the key itself), all in one transaction and marked pending, so
@@ -25,7 +28,7 @@
 //!
 //! Releases already published are noisy aggregates and stay as they are.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray, StringArray};
@@ -83,8 +86,13 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
             }
         }
     }
+    // Records pulled since the last link are not in the committed link
+    // table: the person's cluster in staging as it is now counts too.
+    let pulled = cluster_now(p, &key, &previous)?;
+    let since_link = pulled.keys().filter(|rk| !previous.contains_key(*rk)).count();
+    keys.extend(pulled.keys().cloned());
     if dry_run {
-        return dry_run_report(p, &keys).await;
+        return dry_run_report(p, &keys, &pulled).await;
     }
     let forget_key = p.keys.key(Purpose::Forget);
     let entries: Vec<String> = keys.iter().map(|k| crate::protect::encode::hex_key(&forget_key, k.as_bytes())).collect();
@@ -117,8 +125,9 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
     stats?;
     let mut msg = if committed || rows_removed > 0 {
         format!(
-            "forgot {} record(s) of one person ({rows_removed} staged row(s) removed); warehouse re-committed and vacuumed",
-            keys.len()
+            "forgot {} record(s) of one person{} ({rows_removed} staged row(s) removed); warehouse re-committed and vacuumed",
+            keys.len(),
+            since(since_link)
         )
     } else {
         format!("no record matched: partner `{partner}` has no staged or linked record with that id, so nothing of it was removed; the id is on the withdrawal list")
@@ -129,11 +138,44 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
     Ok(msg)
 }
 
-/// What a forget of these record keys would remove, by partner, from the
-/// committed link table: linkage is probabilistic, so the steward can see
+/// The person's records as staging links now, record key to partner: the
+/// cluster of `key` when every staged record is linked afresh, in memory
+/// (nothing is written). Empty when staging is what the last commit linked
+/// (its link table already says) or the record has no cluster (not staged,
+/// or no consent to link).
+///
+/// Without this, a record of the person that a partner sent after the last
+/// link (under its own id) would not be found through the link table, and
+/// would become a person of its own at the next link.
+fn cluster_now(p: &Pipeline, key: &str, previous: &HashMap<String, String>) -> Result<HashMap<String, String>> {
+    if p.ledger.last_committed_inputs()? == Some(p.inputs_digest()?) {
+        return Ok(HashMap::new());
+    }
+    let input = p.link_input()?;
+    let out = crate::link::link(&input, previous, &p.cfg.linkage);
+    let Some(person) = out.assignments.iter().find(|a| a.record_key == key).and_then(|a| a.person_key.clone()) else {
+        return Ok(HashMap::new());
+    };
+    Ok(out
+        .assignments
+        .into_iter()
+        .filter(|a| a.person_key.as_deref() == Some(person.as_str()))
+        .map(|a| (a.record_key, a.partner))
+        .collect())
+}
+
+/// ", N of them pulled since the last link", when N > 0.
+fn since(n: usize) -> String {
+    if n == 0 { String::new() } else { format!(", {n} of them pulled since the last link") }
+}
+
+/// What a forget of these record keys would remove, by partner: from the
+/// committed link table, and records pulled since (`pulled`, from
+/// [`cluster_now`]). Linkage is probabilistic, so the steward can see
 /// whether the person's cluster holds more than the withdrawal is about.
-async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>) -> Result<String> {
+async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>, pulled: &HashMap<String, String>) -> Result<String> {
     let mut by_partner: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut counted: HashSet<String> = HashSet::new();
     for path in p.committed_link_files().await?.unwrap_or_default() {
         for b in crate::run::read_columns(&path, &["record_key", "partner"])? {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::internal("record_key is not text"))?;
@@ -141,8 +183,16 @@ async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>) -> Result<String> 
             for i in 0..b.num_rows() {
                 if keys.contains(rk.value(i)) {
                     *by_partner.entry(pa.value(i).to_string()).or_default() += 1;
+                    counted.insert(rk.value(i).to_string());
                 }
             }
+        }
+    }
+    let mut new = 0;
+    for (rk, partner) in pulled {
+        if !counted.contains(rk) {
+            *by_partner.entry(partner.clone()).or_default() += 1;
+            new += 1;
         }
     }
     if by_partner.is_empty() {
@@ -151,8 +201,9 @@ async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>) -> Result<String> 
     let n: usize = by_partner.values().sum();
     let list: Vec<String> = by_partner.iter().map(|(p, n)| format!("{p} ({n})")).collect();
     Ok(format!(
-        "dry run: a forget would remove {n} linked record(s) of one person, at {}; nothing was changed. \
+        "dry run: a forget would remove {n} linked record(s) of one person{}, at {}; nothing was changed. \
          If that is more than the person's records, the linkage joined someone else to them: check with `braid link explain`",
+        since(new),
         list.join(", ")
     ))
 }

@@ -177,6 +177,47 @@ fn forget_leaves_no_token_or_key_of_the_person_in_the_warehouse() {
     assert!(ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE status = 'loaded'")[0]["n"].as_i64().unwrap() > 0);
 }
 
+/// A record a partner sent after the last link, under its own id, is the
+/// person's too: forget links staging as it is now and removes it with the
+/// rest, where the committed link table alone would leave it to become a
+/// person of its own at the next link.
+#[test]
+fn forget_removes_the_persons_records_pulled_since_the_last_link() {
+    let ws = Workspace::demo(300);
+    let cases = ws.path().join("var/demo/inputs/refugee_agency/cases_2026-06-30.ndjson");
+    let aside = ws.path().join("cases_held_back.ndjson");
+    std::fs::rename(&cases, &aside).unwrap();
+    ws.ok(&["run", "--no-publish"], 0);
+    std::fs::rename(&aside, &cases).unwrap();
+    ws.ok(&["pull"], 0);
+    // People with a record at the adult school (linked) and one at the
+    // refugee agency (pulled, not linked).
+    let truth = std::fs::read_to_string(ws.path().join("var/demo/truth.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = truth.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let of = |entity: &str, partner: &str| rows.iter().find(|f| f[2] == entity && f[0] == partner).map(|f| f[1].to_string());
+    let mut chosen = None;
+    for f in rows.iter().filter(|f| f[0] == "refugee_agency") {
+        let Some(school_id) = of(f[2], "adult_school") else { continue };
+        let out = ws.ok(&["forget", "--partner", "adult_school", "--record-id", &school_id, "--dry-run"], 0);
+        if out.contains("refugee_agency (1)") {
+            assert!(out.contains("1 of them pulled since the last link"), "{out}");
+            chosen = Some((school_id, f[1].to_string()));
+            break;
+        }
+    }
+    let (school_id, case_id) = chosen.expect("a person whose refugee agency record links to their adult school record");
+    let key = braid::protect::record_key(&ws.keys(), "refugee_agency", &case_id);
+    let wh = ws.path().join("var/warehouse");
+    // (Parquet values decoded: the files are compressed.)
+    let holds_key = || parquet_values(&wh).iter().any(|v| v == key.as_bytes());
+    assert!(holds_key(), "the pulled record is staged before the forget");
+    let out = ws.ok(&["forget", "--partner", "adult_school", "--record-id", &school_id], 0);
+    assert!(out.contains("1 of them pulled since the last link"), "{out}");
+    assert!(!holds_key(), "the record pulled since the last link survived the forget");
+    // The other records of the file are linked as usual.
+    assert!(ws.sql("SELECT count(*) AS n FROM link WHERE partner = 'refugee_agency'")[0]["n"].as_i64().unwrap() > 0);
+}
+
 /// `braid rotate` reads every file again under the new secret: a person
 /// who withdrew stays out (their rows come back from the partner's files and
 /// are quarantined), people keep their person keys, and the old secret is

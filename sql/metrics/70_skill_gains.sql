@@ -1,29 +1,66 @@
 -- name: skill_gains
--- title: Measurable skill gains (educational functioning level)
--- area: english_proficiency
--- unit: share of tested English learners
+-- title: Measurable skill gains
+-- area: wioa
+-- unit: share of participants in education or training
 -- aggregation: rate
 -- bounds: 0..1
--- dimensions: program_year
--- max_cells: 4
--- description: WIOA primary indicator and ALLIES English proficiency. Of the learners with a pre-test in the program year, the share whose later post-test places them in a higher NRS level (cut scores from config/nrs_levels.toml).
-WITH t AS (
-  SELECT person_key, test, test_date, nrs_level,
-         concat('PY', CAST(CASE WHEN date_part('month', test_date) >= 7 THEN date_part('year', test_date) ELSE date_part('year', test_date) - 1 END AS BIGINT)) AS program_year
+-- dimensions: service_partner, program_year
+-- max_cells: 12
+-- description: WIOA primary indicator and ALLIES English proficiency; not exit-based. Of the people in an education or training program at a partner during a program year (July to June: ESL, ABE, ASE, career-technical or credit classes; an adult-education learner counts once they have 12 contact hours there in the year, or when the partner sends no hours), the share with at least one skill gain recorded by that partner in that year: a post-test at a higher NRS level than the year's first test (cut scores from config/nrs_levels.toml), a credential earned (a secondary diploma or equivalent, or a postsecondary credential as evidence of occupational skills), or, for an adult-education learner, an enrollment in career-technical or credit classes at any partner later in the same year. Transcripts and training progress reports are not in braid's model, so the share is a floor. A program year is published once it has ended. In a total over partners or years a person counts once, with a gain if they had one anywhere.
+WITH span AS (
+  -- Each enrollment in education or training, with the program years
+  -- from its entry to its last activity.
+  SELECT person_key, partner, program IN ('esl', 'esl_civics', 'abe', 'ase') AS adult_ed, hours, entry_date,
+         CAST(CASE WHEN date_part('month', entry_date) >= 7 THEN date_part('year', entry_date) ELSE date_part('year', entry_date) - 1 END AS BIGINT) AS first_py,
+         CAST(CASE WHEN date_part('month', coalesce(last_service_date, exit_date, entry_date)) >= 7
+                   THEN date_part('year', coalesce(last_service_date, exit_date, entry_date))
+                   ELSE date_part('year', coalesce(last_service_date, exit_date, entry_date)) - 1 END AS BIGINT) AS last_py
+  FROM participation
+  WHERE program IN ('esl', 'esl_civics', 'abe', 'ase', 'cte', 'credit') AND entry_date IS NOT NULL AND NOT excluded
+),
+yearly AS (
+  SELECT person_key, partner, adult_ed, hours, entry_date, unnest(range(first_py, greatest(first_py, last_py) + 1)) AS py FROM span
+),
+participant AS (
+  -- Title II: an adult-education learner is a participant after 12
+  -- contact hours; without hours from the partner, they count.
+  SELECT person_key, partner, py, min(CASE WHEN adult_ed THEN entry_date END) AS adult_ed_entry
+  FROM yearly
+  GROUP BY person_key, partner, py
+  HAVING bool_or(NOT adult_ed) OR count(hours) < count(*) OR sum(hours) >= 12
+),
+test AS (
+  SELECT person_key, partner, test, test_date, nrs_level,
+         CAST(CASE WHEN date_part('month', test_date) >= 7 THEN date_part('year', test_date) ELSE date_part('year', test_date) - 1 END AS BIGINT) AS py
   FROM assessment
-  WHERE nrs_level IS NOT NULL AND person_key IS NOT NULL
+  WHERE nrs_level IS NOT NULL AND person_key IS NOT NULL AND test_date IS NOT NULL
 ),
 pre AS (
-  SELECT person_key, test, program_year, min(test_date) AS first_date FROM t GROUP BY person_key, test, program_year
+  -- The year's first test of each kind at the partner, at its lowest level.
+  SELECT t.person_key, t.partner, t.test, t.py, t.test_date, min(t.nrs_level) AS level
+  FROM test t
+  JOIN (SELECT person_key, partner, test, py, min(test_date) AS first_date FROM test GROUP BY person_key, partner, test, py) f
+    ON f.person_key = t.person_key AND f.partner = t.partner AND f.test = t.test AND f.py = t.py AND f.first_date = t.test_date
+  GROUP BY t.person_key, t.partner, t.test, t.py, t.test_date
 ),
-pre_level AS (
-  SELECT p.person_key, p.test, p.program_year, p.first_date, min(t.nrs_level) AS level
-  FROM pre p JOIN t ON t.person_key = p.person_key AND t.test = p.test AND t.test_date = p.first_date
-  GROUP BY p.person_key, p.test, p.program_year, p.first_date
+gain AS (
+  SELECT DISTINCT p.person_key, p.partner, p.py
+  FROM pre p JOIN test t ON t.person_key = p.person_key AND t.partner = p.partner AND t.test = p.test AND t.py = p.py
+    AND t.test_date > p.test_date AND t.nrs_level > p.level
+  UNION
+  SELECT DISTINCT person_key, partner,
+         CAST(CASE WHEN date_part('month', credential_date) >= 7 THEN date_part('year', credential_date) ELSE date_part('year', credential_date) - 1 END AS BIGINT)
+  FROM credential
+  WHERE person_key IS NOT NULL AND credential_date IS NOT NULL
+  UNION
+  SELECT DISTINCT a.person_key, a.partner, a.py
+  FROM participant a JOIN participation c ON c.person_key = a.person_key AND c.program IN ('cte', 'credit')
+    AND c.entry_date > a.adult_ed_entry
+    AND CAST(CASE WHEN date_part('month', c.entry_date) >= 7 THEN date_part('year', c.entry_date) ELSE date_part('year', c.entry_date) - 1 END AS BIGINT) = a.py
 )
-SELECT p.person_key, p.program_year,
-       max(CASE WHEN t.nrs_level > p.level THEN 1 ELSE 0 END) AS value
-FROM pre_level p
-LEFT JOIN t ON t.person_key = p.person_key AND t.test = p.test AND t.test_date > p.first_date
-  AND t.program_year = p.program_year
-GROUP BY p.person_key, p.program_year
+SELECT a.person_key, a.partner AS service_partner, concat('PY', CAST(a.py AS VARCHAR)) AS program_year,
+       CASE WHEN g.person_key IS NULL THEN 0 ELSE 1 END AS value
+FROM participant a
+LEFT JOIN gain g ON g.person_key = a.person_key AND g.partner = a.partner AND g.py = a.py
+-- A program year is published once it has ended.
+WHERE make_date(CAST(a.py AS INT) + 1, 6, 30) < (SELECT as_of FROM release_params)

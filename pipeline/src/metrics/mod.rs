@@ -468,3 +468,81 @@ mod exit_tests {
         assert_eq!(got, vec![("p1".to_string(), "2023Q1".to_string()), ("p2".to_string(), "2025Q1".to_string())]);
     }
 }
+
+#[cfg(test)]
+mod skill_gain_tests {
+    use datafusion::prelude::SessionContext;
+
+    /// `70_skill_gains.sql` on tables made from SQL VALUES, released on
+    /// 2026-12-01: (person, partner, program year, value), sorted.
+    async fn run(participation: &str, assessment: &str, credential: &str) -> Vec<(String, String, String, i64)> {
+        let ctx = SessionContext::new();
+        for (name, cols, rows) in [
+            ("participation", "person_key, partner, program, hours, entry_date, exit_date, last_service_date, excluded", participation),
+            ("assessment", "person_key, partner, test, test_date, nrs_level", assessment),
+            ("credential", "person_key, partner, credential_date", credential),
+            ("release_params", "as_of", "(DATE '2026-12-01')"),
+        ] {
+            ctx.sql(&format!("CREATE TABLE {name} AS SELECT * FROM (VALUES {rows}) AS t({cols})")).await.unwrap().collect().await.unwrap();
+        }
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/metrics/70_skill_gains.sql")).unwrap();
+        let m = super::parse_metric(&text, "70_skill_gains.sql").unwrap();
+        let (rows, _) = super::compute(&ctx, &m).await.unwrap();
+        let mut out: Vec<_> = (0..rows.person.len())
+            .map(|i| (rows.person[i].clone(), rows.dims[0][i].clone(), rows.dims[1][i].clone(), rows.value[i]))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn skill_gains_count_participants_in_education_or_training_and_every_kind_of_gain() {
+        let participation = "\
+            ('a', 'school', 'esl', 40.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('b', 'school', 'esl', 8.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('c', 'school', 'abe', NULL, DATE '2025-09-01', NULL, DATE '2025-12-01', false), \
+            ('d', 'school', 'esl', 20.0, DATE '2025-08-01', NULL, DATE '2025-12-01', false), \
+            ('d', 'college', 'cte', NULL, DATE '2026-01-15', NULL, DATE '2026-05-01', false), \
+            ('e', 'college', 'cte', NULL, DATE '2025-09-01', NULL, DATE '2026-05-01', false), \
+            ('f', 'school', 'esl', 30.0, DATE '2024-09-01', NULL, DATE '2025-10-01', false), \
+            ('g', 'school', 'esl', 30.0, DATE '2026-08-01', NULL, DATE '2026-10-01', false), \
+            ('h', 'school', 'esl', 30.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('i', 'board', 'wioa_adult', NULL, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('j', 'school', 'esl', 30.0, DATE '2025-09-01', NULL, DATE '2026-03-01', true)";
+        let assessment = "\
+            ('a', 'school', 'casas_reading', DATE '2025-09-05', 2), ('a', 'school', 'casas_reading', DATE '2026-02-01', 3), \
+            ('b', 'school', 'casas_reading', DATE '2025-09-05', 2), ('b', 'school', 'casas_reading', DATE '2026-02-01', 3), \
+            ('f', 'school', 'casas_reading', DATE '2024-09-05', 1), ('f', 'school', 'casas_reading', DATE '2025-01-10', 2), \
+            ('f', 'school', 'casas_reading', DATE '2025-09-05', 2), ('f', 'school', 'casas_listening', DATE '2025-09-05', 4), \
+            ('f', 'school', 'casas_listening', DATE '2025-09-20', 3), \
+            ('h', 'college', 'casas_reading', DATE '2025-09-05', 2), ('h', 'college', 'casas_reading', DATE '2026-02-01', 3), \
+            ('j', 'school', 'casas_reading', DATE '2025-09-05', 2), ('j', 'school', 'casas_reading', DATE '2026-02-01', 3)";
+        let credential = "('e', 'college', DATE '2026-05-01'), ('x', 'college', DATE '2026-05-01')";
+        let got = run(participation, assessment, credential).await;
+        let row = |p: &str, partner: &str, py: &str, v: i64| (p.to_string(), partner.to_string(), py.to_string(), v);
+        assert_eq!(
+            got,
+            vec![
+                // A post-test at a higher level.
+                row("a", "school", "PY2025", 1),
+                // (b: 8 hours, not a Title II participant.) No hours sent: counted.
+                row("c", "school", "PY2025", 0),
+                // Into career-technical classes later in the year: a gain for
+                // the adult school; the college enrollment itself has none.
+                row("d", "college", "PY2025", 0),
+                row("d", "school", "PY2025", 1),
+                // A credential.
+                row("e", "college", "PY2025", 1),
+                // An enrollment over two program years counts in each; the
+                // gain of the first stays in it, and a lower post-test is none.
+                row("f", "school", "PY2024", 1),
+                row("f", "school", "PY2025", 0),
+                // (g: a program year not yet ended.) A gain tested at
+                // another partner is that partner's.
+                row("h", "school", "PY2025", 0),
+                // (i: not an education or training program; j: excluded by
+                // its exit reason; x: a credential without an enrollment.)
+            ]
+        );
+    }
+}

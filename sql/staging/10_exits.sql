@@ -7,7 +7,20 @@
 -- An exclusion (deceased, institutionalized, a health condition, ...) is a
 -- fact about the person, recorded by whichever partner learned it: an exit
 -- at another partner within 90 days of an excluded exit is left out too.
-WITH excluded_exits AS (
+--
+-- Title II: an adult-education learner (ESL, ABE, ASE) becomes a
+-- participant, whose exit the outcome metrics follow, after 12 contact
+-- hours; a period of participation with fewer is no exit here. A period
+-- with an enrollment whose hours the partner did not send counts.
+WITH participant_periods AS (
+  SELECT person_key, partner, wioa_exit_date
+  FROM participation
+  WHERE wioa_exit_date IS NOT NULL AND person_key IS NOT NULL
+  GROUP BY person_key, partner, wioa_exit_date
+  HAVING bool_or(program IS NULL OR program NOT IN ('esl', 'esl_civics', 'abe', 'ase'))
+      OR count(hours) < count(*) OR sum(hours) >= 12
+),
+excluded_exits AS (
   SELECT DISTINCT person_key, coalesce(exit_date, wioa_exit_date) AS d
   FROM participation
   WHERE excluded AND person_key IS NOT NULL AND coalesce(exit_date, wioa_exit_date) IS NOT NULL
@@ -19,6 +32,7 @@ SELECT p.person_key, p.partner, p.program, p.wioa_exit_date AS exit_date, p.exit
        CAST(CASE WHEN date_part('month', p.wioa_exit_date) >= 7 THEN date_part('year', p.wioa_exit_date) + 1
                  ELSE date_part('year', p.wioa_exit_date) END AS BIGINT) * 4 + 1 AS exit_year_last_qi
 FROM participation p
+JOIN participant_periods pp ON pp.person_key = p.person_key AND pp.partner = p.partner AND pp.wioa_exit_date = p.wioa_exit_date
 LEFT JOIN excluded_exits x ON x.person_key = p.person_key
   AND x.d BETWEEN p.wioa_exit_date - INTERVAL '90 days' AND p.wioa_exit_date + INTERVAL '90 days'
 WHERE p.wioa_exit_date IS NOT NULL AND NOT p.excluded AND p.person_key IS NOT NULL AND x.person_key IS NULL

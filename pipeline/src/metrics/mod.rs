@@ -413,22 +413,29 @@ mod referral_tests {
 mod exit_tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{Array, BooleanArray, Date32Array, StringArray};
+    use datafusion::arrow::array::{Array, BooleanArray, Date32Array, Float64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::record_batch::RecordBatch;
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
     #[tokio::test]
-    async fn an_exclusion_at_one_partner_leaves_out_the_persons_exit_elsewhere() {
+    async fn exits_leave_out_an_exclusion_elsewhere_and_adult_education_under_12_hours() {
         // p1 died (recorded by the agency on 2025-03-01); the college's exit
         // a month earlier is left out too, not an exit two years before.
         // p2's exit stays.
+        // Title II (all rows are ESL here): p3 had 5 hours, not a
+        // participant, so no exit; p4's partner sent no hours, so it counts;
+        // p5's two enrollments in one period add up to 12 hours.
         let rows = [
-            ("p1", "agency", "2025-03-01", true),
-            ("p1", "college", "2025-02-01", false),
-            ("p1", "college", "2023-02-01", false),
-            ("p2", "college", "2025-02-01", false),
+            ("p1", "agency", "2025-03-01", true, None),
+            ("p1", "college", "2025-02-01", false, None),
+            ("p1", "college", "2023-02-01", false, None),
+            ("p2", "college", "2025-02-01", false, Some(40.0)),
+            ("p3", "college", "2025-02-01", false, Some(5.0)),
+            ("p4", "college", "2025-02-01", false, None),
+            ("p5", "college", "2025-02-01", false, Some(6.0)),
+            ("p5", "college", "2025-02-01", false, Some(6.0)),
         ];
         let d = |s: &str| crate::protect::date32(s.parse().unwrap());
         let schema = Arc::new(Schema::new(vec![
@@ -439,6 +446,7 @@ mod exit_tests {
             Field::new("wioa_exit_date", DataType::Date32, true),
             Field::new("exit_quarter", DataType::Utf8, true),
             Field::new("excluded", DataType::Boolean, false),
+            Field::new("hours", DataType::Float64, true),
         ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -450,13 +458,14 @@ mod exit_tests {
                 Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| d(r.2)))),
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| if r.2.starts_with("2023") { "2023Q1" } else { "2025Q1" }))),
                 Arc::new(BooleanArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(rows.iter().map(|r| r.4).collect::<Vec<_>>())),
             ],
         )
         .unwrap();
         let ctx = SessionContext::new();
         ctx.register_table("participation", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
         let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/staging/10_exits.sql")).unwrap();
-        let sql = format!("SELECT person_key, exit_quarter FROM ({}) ORDER BY person_key, exit_quarter", sql.trim());
+        let sql = format!("SELECT DISTINCT person_key, exit_quarter FROM ({}) ORDER BY person_key, exit_quarter", sql.trim());
         let mut got = vec![];
         for b in ctx.sql(&sql).await.unwrap().collect().await.unwrap() {
             let (p, q) = (b.column(0).as_any().downcast_ref::<StringArray>().unwrap(), b.column(1).as_any().downcast_ref::<StringArray>().unwrap());
@@ -465,7 +474,9 @@ mod exit_tests {
                 got.push((p.value(i).to_string(), q.value(i).to_string()));
             }
         }
-        assert_eq!(got, vec![("p1".to_string(), "2023Q1".to_string()), ("p2".to_string(), "2025Q1".to_string())]);
+        let want: Vec<(String, String)> =
+            [("p1", "2023Q1"), ("p2", "2025Q1"), ("p4", "2025Q1"), ("p5", "2025Q1")].iter().map(|(p, q)| (p.to_string(), q.to_string())).collect();
+        assert_eq!(got, want);
     }
 }
 

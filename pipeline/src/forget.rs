@@ -86,19 +86,34 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
             }
         }
     }
-    // Records pulled since the last link are not in the committed link
-    // table: the person's cluster in staging as it is now counts too.
-    let pulled = cluster_now(p, &key, &previous)?;
-    let since_link = pulled.keys().filter(|rk| !previous.contains_key(*rk)).count();
-    keys.extend(pulled.keys().cloned());
+    // Whether partners sent files since the last commit (asked before this
+    // forget's entries change the inputs). During a rotation staging holds
+    // both secrets' encodings: the committed link table alone answers.
+    let sent_since = rotating.is_none() && p.ledger.last_committed_inputs()? != Some(p.inputs_digest()?);
     if dry_run {
+        let pulled = if sent_since { cluster_now(p, &keys, &previous)? } else { HashMap::new() };
+        keys.extend(pulled.keys().cloned());
         return dry_run_report(p, &keys, &pulled).await;
     }
     let forget_key = p.keys.key(Purpose::Forget);
-    let entries: Vec<String> = keys.iter().map(|k| crate::protect::encode::hex_key(&forget_key, k.as_bytes())).collect();
+    let hex = |k: &String| crate::protect::encode::hex_key(&forget_key, k.as_bytes());
     // Withdrawals an earlier, interrupted forget left pending.
     let earlier = p.ledger.pending_forgets()?.len();
+    // The records the committed link table knows go on the list first: the
+    // durable intent, completed by the next command if this one stops.
+    let mut entries: Vec<String> = keys.iter().map(hex).collect();
     p.ledger.add_forgets(&entries, &key_id)?;
+    // Records pulled since the last link are not in that table: the
+    // person's clusters in staging as it is now (of the named record and of
+    // every committed one) count too.
+    let pulled = if sent_since { cluster_now(p, &keys, &previous)? } else { HashMap::new() };
+    let since_link = pulled.keys().filter(|rk| !previous.contains_key(*rk)).count();
+    let more: Vec<String> = pulled.keys().filter(|k| !keys.contains(*k)).map(hex).collect();
+    if !more.is_empty() {
+        p.ledger.add_forgets(&more, &key_id)?;
+        entries.extend(more);
+        keys.extend(pulled.into_keys());
+    }
     let rows_removed = scrub_staging(p)?;
     let committed = previous.contains_key(&key);
     if !committed && rows_removed == 0 && earlier == 0 {
@@ -138,29 +153,29 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
     Ok(msg)
 }
 
-/// The person's records as staging links now, record key to partner: the
-/// cluster of `key` when every staged record is linked afresh, in memory
-/// (nothing is written). Empty when staging is what the last commit linked
-/// (its link table already says) or the record has no cluster (not staged,
-/// or no consent to link).
+/// The person's records as staging links now, record key to partner: every
+/// cluster that holds one of `keys` (the named record and those the
+/// committed link table puts with it) when every staged record is linked
+/// afresh, in memory (nothing is written; records already on the
+/// withdrawal list take part, so that this forget's own entries still lead
+/// to their clusters). Called only when partners sent files since the last
+/// commit; otherwise the committed link table already says.
 ///
 /// Without this, a record of the person that a partner sent after the last
 /// link (under its own id) would not be found through the link table, and
-/// would become a person of its own at the next link.
-fn cluster_now(p: &Pipeline, key: &str, previous: &HashMap<String, String>) -> Result<HashMap<String, String>> {
-    if p.ledger.last_committed_inputs()? == Some(p.inputs_digest()?) {
-        return Ok(HashMap::new());
-    }
-    let input = p.link_input()?;
+/// would become a person of its own at the next link. The re-fit model may
+/// cluster a little differently from the last commit, so every committed
+/// record's cluster is taken, not only the named one's.
+fn cluster_now(p: &Pipeline, keys: &HashSet<String>, previous: &HashMap<String, String>) -> Result<HashMap<String, String>> {
+    let input = p.link_input_with(false)?;
     let out = crate::link::link(&input, previous, &p.cfg.linkage);
-    let Some(person) = out.assignments.iter().find(|a| a.record_key == key).and_then(|a| a.person_key.clone()) else {
-        return Ok(HashMap::new());
-    };
+    let persons: HashSet<&str> =
+        out.assignments.iter().filter(|a| keys.contains(&a.record_key)).filter_map(|a| a.person_key.as_deref()).collect();
     Ok(out
         .assignments
-        .into_iter()
-        .filter(|a| a.person_key.as_deref() == Some(person.as_str()))
-        .map(|a| (a.record_key, a.partner))
+        .iter()
+        .filter(|a| a.person_key.as_deref().is_some_and(|pk| persons.contains(pk)))
+        .map(|a| (a.record_key.clone(), a.partner.clone()))
         .collect())
 }
 

@@ -181,6 +181,13 @@ impl Pipeline {
 
     /// Read the linkage zone and staged record keys of all active files.
     pub fn link_input(&self) -> Result<LinkInput> {
+        self.link_input_with(true)
+    }
+
+    /// [`Pipeline::link_input`]; with `skip_withdrawn` false, records on the
+    /// withdrawal list are read too (`braid forget` finds a person's
+    /// clusters through its own new entries).
+    pub fn link_input_with(&self, skip_withdrawn: bool) -> Result<LinkInput> {
         let t = std::time::Instant::now();
         let files = self.ledger.active_files()?;
         // Files are read on a second thread, one ahead (`for_each_batch`).
@@ -192,7 +199,7 @@ impl Pipeline {
         // A record on the withdrawal list is never linked, whatever staging
         // still holds (staging is rewritten before a commit; this is the
         // second line).
-        let forget = self.ledger.forget_entries()?;
+        let forget = if skip_withdrawn { self.ledger.forget_entries()? } else { Default::default() };
         let forget_key = self.keys.key(crate::secret::Purpose::Forget);
         for_each_batch(&staged, &["record_key", "partner", "consent"], |b| {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");

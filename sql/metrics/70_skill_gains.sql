@@ -6,28 +6,46 @@
 -- bounds: 0..1
 -- dimensions: service_partner, program_year
 -- max_cells: 12
--- description: WIOA primary indicator and ALLIES English proficiency; not exit-based. Of the people in an education or training program at a partner during a program year (July to June: ESL, ABE, ASE, career-technical or credit classes; an adult-education learner counts once they have 12 contact hours there in the year, or when the partner sends no hours), the share with at least one skill gain recorded by that partner in that year: a post-test at a higher NRS level than the year's first test (cut scores from config/nrs_levels.toml), a credential earned (a secondary diploma or equivalent, or a postsecondary credential as evidence of occupational skills), or, for an adult-education learner, an enrollment in career-technical or credit classes at any partner later in the same year. Transcripts and training progress reports are not in braid's model, so the share is a floor. A program year is published once it has ended. In a total over partners or years a person counts once, with a gain if they had one anywhere.
-WITH span AS (
-  -- Each enrollment in education or training, with the program years
-  -- from its entry to its last activity.
+-- description: WIOA primary indicator and ALLIES English proficiency; not exit-based. Of the people in an education or training program at a partner during a program year (July to June: ESL, ABE, ASE, career-technical or credit classes; an adult-education learner counts once they have 12 contact hours there in the year, or when the partner did not send the hours of one of their enrollments), the share with at least one skill gain recorded by that partner in that year: a post-test at a higher NRS level than the year's first test of that kind (cut scores from config/nrs_levels.toml), a credential earned (a secondary diploma or equivalent; or a postsecondary certificate, degree, licence or certification, as evidence of occupational skills; not a work-readiness certificate), or, for an adult-education learner, an enrollment in career-technical or credit classes at any partner later in the same year. Transcripts and training progress reports are not in braid's model, so the share is a floor. A program year is published 90 days after it ends, once the partners' files covering it have arrived. In a total over partners or years a person counts once, with a gain if they had one anywhere.
+WITH enrollment AS (
+  -- One row per enrollment (sent again in a later file, it counts once),
+  -- ending at its own exit date when the partner sent one, else at the end
+  -- of its period of participation.
+  SELECT person_key, partner, program, entry_date, max(hours) AS hours,
+         least(coalesce(max(exit_date), max(last_service_date)), max(last_service_date)) AS end_date
+  FROM participation
+  WHERE program IN ('esl', 'esl_civics', 'abe', 'ase', 'cte', 'credit') AND entry_date IS NOT NULL AND person_key IS NOT NULL
+  GROUP BY person_key, record_key, partner, program, entry_date
+  HAVING NOT bool_or(excluded)
+),
+span AS (
+  -- The program years from each enrollment's entry to its end.
   SELECT person_key, partner, program IN ('esl', 'esl_civics', 'abe', 'ase') AS adult_ed, hours, entry_date,
          CAST(CASE WHEN date_part('month', entry_date) >= 7 THEN date_part('year', entry_date) ELSE date_part('year', entry_date) - 1 END AS BIGINT) AS first_py,
-         CAST(CASE WHEN date_part('month', coalesce(last_service_date, exit_date, entry_date)) >= 7
-                   THEN date_part('year', coalesce(last_service_date, exit_date, entry_date))
-                   ELSE date_part('year', coalesce(last_service_date, exit_date, entry_date)) - 1 END AS BIGINT) AS last_py
-  FROM participation
-  WHERE program IN ('esl', 'esl_civics', 'abe', 'ase', 'cte', 'credit') AND entry_date IS NOT NULL AND NOT excluded
+         CAST(CASE WHEN date_part('month', coalesce(end_date, entry_date)) >= 7
+                   THEN date_part('year', coalesce(end_date, entry_date))
+                   ELSE date_part('year', coalesce(end_date, entry_date)) - 1 END AS BIGINT) AS last_py
+  FROM enrollment
 ),
 yearly AS (
   SELECT person_key, partner, adult_ed, hours, entry_date, unnest(range(first_py, greatest(first_py, last_py) + 1)) AS py FROM span
 ),
-participant AS (
+by_year AS (
   -- Title II: an adult-education learner is a participant after 12
-  -- contact hours; without hours from the partner, they count.
-  SELECT person_key, partner, py, min(CASE WHEN adult_ed THEN entry_date END) AS adult_ed_entry
+  -- contact hours at the partner in the year; an enrollment whose hours
+  -- the partner did not send counts.
+  SELECT person_key, partner, py,
+         bool_or(NOT adult_ed) AS in_training,
+         count(CASE WHEN adult_ed THEN 1 END) > count(CASE WHEN adult_ed THEN hours END)
+           OR sum(CASE WHEN adult_ed THEN hours END) >= 12 AS adult_ed_participant,
+         min(CASE WHEN adult_ed THEN entry_date END) AS adult_ed_entry
   FROM yearly
   GROUP BY person_key, partner, py
-  HAVING bool_or(NOT adult_ed) OR count(hours) < count(*) OR sum(hours) >= 12
+),
+participant AS (
+  SELECT person_key, partner, py, CASE WHEN adult_ed_participant THEN adult_ed_entry END AS adult_ed_entry
+  FROM by_year
+  WHERE in_training OR adult_ed_participant
 ),
 test AS (
   SELECT person_key, partner, test, test_date, nrs_level,
@@ -48,10 +66,15 @@ gain AS (
   FROM pre p JOIN test t ON t.person_key = p.person_key AND t.partner = p.partner AND t.test = p.test AND t.py = p.py
     AND t.test_date > p.test_date AND t.nrs_level > p.level
   UNION
+  -- A secondary diploma or equivalent, or a postsecondary credential or
+  -- occupational licence or certification (not a work-readiness
+  -- certificate, nor a type braid does not know).
   SELECT DISTINCT person_key, partner,
          CAST(CASE WHEN date_part('month', credential_date) >= 7 THEN date_part('year', credential_date) ELSE date_part('year', credential_date) - 1 END AS BIGINT)
   FROM credential
   WHERE person_key IS NOT NULL AND credential_date IS NOT NULL
+    AND credential_type IN ('secondary_diploma', 'hse', 'ged', 'certificate', 'noncredit_certificate', 'certification',
+                            'license', 'associate', 'bachelor', 'apprenticeship')
   UNION
   SELECT DISTINCT a.person_key, a.partner, a.py
   FROM participant a JOIN participation c ON c.person_key = a.person_key AND c.program IN ('cte', 'credit')
@@ -62,5 +85,6 @@ SELECT a.person_key, a.partner AS service_partner, concat('PY', CAST(a.py AS VAR
        CASE WHEN g.person_key IS NULL THEN 0 ELSE 1 END AS value
 FROM participant a
 LEFT JOIN gain g ON g.person_key = a.person_key AND g.partner = a.partner AND g.py = a.py
--- A program year is published once it has ended.
-WHERE make_date(CAST(a.py AS INT) + 1, 6, 30) < (SELECT as_of FROM release_params)
+-- A program year is published once it ended 90 days ago, so that the
+-- partners' files covering its last weeks have arrived.
+WHERE make_date(CAST(a.py AS INT) + 1, 6, 30) + INTERVAL '90 days' < (SELECT as_of FROM release_params)

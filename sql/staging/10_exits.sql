@@ -11,11 +11,17 @@
 -- Title II: an adult-education learner (ESL, ABE, ASE) becomes a
 -- participant, whose exit the outcome metrics follow, after 12 contact
 -- hours; a period of participation with fewer is no exit here. A period
--- with an enrollment whose hours the partner did not send counts.
-WITH participant_periods AS (
-  SELECT person_key, partner, wioa_exit_date
+-- with an enrollment whose hours the partner did not send counts. An
+-- enrollment sent again in a later file counts its hours once.
+WITH enrollments AS (
+  SELECT person_key, partner, wioa_exit_date, record_key, program, entry_date, max(hours) AS hours
   FROM participation
   WHERE wioa_exit_date IS NOT NULL AND person_key IS NOT NULL
+  GROUP BY person_key, partner, wioa_exit_date, record_key, program, entry_date
+),
+participant_periods AS (
+  SELECT person_key, partner, wioa_exit_date
+  FROM enrollments
   GROUP BY person_key, partner, wioa_exit_date
   HAVING bool_or(program IS NULL OR program NOT IN ('esl', 'esl_civics', 'abe', 'ase'))
       OR count(hours) < count(*) OR sum(hours) >= 12

@@ -411,59 +411,48 @@ mod referral_tests {
 
 #[cfg(test)]
 mod exit_tests {
-    use std::sync::Arc;
-
-    use datafusion::arrow::array::{Array, BooleanArray, Date32Array, Float64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::arrow::record_batch::RecordBatch;
-    use datafusion::datasource::MemTable;
+    use datafusion::arrow::array::{Array, StringArray};
     use datafusion::prelude::SessionContext;
 
     #[tokio::test]
     async fn exits_leave_out_an_exclusion_elsewhere_and_adult_education_under_12_hours() {
         // p1 died (recorded by the agency on 2025-03-01); the college's exit
         // a month earlier is left out too, not an exit two years before.
-        // p2's exit stays.
-        // Title II (all rows are ESL here): p3 had 5 hours, not a
-        // participant, so no exit; p4's partner sent no hours, so it counts;
-        // p5's two enrollments in one period add up to 12 hours.
+        // p2's exit stays. Title II (all rows are ESL): p3 had 5 hours, not
+        // a participant, so no exit; p4's partner sent no hours, so it
+        // counts; p5's two enrollments in one period add up to 12 hours;
+        // p6's one enrollment of 6 hours, sent in two files, does not.
+        // (person, record, entry, exit, excluded, hours)
         let rows = [
-            ("p1", "agency", "2025-03-01", true, None),
-            ("p1", "college", "2025-02-01", false, None),
-            ("p1", "college", "2023-02-01", false, None),
-            ("p2", "college", "2025-02-01", false, Some(40.0)),
-            ("p3", "college", "2025-02-01", false, Some(5.0)),
-            ("p4", "college", "2025-02-01", false, None),
-            ("p5", "college", "2025-02-01", false, Some(6.0)),
-            ("p5", "college", "2025-02-01", false, Some(6.0)),
+            ("p1", "a1", "2025-01-01", "2025-03-01", true, "NULL"),
+            ("p1", "c1", "2025-01-01", "2025-02-01", false, "NULL"),
+            ("p1", "c1", "2022-11-01", "2023-02-01", false, "NULL"),
+            ("p2", "c2", "2025-01-01", "2025-02-01", false, "40.0"),
+            ("p3", "c3", "2025-01-01", "2025-02-01", false, "5.0"),
+            ("p4", "c4", "2025-01-01", "2025-02-01", false, "NULL"),
+            ("p5", "c5", "2024-12-01", "2025-02-01", false, "6.0"),
+            ("p5", "c5", "2025-01-05", "2025-02-01", false, "6.0"),
+            ("p6", "c6", "2025-01-05", "2025-02-01", false, "6.0"),
+            ("p6", "c6", "2025-01-05", "2025-02-01", false, "6.0"),
         ];
-        let d = |s: &str| crate::protect::date32(s.parse().unwrap());
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("person_key", DataType::Utf8, true),
-            Field::new("partner", DataType::Utf8, false),
-            Field::new("program", DataType::Utf8, true),
-            Field::new("exit_date", DataType::Date32, true),
-            Field::new("wioa_exit_date", DataType::Date32, true),
-            Field::new("exit_quarter", DataType::Utf8, true),
-            Field::new("excluded", DataType::Boolean, false),
-            Field::new("hours", DataType::Float64, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "esl"))),
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| d(r.2)))),
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| d(r.2)))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| if r.2.starts_with("2023") { "2023Q1" } else { "2025Q1" }))),
-                Arc::new(BooleanArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(rows.iter().map(|r| r.4).collect::<Vec<_>>())),
-            ],
-        )
-        .unwrap();
+        let values: Vec<String> = rows
+            .iter()
+            .map(|(p, r, entry, exit, excluded, hours)| {
+                let partner = if r.starts_with('a') { "agency" } else { "college" };
+                let q = if exit.starts_with("2023") { "2023Q1" } else { "2025Q1" };
+                format!("('{p}', '{r}', '{partner}', 'esl', DATE '{entry}', DATE '{exit}', DATE '{exit}', '{q}', {excluded}, CAST({hours} AS DOUBLE))")
+            })
+            .collect();
         let ctx = SessionContext::new();
-        ctx.register_table("participation", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+        ctx.sql(&format!(
+            "CREATE TABLE participation AS SELECT * FROM (VALUES {}) AS t(person_key, record_key, partner, program, entry_date, exit_date, wioa_exit_date, exit_quarter, excluded, hours)",
+            values.join(", ")
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
         let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/staging/10_exits.sql")).unwrap();
         let sql = format!("SELECT DISTINCT person_key, exit_quarter FROM ({}) ORDER BY person_key, exit_quarter", sql.trim());
         let mut got = vec![];
@@ -489,9 +478,9 @@ mod skill_gain_tests {
     async fn run(participation: &str, assessment: &str, credential: &str) -> Vec<(String, String, String, i64)> {
         let ctx = SessionContext::new();
         for (name, cols, rows) in [
-            ("participation", "person_key, partner, program, hours, entry_date, exit_date, last_service_date, excluded", participation),
+            ("participation", "person_key, record_key, partner, program, hours, entry_date, exit_date, last_service_date, excluded", participation),
             ("assessment", "person_key, partner, test, test_date, nrs_level", assessment),
-            ("credential", "person_key, partner, credential_date", credential),
+            ("credential", "person_key, partner, credential_type, credential_date", credential),
             ("release_params", "as_of", "(DATE '2026-12-01')"),
         ] {
             ctx.sql(&format!("CREATE TABLE {name} AS SELECT * FROM (VALUES {rows}) AS t({cols})")).await.unwrap().collect().await.unwrap();
@@ -509,17 +498,23 @@ mod skill_gain_tests {
     #[tokio::test]
     async fn skill_gains_count_participants_in_education_or_training_and_every_kind_of_gain() {
         let participation = "\
-            ('a', 'school', 'esl', 40.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
-            ('b', 'school', 'esl', 8.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
-            ('c', 'school', 'abe', NULL, DATE '2025-09-01', NULL, DATE '2025-12-01', false), \
-            ('d', 'school', 'esl', 20.0, DATE '2025-08-01', NULL, DATE '2025-12-01', false), \
-            ('d', 'college', 'cte', NULL, DATE '2026-01-15', NULL, DATE '2026-05-01', false), \
-            ('e', 'college', 'cte', NULL, DATE '2025-09-01', NULL, DATE '2026-05-01', false), \
-            ('f', 'school', 'esl', 30.0, DATE '2024-09-01', NULL, DATE '2025-10-01', false), \
-            ('g', 'school', 'esl', 30.0, DATE '2026-08-01', NULL, DATE '2026-10-01', false), \
-            ('h', 'school', 'esl', 30.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
-            ('i', 'board', 'wioa_adult', NULL, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
-            ('j', 'school', 'esl', 30.0, DATE '2025-09-01', NULL, DATE '2026-03-01', true)";
+            ('a', 'ra-school', 'school', 'esl', 40.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('b', 'rb-school', 'school', 'esl', 8.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('c', 'rc-school', 'school', 'abe', NULL, DATE '2025-09-01', NULL, DATE '2025-12-01', false), \
+            ('d', 'rd-school', 'school', 'esl', 20.0, DATE '2025-08-01', NULL, DATE '2025-12-01', false), \
+            ('d', 'rd-college', 'college', 'cte', NULL, DATE '2026-01-15', NULL, DATE '2026-05-01', false), \
+            ('e', 're-college', 'college', 'cte', NULL, DATE '2025-09-01', NULL, DATE '2026-05-01', false), \
+            ('f', 'rf-school', 'school', 'esl', 30.0, DATE '2024-09-01', NULL, DATE '2025-10-01', false), \
+            ('g', 'rg-school', 'school', 'esl', 30.0, DATE '2026-08-01', NULL, DATE '2026-10-01', false), \
+            ('h', 'rh-school', 'school', 'esl', 30.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('i', 'ri-board', 'board', 'wioa_adult', NULL, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('j', 'rj-school', 'school', 'esl', 30.0, DATE '2025-09-01', NULL, DATE '2026-03-01', true), \
+            ('k', 'rk-college', 'college', 'esl', 5.0, DATE '2025-09-01', NULL, DATE '2026-05-01', false), \
+            ('k', 'rk-college', 'college', 'cte', NULL, DATE '2026-01-10', NULL, DATE '2026-05-01', false), \
+            ('l', 'rl-school', 'school', 'esl', 6.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('l', 'rl-school', 'school', 'esl', 6.0, DATE '2025-09-01', NULL, DATE '2026-03-01', false), \
+            ('m', 'rm-school', 'school', 'esl', 40.0, DATE '2024-09-01', DATE '2024-12-01', DATE '2026-03-01', false), \
+            ('n', 'rn-college', 'college', 'cte', NULL, DATE '2025-09-01', NULL, DATE '2026-05-01', false)";
         let assessment = "\
             ('a', 'school', 'casas_reading', DATE '2025-09-05', 2), ('a', 'school', 'casas_reading', DATE '2026-02-01', 3), \
             ('b', 'school', 'casas_reading', DATE '2025-09-05', 2), ('b', 'school', 'casas_reading', DATE '2026-02-01', 3), \
@@ -528,7 +523,8 @@ mod skill_gain_tests {
             ('f', 'school', 'casas_listening', DATE '2025-09-20', 3), \
             ('h', 'college', 'casas_reading', DATE '2025-09-05', 2), ('h', 'college', 'casas_reading', DATE '2026-02-01', 3), \
             ('j', 'school', 'casas_reading', DATE '2025-09-05', 2), ('j', 'school', 'casas_reading', DATE '2026-02-01', 3)";
-        let credential = "('e', 'college', DATE '2026-05-01'), ('x', 'college', DATE '2026-05-01')";
+        let credential = "('e', 'college', 'certificate', DATE '2026-05-01'), ('x', 'college', 'certificate', DATE '2026-05-01'), \
+            ('n', 'college', 'work_readiness', DATE '2026-04-01')";
         let got = run(participation, assessment, credential).await;
         let row = |p: &str, partner: &str, py: &str, v: i64| (p.to_string(), partner.to_string(), py.to_string(), v);
         assert_eq!(
@@ -551,6 +547,16 @@ mod skill_gain_tests {
                 // (g: a program year not yet ended.) A gain tested at
                 // another partner is that partner's.
                 row("h", "school", "PY2025", 0),
+                // 5 hours of ESL and then career-technical classes at the
+                // college: in training, but the ESL was no Title II
+                // participation, so entering the classes is no gain.
+                row("k", "college", "PY2025", 0),
+                // (l: one enrollment of 6 hours, sent in two files.) An
+                // enrollment ends at its own exit date, not at the partner's
+                // later activity.
+                row("m", "school", "PY2024", 0),
+                // A work-readiness certificate is no gain.
+                row("n", "college", "PY2025", 0),
                 // (i: not an education or training program; j: excluded by
                 // its exit reason; x: a credential without an enrollment.)
             ]

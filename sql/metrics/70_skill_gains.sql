@@ -66,15 +66,11 @@ gain AS (
   FROM pre p JOIN test t ON t.person_key = p.person_key AND t.partner = p.partner AND t.test = p.test AND t.py = p.py
     AND t.test_date > p.test_date AND t.nrs_level > p.level
   UNION
-  -- A secondary diploma or equivalent, or a postsecondary credential or
-  -- occupational licence or certification (not a work-readiness
-  -- certificate, nor a type braid does not know).
+  -- A credential WIOA counts (not a work-readiness certificate).
   SELECT DISTINCT person_key, partner,
          CAST(CASE WHEN date_part('month', credential_date) >= 7 THEN date_part('year', credential_date) ELSE date_part('year', credential_date) - 1 END AS BIGINT)
-  FROM credential
+  FROM recognized_credentials
   WHERE person_key IS NOT NULL AND credential_date IS NOT NULL
-    AND credential_type IN ('secondary_diploma', 'hse', 'ged', 'certificate', 'noncredit_certificate', 'certification',
-                            'license', 'associate', 'bachelor', 'apprenticeship')
   UNION
   SELECT DISTINCT a.person_key, a.partner, a.py
   FROM participant a JOIN participation c ON c.person_key = a.person_key AND c.program IN ('cte', 'credit')

@@ -480,11 +480,13 @@ mod skill_gain_tests {
         for (name, cols, rows) in [
             ("participation", "person_key, record_key, partner, program, hours, entry_date, exit_date, last_service_date, excluded", participation),
             ("assessment", "person_key, partner, test, test_date, nrs_level", assessment),
-            ("credential", "person_key, partner, credential_type, credential_date", credential),
+            ("credential", "person_key, record_key, partner, credential_type, credential_date", credential),
             ("release_params", "as_of", "(DATE '2026-12-01')"),
         ] {
             ctx.sql(&format!("CREATE TABLE {name} AS SELECT * FROM (VALUES {rows}) AS t({cols})")).await.unwrap().collect().await.unwrap();
         }
+        let view = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/staging/40_recognized_credentials.sql")).unwrap();
+        ctx.sql(&format!("CREATE VIEW recognized_credentials AS {}", view.trim())).await.unwrap().collect().await.unwrap();
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/metrics/70_skill_gains.sql")).unwrap();
         let m = super::parse_metric(&text, "70_skill_gains.sql").unwrap();
         let (rows, _) = super::compute(&ctx, &m).await.unwrap();
@@ -523,8 +525,8 @@ mod skill_gain_tests {
             ('f', 'school', 'casas_listening', DATE '2025-09-20', 3), \
             ('h', 'college', 'casas_reading', DATE '2025-09-05', 2), ('h', 'college', 'casas_reading', DATE '2026-02-01', 3), \
             ('j', 'school', 'casas_reading', DATE '2025-09-05', 2), ('j', 'school', 'casas_reading', DATE '2026-02-01', 3)";
-        let credential = "('e', 'college', 'certificate', DATE '2026-05-01'), ('x', 'college', 'certificate', DATE '2026-05-01'), \
-            ('n', 'college', 'work_readiness', DATE '2026-04-01')";
+        let credential = "('e', 're-college', 'college', 'certificate', DATE '2026-05-01'), ('x', 'rx-college', 'college', 'certificate', DATE '2026-05-01'), \
+            ('n', 'rn-college', 'college', 'work_readiness', DATE '2026-04-01')";
         let got = run(participation, assessment, credential).await;
         let row = |p: &str, partner: &str, py: &str, v: i64| (p.to_string(), partner.to_string(), py.to_string(), v);
         assert_eq!(

@@ -477,6 +477,18 @@ pub async fn publish(cfg: &Config, keys: &Keys, ledger: &mut Ledger, wh: &Wareho
     let order_key = keys.key(Purpose::Forget);
     if fresh {
         warn_if_wage_quarter_missing(&ctx, &cfg.metrics, opts.as_of).await?;
+        if let Some((rows, types)) = unrecognized_credentials(&ctx).await? {
+            // Counts only: a type is a partner's code, which could hold
+            // anything a partner typed into the column.
+            tracing::warn!(
+                rows,
+                types,
+                "credentials of a type not in the recognized_credentials view (sql/staging/40_recognized_credentials.sql) do not count \
+                 in credential attainment or skill gains. See them with braid sql \"SELECT partner, credential_type, count(*) FROM credential \
+                 WHERE credential_type NOT IN (SELECT credential_type FROM recognized_credentials) OR credential_type IS NULL GROUP BY 1, 2\", \
+                 and map the partner's codes to the view's names ([partner.feed.map.codes.credential_type])"
+            );
+        }
     }
 
     let mut published: Vec<PublishedMetric> = Vec::new();
@@ -878,9 +890,48 @@ async fn warn_if_wage_quarter_missing(ctx: &datafusion::prelude::SessionContext,
     Ok(())
 }
 
+/// Credential rows whose type the `recognized_credentials` view leaves out
+/// (no type, or one not on its list), and how many such types: `None` when
+/// every credential is recognized (or the view is not there).
+async fn unrecognized_credentials(ctx: &datafusion::prelude::SessionContext) -> Result<Option<(i64, i64)>> {
+    let sql = "SELECT count(*) AS n, count(DISTINCT c.credential_type) AS types FROM credential c \
+               LEFT JOIN (SELECT DISTINCT credential_type FROM recognized_credentials) r ON r.credential_type = c.credential_type \
+               WHERE r.credential_type IS NULL";
+    let Ok(df) = ctx.sql(sql).await else { return Ok(None) };
+    let batches = df.collect().await.map_err(|e| Error::Sql { file: "recognized_credentials".into(), message: e.to_string() })?;
+    let value = |i: usize| {
+        batches.first().and_then(|b| b.column(i).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0))).unwrap_or(0)
+    };
+    Ok((value(0) > 0).then(|| (value(0), value(1))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn credentials_of_an_unrecognized_type_are_counted_for_the_steward() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.sql(
+            "CREATE TABLE credential AS SELECT * FROM (VALUES ('p1', 'certificate'), ('p2', 'work_readiness'), ('p3', 'diploma'), \
+             ('p4', 'diploma'), ('p5', NULL)) AS t(person_key, credential_type)",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        ctx.sql("CREATE VIEW recognized_credentials AS SELECT * FROM credential WHERE credential_type IN ('certificate')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        // work_readiness, diploma twice, and one without a type.
+        assert_eq!(unrecognized_credentials(&ctx).await.unwrap(), Some((4, 2)));
+        let ctx = datafusion::prelude::SessionContext::new();
+        assert_eq!(unrecognized_credentials(&ctx).await.unwrap(), None, "no view, no warning");
+    }
 
     #[test]
     fn a_median_interval_is_never_narrower_than_a_step_of_its_grid() {

@@ -620,7 +620,7 @@ async fn explain(p: &Pipeline, a: &str, b: &str, json: bool) -> Result<()> {
         (Some(x), Some(y)) => Some(x == y),
         _ => None,
     };
-    let current = p.ledger.last_committed_inputs()? == p.inputs_digest().ok();
+    let current = p.inputs_committed()?;
     if json {
         let v = serde_json::json!({
             "a": { "partner": pa, "record_key_prefix": &ka[..8], "observations": oa.len() },

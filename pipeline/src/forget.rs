@@ -68,7 +68,7 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
     let key = crate::protect::record_key(&p.keys, partner, record_id);
     if rotating.is_some() && !dry_run {
         let forget_key = p.keys.key(Purpose::Forget);
-        p.ledger.add_forgets(&[crate::protect::encode::hex_key(&forget_key, key.as_bytes())], &key_id)?;
+        p.ledger.add_forgets(&[crate::protect::encode::forget_entry(&forget_key, &key)], &key_id)?;
         return Ok(
             "entered under the new secret; the rotation in progress refuses the record's rows when it reads the partner's files. \
              Only this record is entered now: once the rotation is finished, run this forget again to remove the person's records \
@@ -89,26 +89,26 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
     // Whether partners sent files since the last commit (asked before this
     // forget's entries change the inputs). During a rotation staging holds
     // both secrets' encodings: the committed link table alone answers.
-    let sent_since = rotating.is_none() && p.ledger.last_committed_inputs()? != Some(p.inputs_digest()?);
+    let sent_since = rotating.is_none() && !p.inputs_committed()?;
     if dry_run {
         let pulled = if sent_since { cluster_now(p, &keys, &previous)? } else { HashMap::new() };
         keys.extend(pulled.keys().cloned());
         return dry_run_report(p, &keys, &pulled).await;
     }
     let forget_key = p.keys.key(Purpose::Forget);
-    let hex = |k: &String| crate::protect::encode::hex_key(&forget_key, k.as_bytes());
+    let entry = |k: &String| crate::protect::encode::forget_entry(&forget_key, k);
     // Withdrawals an earlier, interrupted forget left pending.
     let earlier = p.ledger.pending_forgets()?.len();
     // The records the committed link table knows go on the list first: the
     // durable intent, completed by the next command if this one stops.
-    let mut entries: Vec<String> = keys.iter().map(hex).collect();
+    let mut entries: Vec<String> = keys.iter().map(entry).collect();
     p.ledger.add_forgets(&entries, &key_id)?;
     // Records pulled since the last link are not in that table: the
     // person's clusters in staging as it is now (of the named record and of
     // every committed one) count too.
     let pulled = if sent_since { cluster_now(p, &keys, &previous)? } else { HashMap::new() };
     let since_link = pulled.keys().filter(|rk| !previous.contains_key(*rk)).count();
-    let more: Vec<String> = pulled.keys().filter(|k| !keys.contains(*k)).map(hex).collect();
+    let more: Vec<String> = pulled.keys().filter(|k| !keys.contains(*k)).map(entry).collect();
     if !more.is_empty() {
         p.ledger.add_forgets(&more, &key_id)?;
         entries.extend(more);
@@ -233,7 +233,7 @@ pub fn scrub_staging(p: &Pipeline) -> Result<usize> {
     }
     let list = p.ledger.forget_entries()?;
     let forget_key = p.keys.key(Purpose::Forget);
-    let withdrawn = |rk: &str| list.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes()));
+    let withdrawn = |rk: &str| list.contains(&crate::protect::encode::forget_entry(&forget_key, rk));
     let mut rows_removed = 0usize;
     for f in p.ledger.all_files()? {
         for path in p.wh.staged_files(&f.file_id) {

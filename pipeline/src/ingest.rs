@@ -734,7 +734,7 @@ impl Ingest<'_> {
             (state.report.unmapped_codes, state.report.unmapped_hidden) = unmapped_codes(&state.warnings);
             state.report.ambiguous_dates = state.warnings.ambiguous_dates.clone();
             state.report.absent_columns = state.absent_columns.clone();
-            let withdrawn = |rk: &str| !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes()));
+            let withdrawn = |rk: &str| !forget.is_empty() && forget.contains(&crate::protect::encode::forget_entry(&forget_key, rk));
             let q = quarantine_batch(&state.rejections, self.keys, &p.id, &feed.name, file_id, &f.url, &withdrawn).map_err(Staging::Fatal)?;
             write_parquet_atomic(&self.warehouse.staged_quarantine(file_id), &QUARANTINE.schema(), &[q]).map_err(Staging::Fatal)?;
             state.records.take().expect("open").commit().map_err(Staging::Fatal)?;
@@ -971,7 +971,7 @@ pub(crate) fn process(
                 // is entered again under the new one.
                 let withdrawn_before = match (previous_forget, &pr.previous_record_key) {
                     (Some((key, list)), Some(old)) if !list.is_empty() => {
-                        let entry = crate::protect::encode::hex_key(key, old.as_bytes());
+                        let entry = crate::protect::encode::forget_entry(key, old);
                         let hit = list.contains(&entry);
                         if hit {
                             rekeyed.replaced.insert(entry);
@@ -981,9 +981,9 @@ pub(crate) fn process(
                     _ => false,
                 };
                 if withdrawn_before {
-                    rekeyed.withdrawals.insert(crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes()));
+                    rekeyed.withdrawals.insert(crate::protect::encode::forget_entry(forget_key, &pr.record_key));
                 }
-                if withdrawn_before || !forget.is_empty() && forget.contains(&crate::protect::encode::hex_key(forget_key, pr.record_key.as_bytes())) {
+                if withdrawn_before || !forget.is_empty() && forget.contains(&crate::protect::encode::forget_entry(forget_key, &pr.record_key)) {
                     rejections.push(Rejection {
                         line: pr.line,
                         column: None,

@@ -179,6 +179,13 @@ impl Pipeline {
         Ok(h.finalize().to_hex()[..24].to_string())
     }
 
+    /// Whether the last committed run linked and loaded exactly these
+    /// inputs ([`Pipeline::inputs_digest`]); false before the first commit,
+    /// or when the digest cannot be computed.
+    pub fn inputs_committed(&self) -> Result<bool> {
+        Ok(self.ledger.last_committed_inputs()?.is_some_and(|d| self.inputs_digest().is_ok_and(|now| now == d)))
+    }
+
     /// Read the linkage zone and staged record keys of all active files.
     pub fn link_input(&self) -> Result<LinkInput> {
         self.link_input_with(true)
@@ -207,7 +214,7 @@ impl Pipeline {
             let c = b.column(2).as_any().downcast_ref::<BooleanArray>().expect("bool");
             for i in 0..b.num_rows() {
                 let key = rk.value(i);
-                if !forget.is_empty() && !index.contains_key(key) && forget.contains(&crate::protect::encode::hex_key(&forget_key, key.as_bytes())) {
+                if !forget.is_empty() && !index.contains_key(key) && forget.contains(&crate::protect::encode::forget_entry(&forget_key, key)) {
                     continue;
                 }
                 match index.get(key) {
@@ -369,7 +376,7 @@ impl Pipeline {
             let pending: std::collections::HashSet<&String> = pending.iter().collect();
             previous
                 .iter()
-                .filter(|(rk, _)| pending.contains(&crate::protect::encode::hex_key(&forget_key, rk.as_bytes())))
+                .filter(|(rk, _)| pending.contains(&crate::protect::encode::forget_entry(&forget_key, rk)))
                 .map(|(_, pk)| pk.clone())
                 .collect()
         };
@@ -622,7 +629,7 @@ impl Pipeline {
         // up (old table versions, the maps themselves) are work to finish.
         let unchanged = self.ledger.pending_forgets()?.is_empty()
             && !self.wh.rekey_dir().exists()
-            && self.ledger.last_committed_inputs()?.is_some_and(|d| Some(d) == self.inputs_digest().ok());
+            && self.inputs_committed()?;
         let (linkage, loaded) = if unchanged {
             tracing::info!("inputs unchanged since the last committed run: nothing to link or load");
             (None, false)

@@ -10,9 +10,9 @@
 WITH enrollment AS (
   -- One row per enrollment (sent again in a later file, it counts once),
   -- ending at its own exit date when the partner sent one, else at the end
-  -- of its period of participation.
+  -- of its period of participation (least() passes over a missing date).
   SELECT person_key, partner, program, entry_date, max(hours) AS hours,
-         least(coalesce(max(exit_date), max(last_service_date)), max(last_service_date)) AS end_date
+         coalesce(least(max(exit_date), max(last_service_date)), entry_date) AS end_date
   FROM participation
   WHERE program IN ('esl', 'esl_civics', 'abe', 'ase', 'cte', 'credit') AND entry_date IS NOT NULL AND person_key IS NOT NULL
   GROUP BY person_key, record_key, partner, program, entry_date
@@ -22,9 +22,7 @@ span AS (
   -- The program years from each enrollment's entry to its end.
   SELECT person_key, partner, program IN ('esl', 'esl_civics', 'abe', 'ase') AS adult_ed, hours, entry_date,
          CAST(CASE WHEN date_part('month', entry_date) >= 7 THEN date_part('year', entry_date) ELSE date_part('year', entry_date) - 1 END AS BIGINT) AS first_py,
-         CAST(CASE WHEN date_part('month', coalesce(end_date, entry_date)) >= 7
-                   THEN date_part('year', coalesce(end_date, entry_date))
-                   ELSE date_part('year', coalesce(end_date, entry_date)) - 1 END AS BIGINT) AS last_py
+         CAST(CASE WHEN date_part('month', end_date) >= 7 THEN date_part('year', end_date) ELSE date_part('year', end_date) - 1 END AS BIGINT) AS last_py
   FROM enrollment
 ),
 yearly AS (

@@ -342,7 +342,7 @@ fn a_forget_cut_off_after_its_withdrawal_list_is_completed_by_the_next_run() {
     let forget_key = ws.keys().key(braid::secret::Purpose::Forget);
     let mut ledger = braid::ledger::Ledger::open(&ws.path().join("var/warehouse/_state")).unwrap();
     for k in &who.keys {
-        ledger.add_forget(&braid::protect::encode::hex_key(&forget_key, k.as_bytes()), ws.keys().key_id()).unwrap();
+        ledger.add_forget(&braid::protect::encode::forget_entry(&forget_key, k), ws.keys().key_id()).unwrap();
     }
     drop(ledger);
     let status = ws.ok(&["status"], 0);

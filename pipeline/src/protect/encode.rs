@@ -391,6 +391,12 @@ pub fn record_key_with(key: &[u8; 32], partner: &str, record_id: &str) -> String
     hex128(&h.finalize())
 }
 
+/// A record key's entry on the withdrawal list (`braid forget`): its keyed
+/// hash under the secret's forget key, so the list holds no record key.
+pub fn forget_entry(forget_key: &[u8; 32], record_key: &str) -> String {
+    hex_key(forget_key, record_key.as_bytes())
+}
+
 /// Employer key: keyed hash of the employer id, with punctuation removed.
 pub fn employer_key(keys: &Keys, employer_id: &str) -> Option<String> {
     employer_key_with(&keys.key(Purpose::EmployerKey), employer_id)

@@ -875,11 +875,7 @@ async fn warn_if_wage_quarter_missing(ctx: &datafusion::prelude::SessionContext,
     let sql = format!("SELECT count(*) AS n FROM quarterly_wages WHERE qi = {qi}");
     let Ok(df) = ctx.sql(&sql).await else { return Ok(()) };
     let batches = df.collect().await.map_err(|e| Error::Sql { file: "quarterly_wages".into(), message: e.to_string() })?;
-    let n = batches
-        .first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0)))
-        .unwrap_or(0);
-    if n == 0 {
+    if first_i64(&batches, 0) == 0 {
         let q = crate::metrics::quarter_label(qi);
         tracing::warn!(
             "no wage record of {q} is loaded, but the employment and earnings metrics count wages through {q} (the release quarter less [metrics] wage_lag_quarters): \
@@ -899,10 +895,14 @@ async fn unrecognized_credentials(ctx: &datafusion::prelude::SessionContext) -> 
                WHERE r.credential_type IS NULL";
     let Ok(df) = ctx.sql(sql).await else { return Ok(None) };
     let batches = df.collect().await.map_err(|e| Error::Sql { file: "recognized_credentials".into(), message: e.to_string() })?;
-    let value = |i: usize| {
-        batches.first().and_then(|b| b.column(i).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0))).unwrap_or(0)
-    };
-    Ok((value(0) > 0).then(|| (value(0), value(1))))
+    let (rows, types) = (first_i64(&batches, 0), first_i64(&batches, 1));
+    Ok((rows > 0).then_some((rows, types)))
+}
+
+/// The first row's value in column `col` of a one-row count query (0 when
+/// there is none).
+fn first_i64(batches: &[datafusion::arrow::record_batch::RecordBatch], col: usize) -> i64 {
+    batches.first().and_then(|b| b.column(col).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0))).unwrap_or(0)
 }
 
 #[cfg(test)]

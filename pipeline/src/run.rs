@@ -186,7 +186,9 @@ impl Pipeline {
         Ok(self.ledger.last_committed_inputs()?.is_some_and(|d| self.inputs_digest().is_ok_and(|now| now == d)))
     }
 
-    /// Read the linkage zone and staged record keys of all active files.
+    /// Read the linkage zone and staged record keys of all active files,
+    /// each record's observations completed from one another
+    /// ([`LinkInput::complete_records`]).
     pub fn link_input(&self) -> Result<LinkInput> {
         self.link_input_with(true)
     }
@@ -195,6 +197,14 @@ impl Pipeline {
     /// withdrawal list are read too (`braid forget` finds a person's
     /// clusters through its own new entries).
     pub fn link_input_with(&self, skip_withdrawn: bool) -> Result<LinkInput> {
+        let mut input = self.link_input_as_stored(skip_withdrawn)?;
+        input.complete_records();
+        Ok(input)
+    }
+
+    /// The records and each one's distinct observations as the linkage
+    /// zone holds them, before completion.
+    pub fn link_input_as_stored(&self, skip_withdrawn: bool) -> Result<LinkInput> {
         let t = std::time::Instant::now();
         let files = self.ledger.active_files()?;
         // Files are read on a second thread, one ahead (`for_each_batch`).

@@ -544,7 +544,7 @@ fn the_link_step_reads_each_distinct_observation_of_a_consenting_record_once() {
 
     let cfg = braid::config::Config::load(Some(&ws.config)).unwrap();
     let p = braid::run::Pipeline::open(cfg).unwrap();
-    let input = p.link_input().unwrap();
+    let input = p.link_input_as_stored(true).unwrap();
     assert_eq!(input.records.len(), consent.len());
     for r in &input.records {
         assert_eq!(Some(&r.consent), consent.get(&r.record_key), "consent of a record");
@@ -553,6 +553,14 @@ fn the_link_step_reads_each_distinct_observation_of_a_consenting_record_once() {
         input.observations.iter().map(|(r, id)| (input.records[*r as usize].record_key.clone(), id.to_bytes())).collect();
     assert_eq!(read.len(), distinct.len(), "each distinct observation once");
     assert_eq!(read.into_iter().collect::<HashSet<_>>(), distinct);
+    // What the link step works on is that, each record's rows completed
+    // from one another (a birth date blank in one term): fewer rows here.
+    let mut completed = input.clone();
+    completed.complete_records();
+    assert!(completed.observations.len() < input.observations.len(), "the demo leaves fields blank in some of a record's rows");
+    let linked = p.link_input().unwrap();
+    assert_eq!(linked.records.len(), completed.records.len());
+    assert_eq!(linked.observations, completed.observations);
 }
 
 /// `braid sql --output` never writes over braid's own files: the warehouse

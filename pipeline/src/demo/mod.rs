@@ -200,6 +200,7 @@ fn ssn(r: &mut R, itin: bool) -> String {
 /// Generate the people, in households.
 fn people(r: &mut R, n: usize) -> Vec<Person> {
     let mut out: Vec<Person> = Vec::with_capacity(n + 8);
+    let mut emails: std::collections::HashSet<String> = std::collections::HashSet::new();
     while out.len() < n {
         let origin = pick_origin(r);
         let size = household_size(r).min(n - out.len()).max(1);
@@ -270,7 +271,19 @@ fn people(r: &mut R, n: usize) -> Vec<Person> {
             let has_itin = !has_ssn && ssn_kind < 0.6;
             let id = out.len() as u32;
             let personal_phone = r.random_bool(0.75).then(|| phone(r));
-            let email = r.random_bool(0.6).then(|| email_for(r, &given, &family));
+            // An address is one account: a namesake who drew a taken one
+            // gets the next free number (no further draws, so the rest of
+            // the demo is what it was).
+            let email = r.random_bool(0.6).then(|| {
+                let e = email_for(r, &given, &family);
+                let (local, domain) = e.split_once('@').expect("an e-mail address");
+                let free = std::iter::once(e.clone())
+                    .chain((2..).map(|n| format!("{local}{n}@{domain}")))
+                    .find(|x| !emails.contains(x))
+                    .expect("a free address");
+                emails.insert(free.clone());
+                free
+            });
             if house_email.is_none() && house_email_owner && email.is_some() {
                 house_email = email.clone();
             }
@@ -998,6 +1011,28 @@ mod tests {
         }
         let students = std::fs::read(a.join("inputs/adult_school/students_2026-06-30.csv")).unwrap();
         assert!(std::str::from_utf8(&students).is_err() || students.is_ascii(), "Windows-1252, not UTF-8");
+    }
+
+    /// An e-mail address is one account: people share one only as a
+    /// household's shared address, never because namesakes drew the same.
+    #[test]
+    fn namesakes_do_not_share_an_e_mail_address() {
+        let mut r = ChaCha8Rng::seed_from_u64(2026);
+        let people = people(&mut r, 20_000);
+        let mut holders: std::collections::HashMap<&str, Vec<&Person>> = Default::default();
+        for p in &people {
+            if let Some(e) = &p.email {
+                holders.entry(e).or_default().push(p);
+            }
+        }
+        let mut names: std::collections::HashMap<(&str, &str), usize> = Default::default();
+        for p in &people {
+            *names.entry((&p.given, &p.family)).or_default() += 1;
+        }
+        let namesakes: usize = names.values().filter(|n| **n > 1).sum();
+        assert!(namesakes > 100, "the test needs namesakes: {namesakes}");
+        let shared: Vec<_> = holders.iter().filter(|(_, v)| v.len() > 1).collect();
+        assert!(shared.is_empty(), "{} addresses drawn for two people", shared.len());
     }
 
     /// Every record of the truth file is in its partner's files: a wage

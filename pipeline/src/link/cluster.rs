@@ -6,7 +6,9 @@
 //! on demand). One strong link between a mother and her daughter's record
 //! cannot chain two people together when the other records disagree.
 //! Records of one partner may end up in one cluster (within-partner
-//! duplicates are common); observations of one partner record always do.
+//! duplicates are common), but only when the pairs between that partner's
+//! records average above the threshold by themselves; observations of one
+//! partner record always do.
 
 /// Union-find with member lists.
 pub struct Clusters {
@@ -57,6 +59,7 @@ impl Clusters {
 /// * `pairs`/`log_odds`: scored candidate pairs (sorted by pair).
 /// * `has_identity[i]`: whether node i can be scored.
 /// * `score(x, y)`: log-odds of any two nodes (used for pairs not blocked).
+/// * `same_partner(x, y)`: whether two nodes are records of one partner.
 /// * `threshold`: log2 odds a merge needs, pairwise and on average.
 pub fn cluster(
     group: &[u32],
@@ -64,6 +67,7 @@ pub fn cluster(
     log_odds: &[f32],
     has_identity: &[bool],
     score: &dyn Fn(u32, u32) -> f32,
+    same_partner: &dyn Fn(u32, u32) -> bool,
     threshold: f32,
 ) -> Vec<u32> {
     let n = group.len();
@@ -90,6 +94,7 @@ pub fn cluster(
         }
     };
     const MAX_CROSS: usize = 400;
+    const MAX_SAME_PARTNER_CHECK: usize = 10_000;
     for i in order {
         let (a, b) = pairs[i];
         let (ra, rb) = (c.find(a), c.find(b));
@@ -116,7 +121,27 @@ pub fn cluster(
             }
             (sum / k as f64) as f32
         };
-        if avg >= threshold {
+        // Records of one partner are that partner's separate clients: the
+        // pairs between them must average above the threshold on their
+        // own, not only within the average of every pair (twins at one
+        // college, each matched to the other's wage record by a family name
+        // and birth date, would otherwise join).
+        // (Unchecked past MAX_SAME_PARTNER_CHECK cross pairs, where only
+        // the sampled average decides.)
+        let own_evidence = || {
+            if ma.len() * mb.len() > MAX_SAME_PARTNER_CHECK {
+                return true;
+            }
+            let (mut sum, mut k) = (0.0f64, 0usize);
+            for x in &ma {
+                for y in mb.iter().filter(|y| same_partner(*x, **y)) {
+                    sum += lookup(*x, *y).clamp(-40.0, 40.0) as f64;
+                    k += 1;
+                }
+            }
+            k == 0 || sum / k as f64 >= threshold as f64
+        };
+        if avg >= threshold && own_evidence() {
             c.union(a, b);
         }
     }
@@ -135,16 +160,43 @@ mod tests {
         let pairs = vec![(0, 1), (1, 2), (2, 3)];
         let lo = vec![20.0, 15.0, 20.0];
         let score = |x: u32, y: u32| if (x, y) == (0, 2) || (x, y) == (0, 3) || (x, y) == (1, 3) { -30.0 } else { 0.0 };
-        let roots = cluster(&group, &pairs, &lo, &[true; 4], &score, 0.0);
+        let roots = cluster(&group, &pairs, &lo, &[true; 4], &score, &|_, _| false, 0.0);
         assert_eq!(roots[0], roots[1]);
         assert_eq!(roots[2], roots[3]);
         assert_ne!(roots[0], roots[2]);
     }
 
     #[test]
+    fn records_of_one_partner_join_on_their_own_evidence() {
+        // Twins: nodes 0 and 1 are one college's two students, 2 and 3 the
+        // wage file's two workers. Each student matches their own wage
+        // record strongly and their twin's fairly (family name and birth
+        // date, no sex in the wage file); the college's two records
+        // disagree on given name and sex.
+        let group = [0, 1, 2, 3];
+        let pairs = vec![(0, 2), (0, 3), (1, 2), (1, 3)];
+        let lo = vec![15.0, 6.0, 6.0, 15.0];
+        let score = |x: u32, y: u32| match (x, y) {
+            (0, 1) => -8.0,
+            (2, 3) => -2.0,
+            _ => 0.0,
+        };
+        let partner = [0, 0, 1, 1];
+        let same = |x: u32, y: u32| partner[x as usize] == partner[y as usize];
+        let roots = cluster(&group, &pairs, &lo, &[true; 4], &score, &same, 0.0);
+        assert_eq!(roots[0], roots[2]);
+        assert_eq!(roots[1], roots[3]);
+        assert_ne!(roots[0], roots[1], "the cross pairs average +0.5; the partners' own pairs -8 and -2");
+        // Within-partner duplicates that agree join as before.
+        let score_dup = |x: u32, y: u32| if (x, y) == (0, 1) || (x, y) == (2, 3) { 6.0 } else { 0.0 };
+        let roots = cluster(&group, &pairs, &lo, &[true; 4], &score_dup, &same, 0.0);
+        assert!(roots.iter().all(|r| *r == roots[0]));
+    }
+
+    #[test]
     fn observations_of_a_record_stay_together() {
         let group = [7, 7, 8];
-        let roots = cluster(&group, &[], &[], &[true; 3], &|_, _| -10.0, 0.0);
+        let roots = cluster(&group, &[], &[], &[true; 3], &|_, _| -10.0, &|_, _| false, 0.0);
         assert_eq!(roots[0], roots[1]);
         assert_ne!(roots[0], roots[2]);
     }

@@ -106,11 +106,76 @@ pub struct RecordRef {
 }
 
 /// Everything linkage reads.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct LinkInput {
     pub records: Vec<RecordRef>,
     /// (index into `records`, identity observation).
     pub observations: Vec<(u32, Identity)>,
+}
+
+impl LinkInput {
+    /// Complete each observation of a record with the birth date, sex and
+    /// tax id that the record's other observations give, where they give
+    /// exactly one; then drop observations that have become repeats.
+    ///
+    /// A partner asserts that the rows of one record id are one person, so
+    /// a birth date left blank in one extract but given in another is the
+    /// record's birth date. Two records are scored by their best-matching
+    /// observation pair; without this, the row with the blank date would be
+    /// chosen and hide a date that contradicts (a mother and her daughter
+    /// at one address, the daughter's college record blank in one term). A
+    /// field whose observations give two values is left as it is: which
+    /// one a blank row meant is unknown.
+    pub fn complete_records(&mut self) {
+        let n = self.observations.len();
+        let record: Vec<u32> = self.observations.iter().map(|(r, _)| *r).collect();
+        // Stable: a record's observations keep their order.
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|i| record[*i as usize]);
+        let mut keep = vec![true; n];
+        for group in order.chunk_by(|a, b| record[*a as usize] == record[*b as usize]) {
+            if group.len() < 2 {
+                continue;
+            }
+            let obs = |i: &u32| &self.observations[*i as usize].1;
+            let dob = only_one(group.iter().filter_map(|i| obs(i).dob));
+            let sex = only_one(group.iter().map(|i| obs(i).sex).filter(|s| *s != 0));
+            let tax = only_one(group.iter().map(|i| (obs(i).tax_id, obs(i).tax_id_kind)).filter(|t| t.0 != 0));
+            for i in group {
+                let o = &mut self.observations[*i as usize].1;
+                if o.dob.is_none() {
+                    o.dob = dob;
+                }
+                if o.sex == 0
+                    && let Some(s) = sex
+                {
+                    o.sex = s;
+                }
+                if o.tax_id == 0
+                    && let Some((t, k)) = tax
+                {
+                    (o.tax_id, o.tax_id_kind) = (t, k);
+                }
+            }
+            let obs = |i: &u32| &self.observations[*i as usize].1;
+            for (k, i) in group.iter().enumerate() {
+                if group[..k].iter().any(|j| keep[*j as usize] && obs(j) == obs(i)) {
+                    keep[*i as usize] = false;
+                }
+            }
+        }
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        let mut k = keep.into_iter();
+        self.observations.retain(|_| k.next().expect("one flag per observation"));
+    }
+}
+
+/// The value when every item is that one value; `None` for none or several.
+fn only_one<T: PartialEq + Copy>(mut items: impl Iterator<Item = T>) -> Option<T> {
+    let first = items.next()?;
+    items.all(|x| x == first).then_some(first)
 }
 
 /// The scored candidate graph (shared by `link` and `link evaluate`).
@@ -540,7 +605,8 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
         let same_partner = input.records[x as usize].partner == input.records[y as usize].partner;
         best_pair(input, &scored, &obs_of[x as usize], &obs_of[y as usize], same_partner).map_or(f32::NEG_INFINITY, |(w, _)| w)
     };
-    let roots = cluster::cluster(&group, &pairs, &log_odds, &has_identity, &score_records, threshold);
+    let same_partner = |x: u32, y: u32| input.records[x as usize].partner == input.records[y as usize].partner;
+    let roots = cluster::cluster(&group, &pairs, &log_odds, &has_identity, &score_records, &same_partner, threshold);
     phase("clustered", t);
     // Records without consent are not linked at all.
     let record_cluster: Vec<Option<u32>> =
@@ -609,4 +675,46 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
         weights: scored.model.marginal_weights(),
     };
     LinkOutput { assignments, events, stats }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protect::encode::DobEnc;
+
+    fn dob(full: u64) -> Option<DobEnc> {
+        Some(DobEnc { full, year: full / 10_000, ..Default::default() })
+    }
+
+    #[test]
+    fn a_records_blank_fields_are_completed_from_its_other_observations() {
+        let part = |given: u64| Identity { phone: given, ..Default::default() };
+        let mut input = LinkInput {
+            records: vec![],
+            observations: vec![
+                // Record 0: the date, sex and tax id in one row, blank in another.
+                (0, Identity { dob: dob(19_590_101), sex: 1, tax_id: 7, tax_id_kind: 1, ..part(1) }),
+                (0, part(2)),
+                // Record 1: two different dates; a blank row stays blank.
+                (1, Identity { dob: dob(20_080_305), ..part(3) }),
+                (1, Identity { dob: dob(20_080_503), ..part(3) }),
+                (1, part(3)),
+                // Record 2: a blank row that repeats the full one once completed.
+                (2, Identity { dob: dob(19_700_101), ..part(4) }),
+                (2, part(4)),
+                // Record 3: one observation, left alone.
+                (3, part(5)),
+            ],
+        };
+        input.complete_records();
+        let obs: Vec<(u32, &Identity)> = input.observations.iter().map(|(r, i)| (*r, i)).collect();
+        assert_eq!(obs.len(), 7, "record 2's repeat is dropped");
+        assert_eq!(obs[1].0, 0);
+        assert_eq!((obs[1].1.dob, obs[1].1.sex, obs[1].1.tax_id, obs[1].1.tax_id_kind), (dob(19_590_101), 1, 7, 1));
+        assert_eq!(obs[1].1.phone, 2, "other fields are the row's own");
+        assert_eq!(obs[4].0, 1);
+        assert_eq!(obs[4].1.dob, None, "two dates: which one a blank row meant is unknown");
+        assert_eq!((obs[5].0, obs[5].1.dob), (2, dob(19_700_101)));
+        assert_eq!((obs[6].0, obs[6].1.dob), (3, None));
+    }
 }

@@ -764,6 +764,28 @@ fn monotone(m: &mut Dist, u: &Dist, dob_max: &[f64; D_OBS]) {
     // At 5% for every level it still held three times the true pairs at
     // "month and day", "year only" and "disagree" on the second generator
     // (decision 22).
+    // Within the match class, how the contact agrees does not depend on
+    // which part of a birth date was mistyped: a typo says nothing about a
+    // move. The bounded levels are rare for one person, so what EM puts
+    // there is mostly namesakes, and their contact is not a person's
+    // (strangers who share a city, a father and son at one address): each
+    // bounded level takes the contact shape of the other levels.
+    let mut shape = [0.0f64; C_OBS];
+    for d in (0..D_OBS).filter(|d| !DOB_BOUNDED.contains(&(*d as u8))) {
+        for (c, x) in shape.iter_mut().enumerate() {
+            *x += m.dates[d * C_OBS + c];
+        }
+    }
+    let total: f64 = shape.iter().sum();
+    if total > 0.0 {
+        for level in DOB_BOUNDED {
+            let r = level as usize;
+            let mass = m.dob_level(r);
+            for (c, x) in shape.iter().enumerate() {
+                m.dates[r * C_OBS + c] = mass * x / total;
+            }
+        }
+    }
     // Scaling one level down raises the others' shares: repeat until every
     // bound holds (a few passes).
     for _ in 0..50 {
@@ -1244,7 +1266,10 @@ mod tests {
     fn the_match_class_is_bounded() {
         let mut cand = vec![0u64; PATTERNS];
         let mut sample = vec![0u64; PATTERNS];
-        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 500;
+        // Matches whose contacts differ as the namesakes' do (a shared
+        // phone would tell them apart: the year-only level takes the match
+        // class's contact shape).
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1))] += 500;
         // Many namesakes born in the same year (common names of one era).
         let namesakes = lv(name::EXACT, name::EXACT, dob::YEAR, 0, 1);
         cand[pattern(&namesakes)] += 50_000;
@@ -1260,7 +1285,7 @@ mod tests {
         assert!(bounded.shares[0] * total <= 1_000.0 * 1.0001, "{}", bounded.shares[0] * total);
         let p = |m: &Model, l: &Levels| m.probability(m.log_odds[pattern(l)]);
         assert!(p(&bounded, &namesakes) < p(&free, &namesakes), "{} vs {}", p(&bounded, &namesakes), p(&free, &namesakes));
-        assert!(p(&bounded, &lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0)) > 0.99);
+        assert!(p(&bounded, &lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
     }
 
     /// Each bounded birth-date level's bound is the share that pairs
@@ -1312,5 +1337,50 @@ mod tests {
         assert!(m.dob_bounds[dob::YEAR as usize] < 0.015, "{:?}", m.dob_bounds);
         assert!(p(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 1)) > 0.99);
         assert!(p(&namesakes) < 0.5, "a name and another year: {}", p(&namesakes));
+    }
+
+    #[test]
+    fn a_mistyped_birth_date_borrows_the_contact_shape_of_one_person() {
+        // One person: birth dates agree, and phones agree or nothing local
+        // does (a move). Namesakes: same full name, a birth date that
+        // disagrees, the same city (strangers in one town). EM would put
+        // the match class's few "disagree" pairs all at "only city agrees",
+        // where the namesakes are.
+        let at = |dob: u8, c: u8| Levels { given: name::EXACT, family: name::EXACT, dob, sex: 0, tax_id: simple::MISSING, contact: c, ..Default::default() };
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&at(dob::EXACT, contact::AGREE))] += 1_200;
+        cand[pattern(&at(dob::EXACT, contact::DISAGREE))] += 800;
+        cand[pattern(&at(dob::DISAGREE, contact::AGREE))] += 4;
+        let namesakes = at(dob::DISAGREE, contact::CITY);
+        cand[pattern(&namesakes)] += 400;
+        let stranger = |dob: u8, c: u8| Levels { given: name::NONE, family: name::NONE, dob, sex: 0, tax_id: simple::MISSING, contact: c, ..Default::default() };
+        sample[pattern(&stranger(dob::DISAGREE, contact::DISAGREE))] += 60_000;
+        sample[pattern(&stranger(dob::DISAGREE, contact::CITY))] += 30_000;
+        sample[pattern(&at(dob::DISAGREE, contact::CITY))] += 10;
+        sample[pattern(&Levels { family: name::NONE, ..at(dob::DISAGREE, contact::DISAGREE) })] += 900;
+        sample[pattern(&Levels { given: name::NONE, ..at(dob::DISAGREE, contact::CITY) })] += 900;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e8, max_matches: 10_000.0 }, 500);
+        // The contact shape of the levels one person's dates mostly show
+        // (exact, swapped, a near year, a placeholder in the same year)...
+        let shape = |levels: &[usize]| -> Vec<f64> {
+            let mut v = vec![0.0; C_OBS];
+            for d in levels {
+                for (c, x) in v.iter_mut().enumerate() {
+                    *x += m.m.dates[d * C_OBS + c];
+                }
+            }
+            let t: f64 = v.iter().sum();
+            v.iter().map(|x| x / t).collect()
+        };
+        let unbounded: Vec<usize> = (0..D_OBS).filter(|d| !DOB_BOUNDED.contains(&(*d as u8))).collect();
+        let (person, disagree) = (shape(&unbounded), shape(&[dob::DISAGREE as usize]));
+        assert!(person[contact::AGREE as usize] > 0.5, "{person:?}");
+        // ...is the shape at a disagreeing date.
+        for (c, (x, y)) in person.iter().zip(&disagree).enumerate() {
+            assert!((x - y).abs() < 1e-6, "contact level {c}: {x} where dates agree, {y} where they disagree");
+        }
+        let p = m.probability(m.log_odds[pattern(&namesakes)]);
+        assert!(p < 0.5, "namesakes in one city: {p}");
     }
 }

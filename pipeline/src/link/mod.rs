@@ -601,11 +601,10 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
     }
     let has_identity: Vec<bool> = obs_of.iter().map(|o| !o.is_empty()).collect();
     let group: Vec<u32> = (0..input.records.len() as u32).collect();
-    let score_records = |x: u32, y: u32| -> f32 {
-        let same_partner = input.records[x as usize].partner == input.records[y as usize].partner;
-        best_pair(input, &scored, &obs_of[x as usize], &obs_of[y as usize], same_partner).map_or(f32::NEG_INFINITY, |(w, _)| w)
-    };
     let same_partner = |x: u32, y: u32| input.records[x as usize].partner == input.records[y as usize].partner;
+    let score_records = |x: u32, y: u32| -> f32 {
+        best_pair(input, &scored, &obs_of[x as usize], &obs_of[y as usize], same_partner(x, y)).map_or(f32::NEG_INFINITY, |(w, _)| w)
+    };
     let roots = cluster::cluster(&group, &pairs, &log_odds, &has_identity, &score_records, &same_partner, threshold);
     phase("clustered", t);
     // Records without consent are not linked at all.

@@ -30,9 +30,18 @@ pub mod name {
     /// at once, or a father and the son surnamed after him: the model
     /// learns which it usually is.
     pub const CROSSED: u8 = 6;
-    pub const NONE: u8 = 7;
-    pub const MISSING: u8 = 8;
-    pub const COUNT: usize = 9;
+    /// Given names only: exact on one part while a given name of either
+    /// record agrees with nothing in the other ("Marie" against
+    /// "Marie-Claire", "Maria" against "Maria Guadalupe", "Eh" against
+    /// "Kyaw" with the middle name "Eh"). The same person dropping a second
+    /// given name or going by the middle name, or two people whose names
+    /// share a part (a mother and her daughter): the model learns which it
+    /// usually is. Not ordered against the levels above except EXACT, which
+    /// it never outweighs.
+    pub const COMPOUND_PART: u8 = 7;
+    pub const NONE: u8 = 8;
+    pub const MISSING: u8 = 9;
+    pub const COUNT: usize = 10;
     pub const LABELS: [&str; COUNT] = [
         "exact",
         "variant",
@@ -41,6 +50,7 @@ pub mod name {
         "fuzzy >= 0.7 or short form",
         "one typo apart",
         "crossed only",
+        "one part of a compound",
         "disagree",
         "missing",
     ];
@@ -265,9 +275,32 @@ fn names_from(a: &Identity, b: &Identity, lv: impl Fn(usize, usize) -> u8 + Copy
     }
 }
 
+/// Whether one of `x`'s given-name parts agrees with no part of `y` at
+/// all: `x` has a given name `y` lacks (the agreeing name was another of
+/// x's given names, or its middle name).
+/// `lv(i, j)`: level of x's part i against y's part j.
+fn extra_given(x: &Identity, y: &Identity, lv: impl Fn(usize, usize) -> u8) -> bool {
+    x.parts.iter().enumerate().any(|(i, p)| p.role == Role::Given && (0..y.parts.len()).all(|j| lv(i, j) >= name::NONE))
+}
+
 fn name_score(l: u8) -> u8 {
     // Higher is better; missing counts as nothing.
     if l >= name::NONE { 0 } else { (name::NONE - l) * 2 }
+}
+
+/// Given and family levels and exact tokens of a pair: the reading with
+/// more agreement (both avoid double counting), then the compound-part
+/// level. `lv(i, j)`: level of a's part i against b's part j.
+#[inline]
+fn names(a: &Identity, b: &Identity, lv: impl Fn(usize, usize) -> u8 + Copy) -> (u8, u8, u64, u64) {
+    let x = names_from(a, b, lv);
+    let y = names_from(b, a, |i, j| lv(j, i));
+    let (mut given, family, mut gt, ft) = if name_score(x.0) + name_score(x.1) >= name_score(y.0) + name_score(y.1) { x } else { y };
+    // Exact on one part of a compound given name only: its own level.
+    if given == name::EXACT && (extra_given(a, b, lv) || extra_given(b, a, |i, j| lv(j, i))) {
+        (given, gt) = (name::COMPOUND_PART, 0);
+    }
+    (given, family, gt, ft)
 }
 
 /// Compare two identities.
@@ -275,19 +308,17 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
     // Every part of a against every part of b, once (the level is
     // symmetric); both readings below look levels up.
     const MAX: usize = 8;
-    let (x, y) = if a.parts.len() <= MAX && b.parts.len() <= MAX {
+    let (given, family, gt, ft) = if a.parts.len() <= MAX && b.parts.len() <= MAX {
         let mut grid = [[0u8; MAX]; MAX];
         for (i, pa) in a.parts.iter().enumerate() {
             for (j, pb) in b.parts.iter().enumerate() {
                 grid[i][j] = part_level(pa, pb);
             }
         }
-        (names_from(a, b, |i, j| grid[i][j]), names_from(b, a, |i, j| grid[j][i]))
+        names(a, b, |i, j| grid[i][j])
     } else {
-        (names_from(a, b, |i, j| part_level(&a.parts[i], &b.parts[j])), names_from(b, a, |i, j| part_level(&b.parts[i], &a.parts[j])))
+        names(a, b, |i, j| part_level(&a.parts[i], &b.parts[j]))
     };
-    // Take the reading with more agreement; both avoid double counting.
-    let (given, family, gt, ft) = if name_score(x.0) + name_score(x.1) >= name_score(y.0) + name_score(y.1) { x } else { y };
     let dob = match (&a.dob, &b.dob) {
         (Some(p), Some(q)) if !p.placeholder && !q.placeholder => {
             if p.full == q.full {
@@ -476,6 +507,49 @@ mod tests {
         // Three letters are too few to tell a short form from chance.
         assert_eq!(given(&mut e, "Ali", "Alice"), name::NONE);
         assert_eq!(given(&mut e, "Najib", "Habibullah"), name::NONE);
+    }
+
+    /// "Marie" against "Marie-Claire" (a mother and her daughter, or one
+    /// person who dropped a second name) is not exact agreement; a second
+    /// given name the other record has anywhere (as a middle name, glued,
+    /// or spelled apart) is.
+    #[test]
+    fn one_part_of_a_compound_given_name_is_its_own_level() {
+        let mut e = enc();
+        let given = |e: &mut Encoder, a: &str, b: &str| {
+            let (x, y) = (id(e, a, "Joseph", (1982, 3, 4)), id(e, b, "Joseph", (1982, 3, 4)));
+            let (l, r) = (compare(&x, &y), compare(&y, &x));
+            assert_eq!(l, r, "{a} / {b}");
+            (l.given, l.given_token != 0)
+        };
+        assert_eq!(given(&mut e, "Marie", "Marie-Claire"), (name::COMPOUND_PART, false));
+        assert_eq!(given(&mut e, "Maria Guadalupe", "Maria"), (name::COMPOUND_PART, false));
+        assert_eq!(given(&mut e, "Marie Ange", "Marie-Claire"), (name::COMPOUND_PART, false));
+        assert_eq!(given(&mut e, "Marie-Claire", "Marie Claire"), (name::EXACT, true));
+        assert_eq!(given(&mut e, "Marie-Claire", "Marieclaire"), (name::EXACT, true));
+        assert_eq!(given(&mut e, "Marie", "Marie"), (name::EXACT, true));
+        // A second part that agrees loosely is not an extra name.
+        assert_eq!(given(&mut e, "Maria Guadelupe", "Maria Guadalupe"), (name::EXACT, true));
+        // The second name written as a middle name elsewhere.
+        let x = id(&mut e, "Maria Guadalupe", "Ruiz", (1982, 3, 4));
+        let y = e.encode(&RawIdentity {
+            given: Some("Maria"),
+            middle: Some("Guadalupe"),
+            family: Some("Ruiz"),
+            name_order: NameOrder::GivenFamily,
+            ..Default::default()
+        });
+        assert_eq!(compare(&x, &y).given, name::EXACT);
+        // A Burmese mother and daughter: the daughter's name written
+        // "Family, Given Middle", the family field repeating a given name.
+        let x = id(&mut e, "Eh", "Eh", (1973, 2, 1));
+        let y = e.encode(&RawIdentity { full: Some("EH,KYAW EH"), name_order: NameOrder::GivenFamily, ..Default::default() });
+        assert_eq!(compare(&x, &y).given, name::COMPOUND_PART, "{:?}", compare(&x, &y));
+        // Known by the middle name elsewhere: the given name agrees with
+        // nothing.
+        let x = e.encode(&RawIdentity { given: Some("John"), middle: Some("Paul"), family: Some("Kim"), ..Default::default() });
+        let y = id(&mut e, "Paul", "Kim", (1973, 2, 1));
+        assert_eq!(compare(&x, &y).given, name::COMPOUND_PART);
     }
 
     #[test]

@@ -234,7 +234,7 @@ fn match_prior(shared: [f64; 3]) -> Dist {
     let mut d = Dist {
         // Immigrant records change given names (adopted English names,
         // mononyms, reordering) more than most: 5% disagree outright.
-        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.01, 0.04], &[0.66, 0.13, 0.07, 0.14]),
+        names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.01, 0.02, 0.04], &[0.66, 0.13, 0.07, 0.14]),
         dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &contact),
         sex: vec![0.97, 0.03],
         tax_id: vec![0.92, 0.08],
@@ -743,6 +743,10 @@ fn monotone(m: &mut Dist, u: &Dist, dob_max: &[f64; D_OBS]) {
         }
     }
     rows(&mut m.names, &u.names, F_OBS, &given_order);
+    // One part of a compound given name is not ordered against the partial
+    // levels (it can be a dropped second name or another person), only
+    // below exact agreement.
+    rows(&mut m.names, &u.names, F_OBS, &[name::EXACT as usize, name::COMPOUND_PART as usize]);
     rows(&mut m.dates, &u.dates, C_OBS, &dob_order);
     // Every partial agreement of the birth date outweighs a disagreement.
     let dis = dob::DISAGREE as usize;
@@ -1050,6 +1054,43 @@ mod tests {
         let rare = m.log_odds(&apart, &|t| if t == 8 { 2.0 } else { 0.0 });
         let common = m.log_odds(&apart, &|t| if t == 8 { -4.0 } else { 0.0 });
         assert!(rare > common + 1.0, "{rare} against {common}");
+    }
+
+    /// One part of a compound given name is learned on its own, below exact
+    /// agreement however the data fall: where strangers almost never show
+    /// it and matches often do, it weighs at most what an exact given name
+    /// weighs; where households show it (a mother and her daughter), it is
+    /// weak evidence while exact names stay strong.
+    #[test]
+    fn one_part_of_a_compound_never_outweighs_an_exact_given_name() {
+        // The given name's Bayes factor against strangers (its margin).
+        let names_weight = |m: &Model, given: u8| {
+            let row = |d: &Dist| d.names[given as usize * F_OBS..(given as usize + 1) * F_OBS].iter().sum::<f64>();
+            (row(&m.m) / row(&m.u)).log2()
+        };
+        let mut cand = vec![0u64; PATTERNS];
+        let mut sample = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 1000;
+        cand[pattern(&lv(name::COMPOUND_PART, name::EXACT, dob::EXACT, 0, 0))] += 600;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 0))] += 500;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 1, 1))] += 50_000;
+        sample[pattern(&lv(name::NONE, name::NONE, dob::DISAGREE, 0, 1))] += 48_000;
+        sample[pattern(&lv(name::EXACT, name::NONE, dob::DISAGREE, 0, 1))] += 400;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e7, max_matches: f64::INFINITY }, 200);
+        let (exact, part) = (names_weight(&m, name::EXACT), names_weight(&m, name::COMPOUND_PART));
+        assert!(part <= exact + 1e-6, "one part {part} against exact {exact}");
+        assert!(part > exact - 1.0, "the data make it nearly as strong: {part} against {exact}");
+        // Households: mothers and daughters share the first part.
+        let mut cand = vec![0u64; PATTERNS];
+        cand[pattern(&lv(name::EXACT, name::EXACT, dob::EXACT, 0, 0))] += 1000;
+        cand[pattern(&lv(name::COMPOUND_PART, name::EXACT, dob::DISAGREE, 0, 0))] += 300;
+        cand[pattern(&lv(name::NONE, name::EXACT, dob::DISAGREE, 1, 0))] += 500;
+        let mother = lv(name::COMPOUND_PART, name::EXACT, dob::MISSING, 0, 0);
+        cand[pattern(&mother)] += 100;
+        let m = fit(&Counts { candidates: &cand, strangers: &sample, others_sample: &sample, others: 1e7, max_matches: f64::INFINITY }, 200);
+        let p = |l: &Levels| m.probability(m.log_odds[pattern(l)]);
+        assert!(p(&mother) < 0.5, "a mother and her daughter without birth dates: {}", p(&mother));
+        assert!(p(&lv(name::EXACT, name::EXACT, dob::MISSING, 0, 0)) > 0.9);
     }
 
     /// contact: 0 agree, 1 disagree, 2 missing.

@@ -45,26 +45,20 @@ periods AS (
          sum(starts) OVER (PARTITION BY person_key, partner ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS period
   FROM starts
 ),
-period_end AS (
-  SELECT person_key, partner, period, max(d) AS last_d FROM periods GROUP BY person_key, partner, period
-),
-last AS (
-  SELECT DISTINCT p.record_key, p.partner, p.entry_date, p.program, e.last_d AS last_service_date
-  FROM p
-  JOIN periods pd ON pd.person_key = p.person_key AND pd.partner = p.partner AND pd.d = p.entry_date
-  JOIN period_end e ON e.person_key = pd.person_key AND e.partner = pd.partner AND e.period = pd.period
+-- Each activity date with the last date of its period.
+ends AS (
+  SELECT person_key, partner, d, max(d) OVER (PARTITION BY person_key, partner, period) AS last_d FROM periods
 )
 SELECT p.person_key, p.record_key, p.partner, p.program, p.funding_stream, p.entry_date, p.exit_date,
-       l.last_service_date,
-       CASE WHEN l.last_service_date <= rp.as_of - INTERVAL '90 days' THEN l.last_service_date END AS wioa_exit_date,
-       CASE WHEN l.last_service_date <= rp.as_of - INTERVAL '90 days'
-            THEN concat(CAST(date_part('year', l.last_service_date) AS BIGINT), 'Q', CAST(date_part('quarter', l.last_service_date) AS BIGINT)) END AS exit_quarter,
+       e.last_d AS last_service_date,
+       CASE WHEN e.last_d <= rp.as_of - INTERVAL '90 days' THEN e.last_d END AS wioa_exit_date,
+       CASE WHEN e.last_d <= rp.as_of - INTERVAL '90 days'
+            THEN concat(CAST(date_part('year', e.last_d) AS BIGINT), 'Q', CAST(date_part('quarter', e.last_d) AS BIGINT)) END AS exit_quarter,
        p.exit_reason,
        coalesce(p.exit_reason IN ('institutionalized', 'health', 'deceased', 'reservist', 'foster_youth'), false) AS excluded,
        p.hours,
        concat(CAST(date_part('year', p.entry_date) AS BIGINT), 'Q', CAST(date_part('quarter', p.entry_date) AS BIGINT)) AS entry_quarter,
        concat('PY', CAST(CASE WHEN date_part('month', p.entry_date) >= 7 THEN date_part('year', p.entry_date) ELSE date_part('year', p.entry_date) - 1 END AS BIGINT)) AS program_year
 FROM p
-JOIN last l ON l.record_key = p.record_key AND l.partner = p.partner AND l.entry_date = p.entry_date
-  AND (l.program IS NOT DISTINCT FROM p.program)
+JOIN ends e ON e.person_key = p.person_key AND e.partner = p.partner AND e.d = p.entry_date
 CROSS JOIN run_params rp

@@ -2,7 +2,8 @@
 -- person's records at every partner:
 --   birth_year, gender: the most frequent value (ties: the smallest);
 --   county, zip3, home_language, refugee_status, country, education:
---     the value on the most recent record that has one;
+--     the value on the most recent record that has one (records of one
+--     date: the smallest value, so that a rerun gives the same row);
 --   english_learner, foreign_born: true if any record says so;
 --   arrival_year: the earliest.
 WITH r AS (
@@ -23,24 +24,26 @@ y AS (SELECT person_key, first_value(birth_year ORDER BY n DESC, birth_year) AS 
 g AS (SELECT person_key, first_value(gender ORDER BY n DESC, gender) AS gender FROM genders GROUP BY person_key),
 a AS (
   SELECT person_key,
-    first_value(county ORDER BY county IS NULL, record_date DESC NULLS LAST) AS county,
-    first_value(zip3 ORDER BY zip3 IS NULL, record_date DESC NULLS LAST) AS zip3,
-    first_value(home_language ORDER BY home_language IS NULL, record_date DESC NULLS LAST) AS home_language,
+    first_value(county ORDER BY record_date DESC NULLS LAST, county) IGNORE NULLS AS county,
+    first_value(zip3 ORDER BY record_date DESC NULLS LAST, zip3) IGNORE NULLS AS zip3,
+    first_value(home_language ORDER BY record_date DESC NULLS LAST, home_language) IGNORE NULLS AS home_language,
     bool_or(english_learner) AS english_learner,
     bool_or(coalesce(foreign_born, country_of_origin IS NOT NULL AND lower(country_of_origin) NOT IN ('united states', 'usa', 'us'))) AS foreign_born,
-    first_value(lower(refugee_status) ORDER BY refugee_status IS NULL, record_date DESC NULLS LAST) AS refugee_status,
-    first_value(country_of_origin ORDER BY country_of_origin IS NULL, record_date DESC NULLS LAST) AS country_of_origin,
+    first_value(lower(refugee_status) ORDER BY record_date DESC NULLS LAST, lower(refugee_status)) IGNORE NULLS AS refugee_status,
+    first_value(country_of_origin ORDER BY record_date DESC NULLS LAST, country_of_origin) IGNORE NULLS AS country_of_origin,
     min(arrival_year) AS arrival_year,
-    first_value(education_level ORDER BY education_level IS NULL, record_date DESC NULLS LAST) AS education_level,
+    first_value(education_level ORDER BY record_date DESC NULLS LAST, education_level) IGNORE NULLS AS education_level,
     min(record_date) AS first_seen
   FROM r
   GROUP BY person_key
 ),
--- Counted from the link table, apart from the ordered aggregates above
--- (mixing DISTINCT counts with them costs DataFusion a lot of memory).
+-- Counted from the link table, apart from the ordered aggregates above,
+-- partners first: count(DISTINCT partner) per person keeps a set per group
+-- and took ten times as long at a million records.
 n AS (
-  SELECT person_key, count(DISTINCT partner) AS partner_count, count(*) AS record_count
-  FROM link_map WHERE person_key IS NOT NULL GROUP BY person_key
+  SELECT person_key, count(*) AS partner_count, sum(records) AS record_count
+  FROM (SELECT person_key, partner, count(*) AS records FROM link_map WHERE person_key IS NOT NULL GROUP BY person_key, partner) per_partner
+  GROUP BY person_key
 )
 SELECT a.person_key, y.birth_year, g.gender, a.county, a.zip3, a.home_language, a.english_learner, a.foreign_born,
        a.refugee_status, a.country_of_origin, a.arrival_year, a.education_level, n.partner_count, n.record_count, a.first_seen

@@ -9,7 +9,7 @@
 //! writing, a father's name used as the surname), but one part of the other
 //! record is never counted for both the given and the family name.
 
-use crate::protect::encode::{Identity, ONE_EDIT_MIN_DICE, PartEnc, dice, one_edit, overlap};
+use crate::protect::encode::{BLOOM_K, Identity, ONE_EDIT_MIN_DICE, PartEnc, dice, one_edit, overlap};
 use crate::protect::normalize::Role;
 
 /// Name-part agreement levels, strongest first.
@@ -277,15 +277,30 @@ fn names_from(a: &Identity, b: &Identity, lv: impl Fn(usize, usize) -> u8 + Copy
 
 /// Whether one of `x`'s given-name parts agrees with no part of `y` at
 /// all: `x` has a given name `y` lacks (the agreeing name was another of
-/// x's given names, or its middle name).
+/// x's given names, or its middle name). Not when x's given names written
+/// together agree closely with a part of y ("Mary Ann" / "Maryann": "Ann"
+/// alone is too short to be a short form of "Maryann"), and an initial
+/// ("John A") is not a name.
 /// `lv(i, j)`: level of x's part i against y's part j.
 fn extra_given(x: &Identity, y: &Identity, lv: impl Fn(usize, usize) -> u8) -> bool {
-    x.parts.iter().enumerate().any(|(i, p)| p.role == Role::Given && (0..y.parts.len()).all(|j| lv(i, j) >= name::NONE))
+    let agrees_with_y = |i: usize, level: u8| (0..y.parts.len()).any(|j| lv(i, j) <= level);
+    let glued_agrees = x.parts.iter().enumerate().any(|(i, p)| p.role == Role::GluedGiven && agrees_with_y(i, name::FUZZY_HIGH));
+    !glued_agrees
+        && x.parts.iter().enumerate().any(|(i, p)| p.role == Role::Given && !is_initial(p) && !agrees_with_y(i, name::ONE_EDIT))
+}
+
+/// A one-letter part: its Bloom filter holds two padded bigrams at most.
+/// (Balanced filters, an optional hardening, hold a fixed number of bits,
+/// so there an initial counts as a name.)
+fn is_initial(p: &PartEnc) -> bool {
+    p.bloom.iter().map(|w| w.count_ones()).sum::<u32>() <= 2 * BLOOM_K as u32
 }
 
 fn name_score(l: u8) -> u8 {
-    // Higher is better; missing counts as nothing.
-    if l >= name::NONE { 0 } else { (name::NONE - l) * 2 }
+    // Higher is better; missing counts as nothing. The readings are chosen
+    // among the levels up to CROSSED (COMPOUND_PART is set afterwards).
+    const TOP: u8 = name::CROSSED + 1;
+    if l >= TOP { 0 } else { (TOP - l) * 2 }
 }
 
 /// Given and family levels and exact tokens of a pair: the reading with
@@ -527,6 +542,12 @@ mod tests {
         assert_eq!(given(&mut e, "Marie Ange", "Marie-Claire"), (name::COMPOUND_PART, false));
         assert_eq!(given(&mut e, "Marie-Claire", "Marie Claire"), (name::EXACT, true));
         assert_eq!(given(&mut e, "Marie-Claire", "Marieclaire"), (name::EXACT, true));
+        // A short second name written together: "Ann" alone is no short
+        // form of "Maryann", but "Mary Ann" together is the same name.
+        assert_eq!(given(&mut e, "Mary Ann", "Maryann"), (name::EXACT, true));
+        assert_eq!(given(&mut e, "Anna Mae", "Annamae"), (name::EXACT, true));
+        // An initial is not a second given name.
+        assert_eq!(given(&mut e, "John A", "John"), (name::EXACT, true));
         assert_eq!(given(&mut e, "Marie", "Marie"), (name::EXACT, true));
         // A second part that agrees loosely is not an extra name.
         assert_eq!(given(&mut e, "Maria Guadelupe", "Maria Guadalupe"), (name::EXACT, true));

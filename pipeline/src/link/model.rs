@@ -233,7 +233,7 @@ fn match_prior(shared: [f64; 3]) -> Dist {
     contact.extend_from_slice(&[0.07, 0.03, 0.15, 0.1, 0.05, 0.2]);
     let mut d = Dist {
         // Immigrant records change given names (adopted English names,
-        // mononyms, reordering) more than most: 5% disagree outright.
+        // mononyms, reordering) more than most: about 4% disagree outright.
         names: outer(&[0.72, 0.09, 0.06, 0.05, 0.03, 0.01, 0.01, 0.02, 0.04], &[0.66, 0.13, 0.07, 0.14]),
         dates: outer(&[0.83, 0.04, 0.03, 0.02, 0.02, 0.01, 0.02, 0.01, 0.03], &contact),
         sex: vec![0.97, 0.03],

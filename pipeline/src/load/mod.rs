@@ -303,41 +303,65 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A session with `staged` rows of one person (p_1) and its `link_map`:
+    /// `keys` gives each row's record key and partner, `cols` the columns
+    /// given by name; other nullable columns are null, the rest "1".
+    fn one_person(keys: &[(&str, &str)], cols: Vec<(&str, ArrayRef)>) -> SessionContext {
+        let schema = model::staged_schema();
+        let n = keys.len();
+        let given = |name: &str| cols.iter().find(|(c, _)| *c == name).map(|(_, a)| a.clone());
+        let arrays: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "record_key" => Arc::new(StringArray::from_iter_values(keys.iter().map(|k| k.0))),
+                    "partner" => Arc::new(StringArray::from_iter_values(keys.iter().map(|k| k.1))),
+                    name if given(name).is_some() => given(name).unwrap(),
+                    _ if f.is_nullable() => new_null_array(f.data_type(), n),
+                    _ => cast(&(Arc::new(StringArray::from_iter_values(keys.iter().map(|_| "1"))) as ArrayRef), f.data_type()).unwrap(),
+                }
+            })
+            .collect();
+        let ctx = SessionContext::new();
+        let staged = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+        ctx.register_table("staged", Arc::new(MemTable::try_new(schema, vec![vec![staged]]).unwrap())).unwrap();
+        // Each record once, in the order of the rows.
+        let mut records: Vec<(&str, &str)> = Vec::new();
+        for k in keys {
+            if !records.contains(k) {
+                records.push(*k);
+            }
+        }
+        let ls = Arc::new(Schema::new(vec![
+            ArrowField::new("record_key", DataType::Utf8, false),
+            ArrowField::new("partner", DataType::Utf8, false),
+            ArrowField::new("person_key", DataType::Utf8, true),
+        ]));
+        let lm = RecordBatch::try_new(
+            ls.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(records.iter().map(|k| k.0))),
+                Arc::new(StringArray::from_iter_values(records.iter().map(|k| k.1))),
+                Arc::new(StringArray::from_iter_values(records.iter().map(|_| "p_1"))),
+            ],
+        )
+        .unwrap();
+        ctx.register_table("link_map", Arc::new(MemTable::try_new(ls, vec![vec![lm]]).unwrap())).unwrap();
+        ctx
+    }
+
     /// A staged row: record key, partner, entry, service and milestone date.
     type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
     /// The participation model on staged rows, every record one person's,
     /// run as of `as_of`: (entry date, last service date, WIOA exit date).
     async fn participation(rows: &[Row<'_>], as_of: &str) -> Vec<(NaiveDate, NaiveDate, Option<NaiveDate>)> {
-        let schema = model::staged_schema();
         let d = |v: Option<&str>| v.map(|s| crate::protect::date32(date(s)));
-        let cols: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| -> ArrayRef {
-                match f.name().as_str() {
-                    "record_key" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                    "partner" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-                    "entry_date" => Arc::new(Date32Array::from(rows.iter().map(|r| d(r.2)).collect::<Vec<_>>())),
-                    "service_date" => Arc::new(Date32Array::from(rows.iter().map(|r| d(r.3)).collect::<Vec<_>>())),
-                    "milestone_date" => Arc::new(Date32Array::from(rows.iter().map(|r| d(r.4)).collect::<Vec<_>>())),
-                    _ if f.is_nullable() => new_null_array(f.data_type(), rows.len()),
-                    _ => cast(&(Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "1"))) as ArrayRef), f.data_type()).unwrap(),
-                }
-            })
-            .collect();
-        let ctx = SessionContext::new();
-        let staged = RecordBatch::try_new(schema.clone(), cols).unwrap();
-        ctx.register_table("staged", Arc::new(MemTable::try_new(schema, vec![vec![staged]]).unwrap())).unwrap();
-        let ls = Arc::new(Schema::new(vec![ArrowField::new("record_key", DataType::Utf8, false), ArrowField::new("person_key", DataType::Utf8, true)]));
-        let mut keys: Vec<&str> = rows.iter().map(|r| r.0).collect();
-        keys.dedup();
-        let lm = RecordBatch::try_new(
-            ls.clone(),
-            vec![Arc::new(StringArray::from_iter_values(keys.iter().copied())), Arc::new(StringArray::from_iter_values(keys.iter().map(|_| "p_1")))],
-        )
-        .unwrap();
-        ctx.register_table("link_map", Arc::new(MemTable::try_new(ls, vec![vec![lm]]).unwrap())).unwrap();
+        // Date column i of the rows: entry, service, milestone.
+        let dates = |i: usize| -> ArrayRef { Arc::new(Date32Array::from(rows.iter().map(|r| d([r.2, r.3, r.4][i])).collect::<Vec<_>>())) };
+        let keys: Vec<(&str, &str)> = rows.iter().map(|r| (r.0, r.1)).collect();
+        let ctx = one_person(&keys, vec![("entry_date", dates(0)), ("service_date", dates(1)), ("milestone_date", dates(2))]);
         let rp = ctx.sql(&format!("SELECT CAST('{as_of}' AS DATE) AS as_of")).await.unwrap().collect().await.unwrap();
         ctx.register_table("run_params", Arc::new(MemTable::try_new(rp[0].schema(), vec![rp]).unwrap())).unwrap();
         let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/model/participation.sql")).unwrap();
@@ -386,40 +410,15 @@ mod tests {
     /// education level, county), records r1.. of person p_1, in the order
     /// given: (education level, county, partner count, record count).
     async fn person(rows: &[(&str, &str, &str, Option<&str>, Option<&str>)]) -> (Option<String>, Option<String>, i64, i64) {
-        let schema = model::staged_schema();
-        let cols: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| -> ArrayRef {
-                match f.name().as_str() {
-                    "record_key" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                    "partner" => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-                    "entry_date" => Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| crate::protect::date32(date(r.2))))),
-                    "education_level" => Arc::new(StringArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
-                    "county" => Arc::new(StringArray::from(rows.iter().map(|r| r.4).collect::<Vec<_>>())),
-                    _ if f.is_nullable() => new_null_array(f.data_type(), rows.len()),
-                    _ => cast(&(Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "1"))) as ArrayRef), f.data_type()).unwrap(),
-                }
-            })
-            .collect();
-        let ctx = SessionContext::new();
-        let staged = RecordBatch::try_new(schema.clone(), cols).unwrap();
-        ctx.register_table("staged", Arc::new(MemTable::try_new(schema, vec![vec![staged]]).unwrap())).unwrap();
-        let ls = Arc::new(Schema::new(vec![
-            ArrowField::new("record_key", DataType::Utf8, false),
-            ArrowField::new("partner", DataType::Utf8, false),
-            ArrowField::new("person_key", DataType::Utf8, true),
-        ]));
-        let lm = RecordBatch::try_new(
-            ls.clone(),
+        let keys: Vec<(&str, &str)> = rows.iter().map(|r| (r.0, r.1)).collect();
+        let ctx = one_person(
+            &keys,
             vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "p_1"))),
+                ("entry_date", Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| crate::protect::date32(date(r.2)))))),
+                ("education_level", Arc::new(StringArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>()))),
+                ("county", Arc::new(StringArray::from(rows.iter().map(|r| r.4).collect::<Vec<_>>()))),
             ],
-        )
-        .unwrap();
-        ctx.register_table("link_map", Arc::new(MemTable::try_new(ls, vec![vec![lm]]).unwrap())).unwrap();
+        );
         let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/model/person.sql")).unwrap();
         let sql = format!("SELECT education_level, county, partner_count, record_count FROM ({})", sql.trim().trim_end_matches(';'));
         let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap().remove(0);

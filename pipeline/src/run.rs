@@ -153,10 +153,12 @@ impl Pipeline {
         ingest.run(&mut self.ledger, partner).await
     }
 
-    /// A digest of everything the warehouse tables depend on.
+    /// A digest of everything the warehouse tables depend on, the braid
+    /// build included.
     pub fn inputs_digest(&self) -> Result<String> {
         let mut h = blake3::Hasher::new();
         h.update(crate::VERSION.as_bytes());
+        h.update(build_identity().as_bytes());
         h.update(self.keys.key_id().as_bytes());
         h.update(format!("{:?}", self.cfg.linkage).as_bytes());
         h.update(self.variants.version.as_bytes());
@@ -733,4 +735,19 @@ pub fn read_columns(path: &Path, cols: &[&str]) -> Result<Vec<datafusion::arrow:
         out.push(datafusion::arrow::record_batch::RecordBatch::try_new(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), cols_sorted)?);
     }
     Ok(out)
+}
+
+/// Which build of braid is running: the size and modification time of its
+/// executable. Linkage and loading code change between builds without the
+/// package version changing, so after an upgrade the next run links and
+/// loads again instead of calling its inputs unchanged. (Reinstalling the
+/// same build counts as a change too: one extra full run, never a stale one.)
+fn build_identity() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            format!("{}:{modified}", m.len())
+        })
+        .unwrap_or_default()
 }

@@ -46,7 +46,12 @@ impl Workspace {
     }
 
     pub fn braid_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+        self.braid_at(std::path::Path::new(env!("CARGO_BIN_EXE_braid")), args, env)
+    }
+
+    /// Run another build of braid (`bin`) in the workspace.
+    pub fn braid_at(&self, bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(bin);
         cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
         cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
         cmd.env_remove("BRAID_PREVIOUS_SECRET").env_remove("BRAID_PREVIOUS_SECRET_FILE");

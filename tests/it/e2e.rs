@@ -129,6 +129,16 @@ fn a_rerun_on_unchanged_inputs_changes_nothing_and_spends_nothing() {
     assert!(text.contains("unchanged  exit 0") && !text.contains("failed"), "{text}");
     assert_eq!(served1, std::fs::read(ws.path().join("var/publish/latest/served.csv")).unwrap(), "same noisy values re-served");
     assert_eq!(versions_before, ws.sql("SELECT count(*) AS n FROM link"));
+    // Another build of braid (an upgrade: here a copy, a new executable)
+    // links and loads again: its linkage may differ from the last one's.
+    let upgraded = ws.path().join("braid-upgraded");
+    std::fs::copy(env!("CARGO_BIN_EXE_braid"), &upgraded).unwrap();
+    let out = ws.braid_at(&upgraded, &["run", "--as-of", "2026-11-20"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("Inputs unchanged"), "{text}");
+    let status3: serde_json::Value = serde_json::from_str(&ws.ok(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status3["last_runs"][0]["status"], "committed", "{status3}");
 }
 
 /// `braid link evaluate` measures only what it can: no linked warehouse,

@@ -93,6 +93,8 @@ pub fn cluster(
             Err(_) => score(key.0, key.1),
         }
     };
+    // A cap keeps one enormous pair weight from hiding a conflict.
+    let capped = |x: u32, y: u32| lookup(x, y).clamp(-40.0, 40.0) as f64;
     const MAX_CROSS: usize = 400;
     const MAX_SAME_PARTNER_CHECK: usize = 10_000;
     for i in order {
@@ -113,9 +115,7 @@ pub fn cluster(
             let mut k = 0usize;
             let mut idx = 0usize;
             while idx < total {
-                let (x, y) = (ma[idx / mb.len()], mb[idx % mb.len()]);
-                // A cap keeps one enormous pair weight from hiding a conflict.
-                sum += lookup(x, y).clamp(-40.0, 40.0) as f64;
+                sum += capped(ma[idx / mb.len()], mb[idx % mb.len()]);
                 k += 1;
                 idx += step;
             }
@@ -129,13 +129,13 @@ pub fn cluster(
         // (Unchecked past MAX_SAME_PARTNER_CHECK cross pairs, where only
         // the sampled average decides.)
         let own_evidence = || {
-            if ma.len() * mb.len() > MAX_SAME_PARTNER_CHECK {
+            if total > MAX_SAME_PARTNER_CHECK {
                 return true;
             }
             let (mut sum, mut k) = (0.0f64, 0usize);
             for x in &ma {
                 for y in mb.iter().filter(|y| same_partner(*x, **y)) {
-                    sum += lookup(*x, *y).clamp(-40.0, 40.0) as f64;
+                    sum += capped(*x, *y);
                     k += 1;
                 }
             }

@@ -309,15 +309,16 @@ mod tests {
     fn one_person(keys: &[(&str, &str)], cols: Vec<(&str, ArrayRef)>) -> SessionContext {
         let schema = model::staged_schema();
         let n = keys.len();
-        let given = |name: &str| cols.iter().find(|(c, _)| *c == name).map(|(_, a)| a.clone());
         let arrays: Vec<ArrayRef> = schema
             .fields()
             .iter()
             .map(|f| -> ArrayRef {
+                if let Some((_, a)) = cols.iter().find(|(c, _)| c == f.name()) {
+                    return a.clone();
+                }
                 match f.name().as_str() {
                     "record_key" => Arc::new(StringArray::from_iter_values(keys.iter().map(|k| k.0))),
                     "partner" => Arc::new(StringArray::from_iter_values(keys.iter().map(|k| k.1))),
-                    name if given(name).is_some() => given(name).unwrap(),
                     _ if f.is_nullable() => new_null_array(f.data_type(), n),
                     _ => cast(&(Arc::new(StringArray::from_iter_values(keys.iter().map(|_| "1"))) as ArrayRef), f.data_type()).unwrap(),
                 }

@@ -31,23 +31,19 @@ activity AS (
   JOIN link_map l ON x.record_key = l.record_key
   WHERE l.person_key IS NOT NULL
 ),
--- Each activity date with whether it starts a period (the first, or more
--- than 90 days after the one before), then numbered periods.
-starts AS (
+-- Each activity date with whether the next one starts a new period (more
+-- than 90 days later, or none), then the period's last date: the first such
+-- date from this one on.
+flagged AS (
   SELECT person_key, partner, d,
-         CASE WHEN lag(d) OVER (PARTITION BY person_key, partner ORDER BY d) IS NULL
-                OR d > lag(d) OVER (PARTITION BY person_key, partner ORDER BY d) + INTERVAL '90 days'
-              THEN 1 ELSE 0 END AS starts
+         CASE WHEN lead(d) OVER w IS NULL OR lead(d) OVER w > d + INTERVAL '90 days' THEN d END AS end_d
   FROM activity
+  WINDOW w AS (PARTITION BY person_key, partner ORDER BY d)
 ),
-periods AS (
-  SELECT person_key, partner, d,
-         sum(starts) OVER (PARTITION BY person_key, partner ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS period
-  FROM starts
-),
--- Each activity date with the last date of its period.
 ends AS (
-  SELECT person_key, partner, d, max(d) OVER (PARTITION BY person_key, partner, period) AS last_d FROM periods
+  SELECT person_key, partner, d,
+         first_value(end_d) IGNORE NULLS OVER (PARTITION BY person_key, partner ORDER BY d ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS last_d
+  FROM flagged
 )
 SELECT p.person_key, p.record_key, p.partner, p.program, p.funding_stream, p.entry_date, p.exit_date,
        e.last_d AS last_service_date,

@@ -95,10 +95,10 @@ pub fn keys_tagged(id: &Identity, out: &mut Vec<Key>) {
                     push(3, p.phonetic[0], d.swapped, o);
                 }
             }
-            for v in &p.variants {
+            for v in p.variants() {
                 push(4, *v, d.full, o);
             }
-            for v in &p.nicknames {
+            for v in p.nicknames() {
                 push(5, *v, d.full, o);
             }
         }

@@ -180,7 +180,7 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
     if a.exact == b.exact {
         return name::EXACT;
     }
-    if a.variants.iter().any(|v| b.variants.contains(v)) {
+    if a.variants().iter().any(|v| b.variants().contains(v)) {
         return name::VARIANT;
     }
     let o = overlap(&a.bloom, &b.bloom);
@@ -190,7 +190,7 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
     }
     let phon = (a.phonetic[0] != 0 && (a.phonetic[0] == b.phonetic[0] || a.phonetic[0] == b.phonetic[1]))
         || (a.phonetic[1] != 0 && (a.phonetic[1] == b.phonetic[0] || a.phonetic[1] == b.phonetic[1]));
-    if phon || a.nicknames.iter().any(|v| b.nicknames.contains(v)) {
+    if phon || a.nicknames().iter().any(|v| b.nicknames().contains(v)) {
         return name::NICK_OR_PHONETIC;
     }
     if d >= 0.7 {
@@ -199,7 +199,7 @@ fn part_level(a: &PartEnc, b: &PartEnc) -> u8 {
     if o.contained >= CONTAINED_MIN && o.smaller_bits >= CONTAINED_MIN_BITS {
         return name::FUZZY;
     }
-    if d >= ONE_EDIT_MIN_DICE && one_edit(&a.edits, &b.edits) {
+    if d >= ONE_EDIT_MIN_DICE && one_edit(a.edits(), b.edits()) {
         return name::ONE_EDIT;
     }
     name::NONE

@@ -367,14 +367,8 @@ fn compare_batch(
         }
         if let Some((_, b)) = part.get(k + NEAR) {
             for p in &obs[*b as usize].1.parts {
-                if !p.variants.is_empty() {
-                    prefetch(p.variants.as_ptr(), 1);
-                }
-                if !p.nicknames.is_empty() {
-                    prefetch(p.nicknames.as_ptr(), 1);
-                }
-                if !p.edits.is_empty() {
-                    prefetch(p.edits.as_ptr(), 1);
+                if let Some(t) = p.tokens_ptr() {
+                    prefetch(t, 1);
                 }
             }
         }

@@ -315,7 +315,7 @@ impl Ingest<'_> {
             // Not downloaded, so no content hash: key the rejection by size and time.
             let hash = blake3::hash(format!("{}|{}", f.size, f.modified).as_bytes()).to_hex().to_string();
             return self.reject(ledger, p, feed, f, &hash, None, FileError::new("file_too_large", msg)).map(|_| {
-                outcome("rejected", Some(format!("file_too_large: over ingest.max_file_bytes")))
+                outcome("rejected", Some("file_too_large: over ingest.max_file_bytes".to_string()))
             });
         }
         let bytes = match source.fetch(f).await {

@@ -225,7 +225,7 @@ fn people(r: &mut R, n: usize) -> Vec<Person> {
         for k in 0..size {
             let female = if k == 1 { true } else { r.random_bool(0.5) };
             let child = k >= 2;
-            let dob = if child && twins && k >= 2 && k <= 3 {
+            let dob = if child && twins && (2..=3).contains(&k) {
                 *twin_dob.get_or_insert_with(|| rand_date(r, d(1998, 1, 1), d(2008, 6, 30)))
             } else if child {
                 rand_date(r, d(1996, 1, 1), d(2008, 6, 30))

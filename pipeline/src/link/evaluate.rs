@@ -341,8 +341,8 @@ pub fn evaluate(
                 }
             })
             .collect();
-        for t in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] {
-            let lt = (t / (1.0 - t) as f64).log2() as f32;
+        for t in [0.05f64, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] {
+            let lt = (t / (1.0 - t)).log2() as f32;
             let (mut tp, mut pred) = (0u64, 0u64);
             for (lo, truth) in &evaluated_pairs {
                 if *lo >= lt {

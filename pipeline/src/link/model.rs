@@ -602,7 +602,7 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
         let mut acc = Dist::zeros();
         let mut sums = [0.0f64; 3];
         let (mut h_agree, mut h_zip) = (0.0f64, [0.0f64; 2]);
-        let mut h_dob = vec![0.0f64; D_OBS];
+        let mut h_dob = [0.0f64; D_OBS];
         for (n, cell) in &live {
             let w = [shares[0] * m.prob(cell), shares[1] * h.prob(cell), shares[2] * u.prob(cell)];
             let z: f64 = w.iter().sum();
@@ -1405,7 +1405,7 @@ mod tests {
         // The contact shape of the levels one person's dates mostly show
         // (exact, swapped, a near year, a placeholder in the same year)...
         let shape = |levels: &[usize]| -> Vec<f64> {
-            let mut v = vec![0.0; C_OBS];
+            let mut v = [0.0; C_OBS];
             for d in levels {
                 for (c, x) in v.iter_mut().enumerate() {
                     *x += m.m.dates[d * C_OBS + c];

@@ -28,7 +28,7 @@ pub fn parse(
     let body = &text.as_bytes()[start..];
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(FileError::new(
-            if cfg.skip_rows > 0 { "empty_file" } else { "empty_file" },
+            "empty_file",
             format!("file has no rows after skipping {} line(s)", cfg.skip_rows),
         ));
     }

@@ -118,7 +118,7 @@ impl PartEnc {
     /// fetch them ahead.
     #[inline]
     pub fn tokens_ptr(&self) -> Option<*const u64> {
-        (!self.tokens.is_empty()).then(|| self.tokens.as_ptr())
+        (!self.tokens.is_empty()).then_some(self.tokens.as_ptr())
     }
 
     /// The part's bytes in layout `version`, after its role.

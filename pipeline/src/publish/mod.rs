@@ -199,6 +199,8 @@ impl PrivacyConfig {
                 return Err(format!("privacy.{name} must be a finite number (got {v})"));
             }
         }
+        // Written so that NaN fails too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(self.rho_per_release > 0.0) {
             return Err("privacy.rho_per_release must be positive".into());
         }
@@ -706,16 +708,15 @@ fn package(cfg: &Config, m: &MetricDef, keys: Vec<Vec<String>>, n: &[i64], v: &M
     for (i, key) in keys.into_iter().enumerate() {
         let key: BTreeMap<String, String> = m.dimensions.iter().cloned().zip(key).collect();
         let (n, value, moe) = (n[i], v.values[i], v.moes[i]);
-        let status = if n < cfg.publish.min_cell || value.is_none() {
-            "suppressed_small"
-        } else {
-            let v = value.expect("some");
+        let status = if let Some(v) = value.filter(|_| n >= cfg.publish.min_cell) {
             let imprecise = match m.aggregation {
                 Aggregation::Rate => moe.unwrap_or(f64::INFINITY) > cfg.publish.max_rate_moe,
                 Aggregation::Count => count_moe > cfg.publish.max_relative_moe * v.max(1.0),
                 _ => moe.unwrap_or(f64::INFINITY) > cfg.publish.max_relative_moe * v.abs().max(1.0),
             };
             if imprecise { "suppressed_imprecise" } else { "ok" }
+        } else {
+            "suppressed_small"
         };
         let ok = status == "ok";
         let round = |x: f64| if m.aggregation == Aggregation::Rate { (x * 10_000.0).round() / 10_000.0 } else { x.round() };
@@ -832,7 +833,7 @@ fn simulate_median_moe(q: &noise::QuantileMech, median: i64, n: i64) -> Result<f
 
 /// Inverse of the standard normal CDF (Acklam's rational approximation).
 fn normal_quantile(p: f64) -> f64 {
-    let a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
+    let a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
     let b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
     let c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
     let d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];

@@ -267,6 +267,8 @@ fn threshold_loss(mechanism: Mechanism, scale: f64, threshold: i64, cells: usize
 /// `rho`, then the smallest threshold (at least `min_threshold`) whose δ is
 /// at most `delta`.
 pub fn calibrate_threshold(mechanism: Mechanism, cells: usize, rho: f64, delta: f64, min_threshold: i64) -> Result<ThresholdMech> {
+    // Written so that a NaN delta fails too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if rho <= 0.0 || !(delta > 0.0) {
         return Err(Error::Privacy(format!("cannot calibrate a threshold for rho {rho} and delta {delta}")));
     }

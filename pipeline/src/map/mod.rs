@@ -672,10 +672,9 @@ impl Mapper {
         match field.field_type() {
             FieldType::Text => Ok(self.recycled.text(text)),
             FieldType::Code => Ok(self.recycled.text(text.trim())),
-            FieldType::Bool => parse_bool(text).map(Value::Bool).ok_or((
-                "bad_boolean",
-                format!("{} is not a yes/no value; map partner codes in map.codes.{}", field.name(), field.name()),
-            )),
+            FieldType::Bool => parse_bool(text).map(Value::Bool).ok_or_else(|| {
+                ("bad_boolean", format!("{} is not a yes/no value; map partner codes in map.codes.{}", field.name(), field.name()))
+            }),
             FieldType::Number => {
                 // A comma only as a thousands separator (1,234.5): a
                 // decimal comma (7,5) is not read as 75.
@@ -688,19 +687,18 @@ impl Mapper {
                     .ok()
                     .filter(|v| v.is_finite())
                     .map(Value::Number)
-                    .ok_or(("bad_number", format!("{} is not a number", field.name())))
+                    .ok_or_else(|| ("bad_number", format!("{} is not a number", field.name())))
             }
             FieldType::Money => parse_cents(text)
                 .map(Value::Cents)
-                .ok_or(("bad_money", format!("{} is not an amount in dollars (e.g. 1234.56)", field.name()))),
+                .ok_or_else(|| ("bad_money", format!("{} is not an amount in dollars (e.g. 1234.56)", field.name()))),
             FieldType::Quarter => parse_quarter(text)
                 .map(Value::Text)
-                .ok_or(("bad_quarter", format!("{} is not a year and quarter (2024Q3, 20243, 2024-3)", field.name()))),
+                .ok_or_else(|| ("bad_quarter", format!("{} is not a year and quarter (2024Q3, 20243, 2024-3)", field.name()))),
             FieldType::Date => {
-                let (date, ambiguous) = self.parse_date(text, field == Field::Dob).ok_or((
-                    "bad_date",
-                    format!("{} does not match any configured date format ({})", field.name(), self.formats.join(", ")),
-                ))?;
+                let (date, ambiguous) = self.parse_date(text, field == Field::Dob).ok_or_else(|| {
+                    ("bad_date", format!("{} does not match any configured date format ({})", field.name(), self.formats.join(", ")))
+                })?;
                 if ambiguous {
                     *self.warnings.ambiguous_dates.entry(field.name().to_string()).or_default() += 1;
                 }

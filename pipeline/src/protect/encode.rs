@@ -76,6 +76,7 @@ pub struct PartEnc {
     /// reads of the other identity of a pair is a wait for memory).
     tokens: Box<[u64]>,
 }
+
 impl PartEnc {
     pub fn new(role: Role, exact: u64, variants: &[u64], nicknames: &[u64], phonetic: [u64; 2], bloom: Bloom, edits: &[u64]) -> PartEnc {
         let tokens: Box<[u64]> = variants.iter().chain(nicknames).chain(edits).copied().collect();

@@ -20,6 +20,25 @@ fn dp(e: opendp::error::Error) -> Error {
     Error::Privacy(format!("OpenDP: {e}"))
 }
 
+/// A vector of integer cells.
+type Cells = VectorDomain<AtomDomain<i64>>;
+
+/// OpenDP's discrete Gaussian on a vector of cells, at `scale`.
+fn gaussian(scale: f64) -> Result<Measurement<Cells, L2Distance<f64>, ZeroConcentratedDivergence, Vec<i64>>> {
+    make_gaussian(VectorDomain::new(AtomDomain::<i64>::default()), L2Distance::<f64>::default(), scale, None).map_err(dp)
+}
+
+/// OpenDP's discrete Laplace on a vector of cells, at `scale`.
+fn laplace(scale: f64) -> Result<Measurement<Cells, L1Distance<f64>, MaxDivergence, Vec<i64>>> {
+    make_laplace(VectorDomain::new(AtomDomain::<i64>::default()), L1Distance::<f64>::default(), scale, None).map_err(dp)
+}
+
+/// OpenDP's private median of a vector of values over `candidates`.
+fn median(candidates: &[i64], scale: f64) -> Result<Measurement<Cells, SymmetricDistance, ZeroConcentratedDivergence, i64>> {
+    make_private_quantile(VectorDomain::new(AtomDomain::<i64>::default()), SymmetricDistance, ZeroConcentratedDivergence, candidates.to_vec(), 0.5, scale)
+        .map_err(dp)
+}
+
 /// Which noise the release uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,25 +88,9 @@ pub fn calibrate(mechanism: Mechanism, sensitivity: f64, rho: f64) -> Result<Cal
     }
     let loss = |scale: f64| -> Result<f64> {
         match mechanism {
-            Mechanism::Gaussian => {
-                let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(
-                    VectorDomain::new(AtomDomain::<i64>::default()),
-                    L2Distance::<f64>::default(),
-                    scale,
-                    None,
-                )
-                .map_err(dp)?;
-                m.map(&sensitivity).map_err(dp)
-            }
+            Mechanism::Gaussian => gaussian(scale)?.map(&sensitivity).map_err(dp),
             Mechanism::Laplace => {
-                let m = make_laplace::<_, _, MaxDivergence>(
-                    VectorDomain::new(AtomDomain::<i64>::default()),
-                    L1Distance::<f64>::default(),
-                    scale,
-                    None,
-                )
-                .map_err(dp)?;
-                let eps = m.map(&sensitivity).map_err(dp)?;
+                let eps = laplace(scale)?.map(&sensitivity).map_err(dp)?;
                 Ok(eps * eps / 2.0)
             }
         }
@@ -114,26 +117,8 @@ pub fn calibrate(mechanism: Mechanism, sensitivity: f64, rho: f64) -> Result<Cal
 pub fn release(values: &[i64], c: &Calibrated) -> Result<Vec<i64>> {
     let v = values.to_vec();
     match c.mechanism {
-        Mechanism::Gaussian => {
-            let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(
-                VectorDomain::new(AtomDomain::<i64>::default()),
-                L2Distance::<f64>::default(),
-                c.scale,
-                None,
-            )
-            .map_err(dp)?;
-            m.invoke(&v).map_err(dp)
-        }
-        Mechanism::Laplace => {
-            let m = make_laplace::<_, _, MaxDivergence>(
-                VectorDomain::new(AtomDomain::<i64>::default()),
-                L1Distance::<f64>::default(),
-                c.scale,
-                None,
-            )
-            .map_err(dp)?;
-            m.invoke(&v).map_err(dp)
-        }
+        Mechanism::Gaussian => gaussian(c.scale)?.invoke(&v).map_err(dp),
+        Mechanism::Laplace => laplace(c.scale)?.invoke(&v).map_err(dp),
     }
 }
 
@@ -167,18 +152,7 @@ pub struct QuantileMech {
 /// Calibrate the quantile mechanism so one cell costs at most `rho` when a
 /// person adds or removes one value.
 pub fn calibrate_quantile(candidates: Vec<i64>, rho: f64) -> Result<QuantileMech> {
-    let loss = |scale: f64| -> Result<f64> {
-        let m = make_private_quantile(
-            VectorDomain::new(AtomDomain::<i64>::default()),
-            SymmetricDistance,
-            ZeroConcentratedDivergence,
-            candidates.clone(),
-            0.5,
-            scale,
-        )
-        .map_err(dp)?;
-        m.map(&1u32).map_err(dp)
-    };
+    let loss = |scale: f64| -> Result<f64> { median(&candidates, scale)?.map(&1u32).map_err(dp) };
     // rho scales with 1/scale^2: start from one evaluation.
     let probe = loss(1.0)?;
     let mut scale = (probe / rho).sqrt().max(1e-9);
@@ -197,16 +171,7 @@ pub fn calibrate_quantile(candidates: Vec<i64>, rho: f64) -> Result<QuantileMech
 
 impl QuantileMech {
     pub fn release(&self, values: &[i64]) -> Result<i64> {
-        let m = make_private_quantile(
-            VectorDomain::new(AtomDomain::<i64>::default()),
-            SymmetricDistance,
-            ZeroConcentratedDivergence,
-            self.candidates.clone(),
-            0.5,
-            self.scale,
-        )
-        .map_err(dp)?;
-        m.invoke(&values.to_vec()).map_err(dp)
+        median(&self.candidates, self.scale)?.invoke(&values.to_vec()).map_err(dp)
     }
 }
 

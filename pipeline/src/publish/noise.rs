@@ -95,11 +95,18 @@ pub fn calibrate(mechanism: Mechanism, sensitivity: f64, rho: f64) -> Result<Cal
             }
         }
     };
-    // Start from the analytic scale, then step up until OpenDP agrees.
-    let mut scale = match mechanism {
-        Mechanism::Gaussian => sensitivity / (2.0 * rho).sqrt(),
-        Mechanism::Laplace => sensitivity / (2.0 * rho).sqrt(),
-    };
+    // Start from the analytic scale (the same for both: the Gaussian's ρ is
+    // (Δ/σ)²/2, the Laplace's ε = Δ/b is accounted as ρ = ε²/2), then step
+    // up until OpenDP agrees.
+    let (scale, used) = step_up(sensitivity / (2.0 * rho).sqrt(), rho, "noise", loss)?;
+    Ok(Calibrated { mechanism, scale, sensitivity, rho: used })
+}
+
+/// From `start`, the scale raised by 0.1% at a time until OpenDP's privacy
+/// map (`loss`) puts it at most at `rho`: that scale and its loss. `what`
+/// names the mechanism should it not get there.
+fn step_up(start: f64, rho: f64, what: &str, loss: impl Fn(f64) -> Result<f64>) -> Result<(f64, f64)> {
+    let mut scale = start;
     let mut used = loss(scale)?;
     let mut guard = 0;
     while used > rho {
@@ -107,10 +114,10 @@ pub fn calibrate(mechanism: Mechanism, sensitivity: f64, rho: f64) -> Result<Cal
         used = loss(scale)?;
         guard += 1;
         if guard > 10_000 {
-            return Err(Error::Privacy("noise calibration did not converge".into()));
+            return Err(Error::Privacy(format!("{what} calibration did not converge")));
         }
     }
-    Ok(Calibrated { mechanism, scale, sensitivity, rho: used })
+    Ok((scale, used))
 }
 
 /// Add noise to a vector of integer cells.
@@ -155,17 +162,7 @@ pub fn calibrate_quantile(candidates: Vec<i64>, rho: f64) -> Result<QuantileMech
     let loss = |scale: f64| -> Result<f64> { median(&candidates, scale)?.map(&1u32).map_err(dp) };
     // rho scales with 1/scale^2: start from one evaluation.
     let probe = loss(1.0)?;
-    let mut scale = (probe / rho).sqrt().max(1e-9);
-    let mut used = loss(scale)?;
-    let mut guard = 0;
-    while used > rho {
-        scale *= 1.001;
-        used = loss(scale)?;
-        guard += 1;
-        if guard > 10_000 {
-            return Err(Error::Privacy("quantile calibration did not converge".into()));
-        }
-    }
+    let (scale, used) = step_up((probe / rho).sqrt().max(1e-9), rho, "quantile", loss)?;
     Ok(QuantileMech { scale, rho: used, candidates })
 }
 

@@ -110,11 +110,6 @@ impl PartEnc {
         &self.tokens[self.n_variants as usize + self.n_nicknames as usize..]
     }
 
-    /// The part without its one-edit neighbourhood (layouts before 6).
-    pub fn without_edits(&self) -> PartEnc {
-        PartEnc::new(self.role, self.exact, self.variants(), self.nicknames(), self.phonetic, self.bloom, &[])
-    }
-
     /// Where the tokens lie (None: it has none), for the compare loop to
     /// fetch them ahead.
     #[inline]
@@ -342,33 +337,23 @@ fn gram_hash(key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
     (a, c)
 }
 
-/// A name part's encoding, and its bytes in the layout (all but the role,
-/// which depends on where the part stands in a name).
+/// A name part's encoding (its role set where the part is used: it
+/// depends on where the part stands in a name), and its bytes in the
+/// layout, all but the role.
 struct CachedPart {
-    core: PartCore,
+    part: PartEnc,
     bytes: Box<[u8]>,
 }
 
 impl CachedPart {
-    fn new(core: PartCore) -> CachedPart {
+    fn new(part: PartEnc) -> CachedPart {
         let mut bytes = Vec::new();
-        core.enc(Role::Given).write_body(LAYOUT_VERSION, &mut bytes);
-        CachedPart { core, bytes: bytes.into_boxed_slice() }
+        part.write_body(LAYOUT_VERSION, &mut bytes);
+        CachedPart { part, bytes: bytes.into_boxed_slice() }
     }
-}
 
-struct PartCore {
-    exact: u64,
-    variants: Vec<u64>,
-    nicknames: Vec<u64>,
-    phonetic: [u64; 2],
-    bloom: Bloom,
-    edits: Box<[u64]>,
-}
-
-impl PartCore {
     fn enc(&self, role: Role) -> PartEnc {
-        PartEnc::new(role, self.exact, &self.variants, &self.nicknames, self.phonetic, self.bloom, &self.edits)
+        PartEnc { role, ..self.part.clone() }
     }
 }
 
@@ -483,7 +468,7 @@ impl Encoder {
     pub fn encode(&mut self, raw: &RawIdentity<'_>) -> Identity {
         let mut parts = Vec::new();
         let mut id = self.encode_parts(raw, &mut parts);
-        id.parts = parts.iter().map(|(role, c)| c.core.enc(*role)).collect();
+        id.parts = parts.iter().map(|(role, c)| c.enc(*role)).collect();
         id
     }
 
@@ -655,7 +640,7 @@ impl Encoder {
         ];
         let bloom = bloom(&mut self.name_grams, &k.bloom, &k.perm, part, salt, &self.hardening);
         let edits = one_edit_neighbourhood(&k.one_edit, part, salt);
-        let core = Arc::new(CachedPart::new(PartCore { exact, variants, nicknames, phonetic, bloom, edits }));
+        let core = Arc::new(CachedPart::new(PartEnc::new(Role::Given, exact, &variants, &nicknames, phonetic, bloom, &edits)));
         if self.cached < 200_000 {
             self.cached += 1;
             self.cache.entry(salt).or_default().insert(part.to_string(), core.clone());
@@ -1137,7 +1122,7 @@ mod tests {
         let a = Identity { city: 7, ..a };
         // Version 5: no one-edit neighbourhoods; older versions are cut from it.
         let mut parts = a.parts.clone();
-        parts.iter_mut().for_each(|p| *p = p.without_edits());
+        parts.iter_mut().for_each(|p| *p = PartEnc::new(p.role, p.exact, p.variants(), p.nicknames(), p.phonetic, p.bloom, &[]));
         let v5 = a.to_layout(5);
         assert_eq!(Identity { parts: parts.clone(), ..a.clone() }, Identity::from_bytes(&v5).unwrap());
         assert!(a.parts.iter().all(|p| !p.edits().is_empty()), "Ana and Ruiz have neighbourhoods");

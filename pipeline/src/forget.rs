@@ -168,7 +168,7 @@ pub async fn forget(p: &mut Pipeline, partner: &str, record_id: &str, dry_run: b
 /// record's cluster is taken, not only the named one's.
 fn cluster_now(p: &Pipeline, keys: &HashSet<String>, previous: &HashMap<String, String>) -> Result<HashMap<String, String>> {
     let input = p.link_input_with(false)?;
-    let out = crate::link::link(&input, previous, &p.cfg.linkage);
+    let out = crate::link::link(&input, previous, &HashMap::new(), &p.cfg.linkage);
     let persons: HashSet<&str> =
         out.assignments.iter().filter(|a| keys.contains(&a.record_key)).filter_map(|a| a.person_key.as_deref()).collect();
     Ok(out

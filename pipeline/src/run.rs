@@ -316,6 +316,29 @@ impl Pipeline {
         Ok(self.committed_link().await?.unwrap_or_default().into_iter().filter_map(|(r, p)| p.map(|p| (r, p))).collect())
     }
 
+    /// Each record's former key in the committed `link` table (the key it
+    /// held before its cluster was merged into another; see
+    /// `link::keys`). Tables written before braid kept former keys have none.
+    pub async fn former_keys(&self) -> Result<HashMap<String, String>> {
+        let Some(files) = self.committed_link_files().await? else { return Ok(HashMap::new()) };
+        let mut out = HashMap::new();
+        for path in files {
+            let file = std::fs::File::open(&path).map_err(|e| Error::storage(path.display(), e))?;
+            let has = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().index_of("former_key").is_ok();
+            if !has {
+                continue;
+            }
+            for b in read_columns(&path, &["record_key", "former_key"])? {
+                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let fk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+                for i in (0..b.num_rows()).filter(|i| !fk.is_null(*i)) {
+                    out.insert(rk.value(i).to_string(), fk.value(i).to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every record of the committed `link` table with its person key
     /// (none for a record without consent to link, decision 4); `None`
     /// before the first committed link.
@@ -363,6 +386,7 @@ impl Pipeline {
         let input = self.link_input()?;
         tracing::debug!(observations = input.observations.len(), secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), "link input read");
         let mut previous = self.previous_keys().await?;
+        let mut former = self.former_keys().await?;
         // After a rotation of the secret, the committed link table knows the
         // records by their old keys: follow them to the new ones.
         let rekeyed = self.rekeyed()?;
@@ -370,9 +394,12 @@ impl Pipeline {
             if let Some(pk) = previous.get(old).cloned() {
                 previous.entry(new.clone()).or_insert(pk);
             }
+            if let Some(fk) = former.get(old).cloned() {
+                former.entry(new.clone()).or_insert(fk);
+            }
         }
         tracing::debug!(secs = t.elapsed().as_secs_f32(), "link: previous person keys read");
-        let out = crate::link::link(&input, &previous, &self.cfg.linkage);
+        let out = crate::link::link(&input, &previous, &former, &self.cfg.linkage);
         tracing::debug!(secs = t.elapsed().as_secs_f32(), "link: linked, input not yet freed");
         drop(input);
         let link_secs = t.elapsed().as_secs_f32();

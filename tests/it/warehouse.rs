@@ -748,3 +748,92 @@ fn a_person_of_a_partner_no_longer_configured_can_be_forgotten() {
     // A partner the warehouse never had is still refused.
     assert_eq!(ws.braid(&["forget", "--partner", "nobody", "--record-id", "1"]).status.code(), Some(2));
 }
+
+/// The person keys of the `link` table by record key.
+fn person_keys(ws: &Workspace) -> std::collections::HashMap<String, (String, Option<String>)> {
+    ws.sql("SELECT record_key, person_key, former_key FROM link WHERE person_key IS NOT NULL")
+        .iter()
+        .map(|r| {
+            let s = |c: &str| r[c].as_str().map(str::to_string);
+            (s("record_key").unwrap(), (s("person_key").unwrap(), s("former_key")))
+        })
+        .collect()
+}
+
+#[test]
+fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
+    let ws = Workspace::demo(300);
+    let inputs = ws.path().join("var/demo/inputs");
+    // Two people with one record each: a student at the adult school (P)
+    // and one at the college (Q).
+    let mut per_entity: std::collections::HashMap<String, Vec<(String, String)>> = Default::default();
+    for r in csv::Reader::from_path(ws.path().join("var/demo/truth.csv")).unwrap().records() {
+        let r = r.unwrap();
+        per_entity.entry(r[2].to_string()).or_default().push((r[0].to_string(), r[1].to_string()));
+    }
+    let single = |partner: &str| {
+        let mut ids: Vec<String> =
+            per_entity.values().filter(|v| v.len() == 1 && v[0].0 == partner).map(|v| v[0].1.clone()).collect();
+        ids.sort();
+        ids
+    };
+    // The school's file is Windows-1252: P is a student whose line is ASCII.
+    let students = std::fs::read(inputs.join("adult_school/students_2026-06-30.csv")).unwrap();
+    let lines: Vec<&str> = students.split(|b| *b == b'\n').filter_map(|l| std::str::from_utf8(l).ok()).filter(|l| l.is_ascii()).collect();
+    let (p_id, p) = single("adult_school")
+        .into_iter()
+        .find_map(|id| lines.iter().find(|l| l.starts_with(&format!("{id},"))).map(|l| (id, l.trim_end().split(',').collect::<Vec<_>>())))
+        .expect("a student with one record");
+    let q_id = single("community_college").into_iter().next().expect("a college student with one record");
+    // StudentID,LastName,FirstName,MiddleName,BirthDate,Gender,Address,City,Zip,Phone,Email,...
+    let (m, d, y) = (&p[4][0..2], &p[4][3..5], &p[4][6..10]);
+    let college = inputs.join("community_college/enrollment_2023-2026.csv");
+    let original = std::fs::read_to_string(&college).unwrap();
+    // EMPLID;NAME;BIRTHDATE;SEX;ADDRESS1;CITY;POSTAL;PHONE;EMAIL_ADDR;TERM;...
+    let wrong: String = original
+        .split_inclusive('\n')
+        .map(|l| {
+            let f: Vec<&str> = l.split(';').collect();
+            if f[0] != q_id {
+                return l.to_string();
+            }
+            assert_eq!(f.len(), 14, "{}", f.len());
+            let who = [f[0].to_string(), format!("{}, {}", p[1], p[2]), format!("{y}-{m}-{d}"), p[5].into(), p[6].into(), p[7].into(), p[8].into(), p[9].into(), p[10].into()];
+            who.iter().cloned().chain(f[9..].iter().map(|s| s.to_string())).collect::<Vec<_>>().join(";")
+        })
+        .collect();
+    assert_ne!(wrong, original);
+
+    let keys = ws.keys();
+    let (p_rk, q_rk) = (braid::protect::record_key(&keys, "adult_school", &p_id), braid::protect::record_key(&keys, "community_college", &q_id));
+    ws.ok(&["run", "--no-publish"], 0);
+    let night1 = person_keys(&ws);
+    let (p_key, q_key) = (night1[&p_rk].0.clone(), night1[&q_rk].0.clone());
+    assert_ne!(p_key, q_key);
+
+    // Night 2: the college's extract puts P's details on Q's record. The two
+    // records are one person now; one key is merged into the other.
+    std::fs::write(&college, &wrong).unwrap();
+    ws.ok(&["run", "--no-publish"], 0);
+    let night2 = person_keys(&ws);
+    assert_eq!(night2[&p_rk].0, night2[&q_rk].0, "the records merge");
+    let (kept, gone, gone_rk) = if night2[&p_rk].0 == p_key { (&p_key, &q_key, &q_rk) } else { (&q_key, &p_key, &p_rk) };
+    assert_eq!(night2[gone_rk].1.as_deref(), Some(gone.as_str()), "the merged record remembers its key");
+    assert_eq!(
+        ws.sql(&format!("SELECT related_key FROM person_key_history WHERE event = 'merged' AND person_key = '{gone}'"))[0]["related_key"],
+        serde_json::json!(kept)
+    );
+
+    // Night 3: the college sends the file corrected. Each person has their
+    // own key again, and the history says so.
+    std::fs::write(&college, &original).unwrap();
+    ws.ok(&["run", "--no-publish"], 0);
+    let night3 = person_keys(&ws);
+    assert_eq!((&night3[&p_rk].0, &night3[&q_rk].0), (&p_key, &q_key));
+    assert_eq!((&night3[&p_rk].1, &night3[&q_rk].1), (&None, &None));
+    let restored = ws.sql("SELECT person_key, related_key, records FROM person_key_history WHERE event = 'restored'");
+    assert_eq!(restored, vec![serde_json::json!({"person_key": gone, "related_key": kept, "records": 1})]);
+    // Everyone else kept their key all along.
+    let moved = night1.iter().filter(|(rk, (pk, _))| night3.get(*rk).map(|x| &x.0) != Some(pk)).count();
+    assert_eq!(moved, 0);
+}

@@ -238,6 +238,9 @@ pub struct Assignment {
     pub record_key: String,
     pub partner: String,
     pub person_key: Option<String>,
+    /// The key this record held before its cluster was merged into another
+    /// ([`keys`]); it gets it back if it is split off again.
+    pub former_key: Option<String>,
     pub probability: Option<f64>,
     pub cluster_size: i32,
     pub consent: bool,
@@ -576,8 +579,9 @@ pub fn record_pairs(s: &Scored, floor: f32) -> (Vec<(u32, u32)>, Vec<f32>) {
     v.into_iter().map(|(k, lo)| (((k >> 32) as u32, k as u32), lo)).unzip()
 }
 
-/// Link all records. `previous` maps record keys to last run's person keys.
-pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkConfig) -> LinkOutput {
+/// Link all records. `previous` maps record keys to last run's person keys,
+/// `former` to their former keys ([`keys`]).
+pub fn link(input: &LinkInput, previous: &HashMap<String, String>, former: &HashMap<String, String>, cfg: &LinkConfig) -> LinkOutput {
     let t = std::time::Instant::now();
     let mut scored = score(input, cfg);
     let threshold = cfg.threshold_log_odds();
@@ -618,7 +622,13 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
     let clusters: Vec<u32> = linked.iter().map(|r| record_cluster[*r].expect("linked")).collect();
     let prev: Vec<Option<&str>> =
         linked.iter().map(|r| previous.get(&input.records[*r].record_key).map(String::as_str)).collect();
-    let (keys_by_cluster, mut events) = keys::assign(&clusters, &prev);
+    let former_prev: Vec<Option<&str>> =
+        linked.iter().map(|r| former.get(&input.records[*r].record_key).map(String::as_str)).collect();
+    let keys::Assigned { keys: keys_by_cluster, mut events, former: former_now } = keys::assign(&clusters, &prev, &former_prev);
+    let mut former_of: Vec<Option<String>> = vec![None; input.records.len()];
+    for (r, f) in linked.iter().zip(former_now) {
+        former_of[*r] = f;
+    }
     let mut prev_all: Vec<&str> = previous.values().map(String::as_str).collect();
     prev_all.sort_unstable();
     prev_all.dedup();
@@ -645,6 +655,7 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, cfg: &LinkCon
                 record_key: rec.record_key.clone(),
                 partner: rec.partner.clone(),
                 person_key: c.map(|c| keys_by_cluster[&c].clone()),
+                former_key: former_of[r].take(),
                 probability: c.map(|_| {
                     if record_best[r].is_finite() { scored.model.probability(record_best[r]) } else { 1.0 }
                 }),

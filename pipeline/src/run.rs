@@ -316,41 +316,46 @@ impl Pipeline {
         Ok(self.committed_link().await?.unwrap_or_default().into_iter().filter_map(|(r, p)| p.map(|p| (r, p))).collect())
     }
 
-    /// Each record's former key in the committed `link` table (the key it
-    /// held before its cluster was merged into another; see
-    /// `link::keys`). Tables written before braid kept former keys have none.
-    pub async fn former_keys(&self) -> Result<HashMap<String, String>> {
-        let Some(files) = self.committed_link_files().await? else { return Ok(HashMap::new()) };
-        let mut out = HashMap::new();
-        for path in files {
-            let file = std::fs::File::open(&path).map_err(|e| Error::storage(path.display(), e))?;
-            let has = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().index_of("former_key").is_ok();
-            if !has {
-                continue;
+    /// Last run's person key of every linked record, and the former key
+    /// (`link::keys`) of those that have one, from one read of the
+    /// committed `link` table. Tables written before braid kept former keys
+    /// have none.
+    pub async fn previous_and_former_keys(&self) -> Result<(HashMap<String, String>, HashMap<String, String>)> {
+        let (mut previous, mut former) = (HashMap::new(), HashMap::new());
+        for (rk, pk, fk) in self.committed_link_rows(true).await?.unwrap_or_default() {
+            if let Some(fk) = fk {
+                former.insert(rk.clone(), fk);
             }
-            for b in read_columns(&path, &["record_key", "former_key"])? {
-                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let fk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
-                for i in (0..b.num_rows()).filter(|i| !fk.is_null(*i)) {
-                    out.insert(rk.value(i).to_string(), fk.value(i).to_string());
-                }
+            if let Some(pk) = pk {
+                previous.insert(rk, pk);
             }
         }
-        Ok(out)
+        Ok((previous, former))
     }
 
     /// Every record of the committed `link` table with its person key
     /// (none for a record without consent to link, decision 4); `None`
     /// before the first committed link.
     pub async fn committed_link(&self) -> Result<Option<Vec<(String, Option<String>)>>> {
+        Ok(self.committed_link_rows(false).await?.map(|rows| rows.into_iter().map(|(r, p, _)| (r, p)).collect()))
+    }
+
+    /// The committed `link` table's record keys, person keys and, when
+    /// asked for and present, former keys.
+    async fn committed_link_rows(&self, former: bool) -> Result<Option<Vec<(String, Option<String>, Option<String>)>>> {
         let Some(files) = self.committed_link_files().await? else { return Ok(None) };
         let mut out = Vec::new();
         for path in files {
-            for b in read_columns(&path, &["record_key", "person_key"])? {
-                let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let pk = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
+            let file = std::fs::File::open(&path).map_err(|e| Error::storage(path.display(), e))?;
+            let has_former = former
+                && datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().index_of("former_key").is_ok();
+            let cols: &[&str] = if has_former { &["record_key", "person_key", "former_key"] } else { &["record_key", "person_key"] };
+            for b in read_columns(&path, cols)? {
+                let s = |i: usize| b.column(i).as_any().downcast_ref::<StringArray>().expect("utf8");
+                let (rk, pk, fk) = (s(0), s(1), has_former.then(|| s(2)));
                 for i in 0..b.num_rows() {
-                    out.push((rk.value(i).to_string(), (!pk.is_null(i)).then(|| pk.value(i).to_string())));
+                    let opt = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_string());
+                    out.push((rk.value(i).to_string(), opt(pk), fk.and_then(opt)));
                 }
             }
         }
@@ -385,8 +390,7 @@ impl Pipeline {
         let t = Instant::now();
         let input = self.link_input()?;
         tracing::debug!(observations = input.observations.len(), secs = t.elapsed().as_secs_f32(), rss_mib = crate::load::rss_mib(), "link input read");
-        let mut previous = self.previous_keys().await?;
-        let mut former = self.former_keys().await?;
+        let (mut previous, mut former) = self.previous_and_former_keys().await?;
         // After a rotation of the secret, the committed link table knows the
         // records by their old keys: follow them to the new ones.
         let rekeyed = self.rekeyed()?;

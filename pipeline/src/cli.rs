@@ -430,7 +430,8 @@ async fn run_command(cmd: &Command, p: &mut Pipeline) -> Result<i32> {
             crate::link::evaluate::evaluate(&link, &t, None, p.cfg.linkage.threshold)?;
             let input = p.link_input()?;
             let scored = crate::link::score(&input, &p.cfg.linkage);
-            let e = crate::link::evaluate::evaluate(&link, &t, Some((&scored, &input)), p.cfg.linkage.threshold)?;
+            let mut e = crate::link::evaluate::evaluate(&link, &t, Some((&scored, &input)), p.cfg.linkage.threshold)?;
+            e.inputs_as_committed = p.inputs_committed()?;
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&e).expect("json"));
             } else {

@@ -202,8 +202,21 @@ fn evaluate_refuses_what_it_cannot_measure_and_says_why_records_were_left_out() 
     let text = ws.ok(&["link", "evaluate", "--truth", &file], 0);
     assert!(text.contains(&format!("({expected_no_consent} without consent to link, 1 not in the warehouse)")), "{text}");
     assert!(text.contains("distinct candidate record pairs") && text.contains("true pairs  predicted"), "{text}");
+    assert!(!text.contains("since the last `braid link`"), "{text}");
+    assert_eq!(e["inputs_as_committed"], true);
     let status = ws.ok(&["status"], 0);
     assert!(status.contains("candidate observation pairs"), "{status}");
+    // A partner sends a file, pulled but not linked: evaluate says which
+    // figures are of the committed link and which of staging now.
+    let wages = ws.path().join("var/demo/inputs/wage_records");
+    let q = std::fs::read_to_string(wages.join("ui_wages_2026Q2.txt")).unwrap();
+    std::fs::write(wages.join("ui_wages_2026Q3.txt"), q.replace("|2026|2|", "|2026|3|")).unwrap();
+    ws.ok(&["pull"], 0);
+    let e: serde_json::Value = serde_json::from_str(&ws.ok(&["link", "evaluate", "--truth", &file, "--json"], 0)).unwrap();
+    assert_eq!(e["inputs_as_committed"], false);
+    assert!(ws.ok(&["link", "evaluate", "--truth", &file], 0).contains("since the last `braid link`"));
+    ws.ok(&["link"], 0);
+    assert!(!ws.ok(&["link", "evaluate", "--truth", &file], 0).contains("since the last `braid link`"));
 }
 
 /// `braid link explain` says which argument failed and why, without the

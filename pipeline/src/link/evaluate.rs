@@ -121,6 +121,11 @@ pub struct Evaluation {
     /// The comparison patterns most common among wrong pairwise decisions
     /// at the configured threshold (levels only; no values).
     pub error_patterns: Vec<ErrorPattern>,
+    /// False when partners sent files since the last committed link: the
+    /// cluster figures are then of the committed link, while blocking
+    /// recall, the threshold sweep and the error patterns come from staging
+    /// as it is now.
+    pub inputs_as_committed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -225,6 +230,7 @@ pub fn evaluate(
         candidate_pairs: 0,
         thresholds: vec![],
         error_patterns: vec![],
+        inputs_as_committed: true,
     };
     if let Some((s, input)) = scored {
         let ent_of_record: Vec<Option<&str>> = input
@@ -391,6 +397,13 @@ impl Evaluation {
                     s,
                     "  {:>9.2}  {:>10}  {:>9}  {:>9.4}  {:>6.4}  {:.4}",
                     t.threshold, t.true_positive, t.predicted, t.precision, t.recall, t.f1
+                );
+            }
+            if !self.inputs_as_committed {
+                let _ = writeln!(
+                    s,
+                    "note: partners sent files since the last `braid link`: the figures above the blocking recall are of the committed link, \
+                     the rest of staging as it is now; run `braid link` for figures that agree"
                 );
             }
             if !self.error_patterns.is_empty() {

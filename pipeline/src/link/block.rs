@@ -323,9 +323,83 @@ pub fn recipe_report(ids: &[Option<&Identity>], group: &[u32], limits: Limits, e
 #[derive(Debug, Default)]
 pub struct Candidates {
     /// Candidate pairs (i < j), node indices, sorted and unique.
-    pub pairs: Vec<(u32, u32)>,
+    pub pairs: Pairs,
     /// Blocks larger than `max_block`, compared in a window.
     pub windowed_blocks: usize,
+}
+
+/// Candidate pairs (i < j), sorted and unique, left in the buckets they
+/// were sorted and deduplicated in. Copied into one list they would take as
+/// much memory again (600 MB at a million records), all of it fresh pages
+/// the kernel zeroes first, for nothing: every reader goes through them in
+/// order.
+#[derive(Debug, Default)]
+pub struct Pairs {
+    buckets: Vec<Vec<(u32, u32)>>,
+    len: usize,
+}
+
+impl Pairs {
+    /// Buckets sorted and deduplicated each, every pair of a bucket before
+    /// every pair of the next.
+    pub fn new(mut buckets: Vec<Vec<(u32, u32)>>) -> Pairs {
+        buckets.retain(|b| !b.is_empty());
+        let len = buckets.iter().map(Vec::len).sum();
+        Pairs { buckets, len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn contains(&self, pair: &(u32, u32)) -> bool {
+        let i = self.buckets.partition_point(|b| b.last().expect("no empty bucket") < pair);
+        self.buckets.get(i).is_some_and(|b| b.binary_search(pair).is_ok())
+    }
+
+    /// Every pair, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &(u32, u32)> + '_ {
+        self.buckets.iter().flatten()
+    }
+
+    /// Runs of at most `n` consecutive pairs, in order, each with the
+    /// values at the same places of `values` (one per pair).
+    pub fn chunks_with<'a, T>(&'a self, n: usize, values: &'a [T]) -> Vec<(&'a [(u32, u32)], &'a [T])> {
+        assert_eq!(values.len(), self.len, "one value per pair");
+        let mut rest = values;
+        self.buckets
+            .iter()
+            .flat_map(|b| b.chunks(n.max(1)))
+            .map(|c| {
+                let (v, r) = rest.split_at(c.len());
+                rest = r;
+                (c, v)
+            })
+            .collect()
+    }
+
+    /// [`Pairs::chunks_with`], the values to be written.
+    pub fn chunks_with_mut<'a, T>(&'a self, n: usize, values: &'a mut [T]) -> Vec<(&'a [(u32, u32)], &'a mut [T])> {
+        assert_eq!(values.len(), self.len, "one value per pair");
+        let mut rest = values;
+        self.buckets
+            .iter()
+            .flat_map(|b| b.chunks(n.max(1)))
+            .map(|c| {
+                let (v, r) = std::mem::take(&mut rest).split_at_mut(c.len());
+                rest = r;
+                (c, v)
+            })
+            .collect()
+    }
+
+    pub fn to_vec(&self) -> Vec<(u32, u32)> {
+        self.iter().copied().collect()
+    }
 }
 
 /// Candidate pairs among `nodes` (identities). `group[i]` is the record of
@@ -413,9 +487,7 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
         b
     });
     super::phase("blocking: deduplicated", t);
-    let pairs = concat_parallel(buckets, threads);
-    super::phase("blocking: collected", t);
-    Candidates { pairs, windowed_blocks: windowed }
+    Candidates { pairs: Pairs::new(buckets), windowed_blocks: windowed }
 }
 
 /// Buckets of candidate pairs (by first node) sorted and deduplicated apart.
@@ -463,49 +535,6 @@ fn on_every_core<T: Send, R: Send>(items: Vec<T>, threads: usize, f: impl Fn(&mu
         }
     });
     slots.into_iter().map(|m| m.into_inner().expect("work item").1.expect("every item was done")).collect()
-}
-
-/// The vectors, in order, as one; each thread copies a run of them.
-fn concat_parallel<T: Copy + Send + Sync>(parts: Vec<Vec<T>>, threads: usize) -> Vec<T> {
-    let total: usize = parts.iter().map(Vec::len).sum();
-    let mut out: Vec<T> = Vec::with_capacity(total);
-    {
-        // Cut the output into the parts' places, then hand out runs of
-        // parts of about equal size.
-        let mut places: Vec<&mut [std::mem::MaybeUninit<T>]> = Vec::with_capacity(parts.len());
-        let mut rest = &mut out.spare_capacity_mut()[..total];
-        for p in &parts {
-            let (place, tail) = rest.split_at_mut(p.len());
-            places.push(place);
-            rest = tail;
-        }
-        let per = total.div_ceil(threads.max(1)).max(1);
-        let mut runs: Vec<Vec<(&mut [std::mem::MaybeUninit<T>], &Vec<T>)>> = vec![Vec::new()];
-        let mut filled = 0;
-        for (place, p) in places.into_iter().zip(&parts) {
-            if filled >= per {
-                runs.push(Vec::new());
-                filled = 0;
-            }
-            filled += p.len();
-            runs.last_mut().expect("run").push((place, p));
-        }
-        std::thread::scope(|s| {
-            for run in runs {
-                s.spawn(move || {
-                    for (place, p) in run {
-                        for (d, v) in place.iter_mut().zip(p) {
-                            d.write(*v);
-                        }
-                    }
-                });
-            }
-        });
-    }
-    // SAFETY: the places cover the first `total` slots exactly once, and
-    // every place was written in full by its thread before the scope ended.
-    unsafe { out.set_len(total) };
-    out
 }
 
 #[cfg(test)]
@@ -571,7 +600,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(c.pairs, expected.into_iter().collect::<Vec<_>>());
+        assert_eq!(c.pairs.to_vec(), expected.into_iter().collect::<Vec<_>>());
     }
 
     #[test]
@@ -589,13 +618,29 @@ mod tests {
     }
 
     #[test]
-    fn parallel_concatenation_keeps_order() {
-        let parts: Vec<Vec<(u32, u32)>> = (0..300u32).map(|i| (0..i % 17).map(|j| (i, j)).collect()).collect();
-        let expected = parts.concat();
-        for threads in [1, 2, 5] {
-            assert_eq!(concat_parallel(parts.clone(), threads), expected);
+    fn pairs_come_in_order_in_runs_that_carry_their_values() {
+        let buckets: Vec<Vec<(u32, u32)>> = (0..30u32).map(|i| (0..i % 7).map(|j| (i, j)).collect()).collect();
+        let expected = buckets.concat();
+        let pairs = Pairs::new(buckets);
+        assert_eq!((pairs.len(), pairs.to_vec()), (expected.len(), expected.clone()));
+        let values: Vec<usize> = (0..expected.len()).collect();
+        let runs = pairs.chunks_with(4, &values);
+        assert!(runs.iter().all(|(p, v)| p.len() == v.len() && (1..=4).contains(&p.len())));
+        let flat: Vec<((u32, u32), usize)> = runs.iter().flat_map(|(p, v)| p.iter().copied().zip(v.iter().copied())).collect();
+        assert_eq!(flat, expected.iter().copied().zip(0..).collect::<Vec<_>>());
+        let mut written = vec![0usize; expected.len()];
+        for (p, v) in pairs.chunks_with_mut(3, &mut written) {
+            for (pair, w) in p.iter().zip(v.iter_mut()) {
+                *w = pair.0 as usize * 100 + pair.1 as usize;
+            }
         }
-        assert!(concat_parallel(Vec::<Vec<u8>>::new(), 2).is_empty());
+        assert_eq!(written, expected.iter().map(|(a, b)| *a as usize * 100 + *b as usize).collect::<Vec<_>>());
+        assert!(Pairs::default().is_empty() && Pairs::default().chunks_with(5, &[0u8; 0]).is_empty());
+        for a in 0..32u32 {
+            for b in 0..8u32 {
+                assert_eq!(pairs.contains(&(a, b)), expected.contains(&(a, b)), "{a} {b}");
+            }
+        }
     }
 
     #[test]

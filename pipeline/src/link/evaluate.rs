@@ -267,17 +267,17 @@ pub fn evaluate(
             wrong: [(u64, f64); 2],
         }
         let lt = (threshold / (1.0 - threshold)).log2() as f32;
-        let chunk = s.pairs.len().div_ceil(super::threads()).max(1);
+        // Runs of pairs dealt to the threads in turn.
+        let threads = super::threads();
+        let runs = s.pairs.chunks_with(1 << 16, &s.log_odds);
         let by_levels: HashMap<super::compare::Levels, ByLevels> = std::thread::scope(|sc| {
-            let handles: Vec<_> = s
-                .pairs
-                .chunks(chunk)
-                .zip(s.log_odds.chunks(chunk))
-                .map(|(part, log_odds)| {
-                    let (is_true, ent_of_record) = (&is_true, &ent_of_record);
+            let handles: Vec<_> = (0..threads)
+                .map(|k| {
+                    let (is_true, ent_of_record, runs) = (&is_true, &ent_of_record, &runs);
                     sc.spawn(move || {
                         let mut m: HashMap<super::compare::Levels, ByLevels> = HashMap::new();
-                        for ((a, b), lo) in part.iter().zip(log_odds) {
+                        let mine = runs.iter().skip(k).step_by(threads).flat_map(|(part, log_odds)| part.iter().zip(log_odds.iter()));
+                        for ((a, b), lo) in mine {
                             let (ra, rb) = (s.group[*a as usize], s.group[*b as usize]);
                             if ent_of_record[ra as usize].is_none() || ent_of_record[rb as usize].is_none() {
                                 continue;

@@ -184,7 +184,7 @@ pub struct Scored {
     pub group: Vec<u32>,
     /// Identity of each node (None: a record with no identity observation).
     pub node_identity: Vec<Option<usize>>,
-    pub pairs: Vec<(u32, u32)>,
+    pub pairs: block::Pairs,
     pub log_odds: Vec<f32>,
     pub model: model::Model,
     pub windowed_blocks: usize,
@@ -431,7 +431,13 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
     let pairs = &cands.pairs;
     let mut patterns = vec![0u32; pairs.len()];
     let mut adjust = vec![[0i8; 2]; pairs.len()];
-    let batches = std::sync::Mutex::new(pairs.chunks(BATCH).zip(patterns.chunks_mut(BATCH).zip(adjust.chunks_mut(BATCH))));
+    let batches = std::sync::Mutex::new(
+        pairs
+            .chunks_with_mut(BATCH, &mut patterns)
+            .into_iter()
+            .zip(pairs.chunks_with_mut(BATCH, &mut adjust))
+            .map(|((part, pats), (_, adj))| (part, (pats, adj))),
+    );
     let counts: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads())
             .map(|_| {
@@ -491,7 +497,7 @@ pub fn score(input: &LinkInput, cfg: &LinkConfig) -> Scored {
                         l.same_partner = node_partner[*a as usize] == node_partner[*b as usize];
                         let p = model::pattern(&l);
                         sample[p] += 1;
-                        if pairs.binary_search(&(*a.min(b), *a.max(b))).is_err() {
+                        if !pairs.contains(&(*a.min(b), *a.max(b))) {
                             others[p] += 1;
                         }
                     }
@@ -590,7 +596,7 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, former: &Hash
     // on demand, so the full list of record pairs is never built.
     let (pairs, log_odds) = record_pairs(&scored, threshold);
     let candidate_pairs = scored.pairs.len();
-    scored.pairs = Vec::new();
+    scored.pairs = block::Pairs::default();
     scored.log_odds = Vec::new();
     phase("record pairs", t);
     let mut obs_of: Vec<Vec<usize>> = vec![vec![]; input.records.len()];

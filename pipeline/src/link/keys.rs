@@ -13,7 +13,7 @@
 //!   are recorded as `merged` into it;
 //! * a cluster that is heir to none gets back a key that was merged away,
 //!   if most of its records (of those that had a key) held that key before
-//!   the merge and it is free: `restored`. A false merge undone by a later
+//!   the merge and no record held it last night: `restored`. A false merge undone by a later
 //!   night thus gives each person their own key again;
 //! * otherwise it gets a new key: `born`, or `split` from the key most of
 //!   its records had;
@@ -47,6 +47,15 @@ pub fn new_key(taken: &dyn Fn(&str) -> bool) -> String {
     }
 }
 
+/// What [`assign`] decided.
+pub struct Assigned {
+    /// The key of each cluster.
+    pub keys: HashMap<u32, String>,
+    pub events: Vec<KeyEvent>,
+    /// Each record's former key now (in the order of the records given).
+    pub former: Vec<Option<String>>,
+}
+
 /// Assign keys to clusters.
 ///
 /// * `clusters[r]`: cluster id of record r (ids are small: at most the
@@ -57,12 +66,6 @@ pub fn new_key(taken: &dyn Fn(&str) -> bool) -> String {
 ///
 /// Returns the key of each cluster, the events, and each record's former
 /// key now.
-pub struct Assigned {
-    pub keys: HashMap<u32, String>,
-    pub events: Vec<KeyEvent>,
-    pub former: Vec<Option<String>>,
-}
-
 pub fn assign(clusters: &[u32], previous: &[Option<&str>], former: &[Option<&str>]) -> Assigned {
     let mut size = vec![0i32; clusters.iter().max().map_or(0, |m| *m as usize + 1)];
     for c in clusters {
@@ -118,7 +121,9 @@ pub fn assign(clusters: &[u32], previous: &[Option<&str>], former: &[Option<&str
         kept.insert(g[0].1);
         has_heir[g[0].0 as usize] = true;
     }
-    let restored = restorations(clusters, previous, former, &size, &has_heir, &|k| number.get(k).is_some_and(|n| kept.contains(n)));
+    // A key some record held last night is not restored tonight: it is
+    // kept, or merged into another tonight (and may come back later).
+    let restored = restorations(clusters, previous, former, &size, &has_heir, &|k| number.contains_key(k));
     // A new key is none of the keys in use or remembered.
     let remembered: foldhash::HashSet<&str> = former.iter().flatten().copied().collect();
     let mut out: HashMap<u32, String> = HashMap::with_capacity(size.iter().filter(|n| **n > 0).count());
@@ -194,8 +199,8 @@ pub fn assign(clusters: &[u32], previous: &[Option<&str>], former: &[Option<&str
 
 /// Clusters heir to none that get a former key back: the former key most
 /// of their records hold (ties: the smaller key), if those are more than
-/// half of the cluster's records that had a key and the key is not kept by
-/// a cluster now. Each key goes to one cluster: the one with most records
+/// half of the cluster's records that had a key and no record held the key
+/// last night (`held_last_night`). Each key goes to one cluster: the one with most records
 /// holding it (ties: the smaller cluster id).
 fn restorations<'a>(
     clusters: &[u32],
@@ -203,7 +208,7 @@ fn restorations<'a>(
     former: &[Option<&'a str>],
     size: &[i32],
     has_heir: &[bool],
-    is_kept: &dyn Fn(&str) -> bool,
+    held_last_night: &dyn Fn(&str) -> bool,
 ) -> HashMap<u32, (&'a str, i32)> {
     let mut keyed = vec![0i32; size.len()];
     let mut held: Vec<(u32, &str)> = Vec::new();
@@ -220,7 +225,7 @@ fn restorations<'a>(
     let mut best: Vec<(i32, &str, u32)> = held
         .chunk_by(|a, b| a == b)
         .map(|g| (g.len() as i32, g[0].1, g[0].0))
-        .filter(|(n, k, c)| n * 2 > keyed[*c as usize] && !is_kept(k))
+        .filter(|(n, k, c)| n * 2 > keyed[*c as usize] && !held_last_night(k))
         .collect();
     best.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
     let mut taken: foldhash::HashSet<&str> = foldhash::HashSet::default();
@@ -332,6 +337,14 @@ mod tests {
         // each gets its key back.
         let r = assign(&[5, 1], &[s(a), s(a)], &[None, s(b)]);
         assert_eq!((r.keys[&5].as_str(), r.keys[&1].as_str()), (a, b));
+        // p_b is merged into p_a tonight (record 2): the record that
+        // remembers p_b (3), split off alone, does not get it back the
+        // same night, and both records remember it.
+        let r = assign(&[0, 0, 0, 3], &[s(a), s(a), s(b), s(a)], &[None, None, None, s(b)]);
+        assert_eq!(r.keys[&0], a);
+        assert!(r.events.iter().any(|e| e.event == "merged" && e.person_key == b));
+        assert!(r.keys[&3] != b && r.events.iter().all(|e| e.event != "restored"), "{:?}", r.events);
+        assert_eq!(r.former, vec![None, None, Some(b.to_string()), Some(b.to_string())]);
     }
 
     #[test]

@@ -371,30 +371,19 @@ impl Pairs {
     pub fn chunks_with<'a, T>(&'a self, n: usize, values: &'a [T]) -> Vec<(&'a [(u32, u32)], &'a [T])> {
         assert_eq!(values.len(), self.len, "one value per pair");
         let mut rest = values;
-        self.buckets
-            .iter()
-            .flat_map(|b| b.chunks(n.max(1)))
-            .map(|c| {
-                let (v, r) = rest.split_at(c.len());
-                rest = r;
-                (c, v)
-            })
-            .collect()
+        self.runs(n).map(|c| (c, rest.split_off(..c.len()).expect("one value per pair"))).collect()
+    }
+
+    /// Runs of at most `n` consecutive pairs (none spans two buckets).
+    fn runs(&self, n: usize) -> impl Iterator<Item = &[(u32, u32)]> + '_ {
+        self.buckets.iter().flat_map(move |b| b.chunks(n.max(1)))
     }
 
     /// [`Pairs::chunks_with`], the values to be written.
     pub fn chunks_with_mut<'a, T>(&'a self, n: usize, values: &'a mut [T]) -> Vec<(&'a [(u32, u32)], &'a mut [T])> {
         assert_eq!(values.len(), self.len, "one value per pair");
         let mut rest = values;
-        self.buckets
-            .iter()
-            .flat_map(|b| b.chunks(n.max(1)))
-            .map(|c| {
-                let (v, r) = std::mem::take(&mut rest).split_at_mut(c.len());
-                rest = r;
-                (c, v)
-            })
-            .collect()
+        self.runs(n).map(|c| (c, rest.split_off_mut(..c.len()).expect("one value per pair"))).collect()
     }
 
     pub fn to_vec(&self) -> Vec<(u32, u32)> {

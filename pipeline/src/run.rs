@@ -411,16 +411,20 @@ impl Pipeline {
         tracing::info!(secs = link_secs, records = out.stats.records, persons = out.stats.persons, pairs = out.stats.candidate_pairs, rss_mib = crate::load::rss_mib(), peak_mib = crate::load::peak_mib(), "linked");
         let t = Instant::now();
         // The person keys of the records whose withdrawal this commit applies
-        // (from the last committed link table): they leave the key history.
+        // (from the last committed link table), and the former keys they
+        // remember: they leave the key history (with every key merged into
+        // one of them, `load::inputs`).
         let withdrawn: std::collections::HashSet<String> = if pending.is_empty() {
             Default::default()
         } else {
             let forget_key = self.keys.key(crate::secret::Purpose::Forget);
             let pending: std::collections::HashSet<&String> = pending.iter().collect();
+            let is_pending = |rk: &String| pending.contains(&crate::protect::encode::forget_entry(&forget_key, rk));
             previous
                 .iter()
-                .filter(|(rk, _)| pending.contains(&crate::protect::encode::forget_entry(&forget_key, rk)))
+                .filter(|(rk, _)| is_pending(rk))
                 .map(|(_, pk)| pk.clone())
+                .chain(former.iter().filter(|(rk, _)| is_pending(rk)).map(|(_, fk)| fk.clone()))
                 .collect()
         };
         let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of), &withdrawn).await?;

@@ -760,9 +760,20 @@ fn person_keys(ws: &Workspace) -> std::collections::HashMap<String, (String, Opt
         .collect()
 }
 
-#[test]
-fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
-    let ws = Workspace::demo(300);
+/// Two people with one record each in the demo, a student at the adult
+/// school (P) and one at the college (Q), and the college's file with P's
+/// details put on Q's record: (P's and Q's record keys, the college file,
+/// its original text, the wrong text), and P's record id at the school.
+struct FalseMerge {
+    p_id: String,
+    p_rk: String,
+    q_rk: String,
+    college: std::path::PathBuf,
+    original: String,
+    wrong: String,
+}
+
+fn false_merge(ws: &Workspace) -> FalseMerge {
     let inputs = ws.path().join("var/demo/inputs");
     // Two people with one record each: a student at the adult school (P)
     // and one at the college (Q).
@@ -806,6 +817,13 @@ fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
 
     let keys = ws.keys();
     let (p_rk, q_rk) = (braid::protect::record_key(&keys, "adult_school", &p_id), braid::protect::record_key(&keys, "community_college", &q_id));
+    FalseMerge { p_id, p_rk, q_rk, college, original, wrong }
+}
+
+#[test]
+fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
+    let ws = Workspace::demo(300);
+    let FalseMerge { p_rk, q_rk, college, original, wrong, .. } = false_merge(&ws);
     ws.ok(&["run", "--no-publish"], 0);
     let night1 = person_keys(&ws);
     let (p_key, q_key) = (night1[&p_rk].0.clone(), night1[&q_rk].0.clone());
@@ -836,4 +854,25 @@ fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
     // Everyone else kept their key all along.
     let moved = night1.iter().filter(|(rk, (pk, _))| night3.get(*rk).map(|x| &x.0) != Some(pk)).count();
     assert_eq!(moved, 0);
+}
+
+#[test]
+fn a_withdrawal_after_a_merge_takes_every_key_the_person_had_out_of_the_history() {
+    let ws = Workspace::demo(300);
+    let FalseMerge { p_id, p_rk, q_rk, college, wrong, .. } = false_merge(&ws);
+    ws.ok(&["run", "--no-publish"], 0);
+    let night1 = person_keys(&ws);
+    let (p_key, q_key) = (night1[&p_rk].0.clone(), night1[&q_rk].0.clone());
+    std::fs::write(&college, &wrong).unwrap();
+    ws.ok(&["run", "--no-publish"], 0);
+    assert_eq!(person_keys(&ws)[&p_rk].0, person_keys(&ws)[&q_rk].0, "the records merge");
+    // The school's student withdraws consent: the merged person (both
+    // records) goes, and so does every event of either key, the birth of
+    // the key merged away included.
+    ws.ok(&["forget", "--partner", "adult_school", "--record-id", &p_id], 0);
+    let left = ws.sql(&format!(
+        "SELECT event, person_key, related_key FROM person_key_history WHERE person_key IN ('{p_key}', '{q_key}') OR related_key IN ('{p_key}', '{q_key}')"
+    ));
+    assert!(left.is_empty(), "{left:?}");
+    assert!(ws.sql(&format!("SELECT 1 AS x FROM link WHERE record_key IN ('{p_rk}', '{q_rk}')")).is_empty());
 }

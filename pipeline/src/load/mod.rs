@@ -146,16 +146,37 @@ pub async fn inputs(
     register_parquet(&ctx, "history_prev", hist.clone(), &prev_files)?;
     if !withdrawn.is_empty() && !prev_files.is_empty() {
         use datafusion::arrow::array::Array;
+        let text = |b: &RecordBatch, name: &str| -> Result<StringArray> {
+            let col = b.column_by_name(name).ok_or_else(|| Error::internal(format!("person_key_history has no {name}")))?;
+            let col = datafusion::arrow::compute::cast(col, &DataType::Utf8)?;
+            Ok(col.as_any().downcast_ref::<StringArray>().expect("utf8").clone())
+        };
+        let batches = ctx.table("history_prev").await?.collect().await?;
+        // A key merged into a withdrawn person's key was theirs too (or of
+        // someone merged with them, who leaves with them): so, in turn, is
+        // every key merged into that one.
+        let mut merged_into: Vec<(String, String)> = Vec::new();
+        for b in &batches {
+            let (ev, pk, rk) = (text(b, "event")?, text(b, "person_key")?, text(b, "related_key")?);
+            for i in (0..b.num_rows()).filter(|i| ev.value(*i) == "merged" && !rk.is_null(*i)) {
+                merged_into.push((pk.value(i).to_string(), rk.value(i).to_string()));
+            }
+        }
+        let mut all_gone = withdrawn.clone();
+        loop {
+            let more: Vec<String> =
+                merged_into.iter().filter(|(k, into)| all_gone.contains(into) && !all_gone.contains(k)).map(|(k, _)| k.clone()).collect();
+            if more.is_empty() {
+                break;
+            }
+            all_gone.extend(more);
+        }
+        let gone = |k: &str| all_gone.contains(k);
         let mut kept = Vec::new();
-        for b in ctx.table("history_prev").await?.collect().await? {
-            let text = |name: &str| -> Result<StringArray> {
-                let col = b.column_by_name(name).ok_or_else(|| Error::internal(format!("person_key_history has no {name}")))?;
-                let col = datafusion::arrow::compute::cast(col, &DataType::Utf8)?;
-                Ok(col.as_any().downcast_ref::<StringArray>().expect("utf8").clone())
-            };
-            let (pk, rk) = (text("person_key")?, text("related_key")?);
+        for b in &batches {
+            let (pk, rk) = (text(b, "person_key")?, text(b, "related_key")?);
             let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(!gone(pk.value(i)) && (rk.is_null(i) || !gone(rk.value(i))))).collect();
-            kept.push(datafusion::arrow::compute::filter_record_batch(&b, &keep)?);
+            kept.push(datafusion::arrow::compute::filter_record_batch(b, &keep)?);
         }
         ctx.deregister_table("history_prev")?;
         ctx.register_table("history_prev", Arc::new(MemTable::try_new(hist, vec![kept])?))?;

@@ -314,7 +314,8 @@ impl Ingest<'_> {
             let msg = format!("file is {} bytes, over ingest.max_file_bytes = {}", f.size, limits.max_file_bytes);
             // Not downloaded, so no content hash: key the rejection by size and time.
             let hash = blake3::hash(format!("{}|{}", f.size, f.modified).as_bytes()).to_hex().to_string();
-            return self.reject(ledger, p, feed, f, &hash, None, FileError::new("file_too_large", msg)).map(|_| {
+            let id = file_id(p, feed, &f.url, &hash);
+            return self.reject(ledger, p, feed, f, &id, &hash, None, FileError::new("file_too_large", msg)).map(|_| {
                 outcome("rejected", Some("file_too_large: over ingest.max_file_bytes".to_string()))
             });
         }
@@ -331,6 +332,7 @@ impl Ingest<'_> {
             && prev.as_ref().is_some_and(|prev| {
                 matches!(prev.status.as_str(), "loaded" | "vanished") && !self.warehouse.rekey(self.keys.key_id(), &prev.file_id).exists()
             });
+        let superseded_before = prev.as_ref().is_some_and(|prev| prev.status == "superseded");
         if let Some(prev) = prev.filter(|_| !rotate_this) {
             let status = match prev.status.as_str() {
                 // Tried again once the feed's configuration changed (the fix
@@ -349,7 +351,14 @@ impl Ingest<'_> {
                 return Ok(o);
             }
         }
-        let file_id = file_id(p, feed, &f.url, &content_hash);
+        // A version read before at this location and since superseded (A,
+        // then B, then A again) is a new version: it gets an id of its own,
+        // so that the ledger keeps the earlier one's history.
+        let file_id = if superseded_before {
+            file_id(p, feed, &f.url, &format!("{content_hash}#{}", ledger.versions_at(&p.id, &feed.name, &f.url)?))
+        } else {
+            file_id(p, feed, &f.url, &content_hash)
+        };
         // The same content at another URL of the feed (a file re-sent under
         // a new name, or copied) is already loaded: its rows are not loaded
         // twice. It is loaded once no active file holds that content.
@@ -362,7 +371,7 @@ impl Ingest<'_> {
                 ledger.supersede_others(&p.id, &feed.name, &f.url, &file_id)?;
                 return Ok(outcome("duplicate", Some(message)));
             }
-            ledger.record_file(&self.file_record(p, feed, f, bytes.len(), &content_hash, "duplicate", Some(message.clone())))?;
+            ledger.record_file(&self.file_record(&file_id, p, feed, f, bytes.len(), &content_hash, "duplicate", Some(message.clone())))?;
             return Ok(outcome("duplicate", Some(message)));
         }
         tracing::info!(partner = %p.id, feed = %feed.name, url = %f.url, "ingesting");
@@ -408,7 +417,7 @@ impl Ingest<'_> {
                     rows_quarantined: staged.rows_quarantined as i64,
                     headers: Some(serde_json::to_string(&staged.headers).expect("json")),
                     report: Some(serde_json::to_string(&staged.report).expect("json")),
-                    ..self.file_record(p, feed, f, bytes.len(), &content_hash, "loaded", None)
+                    ..self.file_record(&file_id, p, feed, f, bytes.len(), &content_hash, "loaded", None)
                 };
                 // A rotation carries the withdrawals first and marks the file
                 // done (its key map) last, so a rotation stopped in between
@@ -438,7 +447,7 @@ impl Ingest<'_> {
             }
             Err(Staging::File(fe, headers)) => {
                 tracing::warn!(partner = %p.id, url = %f.url, code = fe.code, "file rejected: {}", fe.message);
-                self.reject(ledger, p, feed, f, &content_hash, headers, fe.clone())?;
+                self.reject(ledger, p, feed, f, &file_id, &content_hash, headers, fe.clone())?;
                 Ok(outcome("rejected", Some(format!("{}: {}", fe.code, fe.message))))
             }
             Err(Staging::Fatal(e)) => Err(e),
@@ -452,6 +461,7 @@ impl Ingest<'_> {
         p: &PartnerConfig,
         feed: &FeedConfig,
         f: &SourceFile,
+        file_id: &str,
         content_hash: &str,
         headers: Option<Vec<String>>,
         fe: FileError,
@@ -460,7 +470,7 @@ impl Ingest<'_> {
         ledger.record_file(&FileRecord {
             headers: headers.map(|h| serde_json::to_string(&h).expect("json")),
             report: Some(serde_json::json!({ "rejected_under": self.config_digest(p, feed) }).to_string()),
-            ..self.file_record(p, feed, f, f.size as usize, content_hash, "rejected", message)
+            ..self.file_record(file_id, p, feed, f, f.size as usize, content_hash, "rejected", message)
         })
     }
 
@@ -477,6 +487,7 @@ impl Ingest<'_> {
     #[allow(clippy::too_many_arguments)]
     fn file_record(
         &self,
+        file_id: &str,
         p: &PartnerConfig,
         feed: &FeedConfig,
         f: &SourceFile,
@@ -486,7 +497,7 @@ impl Ingest<'_> {
         message: Option<String>,
     ) -> FileRecord {
         FileRecord {
-            file_id: file_id(p, feed, &f.url, content_hash),
+            file_id: file_id.to_string(),
             partner: p.id.clone(),
             feed: feed.name.clone(),
             url: f.url.clone(),

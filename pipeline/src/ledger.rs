@@ -231,10 +231,17 @@ impl Ledger {
 
     pub fn file_by_hash(&self, partner: &str, feed: &str, url: &str, content_hash: &str) -> Result<Option<FileRecord>> {
         self.query_files(
-            "WHERE partner = ?1 AND feed = ?2 AND url = ?3 AND content_hash = ?4 ORDER BY ingested_at DESC LIMIT 1",
+            "WHERE partner = ?1 AND feed = ?2 AND url = ?3 AND content_hash = ?4 ORDER BY ingested_at DESC, rowid DESC LIMIT 1",
             params![partner, feed, url, content_hash],
         )
         .map(|mut v| v.pop())
+    }
+
+    /// How many versions of the file at this location the ledger holds.
+    pub fn versions_at(&self, partner: &str, feed: &str, url: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT count(*) FROM files WHERE partner = ?1 AND feed = ?2 AND url = ?3", params![partner, feed, url], |r| r.get(0))
+            .map_err(|e| self.e(e))
     }
 
     /// An active version (loaded, or vanished with its rows kept) of the

@@ -174,6 +174,7 @@ fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
     let ws = corpus_workspace();
     ws.braid(&["run", "--no-publish"]);
     let files = ws.path().join("corpus");
+    let v1 = std::fs::read(files.join("ok_mixed.csv")).unwrap();
     // New version of ok_mixed.csv: two good rows only.
     std::fs::write(files.join("ok_mixed.csv"), "ID,First,Last,DOB,Start,End\n1,Ana,Ruiz,03/24/1990,09/01/2024,\n7,Gu,Po,03/24/1991,09/01/2024,\n").unwrap();
     std::fs::remove_file(files.join("utf16.csv")).unwrap();
@@ -193,6 +194,26 @@ fn a_changed_file_supersedes_its_old_version_and_a_vanished_one_is_reported() {
     assert_eq!(n[0]["n"], expected_rows);
     let vanished = ws.sql("SELECT status FROM ingest_ledger WHERE url LIKE '%/utf16.csv'");
     assert_eq!(vanished[0]["status"], "vanished");
+
+    // The partner sends the first version again (A, B, A): it is loaded
+    // again in place of B, and the ledger keeps all three versions, the
+    // first one's history included.
+    std::fs::write(files.join("ok_mixed.csv"), &v1).unwrap();
+    ws.braid(&["run", "--no-publish"]);
+    let rows = ws.sql(
+        "SELECT file_id, content_hash, status, rows_loaded, ingested_at FROM ingest_ledger WHERE url LIKE '%/ok_mixed.csv' ORDER BY ingested_at",
+    );
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["superseded", "superseded", "loaded"], "{rows:?}");
+    assert_eq!(rows[0]["content_hash"], rows[2]["content_hash"]);
+    assert_ne!(rows[0]["file_id"], rows[2]["file_id"]);
+    assert_eq!((rows[0]["rows_loaded"].as_i64(), rows[2]["rows_loaded"].as_i64()), (Some(3), Some(3)));
+    let n = ws.sql("SELECT count(*) AS n FROM participation WHERE partner = 'corpus'");
+    assert_eq!(n[0]["n"], expected_rows - 2 + 3);
+    // And a re-run finds it unchanged.
+    let out = String::from_utf8_lossy(&ws.braid(&["run", "--no-publish"]).stdout).to_string();
+    assert!(out.contains("unchanged"), "{out}");
+    assert_eq!(ws.sql("SELECT count(*) AS n FROM ingest_ledger WHERE url LIKE '%/ok_mixed.csv'")[0]["n"], 3);
 }
 
 #[test]

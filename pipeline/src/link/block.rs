@@ -328,6 +328,9 @@ pub struct Candidates {
     pub windowed_blocks: usize,
 }
 
+/// Two node indices, the smaller first.
+pub type Pair = (u32, u32);
+
 /// Candidate pairs (i < j), sorted and unique, left in the buckets they
 /// were sorted and deduplicated in. Copied into one list they would take as
 /// much memory again (600 MB at a million records), all of it fresh pages
@@ -368,7 +371,7 @@ impl Pairs {
 
     /// Runs of at most `n` consecutive pairs, in order, each with the
     /// values at the same places of `values` (one per pair).
-    pub fn chunks_with<'a, T>(&'a self, n: usize, values: &'a [T]) -> Vec<(&'a [(u32, u32)], &'a [T])> {
+    pub fn chunks_with<'a, T>(&'a self, n: usize, values: &'a [T]) -> Vec<(&'a [Pair], &'a [T])> {
         assert_eq!(values.len(), self.len, "one value per pair");
         let mut rest = values;
         self.runs(n).map(|c| (c, rest.split_off(..c.len()).expect("one value per pair"))).collect()
@@ -380,7 +383,7 @@ impl Pairs {
     }
 
     /// [`Pairs::chunks_with`], the values to be written.
-    pub fn chunks_with_mut<'a, T>(&'a self, n: usize, values: &'a mut [T]) -> Vec<(&'a [(u32, u32)], &'a mut [T])> {
+    pub fn chunks_with_mut<'a, T>(&'a self, n: usize, values: &'a mut [T]) -> Vec<(&'a [Pair], &'a mut [T])> {
         assert_eq!(values.len(), self.len, "one value per pair");
         let mut rest = values;
         self.runs(n).map(|c| (c, rest.split_off_mut(..c.len()).expect("one value per pair"))).collect()

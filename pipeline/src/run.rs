@@ -420,11 +420,14 @@ impl Pipeline {
             let forget_key = self.keys.key(crate::secret::Purpose::Forget);
             let pending: std::collections::HashSet<&String> = pending.iter().collect();
             let is_pending = |rk: &String| pending.contains(&crate::protect::encode::forget_entry(&forget_key, rk));
+            // A former key that a person still in the warehouse holds now
+            // (given back to them) keeps its history.
+            let live: std::collections::HashSet<&str> = out.assignments.iter().filter_map(|a| a.person_key.as_deref()).collect();
             previous
                 .iter()
                 .filter(|(rk, _)| is_pending(rk))
                 .map(|(_, pk)| pk.clone())
-                .chain(former.iter().filter(|(rk, _)| is_pending(rk)).map(|(_, fk)| fk.clone()))
+                .chain(former.iter().filter(|(rk, fk)| is_pending(rk) && !live.contains(fk.as_str())).map(|(_, fk)| fk.clone()))
                 .collect()
         };
         let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of), &withdrawn).await?;

@@ -766,6 +766,7 @@ fn person_keys(ws: &Workspace) -> std::collections::HashMap<String, (String, Opt
 /// its original text, the wrong text), and P's record id at the school.
 struct FalseMerge {
     p_id: String,
+    q_id: String,
     p_rk: String,
     q_rk: String,
     college: std::path::PathBuf,
@@ -817,13 +818,13 @@ fn false_merge(ws: &Workspace) -> FalseMerge {
 
     let keys = ws.keys();
     let (p_rk, q_rk) = (braid::protect::record_key(&keys, "adult_school", &p_id), braid::protect::record_key(&keys, "community_college", &q_id));
-    FalseMerge { p_id, p_rk, q_rk, college, original, wrong }
+    FalseMerge { p_id, q_id, p_rk, q_rk, college, original, wrong }
 }
 
 #[test]
 fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
     let ws = Workspace::demo(300);
-    let FalseMerge { p_rk, q_rk, college, original, wrong, .. } = false_merge(&ws);
+    let FalseMerge { p_id, q_id, p_rk, q_rk, college, original, wrong } = false_merge(&ws);
     ws.ok(&["run", "--no-publish"], 0);
     let night1 = person_keys(&ws);
     let (p_key, q_key) = (night1[&p_rk].0.clone(), night1[&q_rk].0.clone());
@@ -854,6 +855,18 @@ fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
     // Everyone else kept their key all along.
     let moved = night1.iter().filter(|(rk, (pk, _))| night3.get(*rk).map(|x| &x.0) != Some(pk)).count();
     assert_eq!(moved, 0);
+
+    // The person whose key survived the merge withdraws. The other one,
+    // whose key was merged into theirs and given back, stays, with their
+    // key and its birth in the history.
+    let (partner, id, other_rk) =
+        if kept == &p_key { ("adult_school", &p_id, &q_rk) } else { ("community_college", &q_id, &p_rk) };
+    ws.ok(&["forget", "--partner", partner, "--record-id", id], 0);
+    assert_eq!(&person_keys(&ws)[other_rk].0, gone);
+    let events: Vec<serde_json::Value> =
+        ws.sql(&format!("SELECT event FROM person_key_history WHERE person_key = '{gone}'")).into_iter().map(|r| r["event"].clone()).collect();
+    assert!(events.contains(&serde_json::json!("born")), "{events:?}");
+    assert!(ws.sql(&format!("SELECT 1 AS x FROM person_key_history WHERE person_key = '{kept}' OR related_key = '{kept}'")).is_empty());
 }
 
 #[test]

@@ -154,11 +154,13 @@ pub async fn inputs(
         let batches = ctx.table("history_prev").await?.collect().await?;
         // A key merged into a withdrawn person's key was theirs too (or of
         // someone merged with them, who leaves with them): so, in turn, is
-        // every key merged into that one.
+        // every key merged into that one. Not a key someone still in the
+        // warehouse holds now (a merge undone gave it back to them).
+        let live: std::collections::HashSet<&str> = link.assignments.iter().filter_map(|a| a.person_key.as_deref()).collect();
         let mut merged_into: Vec<(String, String)> = Vec::new();
         for b in &batches {
             let (ev, pk, rk) = (text(b, "event")?, text(b, "person_key")?, text(b, "related_key")?);
-            for i in (0..b.num_rows()).filter(|i| ev.value(*i) == "merged" && !rk.is_null(*i)) {
+            for i in (0..b.num_rows()).filter(|i| ev.value(*i) == "merged" && !rk.is_null(*i) && !live.contains(pk.value(*i))) {
                 merged_into.push((pk.value(i).to_string(), rk.value(i).to_string()));
             }
         }

@@ -170,6 +170,12 @@ impl Status {
                 "\nLinkage (last run): {} records -> {} persons ({} served by 2+ partners); {} candidate observation pairs; {} record pairs above threshold {}",
                 l["records"], l["persons"], l["multi_partner_persons"], l["candidate_pairs"], l["links_above_threshold"], l["threshold"]
             );
+            if let Some(ev) = l.get("key_events").and_then(|e| e.as_object()) {
+                let order = ["born", "merged", "split", "restored", "retired"];
+                let parts: Vec<String> = order.iter().filter_map(|k| ev.get(*k).map(|n| format!("{n} {k}"))).collect();
+                let changed = if parts.is_empty() { "none changed".to_string() } else { parts.join(", ") };
+                let _ = writeln!(s, "  person keys this run: {changed} (person_key_history has each)");
+            }
         }
         let b = &self.budget;
         let _ = writeln!(

@@ -850,6 +850,8 @@ fn a_false_merge_undone_the_next_night_gives_both_people_their_keys_back() {
     let night3 = person_keys(&ws);
     assert_eq!((&night3[&p_rk].0, &night3[&q_rk].0), (&p_key, &q_key));
     assert_eq!((&night3[&p_rk].1, &night3[&q_rk].1), (&None, &None));
+    let status = ws.ok(&["status"], 0);
+    assert!(status.contains("person keys this run: 1 restored"), "{status}");
     let restored = ws.sql("SELECT person_key, related_key, records FROM person_key_history WHERE event = 'restored'");
     assert_eq!(restored, vec![serde_json::json!({"person_key": gone, "related_key": kept, "records": 1})]);
     // Everyone else kept their key all along.

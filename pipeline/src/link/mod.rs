@@ -230,6 +230,10 @@ pub struct LinkStats {
     pub em_iterations: usize,
     pub threshold: f64,
     pub weights: serde_json::Value,
+    /// Changes of person keys this run, by kind (born, merged, split,
+    /// restored, retired): how much the night's re-fit moved people.
+    #[serde(default)]
+    pub key_events: std::collections::BTreeMap<String, usize>,
 }
 
 /// One record's place after linkage.
@@ -683,6 +687,10 @@ pub fn link(input: &LinkInput, previous: &HashMap<String, String>, former: &Hash
         em_iterations: scored.model.iterations,
         threshold: cfg.threshold,
         weights: scored.model.marginal_weights(),
+        key_events: events.iter().fold(Default::default(), |mut m, e| {
+            *m.entry(e.event.to_string()).or_insert(0) += 1;
+            m
+        }),
     };
     LinkOutput { assignments, events, stats }
 }

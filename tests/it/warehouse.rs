@@ -891,3 +891,37 @@ fn a_withdrawal_after_a_merge_takes_every_key_the_person_had_out_of_the_history(
     assert!(left.is_empty(), "{left:?}");
     assert!(ws.sql(&format!("SELECT 1 AS x FROM link WHERE record_key IN ('{p_rk}', '{q_rk}')")).is_empty());
 }
+
+/// A warehouse linked by a braid from before former keys (its `link` table
+/// has no `former_key` column) links again after the upgrade, and people
+/// keep their keys.
+#[test]
+fn a_link_table_without_former_keys_from_an_older_braid_is_read() {
+    let ws = Workspace::demo(200);
+    ws.ok(&["run", "--no-publish"], 0);
+    let before = person_keys(&ws);
+    let mut rewritten = 0;
+    for f in files_under(&ws.path().join("var/warehouse/analytics/link")).iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")) {
+        let batches = braid::warehouse::read_parquet(f).unwrap();
+        let schema = batches[0].schema();
+        let keep: Vec<usize> = (0..schema.fields().len()).filter(|i| schema.field(*i).name() != "former_key").collect();
+        assert_eq!(keep.len() + 1, schema.fields().len(), "the table has former_key now");
+        let old: Vec<_> = batches.iter().map(|b| b.project(&keep).unwrap()).collect();
+        let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(f).unwrap(), old[0].schema(), None).unwrap();
+        for b in &old {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        rewritten += 1;
+    }
+    assert!(rewritten > 0);
+    // New records arrive, so the next run links again.
+    let wages = ws.path().join("var/demo/inputs/wage_records");
+    let q = std::fs::read_to_string(wages.join("ui_wages_2026Q2.txt")).unwrap();
+    std::fs::write(wages.join("ui_wages_2026Q3.txt"), q.replace("|2026|2|", "|2026|3|")).unwrap();
+    ws.ok(&["run", "--no-publish"], 0);
+    let after = person_keys(&ws);
+    let kept = before.iter().filter(|(r, (p, _))| after.get(*r).map(|x| &x.0) == Some(p)).count();
+    assert!(kept as f64 >= 0.995 * before.len() as f64, "{kept} of {}", before.len());
+    assert!(after.values().all(|(_, f)| f.is_none()), "nobody was merged away");
+}

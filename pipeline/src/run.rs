@@ -346,13 +346,10 @@ impl Pipeline {
         let Some(files) = self.committed_link_files().await? else { return Ok(None) };
         let mut out = Vec::new();
         for path in files {
-            let file = std::fs::File::open(&path).map_err(|e| Error::storage(path.display(), e))?;
-            let has_former = former
-                && datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.schema().index_of("former_key").is_ok();
-            let cols: &[&str] = if has_former { &["record_key", "person_key", "former_key"] } else { &["record_key", "person_key"] };
-            for b in read_columns(&path, cols)? {
+            let optional: &[&str] = if former { &["former_key"] } else { &[] };
+            for b in read_columns_and(&path, &["record_key", "person_key"], optional)? {
                 let s = |i: usize| b.column(i).as_any().downcast_ref::<StringArray>().expect("utf8");
-                let (rk, pk, fk) = (s(0), s(1), has_former.then(|| s(2)));
+                let (rk, pk, fk) = (s(0), s(1), (b.num_columns() > 2).then(|| s(2)));
                 for i in 0..b.num_rows() {
                     let opt = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_string());
                     out.push((rk.value(i).to_string(), opt(pk), fk.and_then(opt)));
@@ -747,11 +744,19 @@ pub fn for_each_batch(
 
 /// Read some columns of a Parquet file.
 pub fn read_columns(path: &Path, cols: &[&str]) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    read_columns_and(path, cols, &[])
+}
+
+/// [`read_columns`], and after them those of `optional` that the file has
+/// (a column added by a later braid is absent from older files).
+pub fn read_columns_and(path: &Path, cols: &[&str], optional: &[&str]) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
     use datafusion::parquet::arrow::ProjectionMask;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(path).map_err(|e| Error::storage(path.display(), e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let schema = builder.parquet_schema();
+    let present: Vec<&str> = optional.iter().copied().filter(|c| builder.schema().index_of(c).is_ok()).collect();
+    let cols: Vec<&str> = cols.iter().copied().chain(present).collect();
     let idx: Vec<usize> = cols
         .iter()
         .map(|c| {

@@ -123,7 +123,7 @@ pub fn assign(clusters: &[u32], previous: &[Option<&str>], former: &[Option<&str
     }
     // A key some record held last night is not restored tonight: it is
     // kept, or merged into another tonight (and may come back later).
-    let restored = restorations(clusters, previous, former, &size, &has_heir, &|k| number.contains_key(k));
+    let restored = restorations(clusters, previous, former, &has_heir, &|k| number.contains_key(k));
     // A new key is none of the keys in use or remembered.
     let remembered: foldhash::HashSet<&str> = former.iter().flatten().copied().collect();
     let mut out: HashMap<u32, String> = HashMap::with_capacity(size.iter().filter(|n| **n > 0).count());
@@ -206,11 +206,10 @@ fn restorations<'a>(
     clusters: &[u32],
     previous: &[Option<&str>],
     former: &[Option<&'a str>],
-    size: &[i32],
     has_heir: &[bool],
     held_last_night: &dyn Fn(&str) -> bool,
 ) -> HashMap<u32, (&'a str, i32)> {
-    let mut keyed = vec![0i32; size.len()];
+    let mut keyed = vec![0i32; has_heir.len()];
     let mut held: Vec<(u32, &str)> = Vec::new();
     for ((c, p), f) in clusters.iter().zip(previous).zip(former) {
         if has_heir[*c as usize] || p.is_none() {

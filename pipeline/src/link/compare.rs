@@ -159,6 +159,10 @@ pub struct Levels {
     pub contact: u8,
     /// Both records come from the same partner (set by the caller).
     pub same_partner: bool,
+    /// The family names agree exactly on two parts or more: both surnames
+    /// of a double surname ("Martínez Gómez" against "Martinez-Gomez"), not
+    /// one of them. Only with `family` at EXACT.
+    pub family_two_parts: bool,
     /// Exact name tokens that agreed (for term-frequency adjustment).
     pub given_token: u64,
     pub family_token: u64,
@@ -318,21 +322,44 @@ fn names(a: &Identity, b: &Identity, lv: impl Fn(usize, usize) -> u8 + Copy) -> 
     (given, family, gt, ft)
 }
 
+/// Whether two family-name parts of `a` agree exactly with two different
+/// family-name parts of `b` (glued forms and middle names do not count).
+/// Household members share a double surname too; strangers seldom do.
+/// `lv(i, j)`: level of a's part i against b's part j.
+fn two_family_parts(a: &Identity, b: &Identity, lv: impl Fn(usize, usize) -> u8) -> bool {
+    let mut used = 0u64;
+    let mut agreeing = 0;
+    for (i, _) in a.parts.iter().enumerate().filter(|(_, p)| p.role == Role::Family) {
+        let found = b.parts.iter().enumerate().take(64).find(|(j, p)| p.role == Role::Family && used & (1 << j) == 0 && lv(i, *j) == name::EXACT);
+        if let Some((j, _)) = found {
+            used |= 1 << j;
+            agreeing += 1;
+            if agreeing == 2 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Compare two identities.
 pub fn compare(a: &Identity, b: &Identity) -> Levels {
     // Every part of a against every part of b, once (the level is
     // symmetric); both readings below look levels up.
     const MAX: usize = 8;
-    let (given, family, gt, ft) = if a.parts.len() <= MAX && b.parts.len() <= MAX {
+    let (given, family, gt, ft, family_two_parts) = if a.parts.len() <= MAX && b.parts.len() <= MAX {
         let mut grid = [[0u8; MAX]; MAX];
         for (i, pa) in a.parts.iter().enumerate() {
             for (j, pb) in b.parts.iter().enumerate() {
                 grid[i][j] = part_level(pa, pb);
             }
         }
-        names(a, b, |i, j| grid[i][j])
+        let (g, f, gt, ft) = names(a, b, |i, j| grid[i][j]);
+        (g, f, gt, ft, f == name::EXACT && two_family_parts(a, b, |i, j| grid[i][j]))
     } else {
-        names(a, b, |i, j| part_level(&a.parts[i], &b.parts[j]))
+        let lv = |i: usize, j: usize| part_level(&a.parts[i], &b.parts[j]);
+        let (g, f, gt, ft) = names(a, b, lv);
+        (g, f, gt, ft, f == name::EXACT && two_family_parts(a, b, lv))
     };
     let dob = match (&a.dob, &b.dob) {
         (Some(p), Some(q)) if !p.placeholder && !q.placeholder => {
@@ -400,7 +427,7 @@ pub fn compare(a: &Identity, b: &Identity) -> Levels {
     } else {
         contact::MISSING
     };
-    Levels { given, family, dob, sex, tax_id, contact, same_partner: false, given_token: gt, family_token: ft }
+    Levels { given, family, dob, sex, tax_id, contact, same_partner: false, family_two_parts, given_token: gt, family_token: ft }
 }
 
 #[cfg(test)]
@@ -424,6 +451,39 @@ mod tests {
             name_order: NameOrder::GivenFamily,
             ..Default::default()
         })
+    }
+
+    /// Both surnames of a double surname agreeing is its own level, however
+    /// the partner wrote them; one of them, or one surname against a
+    /// different second one, is plain exact agreement.
+    #[test]
+    fn both_parts_of_a_double_surname_agreeing_is_told_apart() {
+        let mut e = enc();
+        let d = (1990, 3, 4);
+        let both = id(&mut e, "Maria", "Martinez Gomez", d);
+        let hyphen = id(&mut e, "MARIA", "MARTÍNEZ-GÓMEZ", d);
+        let particle = id(&mut e, "Maria", "de Martinez y Gomez", d);
+        let first = id(&mut e, "Maria", "Martinez", d);
+        let other = id(&mut e, "Maria", "Martinez Lopez", d);
+        let twice = id(&mut e, "Maria", "Martinez Martinez", d);
+        for (x, y, two) in [
+            (&both, &hyphen, true),
+            (&both, &particle, true),
+            (&both, &first, false),
+            (&first, &both, false),
+            (&both, &other, false),
+            (&twice, &first, false),
+            (&twice, &both, false),
+        ] {
+            let l = compare(x, y);
+            assert_eq!(l.family, name::EXACT);
+            assert_eq!(l.family_two_parts, two, "{l:?}");
+            assert_eq!(compare(y, x).family_two_parts, two);
+        }
+        // Only with the family name exact: a second surname agreeing next to
+        // a first that only nearly does is not the level.
+        let typo = id(&mut e, "Maria", "Martines Gomez", d);
+        assert!(!compare(&both, &typo).family_two_parts);
     }
 
     /// A shared street address is split by what the phones and e-mails

@@ -336,7 +336,11 @@ pub fn evaluate(
                     kind: if fp { "false_positive" } else { "false_negative" }.into(),
                     pairs: n,
                     given: name::LABELS[l.given as usize].into(),
-                    family: name::LABELS[l.family as usize].into(),
+                    family: if l.family_two_parts {
+                        format!("{}, two parts", name::LABELS[l.family as usize])
+                    } else {
+                        name::LABELS[l.family as usize].to_string()
+                    },
                     dob: dob::LABELS[l.dob as usize].into(),
                     sex: simple::LABELS[l.sex as usize].into(),
                     tax_id: simple::LABELS[l.tax_id as usize].into(),

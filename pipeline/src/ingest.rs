@@ -142,12 +142,11 @@ pub struct FileReport {
     #[serde(default)]
     pub set_aside: BTreeMap<String, u64>,
     pub missing_share: BTreeMap<String, f64>,
-    /// (field, code, rows) for the unmapped codes that may be named (see
-    /// [`unmapped_codes`]).
-    pub unmapped_codes: Vec<(String, String, u64)>,
-    /// (field, distinct values, rows) for unmapped values not named.
+    /// The unmapped codes that may be named (see [`unmapped_codes`]).
+    pub unmapped_codes: Vec<NamedCode>,
+    /// Per field, the unmapped values that are not named.
     #[serde(default)]
-    pub unmapped_hidden: Vec<(String, u64, u64)>,
+    pub unmapped_hidden: Vec<HiddenCodes>,
     pub ambiguous_dates: BTreeMap<String, u64>,
     pub absent_columns: Vec<String>,
     /// Columns added and gone since the last file that the configuration
@@ -858,6 +857,12 @@ pub fn looks_like_code(c: &str) -> bool {
     c.chars().count() <= 32 && !c.contains('@') && digits < 5 && !separated
 }
 
+/// (field, code, rows): an unmapped code a report may name.
+pub type NamedCode = (String, String, u64);
+/// (field, distinct values, rows): a field's unmapped values a report does
+/// not name.
+pub type HiddenCodes = (String, u64, u64);
+
 /// Splits a file's unmapped codes into those a report may name and, per
 /// field, a count of those it may not. A coded column holds codes, but a
 /// shifted column or free text can put a person's name or e-mail there, so
@@ -865,7 +870,7 @@ pub fn looks_like_code(c: &str) -> bool {
 /// [`UNMAPPED_SHOWN_MIN_ROWS`] rows share it, and its field has at most
 /// [`UNMAPPED_SHOWN_MAX_VALUES`] distinct unmapped values (a column of
 /// identifiers has many).
-pub fn unmapped_codes(w: &crate::map::Warnings) -> (Vec<(String, String, u64)>, Vec<(String, u64, u64)>) {
+pub fn unmapped_codes(w: &crate::map::Warnings) -> (Vec<NamedCode>, Vec<HiddenCodes>) {
     let looks_like_code = |c: &str| looks_like_code(c);
     let mut fields: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
     for ((f, c), n) in &w.unmapped_codes {

@@ -125,6 +125,10 @@ pub struct FileRecord {
     pub report: Option<String>,
 }
 
+/// A run as the `runs` table holds it: (run id, started at, status, exit
+/// code, summary JSON).
+pub type RunRow = (String, String, String, Option<i32>, Option<String>);
+
 /// A published metric of a release, as charged to the budget.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRecord {
@@ -461,7 +465,7 @@ impl Ledger {
             .map_err(|e| self.e(e))
     }
 
-    pub fn last_runs(&self, n: usize) -> Result<Vec<(String, String, String, Option<i32>, Option<String>)>> {
+    pub fn last_runs(&self, n: usize) -> Result<Vec<RunRow>> {
         let mut stmt = self
             .conn
             .prepare("SELECT run_id, started_at, status, exit_code, summary FROM runs ORDER BY started_at DESC LIMIT ?1")

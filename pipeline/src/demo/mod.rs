@@ -315,9 +315,9 @@ fn people(r: &mut R, n: usize) -> Vec<Person> {
                 place,
                 humanitarian,
                 arrival: if origin == Origin::UsBorn { None } else { arrival.map(|a| a.max(dob + chrono::Duration::days(30))) },
-                education: *pick(r, if age_2024 < 20 { &["some_secondary", "secondary"][..] } else { &["none", "primary", "some_secondary", "secondary", "some_college", "degree_abroad"][..] }),
+                education: pick::<&str>(r, if age_2024 < 20 { &["some_secondary", "secondary"] } else { &["none", "primary", "some_secondary", "secondary", "some_college", "degree_abroad"] }),
                 english_learner: origin != Origin::UsBorn && r.random_bool(0.8),
-                country: *pick(r, origin.country()),
+                country: pick::<&str>(r, origin.country()),
             });
         }
     }

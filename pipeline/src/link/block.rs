@@ -444,12 +444,12 @@ pub fn candidates(ids: &[Option<&Identity>], group: &[u32], limits: Limits) -> C
     let nodes = ids.len().max(1) as u64;
     let bucket_of = |a: u32| (a as u64 * BUCKETS as u64 / nodes) as usize;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let generated: Vec<(Vec<Vec<(u32, u32)>>, usize)> = std::thread::scope(|s| {
+    let generated: Vec<(Vec<Vec<Pair>>, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (next, partitions) = (&next, &partitions);
                 s.spawn(move || {
-                    let mut buckets: Vec<Vec<(u32, u32)>> = vec![Vec::new(); BUCKETS];
+                    let mut buckets: Vec<Vec<Pair>> = vec![Vec::new(); BUCKETS];
                     let mut windowed = 0;
                     while let Some(partition) = partitions.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
                         for block in partition.chunk_by(|a, b| a.0 == b.0) {

@@ -553,9 +553,9 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
     // in households instead of as likely as any other level.
     let u_dob: Vec<f64> = (0..D_OBS).map(|d| u.dob_level(d)).collect();
     let u_dob_total: f64 = u_dob.iter().sum::<f64>().max(1e-300);
-    for d in 0..D_OBS {
+    for (d, u) in u_dob.iter().enumerate() {
         let twins = if d == dob::EXACT as usize { H_TWINS } else { 0.0 };
-        h.dates[d * C_OBS + shared[0]] += H_DOB_PRIOR * (u_dob[d] / u_dob_total + twins);
+        h.dates[d * C_OBS + shared[0]] += H_DOB_PRIOR * (u / u_dob_total + twins);
     }
     // Households are also seen through the ZIP code alone, when one record
     // has no address or phone: the same birth-date structure at a rate
@@ -578,15 +578,15 @@ fn fit_once(c: &Counts<'_>, strangers: &[f64], max_iter: usize) -> Model {
         nears.map(|n| (col(n) / agree.max(1e-300)).min(1.0))
     };
     let set_zip = |h: &mut Dist, household_agree: &[f64], ratio: [f64; 2], near_ratio: [f64; 2]| {
-        for d in 0..D_OBS {
+        for (d, agree) in household_agree.iter().enumerate().take(D_OBS) {
             for k in 0..shared.len() {
-                h.dates[d * C_OBS + shared[k]] = household_agree[d] * split[k];
+                h.dates[d * C_OBS + shared[k]] = agree * split[k];
             }
             for k in 0..locality.len() {
-                h.dates[d * C_OBS + locality[k]] = household_agree[d] * ratio[k];
+                h.dates[d * C_OBS + locality[k]] = agree * ratio[k];
             }
             for k in 0..nears.len() {
-                h.dates[d * C_OBS + nears[k]] = household_agree[d] * near_ratio[k];
+                h.dates[d * C_OBS + nears[k]] = agree * near_ratio[k];
             }
         }
         normalize(&mut h.dates, 1e-12);

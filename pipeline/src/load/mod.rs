@@ -432,10 +432,13 @@ mod tests {
         assert_eq!(participation(&rows, "2026-01-01").await[0].2, None);
     }
 
-    /// The person model on staged rows (record key, partner, entry date,
-    /// education level, county), records r1.. of person p_1, in the order
-    /// given: (education level, county, partner count, record count).
-    async fn person(rows: &[(&str, &str, &str, Option<&str>, Option<&str>)]) -> (Option<String>, Option<String>, i64, i64) {
+    /// A staged row: (record key, partner, entry date, education level,
+    /// county).
+    type StagedRow<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+    /// The person model on staged rows, records r1.. of person p_1, in the
+    /// order given: (education level, county, partner count, record count).
+    async fn person(rows: &[StagedRow<'_>]) -> (Option<String>, Option<String>, i64, i64) {
         let keys: Vec<(&str, &str)> = rows.iter().map(|r| (r.0, r.1)).collect();
         let ctx = one_person(
             &keys,

@@ -735,7 +735,9 @@ fn bloom(grams: &mut GramTable, key: &[u8; 32], perm_key: &[u8; 32], s: &str, sa
 /// A fixed keyed permutation of the filter's bits (Fisher-Yates driven by
 /// the keyed hash stream).
 fn permute(key: &[u8; 32], b: &Bloom) -> Bloom {
-    static PERMS: std::sync::Mutex<Vec<([u8; 32], Arc<Vec<usize>>)>> = std::sync::Mutex::new(Vec::new());
+    /// The permutation of each key seen, computed once.
+    type Permutations = Vec<([u8; 32], Arc<Vec<usize>>)>;
+    static PERMS: std::sync::Mutex<Permutations> = std::sync::Mutex::new(Vec::new());
     let perm = {
         let mut cache = PERMS.lock().expect("permutation cache");
         if let Some((_, p)) = cache.iter().find(|(k, _)| k == key) {

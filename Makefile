@@ -2,6 +2,7 @@
 #   make run    build, generate the demo consortium if missing, run the nightly job
 #   make test   every test (Rust unit and integration tests, Python reader tests)
 #   make bench  benchmarks, written to BENCHMARKS.md
+#   make lint   clippy on every target, warnings as errors
 
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
@@ -9,7 +10,7 @@ BRAID := $(abspath $(TARGET_DIR)/debug/braid)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test build demo bench release docs clean py
+.PHONY: run test build demo bench release docs clean py lint
 
 build:
 	$(CARGO) build
@@ -56,6 +57,9 @@ bench: $(PY)
 
 docs: build
 	$(BRAID) docs data-model > docs/data-model.md
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 clean:
 	rm -rf var

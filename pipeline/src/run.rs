@@ -410,22 +410,14 @@ impl Pipeline {
         // The person keys of the records whose withdrawal this commit applies
         // (from the last committed link table), and the former keys they
         // remember: they leave the key history (with every key merged into
-        // one of them, `load::inputs`).
+        // one of them, except keys someone holds now: `load::inputs`).
         let withdrawn: std::collections::HashSet<String> = if pending.is_empty() {
             Default::default()
         } else {
             let forget_key = self.keys.key(crate::secret::Purpose::Forget);
             let pending: std::collections::HashSet<&String> = pending.iter().collect();
             let is_pending = |rk: &String| pending.contains(&crate::protect::encode::forget_entry(&forget_key, rk));
-            // A former key that a person still in the warehouse holds now
-            // (given back to them) keeps its history.
-            let live: std::collections::HashSet<&str> = out.assignments.iter().filter_map(|a| a.person_key.as_deref()).collect();
-            previous
-                .iter()
-                .filter(|(rk, _)| is_pending(rk))
-                .map(|(_, pk)| pk.clone())
-                .chain(former.iter().filter(|(rk, fk)| is_pending(rk) && !live.contains(fk.as_str())).map(|(_, fk)| fk.clone()))
-                .collect()
+            previous.iter().chain(former.iter()).filter(|(rk, _)| is_pending(rk)).map(|(_, k)| k.clone()).collect()
         };
         let inputs = crate::load::inputs(&self.wh, &self.ledger, &out, &self.nrs, run_id, Self::today(as_of), &withdrawn).await?;
         let versions = crate::load::write_tables(&self.wh, &inputs, &self.cfg.metrics.dir(), fault_after).await?;

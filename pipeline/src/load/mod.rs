@@ -117,9 +117,14 @@ pub async fn inputs(
     ctx.register_table("link_map", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
 
     // key_events of this run. A person who withdrew consent (`withdrawn`:
-    // their person keys) leaves the key history too: no event of their key
-    // (the retirement this run records for it included), and below, none
-    // carried over from earlier runs.
+    // their person keys and former keys) leaves the key history too: no
+    // event of their key (the retirement this run records for it included),
+    // and below, none carried over from earlier runs. Not a key someone
+    // still in the warehouse holds now (a merge undone gave it back to
+    // them): it keeps its history.
+    let live: std::collections::HashSet<&str> =
+        if withdrawn.is_empty() { Default::default() } else { link.assignments.iter().filter_map(|a| a.person_key.as_deref()).collect() };
+    let withdrawn: std::collections::HashSet<String> = withdrawn.iter().filter(|k| !live.contains(k.as_str())).cloned().collect();
     let gone = |k: &str| withdrawn.contains(k);
     let now = chrono::Utc::now().timestamp_micros();
     let ev: Vec<_> = link.events.iter().filter(|e| !gone(&e.person_key) && !e.related_key.as_deref().is_some_and(gone)).collect();
@@ -154,9 +159,7 @@ pub async fn inputs(
         let batches = ctx.table("history_prev").await?.collect().await?;
         // A key merged into a withdrawn person's key was theirs too (or of
         // someone merged with them, who leaves with them): so, in turn, is
-        // every key merged into that one. Not a key someone still in the
-        // warehouse holds now (a merge undone gave it back to them).
-        let live: std::collections::HashSet<&str> = link.assignments.iter().filter_map(|a| a.person_key.as_deref()).collect();
+        // every key merged into that one, except live ones (above).
         let mut merged_into: Vec<(String, String)> = Vec::new();
         for b in &batches {
             let (ev, pk, rk) = (text(b, "event")?, text(b, "person_key")?, text(b, "related_key")?);

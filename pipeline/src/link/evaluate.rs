@@ -121,8 +121,9 @@ pub struct Evaluation {
     /// The comparison patterns most common among wrong pairwise decisions
     /// at the configured threshold (levels only; no values).
     pub error_patterns: Vec<ErrorPattern>,
-    /// False when partners sent files since the last committed link: the
-    /// cluster figures are then of the committed link, while blocking
+    /// False when the linkage's inputs changed since the last committed link
+    /// (files pulled, the configuration or the braid build): the cluster
+    /// figures are then of the committed link, while blocking
     /// recall, the threshold sweep and the error patterns come from staging
     /// as it is now.
     pub inputs_as_committed: bool,
@@ -406,8 +407,9 @@ impl Evaluation {
             if !self.inputs_as_committed {
                 let _ = writeln!(
                     s,
-                    "note: partners sent files since the last `braid link`: the figures above the blocking recall are of the committed link, \
-                     the rest of staging as it is now; run `braid link` for figures that agree"
+                    "note: the inputs changed since the last `braid link` (files pulled, the configuration or the braid build): \
+                     the figures above the blocking recall are of the committed link, the rest of staging as it is now; \
+                     run `braid link` for figures that agree"
                 );
             }
             if !self.error_patterns.is_empty() {

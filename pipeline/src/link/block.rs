@@ -338,14 +338,14 @@ pub type Pair = (u32, u32);
 /// order.
 #[derive(Debug, Default)]
 pub struct Pairs {
-    buckets: Vec<Vec<(u32, u32)>>,
+    buckets: Vec<Vec<Pair>>,
     len: usize,
 }
 
 impl Pairs {
     /// Buckets sorted and deduplicated each, every pair of a bucket before
     /// every pair of the next.
-    pub fn new(mut buckets: Vec<Vec<(u32, u32)>>) -> Pairs {
+    pub fn new(mut buckets: Vec<Vec<Pair>>) -> Pairs {
         buckets.retain(|b| !b.is_empty());
         let len = buckets.iter().map(Vec::len).sum();
         Pairs { buckets, len }
@@ -359,13 +359,13 @@ impl Pairs {
         self.len == 0
     }
 
-    pub fn contains(&self, pair: &(u32, u32)) -> bool {
+    pub fn contains(&self, pair: &Pair) -> bool {
         let i = self.buckets.partition_point(|b| b.last().expect("no empty bucket") < pair);
         self.buckets.get(i).is_some_and(|b| b.binary_search(pair).is_ok())
     }
 
     /// Every pair, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &(u32, u32)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &Pair> + '_ {
         self.buckets.iter().flatten()
     }
 
@@ -378,7 +378,7 @@ impl Pairs {
     }
 
     /// Runs of at most `n` consecutive pairs (none spans two buckets).
-    fn runs(&self, n: usize) -> impl Iterator<Item = &[(u32, u32)]> + '_ {
+    fn runs(&self, n: usize) -> impl Iterator<Item = &[Pair]> + '_ {
         self.buckets.iter().flat_map(move |b| b.chunks(n.max(1)))
     }
 
@@ -389,7 +389,7 @@ impl Pairs {
         self.runs(n).map(|c| (c, rest.split_off_mut(..c.len()).expect("one value per pair"))).collect()
     }
 
-    pub fn to_vec(&self) -> Vec<(u32, u32)> {
+    pub fn to_vec(&self) -> Vec<Pair> {
         self.iter().copied().collect()
     }
 }

@@ -542,11 +542,18 @@ impl Ingest<'_> {
         let identity_path = self.warehouse.identity(file_id);
         let null_markers = feed.format.null_markers();
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+        // Batches sent to the workers and not yet written: enough to keep
+        // every worker busy while the writer catches up.
+        let in_flight = 3 * workers;
 
         // Channels live outside the scope so the workers can borrow them.
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Work>(workers * 2);
         let work_rx = std::sync::Mutex::new(work_rx);
-        let (out_tx, out_rx) = std::sync::mpsc::channel::<Result<Done>>();
+        // A worker's result, or the panic that stopped it (a bug).
+        let (out_tx, out_rx) = std::sync::mpsc::channel::<std::thread::Result<Result<Done>>>();
+        // Test hook (debug builds only): the workers fail, as a bug would,
+        // on this partner's rows, half a second into each batch.
+        let fault = cfg!(debug_assertions) && std::env::var("BRAID_FAULT_WORKER_PANIC").is_ok_and(|v| v == p.id);
         std::thread::scope(|scope| {
             let state = std::cell::RefCell::new(FileState {
                 headers: vec![],
@@ -573,20 +580,14 @@ impl Ingest<'_> {
                 st.fatal = Some(e);
                 fe
             };
-            // Write finished batches in file order.
-            let drain = |st: &mut FileState, block: bool| -> std::result::Result<(), FileError> {
+            // Write finished batches in file order: every one that is ready,
+            // then wait until at most `keep` batches are still out. Batches
+            // done but not yet written hold their rows in memory, so the
+            // parser waits here for the writer instead of running ahead.
+            let drain = |st: &mut FileState, keep: usize| -> std::result::Result<(), FileError> {
                 loop {
-                    let waiting = st.next < st.sent;
-                    if !waiting {
-                        return Ok(());
-                    }
-                    let got = if block && !st.pending.contains_key(&st.next) {
-                        Some(out_rx.recv().map_err(|_| FileError::new("storage", "a worker stopped"))?)
-                    } else {
-                        out_rx.try_recv().ok()
-                    };
-                    if let Some(done) = got {
-                        let done = done.map_err(|e| fatal(st, e))?;
+                    while let Ok(done) = out_rx.try_recv() {
+                        let done = done.unwrap_or_else(|bug| std::panic::resume_unwind(bug)).map_err(|e| fatal(st, e))?;
                         st.pending.insert(done.index, done);
                     }
                     while let Some(done) = st.pending.remove(&st.next) {
@@ -605,9 +606,12 @@ impl Ingest<'_> {
                             return Err(fatal(st, e));
                         }
                     }
-                    if !block || st.next == st.sent {
+                    if st.sent - st.next <= keep {
                         return Ok(());
                     }
+                    let done = out_rx.recv().map_err(|_| FileError::new("storage", "a worker stopped"))?;
+                    let done = done.unwrap_or_else(|bug| std::panic::resume_unwind(bug)).map_err(|e| fatal(st, e))?;
+                    st.pending.insert(done.index, done);
                 }
             };
 
@@ -681,13 +685,33 @@ impl Ingest<'_> {
                     let (work_rx, out_tx) = (&work_rx, out_tx.clone());
                     let (key_id, forget_key) = (&key_id, &forget_key);
                     scope.spawn(move || {
+                        // A panic (a bug) is sent to the file's thread,
+                        // which unwinds with it to `file`'s catch_unwind: the
+                        // file is skipped and the other files and partners
+                        // go on.
+                        // The worker then takes and drops the batches still
+                        // coming, so that the parser is never left waiting
+                        // on a full queue that nobody empties.
+                        let mut failed = false;
                         loop {
                             let job = match work_rx.lock().expect("work queue").recv() {
                                 Ok(j) => j,
                                 Err(_) => return,
                             };
+                            if failed {
+                                continue;
+                            }
                             let previous_forget = previous_forget.as_ref().map(|(k, l)| (k, *l));
-                            let done = process(job, &mut mapper, &mut protector, forget, forget_key, p, feed, file_id, key_id, previous_forget);
+                            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                if fault {
+                                    // Late enough for the parser to have
+                                    // filled the queue and be waiting on it.
+                                    std::thread::sleep(std::time::Duration::from_millis(500));
+                                    panic!("BRAID_FAULT_WORKER_PANIC: a worker fails on partner {}", p.id);
+                                }
+                                process(job, &mut mapper, &mut protector, forget, forget_key, p, feed, file_id, key_id, previous_forget)
+                            }));
+                            failed = done.is_err();
                             if out_tx.send(done).is_err() {
                                 return;
                             }
@@ -712,11 +736,11 @@ impl Ingest<'_> {
                     Work { index, rows, rejections: dups }
                 };
                 work_tx.send(work).map_err(|_| FileError::new("storage", "the workers stopped"))?;
-                drain(&mut state.borrow_mut(), false)
+                drain(&mut state.borrow_mut(), in_flight)
             };
             let result = crate::parse::parse(&data, name, &feed.format, &limits, &mut on_start, &mut on_batch);
             drop(work_tx);
-            let result = result.and_then(|_| drain(&mut state.borrow_mut(), true));
+            let result = result.and_then(|_| drain(&mut state.borrow_mut(), 0));
             drop(out_tx);
             let mut state = state.into_inner();
             if let Err(fe) = result {

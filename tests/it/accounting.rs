@@ -337,3 +337,61 @@ fn loaded_files_of_a_feed_no_longer_configured_are_named_every_run() {
         assert!(out.contains("not_configured") && out.contains("feed `cases` is not in the configuration"), "{out}");
     }
 }
+
+/// A bug that panics while one partner's rows are mapped or protected (on
+/// a worker thread) skips that partner's files, as one in the parser does:
+/// the run does not hang, the other partners load, the summary and exit
+/// code say a file was rejected, and the next run tries the file again.
+#[test]
+fn a_worker_that_panics_skips_its_file_and_the_run_goes_on() {
+    let ws = Workspace::demo(300);
+    let faulty = "adult_school";
+    // Many more batches than the workers' queue holds: the parser must not
+    // be left waiting for workers that have stopped.
+    let students = ws.path().join("var/demo/inputs/adult_school/students_2026-06-30.csv");
+    // (Windows-1252, as the demo's student system writes it: bytes.)
+    let text = std::fs::read(&students).unwrap();
+    let mut lines = text.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    let mut grown = lines.next().unwrap().to_vec();
+    grown.push(b'\n');
+    let rows: Vec<&[u8]> = lines.collect();
+    for copy in 0..1000 {
+        for row in &rows {
+            let comma = row.iter().position(|b| *b == b',').unwrap();
+            grown.extend_from_slice(&row[..comma]);
+            grown.extend_from_slice(format!("-{copy}").as_bytes());
+            grown.extend_from_slice(&row[comma..]);
+            grown.push(b'\n');
+        }
+    }
+    assert!(rows.len() * 1000 > 100_000);
+    std::fs::write(&students, grown).unwrap();
+    let out = ws.braid_within(120, &["pull"], &[("BRAID_FAULT_WORKER_PANIC", faulty)]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(5), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // Reported, without the panic's message (it may quote input data).
+    assert!(stderr.contains("internal error: braid panicked"), "{stderr}");
+    assert!(!stderr.contains("BRAID_FAULT_WORKER_PANIC"), "{stderr}");
+    // The summary's file lines: partner, feed, file, status, counts.
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains(" read ") && l.contains(" quarantined ")).collect();
+    let theirs: Vec<&&str> = lines.iter().filter(|l| l.trim_start().starts_with(faulty)).collect();
+    assert!(!theirs.is_empty(), "{stdout}");
+    for l in &theirs {
+        assert!(l.contains("rejected"), "{l}\n{stdout}");
+    }
+    assert!(stdout.contains("internal_error"), "{stdout}");
+    let others: Vec<&&str> = lines.iter().filter(|l| !l.trim_start().starts_with(faulty)).collect();
+    assert!(others.len() >= 4, "{stdout}");
+    for l in &others {
+        assert!(l.contains("loaded"), "{l}\n{stdout}");
+    }
+    // Not recorded as rejected: without the bug the next run loads them.
+    let out = ws.braid_within(120, &["pull"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let again: Vec<&str> = stdout.lines().filter(|l| l.contains(" read ") && l.trim_start().starts_with(faulty)).collect();
+    assert_eq!(again.len(), theirs.len(), "{stdout}");
+    for l in &again {
+        assert!(l.contains(" loaded ") && !l.contains(" read       0 "), "{l}\n{stdout}");
+    }
+}

@@ -61,6 +61,43 @@ impl Workspace {
         cmd.output().expect("run braid")
     }
 
+    /// [`Workspace::braid_env`], killed and failed if it has not finished
+    /// within `secs` seconds (a hang fails the test instead of stalling it).
+    pub fn braid_within(&self, secs: u64, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
+        cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
+        cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
+        cmd.env_remove("BRAID_PREVIOUS_SECRET").env_remove("BRAID_PREVIOUS_SECRET_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // Into files, so that a full pipe never blocks the child.
+        let (out_path, err_path) = (self.path().join("braid-within.stdout"), self.path().join("braid-within.stderr"));
+        cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"));
+        cmd.stderr(std::fs::File::create(&err_path).expect("stderr file"));
+        let mut child = cmd.spawn().expect("run braid");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for braid") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().ok();
+                child.wait().ok();
+                panic!(
+                    "braid {args:?} did not finish within {secs} s (killed)\nstdout:\n{}\nstderr:\n{}",
+                    std::fs::read_to_string(&out_path).unwrap_or_default(),
+                    std::fs::read_to_string(&err_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let output = Output { status, stdout: std::fs::read(&out_path).expect("stdout"), stderr: std::fs::read(&err_path).expect("stderr") };
+        std::fs::remove_file(&out_path).ok();
+        std::fs::remove_file(&err_path).ok();
+        output
+    }
+
     /// Run with a standard output whose reader is already gone (as in
     /// `braid ... | head -1` once head has exited).
     pub fn braid_closed_stdout(&self, args: &[&str]) -> Output {

@@ -2,6 +2,12 @@
 //!
 //! Each run is a child process (`braid run`), so a failure or a crash in one
 //! night never takes the scheduler down, and the next night starts clean.
+//! A run that is still going when its time is up (`max_minutes`, by default
+//! when the next run is due) is stopped, so that one stuck night (a source
+//! that never answers, a bug) cannot silently take every later night with
+//! it. Stopping is safe at any point: staging files and warehouse commits
+//! are written whole or not at all, and the lock is released with the
+//! process (docs/decisions.md, decisions 2 and 3).
 
 use std::str::FromStr;
 
@@ -17,6 +23,10 @@ pub struct ScheduleConfig {
     /// Default `0 2 * * *`: 02:00 every night.
     #[serde(default = "d_cron")]
     pub cron: String,
+    /// Longest a run may take, in minutes, before it is stopped. Default:
+    /// until the next run is due.
+    #[serde(default)]
+    pub max_minutes: Option<u64>,
 }
 
 fn d_cron() -> String {
@@ -25,13 +35,27 @@ fn d_cron() -> String {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        ScheduleConfig { cron: d_cron() }
+        ScheduleConfig { cron: d_cron(), max_minutes: None }
     }
 }
 
 impl ScheduleConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.max_minutes == Some(0) {
+            return Err("schedule.max_minutes must be at least 1".into());
+        }
         croner::Cron::from_str(&self.cron).map(|_| ()).map_err(|e| format!("schedule.cron `{}`: {e}", self.cron))
+    }
+
+    /// How long a run started at `start` may take: `max_minutes`, or until
+    /// the next run is due.
+    pub fn limit(&self, start: chrono::DateTime<chrono::Local>) -> Result<std::time::Duration> {
+        if let Some(m) = self.max_minutes {
+            return Ok(std::time::Duration::from_secs(m * 60));
+        }
+        let cron = croner::Cron::from_str(&self.cron).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
+        let next = cron.find_next_occurrence(&start, false).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
+        Ok((next - start).to_std().unwrap_or_default().max(std::time::Duration::from_secs(60)))
     }
 
     /// The next `n` run times after now.
@@ -47,8 +71,37 @@ impl ScheduleConfig {
     }
 }
 
+/// How a supervised run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It exited with this code (`None`: ended by a signal).
+    Exited(Option<i32>),
+    /// It ran past its limit and was stopped.
+    Stopped,
+}
+
+/// Run `cmd` and wait for it, for at most `limit`; past it, kill it.
+pub fn supervise(cmd: &mut std::process::Command, limit: std::time::Duration) -> std::io::Result<Ended> {
+    let mut child = cmd.spawn()?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Ended::Exited(status.code()));
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            child.kill()?;
+            child.wait()?;
+            return Ok(Ended::Stopped);
+        }
+        // Checked once a second: a run takes minutes.
+        std::thread::sleep((deadline - now).min(std::time::Duration::from_secs(1)));
+    }
+}
+
 /// Run forever: sleep until the next occurrence, run `braid run` as a child
-/// process with the same configuration, log the outcome.
+/// process with the same configuration (stopped when its time is up, see
+/// the module), log the outcome.
 pub fn serve(cfg: &ScheduleConfig, config_path: Option<&std::path::Path>) -> Result<()> {
     let exe = std::env::current_exe()?;
     loop {
@@ -56,14 +109,20 @@ pub fn serve(cfg: &ScheduleConfig, config_path: Option<&std::path::Path>) -> Res
         tracing::info!(next = %next.to_rfc3339(), "next nightly run");
         let wait = (next - chrono::Local::now()).to_std().unwrap_or_default();
         std::thread::sleep(wait);
+        let limit = cfg.limit(chrono::Local::now())?;
         let mut cmd = std::process::Command::new(&exe);
         if let Some(p) = config_path {
             cmd.arg("--config").arg(p);
         }
         cmd.arg("run");
-        match cmd.status() {
-            Ok(s) => tracing::info!(code = s.code().unwrap_or(-1), "nightly run finished"),
-            Err(e) => tracing::error!("could not start the nightly run: {e}"),
+        match supervise(&mut cmd, limit) {
+            Ok(Ended::Exited(code)) => tracing::info!(code = code.unwrap_or(-1), "nightly run finished"),
+            Ok(Ended::Stopped) => tracing::error!(
+                minutes = limit.as_secs() / 60,
+                "nightly run stopped: still running when its time was up (schedule.max_minutes, or the next run); \
+                 the warehouse keeps its last commit and the next run starts clean"
+            ),
+            Err(e) => tracing::error!("could not run the nightly job: {e}"),
         }
     }
 }
@@ -79,6 +138,33 @@ mod tests {
         let next = c.next(2).unwrap();
         assert!(next[1] > next[0]);
         assert!((23..=25).contains(&(next[1] - next[0]).num_hours()), "daily, DST aside");
-        assert!(ScheduleConfig { cron: "61 * * * *".into() }.validate().is_err());
+        assert!(ScheduleConfig { cron: "61 * * * *".into(), max_minutes: None }.validate().is_err());
+        assert!(ScheduleConfig { max_minutes: Some(0), ..c.clone() }.validate().is_err());
+    }
+
+    #[test]
+    fn a_run_may_last_until_the_next_one_is_due_or_max_minutes() {
+        use chrono::TimeZone;
+        let start = chrono::Local.with_ymd_and_hms(2026, 12, 7, 2, 0, 0).single().expect("a local time");
+        let nightly = ScheduleConfig::default();
+        let hours = nightly.limit(start).unwrap().as_secs() / 3600;
+        assert!((23..=25).contains(&hours), "{hours}");
+        let hourly = ScheduleConfig { cron: "0 * * * *".into(), max_minutes: None };
+        assert_eq!(hourly.limit(start).unwrap().as_secs(), 3600);
+        let capped = ScheduleConfig { max_minutes: Some(90), ..nightly };
+        assert_eq!(capped.limit(start).unwrap().as_secs(), 90 * 60);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_run_past_its_limit_is_stopped_and_one_within_it_reports_its_code() {
+        let t = std::time::Instant::now();
+        let mut hung = std::process::Command::new("sleep");
+        hung.arg("60");
+        assert_eq!(supervise(&mut hung, std::time::Duration::from_millis(500)).unwrap(), Ended::Stopped);
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "{:?}", t.elapsed());
+        let mut quick = std::process::Command::new("sh");
+        quick.args(["-c", "exit 5"]);
+        assert_eq!(supervise(&mut quick, std::time::Duration::from_secs(60)).unwrap(), Ended::Exited(Some(5)));
     }
 }

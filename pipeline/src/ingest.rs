@@ -552,8 +552,13 @@ impl Ingest<'_> {
         // A worker's result, or the panic that stopped it (a bug).
         let (out_tx, out_rx) = std::sync::mpsc::channel::<std::thread::Result<Result<Done>>>();
         // Test hook (debug builds only): the workers fail, as a bug would,
-        // on this partner's rows, half a second into each batch.
+        // on this partner's rows, once the parser has handed out as many
+        // batches as it may (it is then waiting on the full queue) or all
+        // of them.
         let fault = cfg!(debug_assertions) && std::env::var("BRAID_FAULT_WORKER_PANIC").is_ok_and(|v| v == p.id);
+        // (What the hook waits for: batches handed out, and the end.)
+        let handed_out = std::sync::atomic::AtomicUsize::new(0);
+        let parse_done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
             let state = std::cell::RefCell::new(FileState {
                 headers: vec![],
@@ -683,7 +688,7 @@ impl Ingest<'_> {
                     }
                     let previous_forget = self.rotation.map(|r| (r.previous.key(Purpose::Forget), &r.previous_forget));
                     let (work_rx, out_tx) = (&work_rx, out_tx.clone());
-                    let (key_id, forget_key) = (&key_id, &forget_key);
+                    let (key_id, forget_key, handed_out, parse_done) = (&key_id, &forget_key, &handed_out, &parse_done);
                     scope.spawn(move || {
                         // A panic (a bug) is sent to the file's thread,
                         // which unwinds with it to `file`'s catch_unwind: the
@@ -704,9 +709,14 @@ impl Ingest<'_> {
                             let previous_forget = previous_forget.as_ref().map(|(k, l)| (k, *l));
                             let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 if fault {
-                                    // Late enough for the parser to have
-                                    // filled the queue and be waiting on it.
-                                    std::thread::sleep(std::time::Duration::from_millis(500));
+                                    let waited = std::time::Instant::now();
+                                    while handed_out.load(std::sync::atomic::Ordering::SeqCst) < in_flight
+                                        && !parse_done.load(std::sync::atomic::Ordering::SeqCst)
+                                        && waited.elapsed() < std::time::Duration::from_secs(30)
+                                    {
+                                        std::thread::sleep(std::time::Duration::from_millis(10));
+                                    }
+                                    std::thread::sleep(std::time::Duration::from_millis(200));
                                     panic!("BRAID_FAULT_WORKER_PANIC: a worker fails on partner {}", p.id);
                                 }
                                 process(job, &mut mapper, &mut protector, forget, forget_key, p, feed, file_id, key_id, previous_forget)
@@ -736,12 +746,16 @@ impl Ingest<'_> {
                     Work { index, rows, rejections: dups }
                 };
                 work_tx.send(work).map_err(|_| FileError::new("storage", "the workers stopped"))?;
+                handed_out.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 drain(&mut state.borrow_mut(), in_flight)
             };
             let result = crate::parse::parse(&data, name, &feed.format, &limits, &mut on_start, &mut on_batch);
+            parse_done.store(true, std::sync::atomic::Ordering::SeqCst);
             drop(work_tx);
-            let result = result.and_then(|_| drain(&mut state.borrow_mut(), 0));
+            // Only the workers can send now: should one end without a word,
+            // the wait below ends with an error instead of lasting forever.
             drop(out_tx);
+            let result = result.and_then(|_| drain(&mut state.borrow_mut(), 0));
             let mut state = state.into_inner();
             if let Err(fe) = result {
                 let headers = (!state.headers.is_empty()).then(|| state.headers.clone());

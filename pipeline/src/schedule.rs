@@ -2,12 +2,12 @@
 //!
 //! Each run is a child process (`braid run`), so a failure or a crash in one
 //! night never takes the scheduler down, and the next night starts clean.
-//! A run that is still going when its time is up (`max_minutes`, by default
-//! when the next run is due) is stopped, so that one stuck night (a source
-//! that never answers, a bug) cannot silently take every later night with
-//! it. Stopping is safe at any point: staging files and warehouse commits
-//! are written whole or not at all, and the lock is released with the
-//! process (docs/decisions.md, decisions 2 and 3).
+//! A run that is still going when its time is up (`max_minutes`; by default
+//! a minute before the next run is due, and at least six hours) is stopped,
+//! so that one stuck night (a source that never answers, a bug) cannot
+//! silently take every later night with it. Stopping is safe at any point:
+//! staging files and warehouse commits are written whole or not at all, and
+//! the lock is released with the process (docs/decisions.md, decision 40).
 
 use std::str::FromStr;
 
@@ -24,7 +24,7 @@ pub struct ScheduleConfig {
     #[serde(default = "d_cron")]
     pub cron: String,
     /// Longest a run may take, in minutes, before it is stopped. Default:
-    /// until the next run is due.
+    /// until a minute before the next run is due, and at least six hours.
     #[serde(default)]
     pub max_minutes: Option<u64>,
 }
@@ -47,29 +47,43 @@ impl ScheduleConfig {
         croner::Cron::from_str(&self.cron).map(|_| ()).map_err(|e| format!("schedule.cron `{}`: {e}", self.cron))
     }
 
-    /// How long a run started at `start` may take: `max_minutes`, or until
-    /// the next run is due.
-    pub fn limit(&self, start: chrono::DateTime<chrono::Local>) -> Result<std::time::Duration> {
+    /// The first run time after `t`.
+    pub fn after(&self, t: chrono::DateTime<chrono::Local>) -> Result<chrono::DateTime<chrono::Local>> {
+        let cron = croner::Cron::from_str(&self.cron).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
+        cron.find_next_occurrence(&t, false).map_err(|e| Error::config("schedule.cron", e.to_string()))
+    }
+
+    /// How long the run due at `due`, started at `start`, may take:
+    /// `max_minutes`, or until a minute before the run after it is due (so
+    /// that one starts on time), but at least six hours (so that a schedule
+    /// of every hour or so still lets a long first run finish; the runs
+    /// due meanwhile are skipped, as they always were).
+    pub fn limit(&self, due: chrono::DateTime<chrono::Local>, start: chrono::DateTime<chrono::Local>) -> Result<std::time::Duration> {
         if let Some(m) = self.max_minutes {
             return Ok(std::time::Duration::from_secs(m * 60));
         }
-        let cron = croner::Cron::from_str(&self.cron).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
-        let next = cron.find_next_occurrence(&start, false).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
-        Ok((next - start).to_std().unwrap_or_default().max(std::time::Duration::from_secs(60)))
+        let following = self.after(due)?;
+        let until = (following - start).to_std().unwrap_or_default().saturating_sub(BEFORE_NEXT);
+        Ok(until.max(MIN_DEFAULT_LIMIT))
     }
 
     /// The next `n` run times after now.
     pub fn next(&self, n: usize) -> Result<Vec<chrono::DateTime<chrono::Local>>> {
-        let cron = croner::Cron::from_str(&self.cron).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
         let mut out = Vec::with_capacity(n);
         let mut t = chrono::Local::now();
         for _ in 0..n {
-            t = cron.find_next_occurrence(&t, false).map_err(|e| Error::config("schedule.cron", e.to_string()))?;
+            t = self.after(t)?;
             out.push(t);
         }
         Ok(out)
     }
 }
+
+/// A run stopped at its default limit ends this long before the next run
+/// is due.
+const BEFORE_NEXT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The shortest default limit.
+const MIN_DEFAULT_LIMIT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// How a supervised run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,7 +96,7 @@ pub enum Ended {
 
 /// Run `cmd` and wait for it, for at most `limit`; past it, kill it.
 pub fn supervise(cmd: &mut std::process::Command, limit: std::time::Duration) -> std::io::Result<Ended> {
-    let mut child = cmd.spawn()?;
+    let mut child = cmd.spawn().map_err(|e| std::io::Error::other(format!("could not start it: {e}")))?;
     let deadline = std::time::Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -90,7 +104,8 @@ pub fn supervise(cmd: &mut std::process::Command, limit: std::time::Duration) ->
         }
         let now = std::time::Instant::now();
         if now >= deadline {
-            child.kill()?;
+            // (Ok also when it has just ended by itself.)
+            child.kill().map_err(|e| std::io::Error::other(format!("its time was up but it could not be stopped: {e}")))?;
             child.wait()?;
             return Ok(Ended::Stopped);
         }
@@ -109,7 +124,7 @@ pub fn serve(cfg: &ScheduleConfig, config_path: Option<&std::path::Path>) -> Res
         tracing::info!(next = %next.to_rfc3339(), "next nightly run");
         let wait = (next - chrono::Local::now()).to_std().unwrap_or_default();
         std::thread::sleep(wait);
-        let limit = cfg.limit(chrono::Local::now())?;
+        let limit = cfg.limit(next, chrono::Local::now())?;
         let mut cmd = std::process::Command::new(&exe);
         if let Some(p) = config_path {
             cmd.arg("--config").arg(p);
@@ -119,10 +134,10 @@ pub fn serve(cfg: &ScheduleConfig, config_path: Option<&std::path::Path>) -> Res
             Ok(Ended::Exited(code)) => tracing::info!(code = code.unwrap_or(-1), "nightly run finished"),
             Ok(Ended::Stopped) => tracing::error!(
                 minutes = limit.as_secs() / 60,
-                "nightly run stopped: still running when its time was up (schedule.max_minutes, or the next run); \
-                 the warehouse keeps its last commit and the next run starts clean"
+                "nightly run stopped: still running when its time was up (schedule.max_minutes, or a minute before \
+                 the next run is due); the warehouse keeps its last commit and the next run starts clean"
             ),
-            Err(e) => tracing::error!("could not run the nightly job: {e}"),
+            Err(e) => tracing::error!("nightly run: {e}"),
         }
     }
 }
@@ -143,16 +158,25 @@ mod tests {
     }
 
     #[test]
-    fn a_run_may_last_until_the_next_one_is_due_or_max_minutes() {
+    fn a_run_may_last_until_just_before_the_next_one_is_due_or_max_minutes() {
         use chrono::TimeZone;
-        let start = chrono::Local.with_ymd_and_hms(2026, 12, 7, 2, 0, 0).single().expect("a local time");
+        let due = chrono::Local.with_ymd_and_hms(2026, 12, 7, 2, 0, 0).single().expect("a local time");
         let nightly = ScheduleConfig::default();
-        let hours = nightly.limit(start).unwrap().as_secs() / 3600;
-        assert!((23..=25).contains(&hours), "{hours}");
+        let limit = nightly.limit(due, due).unwrap();
+        let minutes = limit.as_secs() / 60;
+        assert!((23 * 60 - 1..=25 * 60 - 1).contains(&minutes), "{minutes}");
+        // Stopped at its limit, the next night is still ahead: it runs.
+        let stopped = due + chrono::Duration::from_std(limit).unwrap() + chrono::Duration::seconds(5);
+        assert_eq!(nightly.after(stopped).unwrap(), nightly.after(due).unwrap());
+        // Started late, it still stops before the next night.
+        let late = due + chrono::Duration::hours(3);
+        let limit = nightly.limit(due, late).unwrap();
+        assert!(late + chrono::Duration::from_std(limit).unwrap() < nightly.after(due).unwrap());
+        // Every hour: six hours at least (the runs due meanwhile are skipped).
         let hourly = ScheduleConfig { cron: "0 * * * *".into(), max_minutes: None };
-        assert_eq!(hourly.limit(start).unwrap().as_secs(), 3600);
+        assert_eq!(hourly.limit(due, due).unwrap().as_secs(), 6 * 3600);
         let capped = ScheduleConfig { max_minutes: Some(90), ..nightly };
-        assert_eq!(capped.limit(start).unwrap().as_secs(), 90 * 60);
+        assert_eq!(capped.limit(due, due).unwrap().as_secs(), 90 * 60);
     }
 
     #[cfg(unix)]

@@ -149,6 +149,11 @@ impl PartEnc {
 const _: () = assert!(std::mem::size_of::<PartEnc>() == 80);
 
 /// Shortest and longest name part with a one-edit neighbourhood.
+/// Name fields whose cleaned words an encoder keeps (a partner's people
+/// have some thousands of distinct given and family names; a file of
+/// unique texts stops filling it here, at a few megabytes).
+const WORDS_CACHED: usize = 100_000;
+
 pub const ONE_EDIT_MIN: usize = 3;
 pub const ONE_EDIT_MAX: usize = 12;
 /// Dice of the name filters below which two parts cannot be one typo apart
@@ -283,6 +288,9 @@ pub struct Encoder {
     cities: foldhash::HashMap<String, u64>,
     /// The name parts of the row at hand (reused from row to row).
     scratch: Vec<(Role, Arc<CachedPart>)>,
+    /// The cleaned words of a name field, by the partner's text (at most
+    /// [`WORDS_CACHED`]).
+    words: foldhash::HashMap<String, Vec<String>>,
     /// Bigram positions of the name and street filters (unsalted).
     name_grams: GramTable,
     street_grams: GramTable,
@@ -459,6 +467,7 @@ impl Encoder {
             zips: Default::default(),
             cities: Default::default(),
             scratch: Vec::new(),
+            words: Default::default(),
             name_grams: GramTable::new(),
             street_grams: GramTable::new(),
         }
@@ -496,7 +505,18 @@ impl Encoder {
     fn encode_parts(&mut self, raw: &RawIdentity<'_>, parts: &mut Vec<(Role, Arc<CachedPart>)>) -> Identity {
         let k = self.keys.clone();
         let mut id = Identity::default();
-        let names = normalize::name_parts(raw.given, raw.middle, raw.family, raw.full, raw.name_order);
+        let words = &mut self.words;
+        let mut cached_words = |text: &str| -> Vec<String> {
+            if let Some(w) = words.get(text) {
+                return w.clone();
+            }
+            let w = normalize::clean_words(text);
+            if words.len() < WORDS_CACHED {
+                words.insert(text.to_string(), w.clone());
+            }
+            w
+        };
+        let names = normalize::name_parts_with(raw.given, raw.middle, raw.family, raw.full, raw.name_order, &mut cached_words);
         let dob = raw.dob.and_then(normalize::dob);
         let salt = if self.hardening.salt_birth_year { dob.map(|d| d.date.year()).unwrap_or(0) } else { 0 };
         for (role, part) in &names.parts {
@@ -1042,8 +1062,9 @@ mod tests {
         for hardening in [Hardening::default(), salted] {
             let mut e = Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
             let fresh = || Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
-            // Twice each: the second time the name parts come from the cache.
-            for r in [full, raw("Bo", "Li"), empty, full, raw("Bo", "Li"), empty] {
+            // Twice each: the second time the name fields' words and the
+            // name parts come from the caches ("Maria" also as a given name).
+            for r in [full, raw("Bo", "Li"), empty, full, raw("Bo", "Li"), empty, raw("Maria", "Li")] {
                 let mut out = vec![7u8];
                 let not_empty = e.encode_bytes(&r, &mut out);
                 let id = fresh().encode(&r);

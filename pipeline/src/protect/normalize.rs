@@ -143,7 +143,7 @@ impl NameParts {
 
 /// Split and clean one name field into words: honorifics, suffixes and
 /// placeholders removed. Particles are kept here; see [`drop_particles`].
-fn clean_words(s: &str) -> Vec<String> {
+pub fn clean_words(s: &str) -> Vec<String> {
     let folded = fold(s);
     if PLACEHOLDERS.contains(&folded.as_str()) {
         return vec![];
@@ -187,10 +187,24 @@ pub fn name_parts(
     full: Option<&str>,
     order: NameOrder,
 ) -> NameParts {
+    name_parts_with(given, middle, family, full, order, &mut clean_words)
+}
+
+/// [`name_parts`], with the words of the given, middle and family name
+/// fields from `words`: [`clean_words`], or a cache of it (names repeat
+/// from row to row, and cleaning them is a good part of the work).
+pub fn name_parts_with(
+    given: Option<&str>,
+    middle: Option<&str>,
+    family: Option<&str>,
+    full: Option<&str>,
+    order: NameOrder,
+    words: &mut impl FnMut(&str) -> Vec<String>,
+) -> NameParts {
     let mut out = NameParts::default();
-    let mut g = given.map(clean_words).unwrap_or_default();
-    let mut m = middle.map(clean_words).unwrap_or_default();
-    let mut f = family.map(clean_words).unwrap_or_default();
+    let mut g = given.map(&mut *words).unwrap_or_default();
+    let mut m = middle.map(&mut *words).unwrap_or_default();
+    let mut f = family.map(&mut *words).unwrap_or_default();
     if g.is_empty() && m.is_empty() && f.is_empty()
         && let Some(full) = full
     {
@@ -632,6 +646,11 @@ mod tests {
         assert_eq!(email("J.Doe+ESL@GoogleMail.com").as_deref(), Some("jdoe@gmail.com"));
         assert_eq!(email("j.doe+x@outlook.com").as_deref(), Some("j.doe@outlook.com"));
         assert_eq!(email("none@none.com"), None);
+        assert_eq!(email(" No.Email@Gmail.COM "), None);
+        assert_eq!(email("ana@EXAMPLE.com"), None);
+        assert_eq!(email("Ana.Ruiz@Correo.Mx").as_deref(), Some("ana.ruiz@correo.mx"));
+        assert_eq!(email("Ñandú@Correo.Mx").as_deref(), Some("Ñandú@correo.mx"));
+        assert_eq!(email("a@b@Example.ORG").as_deref(), Some("a@b@example.org"));
         assert_eq!(email("not an email"), None);
     }
 

@@ -148,12 +148,12 @@ impl PartEnc {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<PartEnc>() == 80);
 
-/// Shortest and longest name part with a one-edit neighbourhood.
 /// Name fields whose cleaned words an encoder keeps (a partner's people
 /// have some thousands of distinct given and family names; a file of
 /// unique texts stops filling it here, at a few megabytes).
 const WORDS_CACHED: usize = 100_000;
 
+/// Shortest and longest name part with a one-edit neighbourhood.
 pub const ONE_EDIT_MIN: usize = 3;
 pub const ONE_EDIT_MAX: usize = 12;
 /// Dice of the name filters below which two parts cannot be one typo apart

@@ -143,7 +143,7 @@ impl NameParts {
 
 /// Split and clean one name field into words: honorifics, suffixes and
 /// placeholders removed. Particles are kept here; see [`drop_particles`].
-pub fn clean_words(s: &str) -> Vec<String> {
+pub(crate) fn clean_words(s: &str) -> Vec<String> {
     let folded = fold(s);
     if PLACEHOLDERS.contains(&folded.as_str()) {
         return vec![];
@@ -191,7 +191,7 @@ pub fn name_parts(
 }
 
 /// [`name_parts`], with the words of the given, middle and family name
-/// fields from `words`: [`clean_words`], or a cache of it (names repeat
+/// fields from `words`: `clean_words`, or a cache of it (names repeat
 /// from row to row, and cleaning them is a good part of the work).
 pub fn name_parts_with(
     given: Option<&str>,

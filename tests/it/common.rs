@@ -49,8 +49,9 @@ impl Workspace {
         self.braid_at(std::path::Path::new(env!("CARGO_BIN_EXE_braid")), args, env)
     }
 
-    /// Run another build of braid (`bin`) in the workspace.
-    pub fn braid_at(&self, bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    /// `bin --config <ws>/consortium.toml ARGS` in the workspace, with the
+    /// test secret and `env`, and none of the caller's braid settings.
+    fn command(&self, bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(bin);
         cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
         cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
@@ -58,19 +59,18 @@ impl Workspace {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().expect("run braid")
+        cmd
+    }
+
+    /// Run another build of braid (`bin`) in the workspace.
+    pub fn braid_at(&self, bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(bin, args, env).output().expect("run braid")
     }
 
     /// [`Workspace::braid_env`], killed and failed if it has not finished
     /// within `secs` seconds (a hang fails the test instead of stalling it).
     pub fn braid_within(&self, secs: u64, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-        cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
-        cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
-        cmd.env_remove("BRAID_PREVIOUS_SECRET").env_remove("BRAID_PREVIOUS_SECRET_FILE");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut cmd = self.command(Path::new(env!("CARGO_BIN_EXE_braid")), args, env);
         // Into files, so that a full pipe never blocks the child.
         let (out_path, err_path) = (self.path().join("braid-within.stdout"), self.path().join("braid-within.stderr"));
         cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"));
@@ -103,9 +103,7 @@ impl Workspace {
     pub fn braid_closed_stdout(&self, args: &[&str]) -> Output {
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_braid"));
-        cmd.arg("--config").arg(&self.config).args(args).current_dir(self.path()).env("BRAID_SECRET", TEST_SECRET);
-        cmd.env_remove("BRAID_SECRET_FILE").env_remove("BRAID_CONFIG").env_remove("BRAID_LOG");
+        let mut cmd = self.command(Path::new(env!("CARGO_BIN_EXE_braid")), args, &[]);
         cmd.stdout(writer).stderr(std::process::Stdio::piped());
         cmd.output().expect("run braid")
     }

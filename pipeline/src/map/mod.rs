@@ -376,6 +376,8 @@ pub struct Mapper {
     codes: HashMap<Field, HashMap<String, String>>,
     required: Vec<Field>,
     null_markers: Vec<String>,
+    /// Bit n set when a null marker is n bytes long (n < 64).
+    null_lengths: u64,
     rules: Rules,
     pub name_order: NameOrder,
     pub warnings: Warnings,
@@ -484,6 +486,7 @@ impl Mapper {
             formats,
             codes,
             required: cfg.required.clone(),
+            null_lengths: null_markers.iter().filter(|m| m.len() < 64).fold(0, |bits, m| bits | 1 << m.len()),
             null_markers,
             rules,
             name_order: cfg.name_order,
@@ -637,18 +640,23 @@ impl Mapper {
     /// marker. Borrowed from the row unless several columns are joined.
     fn cell_text<'r>(&self, row: &'r RawRow, idx: &[usize]) -> Option<Cow<'r, str>> {
         if let [i] = idx {
-            let c = row.cells.get(*i).unwrap_or("").trim();
-            return (!c.is_empty() && !self.null_markers.iter().any(|m| m == c)).then_some(Cow::Borrowed(c));
+            let c = trim(row.cells.get(*i).unwrap_or(""));
+            return (!c.is_empty() && !self.is_null_marker(c)).then_some(Cow::Borrowed(c));
         }
         let mut parts = Vec::with_capacity(idx.len());
         for i in idx {
-            let c = row.cells.get(*i).unwrap_or("").trim();
-            if !self.null_markers.iter().any(|m| m == c) {
+            let c = trim(row.cells.get(*i).unwrap_or(""));
+            if !self.is_null_marker(c) {
                 parts.push(c);
             }
         }
         let s = parts.join(" ");
         (!s.is_empty()).then_some(Cow::Owned(s))
+    }
+
+    fn is_null_marker(&self, c: &str) -> bool {
+        // Most cells are no marker's length.
+        (c.len() >= 64 || self.null_lengths & (1 << c.len()) != 0) && self.null_markers.iter().any(|m| m == c)
     }
 
     fn typed(&mut self, field: Field, cell: Cow<'_, str>) -> Result<Value, (&'static str, String)> {
@@ -676,7 +684,7 @@ impl Mapper {
         let text = coded.as_deref().unwrap_or(text);
         match field.field_type() {
             FieldType::Text => Ok(self.recycled.text(text)),
-            FieldType::Code => Ok(self.recycled.text(text.trim())),
+            FieldType::Code => Ok(self.recycled.text(trim(text))),
             FieldType::Bool => parse_bool(text).map(Value::Bool).ok_or_else(|| {
                 ("bad_boolean", format!("{} is not a yes/no value; map partner codes in map.codes.{}", field.name(), field.name()))
             }),
@@ -728,7 +736,7 @@ impl Mapper {
             let parsed = parsed.map(|d| {
                 // A two-digit birth year that would make the person younger
                 // than ingest.min_age today is in the century before.
-                if is_dob && fmt.contains("%y") && (d > self.rules.today || self.rules.today.year() - d.year() < self.rules.min_age) {
+                if is_dob && (d > self.rules.today || self.rules.today.year() - d.year() < self.rules.min_age) && fmt.contains("%y") {
                     d.with_year(d.year() - 100).unwrap_or(d)
                 } else {
                     d
@@ -812,16 +820,27 @@ pub fn age_on(dob: NaiveDate, on: NaiveDate) -> i32 {
     age
 }
 
+/// `str::trim`, quick for the usual cell, which neither starts nor ends
+/// with whitespace (a byte that is not printable ASCII may start some, so
+/// it takes the full check).
+fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// Parse with a format compiled by `StrftimeItems::parse_to_owned`; same
 /// result as [`parse_one_date`] with its text.
 fn parse_compiled_date(text: &str, items: &[chrono::format::Item<'static>]) -> Option<NaiveDate> {
     let mut parsed = chrono::format::Parsed::new();
-    chrono::format::parse(&mut parsed, text.trim(), items.iter()).ok()?;
+    chrono::format::parse(&mut parsed, trim(text), items.iter()).ok()?;
     parsed.to_naive_date().ok()
 }
 
 fn parse_one_date(text: &str, fmt: &str) -> Option<NaiveDate> {
-    let t = text.trim();
+    let t = trim(text);
     if fmt == "excel" {
         let serial: f64 = t.parse().ok()?;
         if !(1.0..=2_958_465.0).contains(&serial) {
@@ -1012,6 +1031,21 @@ mod tests {
         // `NULL` is not one of this partner's markers: it is a name.
         let r = m.map(&row(4, &["9", "NULL", "Ruiz", "03/04/1990", "", "", "", "", ""])).unwrap();
         assert_eq!(r.get(Field::GivenName), &Value::Text("NULL".into()));
+        // A marker longer than the quick check's 63 bytes still counts;
+        // a cell of a marker's length that is no marker is a value.
+        let long = "N".repeat(70);
+        let mut m = Mapper::new(&cfg(), &headers(), vec![long.clone(), "?".into()], rules()).unwrap();
+        let r = m.map(&row(5, &["9", &long, "?", "03/04/1990", "", "", "", "", ""])).unwrap();
+        assert!(r.get(Field::GivenName).is_null() && r.get(Field::FamilyName).is_null());
+        let r = m.map(&row(6, &["9", &"M".repeat(70), "!", "03/04/1990", "", "", "", "", ""])).unwrap();
+        assert_eq!(r.get(Field::FamilyName), &Value::Text("!".into()));
+    }
+
+    #[test]
+    fn trim_is_strs_trim() {
+        for s in ["", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}a", "a\u{3000}", "é", " é ", "\u{a0}", "é\u{a0}", "x\u{85}"] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
     }
 
     #[test]

@@ -290,7 +290,9 @@ pub struct Encoder {
     scratch: Vec<(Role, Arc<CachedPart>)>,
     /// The cleaned words of a name field, by the partner's text (at most
     /// [`WORDS_CACHED`]).
-    words: foldhash::HashMap<String, Vec<String>>,
+    words: foldhash::HashMap<String, Arc<[String]>>,
+    /// The name parts of the row at hand (reused from row to row).
+    names: normalize::NameParts,
     /// Bigram positions of the name and street filters (unsalted).
     name_grams: GramTable,
     street_grams: GramTable,
@@ -468,6 +470,7 @@ impl Encoder {
             cities: Default::default(),
             scratch: Vec::new(),
             words: Default::default(),
+            names: Default::default(),
             name_grams: GramTable::new(),
             street_grams: GramTable::new(),
         }
@@ -506,21 +509,22 @@ impl Encoder {
         let k = self.keys.clone();
         let mut id = Identity::default();
         let words = &mut self.words;
-        let mut cached_words = |text: &str| -> Vec<String> {
+        let mut cached_words = |text: &str| -> Arc<[String]> {
             if let Some(w) = words.get(text) {
                 return w.clone();
             }
-            let w = normalize::clean_words(text);
+            let w: Arc<[String]> = normalize::clean_words(text).into();
             if words.len() < WORDS_CACHED {
                 words.insert(text.to_string(), w.clone());
             }
             w
         };
-        let names = normalize::name_parts_with(raw.given, raw.middle, raw.family, raw.full, raw.name_order, &mut cached_words);
+        let mut names = std::mem::take(&mut self.names);
+        normalize::name_parts_with(raw.given, raw.middle, raw.family, raw.full, raw.name_order, &mut cached_words, &mut names);
         let dob = raw.dob.and_then(normalize::dob);
         let salt = if self.hardening.salt_birth_year { dob.map(|d| d.date.year()).unwrap_or(0) } else { 0 };
-        for (role, part) in &names.parts {
-            parts.push((*role, self.part(part, salt)));
+        for (role, part) in names.iter() {
+            parts.push((role, self.part(part, salt)));
         }
         if let Some(d) = dob {
             id.dob = Some(self.dob(d));
@@ -566,13 +570,14 @@ impl Encoder {
             if normalize::names_a_street(&s) {
                 // Without spaces: a space typed in the wrong place ("weipap
                 // lace") changes no bigram but the ones around it.
-                let s: String = s.chars().filter(|c| *c != ' ').collect();
-                id.street_bloom = bloom(&mut self.street_grams, &k.street_bloom, &k.perm, &s, salt, &self.hardening);
+                let letters = s.bytes().filter(|b| *b != b' ');
+                id.street_bloom = bloom_of(&mut self.street_grams, &k.street_bloom, &k.perm, letters, salt, &self.hardening);
             }
         }
         if let Some(c) = raw.city {
             id.city = self.city(c);
         }
+        self.names = names;
         id
     }
 
@@ -722,14 +727,21 @@ pub fn one_edit(a: &[u64], b: &[u64]) -> bool {
 
 /// Bloom filter of the padded bigrams of `s`.
 fn bloom(grams: &mut GramTable, key: &[u8; 32], perm_key: &[u8; 32], s: &str, salt: i32, h: &Hardening) -> Bloom {
+    bloom_of(grams, key, perm_key, s.bytes(), salt, h)
+}
+
+/// [`bloom`] of a text given as its bytes.
+fn bloom_of(grams: &mut GramTable, key: &[u8; 32], perm_key: &[u8; 32], s: impl Iterator<Item = u8>, salt: i32, h: &Hardening) -> Bloom {
+    // A power of two, so that a position is a mask, not a division.
+    const _: () = assert!(BLOOM_BITS.is_power_of_two() && BLOOM_BITS >= 128);
     let bits: u64 = if h.balance { (BLOOM_BITS / 2) as u64 } else { BLOOM_BITS as u64 };
     let mut b: Bloom = [0; BLOOM_WORDS];
     let mut prev = b'_';
-    for next in s.bytes().chain(std::iter::once(b'_')) {
+    for next in s.chain(std::iter::once(b'_')) {
         let (a, c) = grams.get(key, [prev, next], salt);
         prev = next;
         for i in 0..BLOOM_K {
-            let pos = a.wrapping_add(i.wrapping_mul(c)) % bits;
+            let pos = a.wrapping_add(i.wrapping_mul(c)) & (bits - 1);
             b[(pos / 64) as usize] |= 1 << (pos % 64);
         }
     }

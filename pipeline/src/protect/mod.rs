@@ -142,7 +142,7 @@ impl Protector {
             }
             record_key_of(key, partner, record_id, &old)
         });
-        let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| d[..3].iter().map(|b| *b as char).collect());
+        let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| std::str::from_utf8(&d[..3]).expect("ASCII digits").to_string());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
         let mut values = row.values;
         for (i, f) in Field::ALL.iter().enumerate() {
@@ -223,14 +223,85 @@ enum Col {
     Cents(Int64Builder),
 }
 
+/// A value column and the nulls not yet appended to it. A partner's file
+/// fills only some of the staged columns, so a null is counted, not
+/// appended, until the next value comes; a column with no value in the
+/// batch is made all-null at once.
+struct ValueCol {
+    /// Index of the field in `Field::ALL`.
+    field: usize,
+    col: Col,
+    data_type: DataType,
+    nulls: usize,
+    /// Whether any value (not a null) was appended.
+    any: bool,
+}
+
+impl ValueCol {
+    fn append_nulls(&mut self) {
+        let n = std::mem::take(&mut self.nulls);
+        if n == 0 {
+            return;
+        }
+        match &mut self.col {
+            Col::Text(b) => b.append_nulls(n),
+            Col::Date(b) => b.append_nulls(n),
+            Col::Bool(b) => b.append_nulls(n),
+            Col::Number(b) => b.append_nulls(n),
+            Col::Cents(b) => b.append_nulls(n),
+        }
+    }
+
+    fn push(&mut self, v: &Value) {
+        // A value of another type than the column's is a null, as one
+        // that is Null.
+        let fits = matches!(
+            (&self.col, v),
+            (Col::Text(_), Value::Text(_))
+                | (Col::Date(_), Value::Date(_))
+                | (Col::Bool(_), Value::Bool(_))
+                | (Col::Number(_), Value::Number(_))
+                | (Col::Cents(_), Value::Cents(_))
+        );
+        if !fits {
+            self.nulls += 1;
+            return;
+        }
+        self.append_nulls();
+        self.any = true;
+        match (&mut self.col, v) {
+            (Col::Text(b), Value::Text(x)) => b.append_value(x),
+            (Col::Date(b), Value::Date(x)) => b.append_value(date32(*x)),
+            (Col::Bool(b), Value::Bool(x)) => b.append_value(*x),
+            (Col::Number(b), Value::Number(x)) => b.append_value(*x),
+            (Col::Cents(b), Value::Cents(x)) => b.append_value(*x),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    fn finish(mut self) -> ArrayRef {
+        if !self.any {
+            return datafusion::arrow::array::new_null_array(&self.data_type, self.nulls);
+        }
+        self.append_nulls();
+        match self.col {
+            Col::Text(mut b) => Arc::new(b.finish()),
+            Col::Date(mut b) => Arc::new(b.finish()),
+            Col::Bool(mut b) => Arc::new(b.finish()),
+            Col::Number(mut b) => Arc::new(b.finish()),
+            Col::Cents(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
 /// The staged-record and identity batches of one batch of rows, built as
 /// the rows are protected: each row goes into the column builders (and its
 /// identity into one byte buffer) at once, so a batch never holds its
 /// protected rows, and the next row reuses the memory of the last.
 pub struct BatchBuilder {
-    /// (field index, builder) of the columns after the fixed ones: the
-    /// wage period, then the non-identifier fields in schema order.
-    value_cols: Vec<(usize, Col)>,
+    /// The columns after the fixed ones: the wage period, then the
+    /// non-identifier fields in schema order.
+    value_cols: Vec<ValueCol>,
     record_key: StringBuilder,
     line: UInt64Builder,
     consent: BooleanBuilder,
@@ -273,7 +344,7 @@ impl BatchBuilder {
                 DataType::Int64 => Col::Cents(Int64Builder::with_capacity(n)),
                 other => return Err(crate::Error::internal(format!("staged type {other}"))),
             };
-            value_cols.push((crate::map::field_index(f), col));
+            value_cols.push(ValueCol { field: crate::map::field_index(f), col, data_type: af.data_type().clone(), nulls: 0, any: false });
         }
         Ok(BatchBuilder {
             value_cols,
@@ -299,24 +370,8 @@ impl BatchBuilder {
         self.zip3.append_option(r.zip3.as_deref());
         self.arrival.append_option(r.arrival_year);
         self.employer.append_option(r.employer_key.as_deref());
-        for (i, col) in self.value_cols.iter_mut() {
-            let v = &r.values[*i];
-            match col {
-                Col::Text(b) => b.append_option(v.text()),
-                Col::Date(b) => b.append_option(v.date().map(date32)),
-                Col::Bool(b) => b.append_option(match v {
-                    Value::Bool(x) => Some(*x),
-                    _ => None,
-                }),
-                Col::Number(b) => b.append_option(match v {
-                    Value::Number(x) => Some(*x),
-                    _ => None,
-                }),
-                Col::Cents(b) => b.append_option(match v {
-                    Value::Cents(x) => Some(*x),
-                    _ => None,
-                }),
-            }
+        for col in self.value_cols.iter_mut() {
+            col.push(&r.values[col.field]);
         }
         if let Some(id) = &r.identity {
             let start = self.encodings.len();
@@ -349,15 +404,7 @@ impl BatchBuilder {
             Arc::new(self.employer.finish()),
         ];
         debug_assert_eq!(cols.len(), FIXED);
-        for (_, col) in self.value_cols {
-            cols.push(match col {
-                Col::Text(mut b) => Arc::new(b.finish()),
-                Col::Date(mut b) => Arc::new(b.finish()),
-                Col::Bool(mut b) => Arc::new(b.finish()),
-                Col::Number(mut b) => Arc::new(b.finish()),
-                Col::Cents(mut b) => Arc::new(b.finish()),
-            });
-        }
+        cols.extend(self.value_cols.into_iter().map(ValueCol::finish));
         let staged = RecordBatch::try_new(staged_schema(), cols)?;
 
         let spans = &self.spans;
@@ -436,6 +483,38 @@ mod tests {
         for (i, r) in [&rows[0], &rows[2], &rows[4]].iter().enumerate() {
             assert_eq!(enc.value(i), r.identity.as_deref().unwrap());
         }
+    }
+
+    #[test]
+    fn value_columns_keep_each_rows_value_or_null() {
+        // Nulls before, between and after values; a value of another type
+        // than the column's is a null; a column without any value is all
+        // null.
+        use datafusion::arrow::array::{BooleanArray, Float64Array, StringArray};
+        let with = |line, lang: Value, learner: Value| {
+            let mut r = row(line, "a", line);
+            r.values[crate::map::field_index(Field::HomeLanguage)] = lang;
+            r.values[crate::map::field_index(Field::EnglishLearner)] = learner;
+            r
+        };
+        let rows = [
+            with(2, Value::Null, Value::Null),
+            with(3, Value::Text("spanish".into()), Value::Null),
+            with(4, Value::Null, Value::Text("yes".into())),
+            with(5, Value::Text("dari".into()), Value::Bool(true)),
+            with(6, Value::Null, Value::Null),
+        ];
+        let (staged, _) = to_batches(&rows, "p", "f", "file", "k1").unwrap();
+        let col = |name: &str| staged.column(staged.schema().index_of(name).unwrap()).clone();
+        let lang = col("home_language");
+        let lang = lang.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(lang.iter().collect::<Vec<_>>(), [None, Some("spanish"), None, Some("dari"), None]);
+        let learner = col("english_learner");
+        let learner = learner.as_any().downcast_ref::<BooleanArray>().unwrap();
+        assert_eq!(learner.iter().collect::<Vec<_>>(), [None, None, None, Some(true), None]);
+        let hours = col("hours");
+        assert_eq!((hours.len(), hours.null_count()), (5, 5));
+        assert!(hours.as_any().downcast_ref::<Float64Array>().is_some());
     }
 
     #[test]

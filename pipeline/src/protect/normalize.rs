@@ -3,6 +3,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use unicode_normalization::UnicodeNormalization;
+use std::sync::Arc;
 
 /// Fold text for comparison: Unicode NFKC, transliteration to ASCII
 /// (`deunicode`), lower case, apostrophes removed, every other character that
@@ -115,15 +116,36 @@ pub enum NameOrder {
     FamilyGiven,
 }
 
-/// A person's name split into normalized parts.
+/// A person's name split into normalized parts: every part's text one
+/// after another in one buffer, so that a `NameParts` kept from row to row
+/// ([`name_parts_with`]) allocates nothing once it has grown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameParts {
-    pub parts: Vec<(Role, String)>,
+    text: String,
+    /// (role, start, end) of each part in `text`, in order.
+    spans: Vec<(Role, usize, usize)>,
 }
 
 impl NameParts {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+    }
+
+    fn push(&mut self, role: Role, part: &str) {
+        let start = self.text.len();
+        self.text.push_str(part);
+        self.spans.push((role, start, self.text.len()));
+    }
+
+    /// Every part with its role, in order: given, middle and family
+    /// names, then the glued alternates.
+    pub fn iter(&self) -> impl Iterator<Item = (Role, &str)> {
+        self.spans.iter().map(|&(role, start, end)| (role, &self.text[start..end]))
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.parts.iter().all(|(r, _)| r.is_glued())
+        self.iter().all(|(r, _)| r.is_glued())
     }
     /// The initials of the first given and the first family name, sorted
     /// (so a given/family swap keeps them): "ar" for Ana Ruiz and for Ruiz
@@ -131,13 +153,16 @@ impl NameParts {
     /// either.
     pub fn initials(&self) -> Option<String> {
         let first = |role| self.of(role).next().and_then(|p| p.chars().next());
-        let mut ini: Vec<char> = [first(Role::Given), first(Role::Family)].into_iter().flatten().collect();
-        ini.sort_unstable();
-        (!ini.is_empty()).then(|| ini.into_iter().collect())
+        let (a, b) = match (first(Role::Given), first(Role::Family)) {
+            (Some(a), Some(b)) => (a.min(b), Some(a.max(b))),
+            (Some(a), None) | (None, Some(a)) => (a, None),
+            (None, None) => return None,
+        };
+        Some([Some(a), b].into_iter().flatten().collect())
     }
 
     pub fn of(&self, role: Role) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter(move |(r, _)| *r == role).map(|(_, s)| s.as_str())
+        self.iter().filter(move |(r, _)| *r == role).map(|(_, s)| s)
     }
 }
 
@@ -161,12 +186,9 @@ pub(crate) fn clean_words(s: &str) -> Vec<String> {
 
 /// Family names lose their particles (`de la Cruz` -> `cruz`), unless the
 /// name is nothing but particles (`Do`, `Le`).
-fn drop_particles(words: &[String]) -> Vec<String> {
-    if words.iter().all(|w| is_particle(w)) {
-        words.to_vec()
-    } else {
-        words.iter().filter(|w| !is_particle(w)).cloned().collect()
-    }
+fn drop_particles(words: &[String]) -> Vec<&str> {
+    let all_particles = words.iter().all(|w| is_particle(w));
+    words.iter().filter(|w| all_particles || !is_particle(w)).map(String::as_str).collect()
 }
 
 /// Build name parts from the mapped name fields.
@@ -187,39 +209,44 @@ pub fn name_parts(
     full: Option<&str>,
     order: NameOrder,
 ) -> NameParts {
-    name_parts_with(given, middle, family, full, order, &mut clean_words)
+    let mut out = NameParts::default();
+    name_parts_with(given, middle, family, full, order, &mut |s| clean_words(s).into(), &mut out);
+    out
 }
 
-/// [`name_parts`], with the words of the given, middle and family name
-/// fields from `words`: `clean_words`, or a cache of it (names repeat
-/// from row to row, and cleaning them is a good part of the work).
+/// [`name_parts`] into `out` (cleared first), with the words of the given,
+/// middle and family name fields from `words`: `clean_words`, or a cache of
+/// it (names repeat from row to row, and cleaning them is a good part of the
+/// work).
 pub fn name_parts_with(
     given: Option<&str>,
     middle: Option<&str>,
     family: Option<&str>,
     full: Option<&str>,
     order: NameOrder,
-    words: &mut impl FnMut(&str) -> Vec<String>,
-) -> NameParts {
-    let mut out = NameParts::default();
+    words: &mut impl FnMut(&str) -> Arc<[String]>,
+    out: &mut NameParts,
+) {
+    out.clear();
     let mut g = given.map(&mut *words).unwrap_or_default();
     let mut m = middle.map(&mut *words).unwrap_or_default();
     let mut f = family.map(&mut *words).unwrap_or_default();
     if g.is_empty() && m.is_empty() && f.is_empty()
         && let Some(full) = full
     {
-        (g, m, f) = split_full(full, order);
+        let (fg, fm, ff) = split_full(full, order);
+        (g, m, f) = (fg.into(), fm.into(), ff.into());
     }
-    let family_raw = f.clone();
+    let family_raw: Vec<&str> = f.iter().map(String::as_str).collect();
     let f = drop_particles(&f);
-    for p in &g {
-        out.parts.push((Role::Given, p.clone()));
+    for p in g.iter() {
+        out.push(Role::Given, p);
     }
-    for p in &m {
-        out.parts.push((Role::Middle, p.clone()));
+    for p in m.iter() {
+        out.push(Role::Middle, p);
     }
     for p in &f {
-        out.parts.push((Role::Family, p.clone()));
+        out.push(Role::Family, p);
     }
     // Glued alternates stay within a name: the given names together, the
     // family name with its particles, and the first given with the first
@@ -230,7 +257,7 @@ pub fn name_parts_with(
         glued.push((Role::GluedGiven, g.concat()));
     }
     if let (Some(a), Some(b)) = (g.first(), m.first()) {
-        glued.push((Role::GluedGiven, format!("{a}{b}")));
+        glued.push((Role::GluedGiven, [a.as_str(), b.as_str()].concat()));
     }
     for raw in [&family_raw, &f] {
         if raw.len() > 1 {
@@ -240,11 +267,10 @@ pub fn name_parts_with(
     glued.sort();
     glued.dedup();
     for (role, gl) in glued {
-        if !out.parts.iter().any(|(_, p)| *p == gl) {
-            out.parts.push((role, gl));
+        if !out.iter().any(|(_, p)| p == gl) {
+            out.push(role, &gl);
         }
     }
-    out
 }
 
 /// (given, middle, family) words of a whole name.
@@ -455,13 +481,15 @@ pub fn street_name_word(line: &str) -> Option<&str> {
 /// The normalization behind [`street`] and [`street_line`], without their
 /// checks.
 pub fn street_words(s: &str) -> Option<String> {
-    let f = fold(&s.replace('#', " apt "));
+    let f = if s.contains('#') { fold(&s.replace('#', " apt ")) } else { fold(s) };
     if f.is_empty() {
         return None;
     }
-    let words: Vec<&str> = f
-        .split(' ')
-        .map(|w| match w {
+    let mut out = String::with_capacity(f.len());
+    let mut after_apt = false;
+    // `fold` leaves single spaces between words, none at either end.
+    for w in f.split(' ') {
+        let w = match w {
             "street" => "st",
             "avenue" | "av" => "ave",
             "road" => "rd",
@@ -480,17 +508,18 @@ pub fn street_words(s: &str) -> Option<String> {
             "west" => "w",
             "apartment" | "unit" | "suite" | "ste" | "no" | "number" => "apt",
             w => w,
-        })
-        .collect();
-    // "apt apt 4" from "Apt #4".
-    let mut out: Vec<&str> = Vec::with_capacity(words.len());
-    for w in words {
-        if w == "apt" && out.last() == Some(&"apt") {
+        };
+        // "apt apt 4" from "Apt #4".
+        if w == "apt" && after_apt {
             continue;
         }
-        out.push(w);
+        after_apt = w == "apt";
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
     }
-    Some(out.join(" "))
+    Some(out)
 }
 
 /// Kind of taxpayer number.
@@ -549,6 +578,17 @@ mod tests {
 
     fn parts(n: &NameParts, role: Role) -> Vec<String> {
         n.of(role).map(String::from).collect()
+    }
+
+    #[test]
+    fn initials_are_sorted_and_survive_a_swap() {
+        let ini = |g, f| name_parts(g, None, f, None, NameOrder::GivenFamily).initials();
+        assert_eq!(ini(Some("Ana"), Some("Ruiz")).as_deref(), Some("ar"));
+        assert_eq!(ini(Some("Ruiz"), Some("Ana")).as_deref(), Some("ar"));
+        assert_eq!(ini(Some("Ana"), Some("Alba")).as_deref(), Some("aa"));
+        assert_eq!(ini(None, Some("Ruiz")).as_deref(), Some("r"));
+        assert_eq!(ini(Some("Zoë"), None).as_deref(), Some("z"));
+        assert_eq!(ini(None, None), None);
     }
 
     #[test]
@@ -662,6 +702,10 @@ mod tests {
         assert_eq!(street("123 North Main Street, Apt. #4B").as_deref(), Some("123 n main st apt 4b"));
         assert_eq!(street("123 N Main St Unit 4B").as_deref(), Some("123 n main st apt 4b"));
         assert_eq!(street("homeless"), None);
+        // Units run together once; words after them stay.
+        assert_eq!(street_words("Unit #7, Apartment 3 North").as_deref(), Some("apt 7 apt 3 n"));
+        assert_eq!(street_words(" # "), Some("apt".into()));
+        assert_eq!(street_words(" ,. "), None);
         // The fuzzy street line keeps lines without a house number, not
         // numbers without a street.
         assert_eq!(street_line("123 North Main Street").as_deref(), Some("123 n main st"));

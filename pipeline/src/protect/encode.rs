@@ -20,7 +20,6 @@
 //! Hardening (see `docs/linkage.md`): XOR-folding, balancing and salting are
 //! optional and off by default.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
@@ -270,6 +269,20 @@ struct FieldKeys {
     one_edit: [u8; 32],
 }
 
+/// A text (a name part, a name field) and a salt as a key of the
+/// encoder's caches: 128 bits of an unkeyed hash. The caches hold a few
+/// hundred thousand texts at most, so two of them share a key with odds of
+/// about 1 in 10^28; and the lookup needs no second read, of the text
+/// itself, from wherever it lies in memory (on the ingest benchmark a good
+/// part of each lookup's time was that read missing the cache). The keys
+/// never leave memory, so the hash needs no secret.
+type TextKey = [u64; 2];
+
+fn text_key(text: &str, salt: i32) -> TextKey {
+    let h = twox_hash::XxHash3_128::oneshot_with_seed(salt as u32 as u64, text.as_bytes());
+    [h as u64, (h >> 64) as u64]
+}
+
 /// Encodes identities. Holds a per-instance cache of name parts (names
 /// repeat a lot), so use one per worker thread.
 pub struct Encoder {
@@ -277,8 +290,8 @@ pub struct Encoder {
     variants: Arc<NameVariants>,
     hardening: Hardening,
     metaphone: DoubleMetaphone,
-    /// salt -> name part -> encoding (and its bytes).
-    cache: HashMap<i32, foldhash::HashMap<String, Arc<CachedPart>>>,
+    /// Name part and salt ([`text_key`]) -> encoding (and its bytes).
+    cache: foldhash::HashMap<TextKey, Arc<CachedPart>>,
     cached: usize,
     /// Date-of-birth encodings by (date, placeholder).
     dobs: foldhash::HashMap<(chrono::NaiveDate, bool), DobEnc>,
@@ -288,9 +301,9 @@ pub struct Encoder {
     cities: foldhash::HashMap<String, u64>,
     /// The name parts of the row at hand (reused from row to row).
     scratch: Vec<(Role, Arc<CachedPart>)>,
-    /// The cleaned words of a name field, by the partner's text (at most
-    /// [`WORDS_CACHED`]).
-    words: foldhash::HashMap<String, Arc<[String]>>,
+    /// The cleaned words of a name field, by the partner's text
+    /// ([`text_key`]; at most [`WORDS_CACHED`]).
+    words: foldhash::HashMap<TextKey, Arc<[String]>>,
     /// The name parts of the row at hand (reused from row to row).
     names: normalize::NameParts,
     /// Bigram positions of the name and street filters (unsalted).
@@ -463,7 +476,7 @@ impl Encoder {
             variants,
             hardening,
             metaphone: DoubleMetaphone::default(),
-            cache: HashMap::new(),
+            cache: Default::default(),
             cached: 0,
             dobs: Default::default(),
             zips: Default::default(),
@@ -510,12 +523,13 @@ impl Encoder {
         let mut id = Identity::default();
         let words = &mut self.words;
         let mut cached_words = |text: &str| -> Arc<[String]> {
-            if let Some(w) = words.get(text) {
+            let key = text_key(text, 0);
+            if let Some(w) = words.get(&key) {
                 return w.clone();
             }
             let w: Arc<[String]> = normalize::clean_words(text).into();
             if words.len() < WORDS_CACHED {
-                words.insert(text.to_string(), w.clone());
+                words.insert(key, w.clone());
             }
             w
         };
@@ -648,7 +662,8 @@ impl Encoder {
     }
 
     fn part(&mut self, part: &str, salt: i32) -> Arc<CachedPart> {
-        if let Some(c) = self.cache.get(&salt).and_then(|m| m.get(part)) {
+        let key = text_key(part, salt);
+        if let Some(c) = self.cache.get(&key) {
             return c.clone();
         }
         let k = &self.keys;
@@ -668,7 +683,7 @@ impl Encoder {
         let core = Arc::new(CachedPart::new(PartEnc::new(Role::Given, exact, &variants, &nicknames, phonetic, bloom, &edits)));
         if self.cached < 200_000 {
             self.cached += 1;
-            self.cache.entry(salt).or_default().insert(part.to_string(), core.clone());
+            self.cache.insert(key, core.clone());
         }
         core
     }

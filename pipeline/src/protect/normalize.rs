@@ -1,9 +1,10 @@
 //! Normalization rules for identifiers. Each function is pure and documented
 //! in `docs/linkage.md` ("Normalization"). Nothing here hashes or stores.
 
+use std::sync::Arc;
+
 use chrono::{Datelike, NaiveDate};
 use unicode_normalization::UnicodeNormalization;
-use std::sync::Arc;
 
 /// Fold text for comparison: Unicode NFKC, transliteration to ASCII
 /// (`deunicode`), lower case, apostrophes removed, every other character that
@@ -237,8 +238,8 @@ pub fn name_parts_with(
         let (fg, fm, ff) = split_full(full, order);
         (g, m, f) = (fg.into(), fm.into(), ff.into());
     }
-    let family_raw: Vec<&str> = f.iter().map(String::as_str).collect();
-    let f = drop_particles(&f);
+    let family_raw = f;
+    let f = drop_particles(&family_raw);
     for p in g.iter() {
         out.push(Role::Given, p);
     }
@@ -259,10 +260,11 @@ pub fn name_parts_with(
     if let (Some(a), Some(b)) = (g.first(), m.first()) {
         glued.push((Role::GluedGiven, [a.as_str(), b.as_str()].concat()));
     }
-    for raw in [&family_raw, &f] {
-        if raw.len() > 1 {
-            glued.push((Role::GluedFamily, raw.concat()));
-        }
+    if family_raw.len() > 1 {
+        glued.push((Role::GluedFamily, family_raw.concat()));
+    }
+    if f.len() > 1 {
+        glued.push((Role::GluedFamily, f.concat()));
     }
     glued.sort();
     glued.dedup();

@@ -272,9 +272,10 @@ pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
 /// Settings for staging files, written once per partner file on the ingest
 /// hot path and read whole by the next load: zstd level 1, no statistics
 /// (nothing filters on them), and no compression or dictionary for the
-/// identity encodings. Those are keyed hashes and sparse Bloom filters: a
-/// dictionary finds no repeats, and compression, which does shrink them
-/// (LZ4 to about half), cost more time than the smaller file saved
+/// identity encodings and the record keys. Those are keyed hashes and
+/// sparse Bloom filters: a dictionary finds no repeats, and compression,
+/// which does shrink them (LZ4 to about half the encodings, zstd to about
+/// half the keys' hex digits), cost more time than the smaller file saved
 /// (docs/decisions.md, decision 27).
 pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
     let mut b = writer_properties(schema)
@@ -290,7 +291,9 @@ pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
                 .set_column_dictionary_enabled(f.name().as_str().into(), false);
         }
         if f.name() == "record_key" {
-            b = b.set_column_dictionary_enabled(f.name().as_str().into(), false);
+            b = b
+                .set_column_compression(f.name().as_str().into(), Compression::UNCOMPRESSED)
+                .set_column_dictionary_enabled(f.name().as_str().into(), false);
         }
     }
     b.build()
@@ -447,6 +450,22 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{BooleanArray, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn staging_leaves_keyed_hashes_uncompressed_and_compresses_the_rest() {
+        use datafusion::parquet::schema::types::ColumnPath;
+        for schema in [crate::model::staged_schema(), crate::protect::identity_schema()] {
+            let props = staging_writer_properties(&schema);
+            for f in schema.fields() {
+                let path = ColumnPath::from(f.name().as_str());
+                let hashed = matches!(f.name().as_str(), "record_key" | "encoding");
+                assert_eq!(props.compression(&path) == Compression::UNCOMPRESSED, hashed, "{}", f.name());
+                if hashed {
+                    assert!(!props.dictionary_enabled(&path), "{}", f.name());
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_failed_atomic_write_leaves_no_temporary_file() {

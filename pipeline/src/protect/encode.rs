@@ -148,9 +148,18 @@ impl PartEnc {
 const _: () = assert!(std::mem::size_of::<PartEnc>() == 80);
 
 /// Name fields whose cleaned words an encoder keeps (a partner's people
-/// have some thousands of distinct given and family names; a file of
-/// unique texts stops filling it here, at a few megabytes).
+/// have some thousands of distinct given and family names). A file of
+/// unique texts fills it at a few megabytes; it is then emptied and fills
+/// again.
 const WORDS_CACHED: usize = 100_000;
+
+/// Bytes of cleaned words at which that cache is emptied too (a partner
+/// with very long name fields).
+const WORD_TEXT_BYTES: usize = 16 << 20;
+
+/// Name parts whose encodings an encoder keeps, emptied when full like
+/// [`WORDS_CACHED`] (about 40 MB).
+const PARTS_CACHED: usize = 200_000;
 
 /// Shortest and longest name part with a one-edit neighbourhood.
 pub const ONE_EDIT_MIN: usize = 3;
@@ -290,20 +299,32 @@ pub struct Encoder {
     variants: Arc<NameVariants>,
     hardening: Hardening,
     metaphone: DoubleMetaphone,
-    /// Name part and salt ([`text_key`]) -> encoding (and its bytes).
-    cache: foldhash::HashMap<TextKey, Arc<CachedPart>>,
-    cached: usize,
+    /// Name part and salt ([`text_key`]) -> its index in `parts`.
+    cache: foldhash::HashMap<TextKey, u32>,
+    /// Each cached part's encoding (its role set where it is used: it
+    /// depends on where the part stands in a name), and the span in
+    /// `part_bytes` of its bytes in the layout, all but the role. The bytes
+    /// of all parts lie together, so a row's parts are copied from one
+    /// buffer instead of one allocation each.
+    parts: Vec<(PartEnc, u32, u32)>,
+    part_bytes: Vec<u8>,
+    /// Name fields and name parts at which those caches are emptied
+    /// ([`WORDS_CACHED`], [`PARTS_CACHED`]; smaller in tests).
+    caps: (usize, usize),
     /// Date-of-birth encodings by (date, placeholder).
     dobs: foldhash::HashMap<(chrono::NaiveDate, bool), DobEnc>,
     /// ZIP codes (5 digits, token) and city tokens by the partner's text:
     /// a partner's people live in a few hundred of each.
     zips: foldhash::HashMap<String, Option<([u8; 5], u64)>>,
     cities: foldhash::HashMap<String, u64>,
-    /// The name parts of the row at hand (reused from row to row).
-    scratch: Vec<(Role, Arc<CachedPart>)>,
-    /// The cleaned words of a name field, by the partner's text
-    /// ([`text_key`]; at most [`WORDS_CACHED`]).
-    words: foldhash::HashMap<TextKey, Arc<[String]>>,
+    /// The name parts of the row at hand, as indexes in `parts` (reused
+    /// from row to row).
+    scratch: Vec<(Role, u32)>,
+    /// The cleaned words of name fields ([`normalize::clean_words`]), each
+    /// field's joined by spaces, one after another; `words` maps the
+    /// partner's text of a field ([`text_key`]) to its span here.
+    word_text: String,
+    words: foldhash::HashMap<TextKey, (u32, u32)>,
     /// The name parts of the row at hand (reused from row to row).
     names: normalize::NameParts,
     /// Bigram positions of the name and street filters (unsalted).
@@ -358,26 +379,6 @@ fn gram_hash(key: &[u8; 32], gram: [u8; 2], salt: i32) -> (u64, u64) {
     let a = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
     let c = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) | 1;
     (a, c)
-}
-
-/// A name part's encoding (its role set where the part is used: it
-/// depends on where the part stands in a name), and its bytes in the
-/// layout, all but the role.
-struct CachedPart {
-    part: PartEnc,
-    bytes: Box<[u8]>,
-}
-
-impl CachedPart {
-    fn new(part: PartEnc) -> CachedPart {
-        let mut bytes = Vec::new();
-        part.write_body(LAYOUT_VERSION, &mut bytes);
-        CachedPart { part, bytes: bytes.into_boxed_slice() }
-    }
-
-    fn enc(&self, role: Role) -> PartEnc {
-        PartEnc { role, ..self.part.clone() }
-    }
 }
 
 /// First 64 bits of the keyed hash, never 0 (0 means "absent").
@@ -477,11 +478,14 @@ impl Encoder {
             hardening,
             metaphone: DoubleMetaphone::default(),
             cache: Default::default(),
-            cached: 0,
+            parts: Vec::new(),
+            part_bytes: Vec::new(),
+            caps: (WORDS_CACHED, PARTS_CACHED),
             dobs: Default::default(),
             zips: Default::default(),
             cities: Default::default(),
             scratch: Vec::new(),
+            word_text: String::new(),
             words: Default::default(),
             names: Default::default(),
             name_grams: GramTable::new(),
@@ -493,7 +497,7 @@ impl Encoder {
     pub fn encode(&mut self, raw: &RawIdentity<'_>) -> Identity {
         let mut parts = Vec::new();
         let mut id = self.encode_parts(raw, &mut parts);
-        id.parts = parts.iter().map(|(role, c)| c.enc(*role)).collect();
+        id.parts = parts.iter().map(|&(role, i)| PartEnc { role, ..self.parts[i as usize].0.clone() }).collect();
         id
     }
 
@@ -506,9 +510,10 @@ impl Encoder {
         let id = self.encode_parts(raw, &mut parts);
         out.push(LAYOUT_VERSION);
         out.push(parts.len() as u8);
-        for (role, c) in &parts {
-            out.push(*role as u8);
-            out.extend_from_slice(&c.bytes);
+        for &(role, i) in &parts {
+            let (_, start, end) = self.parts[i as usize];
+            out.push(role as u8);
+            out.extend_from_slice(&self.part_bytes[start as usize..end as usize]);
         }
         id.write_rest(out);
         let not_empty = !(parts.is_empty() && id.is_empty());
@@ -518,23 +523,24 @@ impl Encoder {
     }
 
     /// The name parts (into `parts`, from the cache) and every other field.
-    fn encode_parts(&mut self, raw: &RawIdentity<'_>, parts: &mut Vec<(Role, Arc<CachedPart>)>) -> Identity {
+    fn encode_parts(&mut self, raw: &RawIdentity<'_>, parts: &mut Vec<(Role, u32)>) -> Identity {
         let k = self.keys.clone();
         let mut id = Identity::default();
-        let words = &mut self.words;
-        let mut cached_words = |text: &str| -> Arc<[String]> {
-            let key = text_key(text, 0);
-            if let Some(w) = words.get(&key) {
-                return w.clone();
-            }
-            let w: Arc<[String]> = normalize::clean_words(text).into();
-            if words.len() < WORDS_CACHED {
-                words.insert(key, w.clone());
-            }
-            w
-        };
+        // Full caches are emptied between rows, never within one: a row's
+        // parts are indexes into them.
+        if self.words.len() >= self.caps.0 || self.word_text.len() >= WORD_TEXT_BYTES {
+            self.words.clear();
+            self.word_text.clear();
+        }
+        if self.parts.len() >= self.caps.1 {
+            self.cache.clear();
+            self.parts.clear();
+            self.part_bytes.clear();
+        }
+        let [given, middle, family] = [raw.given, raw.middle, raw.family].map(|t| t.map(|t| self.field_words(t)));
+        let text = |span: Option<(u32, u32)>| span.map_or("", |(start, end)| &self.word_text[start as usize..end as usize]);
         let mut names = std::mem::take(&mut self.names);
-        normalize::name_parts_with(raw.given, raw.middle, raw.family, raw.full, raw.name_order, &mut cached_words, &mut names);
+        normalize::name_parts_with(text(given), text(middle), text(family), raw.full, raw.name_order, &mut names);
         let dob = raw.dob.and_then(normalize::dob);
         let salt = if self.hardening.salt_birth_year { dob.map(|d| d.date.year()).unwrap_or(0) } else { 0 };
         for (role, part) in names.iter() {
@@ -661,10 +667,32 @@ impl Encoder {
         enc
     }
 
-    fn part(&mut self, part: &str, salt: i32) -> Arc<CachedPart> {
+    /// The span in `word_text` of the cleaned words of a name field's text
+    /// (cached: names repeat from row to row, and cleaning them is a good
+    /// part of the work).
+    fn field_words(&mut self, text: &str) -> (u32, u32) {
+        let key = text_key(text, 0);
+        if let Some(span) = self.words.get(&key) {
+            return *span;
+        }
+        let start = self.word_text.len();
+        for (i, w) in normalize::clean_words(text).iter().enumerate() {
+            if i > 0 {
+                self.word_text.push(' ');
+            }
+            self.word_text.push_str(w);
+        }
+        let span = (start as u32, self.word_text.len() as u32);
+        self.words.insert(key, span);
+        span
+    }
+
+    /// The index in `parts` of a name part's encoding (computed the first
+    /// time the part is seen with this salt).
+    fn part(&mut self, part: &str, salt: i32) -> u32 {
         let key = text_key(part, salt);
-        if let Some(c) = self.cache.get(&key) {
-            return c.clone();
+        if let Some(i) = self.cache.get(&key) {
+            return *i;
         }
         let k = &self.keys;
         let exact = token(&k.name, part.as_bytes());
@@ -680,12 +708,13 @@ impl Encoder {
         ];
         let bloom = bloom(&mut self.name_grams, &k.bloom, &k.perm, part, salt, &self.hardening);
         let edits = one_edit_neighbourhood(&k.one_edit, part, salt);
-        let core = Arc::new(CachedPart::new(PartEnc::new(Role::Given, exact, &variants, &nicknames, phonetic, bloom, &edits)));
-        if self.cached < 200_000 {
-            self.cached += 1;
-            self.cache.insert(key, core.clone());
-        }
-        core
+        let enc = PartEnc::new(Role::Given, exact, &variants, &nicknames, phonetic, bloom, &edits);
+        let start = self.part_bytes.len();
+        enc.write_body(LAYOUT_VERSION, &mut self.part_bytes);
+        let i = self.parts.len() as u32;
+        self.parts.push((enc, start as u32, self.part_bytes.len() as u32));
+        self.cache.insert(key, i);
+        i
     }
 }
 
@@ -1098,6 +1127,27 @@ mod tests {
                 assert_eq!(&out[1..], &id.to_bytes()[..], "appended after what was there");
                 assert_eq!(not_empty, !id.is_empty());
                 assert_eq!(Identity::from_bytes(&out[1..]).as_ref(), Some(&id));
+            }
+        }
+    }
+
+    #[test]
+    fn caches_emptied_when_full_change_no_encoding() {
+        // Caches of two name fields and three name parts are emptied again
+        // and again (between rows, never within one); every row's bytes are
+        // those of a fresh encoder, whose caches stay small.
+        let mut small = enc();
+        small.caps = (2, 3);
+        let names = [("Ana", "Ruiz"), ("Juan", "de la Cruz"), ("Mary Ann", "Lee"), ("Ana", "Garcia Lopez"), ("Omar", "Ruiz")];
+        for round in 0..3 {
+            for (g, f) in names {
+                let r = RawIdentity { middle: (round == 1).then_some("Thi"), street: Some("12 Main St"), ..raw(g, f) };
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                small.encode_bytes(&r, &mut a);
+                enc().encode_bytes(&r, &mut b);
+                assert_eq!(a, b, "{g} {f}, round {round}");
+                assert_eq!(small.encode(&r), enc().encode(&r));
+                assert!(small.words.len() <= 2 + 3 && small.parts.len() <= 3 + 8);
             }
         }
     }

@@ -1,8 +1,6 @@
 //! Normalization rules for identifiers. Each function is pure and documented
 //! in `docs/linkage.md` ("Normalization"). Nothing here hashes or stores.
 
-use std::sync::Arc;
-
 use chrono::{Datelike, NaiveDate};
 use unicode_normalization::UnicodeNormalization;
 
@@ -185,13 +183,6 @@ pub(crate) fn clean_words(s: &str) -> Vec<String> {
     words
 }
 
-/// Family names lose their particles (`de la Cruz` -> `cruz`), unless the
-/// name is nothing but particles (`Do`, `Le`).
-fn drop_particles(words: &[String]) -> Vec<&str> {
-    let all_particles = words.iter().all(|w| is_particle(w));
-    words.iter().filter(|w| all_particles || !is_particle(w)).map(String::as_str).collect()
-}
-
 /// Build name parts from the mapped name fields.
 ///
 /// * Given, middle and family names are split on spaces and hyphens.
@@ -210,43 +201,42 @@ pub fn name_parts(
     full: Option<&str>,
     order: NameOrder,
 ) -> NameParts {
+    let words = |field: Option<&str>| field.map(|t| clean_words(t).join(" ")).unwrap_or_default();
     let mut out = NameParts::default();
-    name_parts_with(given, middle, family, full, order, &mut |s| clean_words(s).into(), &mut out);
+    name_parts_with(&words(given), &words(middle), &words(family), full, order, &mut out);
     out
 }
 
-/// [`name_parts`] into `out` (cleared first), with the words of the given,
-/// middle and family name fields from `words`: `clean_words`, or a cache of
-/// it (names repeat from row to row, and cleaning them is a good part of the
-/// work).
-pub fn name_parts_with(
-    given: Option<&str>,
-    middle: Option<&str>,
-    family: Option<&str>,
-    full: Option<&str>,
-    order: NameOrder,
-    words: &mut impl FnMut(&str) -> Arc<[String]>,
-    out: &mut NameParts,
-) {
+/// [`name_parts`] into `out` (cleared first), from the cleaned words
+/// ([`clean_words`]) of the given, middle and family name fields, each
+/// field's joined by single spaces ("" for none). The encoder keeps those
+/// words by field (names repeat from row to row, and cleaning them is a
+/// good part of the work).
+pub fn name_parts_with(given: &str, middle: &str, family: &str, full: Option<&str>, order: NameOrder, out: &mut NameParts) {
     out.clear();
-    let mut g = given.map(&mut *words).unwrap_or_default();
-    let mut m = middle.map(&mut *words).unwrap_or_default();
-    let mut f = family.map(&mut *words).unwrap_or_default();
-    if g.is_empty() && m.is_empty() && f.is_empty()
-        && let Some(full) = full
-    {
-        let (fg, fm, ff) = split_full(full, order);
-        (g, m, f) = (fg.into(), fm.into(), ff.into());
+    let split;
+    let (g, m, f) = match full {
+        Some(full) if given.is_empty() && middle.is_empty() && family.is_empty() => {
+            let (g, m, f) = split_full(full, order);
+            split = [g.join(" "), m.join(" "), f.join(" ")];
+            (split[0].as_str(), split[1].as_str(), split[2].as_str())
+        }
+        _ => (given, middle, family),
+    };
+    fn words(field: &str) -> impl Iterator<Item = &str> {
+        field.split(' ').filter(|w| !w.is_empty())
     }
-    let family_raw = f;
-    let f = drop_particles(&family_raw);
-    for p in g.iter() {
+    // Family names lose their particles (`de la Cruz` -> `cruz`), unless
+    // the name is nothing but particles (`Do`, `Le`).
+    let all_particles = words(f).all(is_particle);
+    let dropped = || words(f).filter(move |w| all_particles || !is_particle(w));
+    for p in words(g) {
         out.push(Role::Given, p);
     }
-    for p in m.iter() {
+    for p in words(m) {
         out.push(Role::Middle, p);
     }
-    for p in &f {
+    for p in dropped() {
         out.push(Role::Family, p);
     }
     // Glued alternates stay within a name: the given names together, the
@@ -254,17 +244,17 @@ pub fn name_parts_with(
     // middle name (Mary Ann / Maryann). Never middle with family: a shared
     // middle name (Van, Thi) must not make two family names look alike.
     let mut glued: Vec<(Role, String)> = Vec::new();
-    if g.len() > 1 {
-        glued.push((Role::GluedGiven, g.concat()));
+    if words(g).nth(1).is_some() {
+        glued.push((Role::GluedGiven, words(g).collect()));
     }
-    if let (Some(a), Some(b)) = (g.first(), m.first()) {
-        glued.push((Role::GluedGiven, [a.as_str(), b.as_str()].concat()));
+    if let (Some(a), Some(b)) = (words(g).next(), words(m).next()) {
+        glued.push((Role::GluedGiven, [a, b].concat()));
     }
-    if family_raw.len() > 1 {
-        glued.push((Role::GluedFamily, family_raw.concat()));
+    if words(f).nth(1).is_some() {
+        glued.push((Role::GluedFamily, words(f).collect()));
     }
-    if f.len() > 1 {
-        glued.push((Role::GluedFamily, f.concat()));
+    if dropped().nth(1).is_some() {
+        glued.push((Role::GluedFamily, dropped().collect()));
     }
     glued.sort();
     glued.dedup();

@@ -574,7 +574,7 @@ impl Encoder {
                 id.address = token_joined(&k.address, s.as_bytes(), z.as_bytes());
                 // The house number in its ZIP code survives a mistyped street
                 // name (blocking only).
-                let number = s.split(' ').next().filter(|w| w.bytes().all(|b| b.is_ascii_digit()));
+                let number = s.split_ascii_whitespace().next().filter(|w| w.bytes().all(|b| b.is_ascii_digit()));
                 if let (Some(n), Some(z)) = (number, zip) {
                     id.house_zip = token_joined(&k.house_zip, n.as_bytes(), z.as_bytes());
                 }

@@ -466,7 +466,7 @@ pub fn names_a_street(line: &str) -> bool {
 /// "homeless", "unknown") have none.
 pub fn street_name_word(line: &str) -> Option<&str> {
     let w = line
-        .split(' ')
+        .split_ascii_whitespace()
         .filter(|w| !matches!(*w, "n" | "s" | "e" | "w" | "ne" | "nw" | "se" | "sw" | "apt"))
         .find(|w| w.bytes().filter(u8::is_ascii_alphabetic).count() >= 2)?;
     (!matches!(w, "po" | "pob" | "pobox" | "box" | "homeless" | "unknown" | "none" | "general" | "rr")).then_some(w)
@@ -475,14 +475,14 @@ pub fn street_name_word(line: &str) -> Option<&str> {
 /// The normalization behind [`street`] and [`street_line`], without their
 /// checks.
 pub fn street_words(s: &str) -> Option<String> {
-    let f = if s.contains('#') { fold(&s.replace('#', " apt ")) } else { fold(s) };
+    let f = if s.bytes().any(|b| b == b'#') { fold(&s.replace('#', " apt ")) } else { fold(s) };
     if f.is_empty() {
         return None;
     }
     let mut out = String::with_capacity(f.len());
     let mut after_apt = false;
-    // `fold` leaves single spaces between words, none at either end.
-    for w in f.split(' ') {
+    // `fold` leaves letters and digits, and single spaces between words.
+    for w in f.split_ascii_whitespace() {
         let w = match w {
             "street" => "st",
             "avenue" | "av" => "ave",

@@ -2,7 +2,7 @@
 //!
 //! A [`Mapper`] is compiled once per file from the feed's
 //! [`MappingConfig`] and the file's header, then turns each
-//! [`RawRow`](crate::parse::RawRow) into a [`MappedRow`] or a [`Rejection`]
+//! [`RawRow`] into a [`MappedRow`] or a [`Rejection`]
 //! (quarantine). Rejections name the partner's column and the reason, never
 //! the value.
 

@@ -383,7 +383,7 @@ pub(crate) fn guarded<T>(code: &'static str, what: &str, f: impl FnOnce() -> Res
     r.unwrap_or_else(|_| Err(FileError::new(code, format!("{what}: the file is corrupt (its reader could not make sense of it)"))))
 }
 
-/// Whether this thread is inside [`guarded`]: the panic hook of the
+/// Whether this thread is inside `guarded`: the panic hook of the
 /// `braid` binary stays quiet there, as the panic is a rejected file.
 pub fn in_guarded_reader() -> bool {
     IN_READER.with(|g| g.get())

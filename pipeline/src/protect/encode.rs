@@ -158,7 +158,8 @@ const WORDS_CACHED: usize = 100_000;
 const WORD_TEXT_BYTES: usize = 16 << 20;
 
 /// Name parts whose encodings an encoder keeps, emptied when full like
-/// [`WORDS_CACHED`] (about 40 MB).
+/// [`WORDS_CACHED`] (some tens of megabytes: a part's encoding, bytes and
+/// table entry take a few hundred bytes).
 const PARTS_CACHED: usize = 200_000;
 
 /// Shortest and longest name part with a one-edit neighbourhood.
@@ -284,7 +285,11 @@ struct FieldKeys {
 /// about 1 in 10^28; and the lookup needs no second read, of the text
 /// itself, from wherever it lies in memory (on the ingest benchmark a good
 /// part of each lookup's time was that read missing the cache). The keys
-/// never leave memory, so the hash needs no secret.
+/// never leave memory, so the hash needs no secret. XXH3 is not made to
+/// resist a collision crafted on purpose, but one would gain its author
+/// nothing: an encoder serves one partner's file, so a crafted name could
+/// only give that partner's own rows another of their own names' encoding,
+/// which writing that name does as well (docs/decisions.md, decision 42).
 type TextKey = [u64; 2];
 
 fn text_key(text: &str, salt: i32) -> TextKey {
@@ -682,7 +687,10 @@ impl Encoder {
             }
             self.word_text.push_str(w);
         }
-        let span = (start as u32, self.word_text.len() as u32);
+        // Under 4 GiB: the buffer is emptied past WORD_TEXT_BYTES between
+        // rows, and a row adds three fields of at most `max_field_bytes`.
+        let at = |n: usize| u32::try_from(n).expect("name words under 4 GiB");
+        let span = (at(start), at(self.word_text.len()));
         self.words.insert(key, span);
         span
     }
@@ -711,8 +719,9 @@ impl Encoder {
         let enc = PartEnc::new(Role::Given, exact, &variants, &nicknames, phonetic, bloom, &edits);
         let start = self.part_bytes.len();
         enc.write_body(LAYOUT_VERSION, &mut self.part_bytes);
-        let i = self.parts.len() as u32;
-        self.parts.push((enc, start as u32, self.part_bytes.len() as u32));
+        let at = |n: usize| u32::try_from(n).expect("name parts under 4 GiB");
+        let i = at(self.parts.len());
+        self.parts.push((enc, at(start), at(self.part_bytes.len())));
         self.cache.insert(key, i);
         i
     }

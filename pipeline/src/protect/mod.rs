@@ -297,7 +297,8 @@ impl ValueCol {
 /// The staged-record and identity batches of one batch of rows, built as
 /// the rows are protected: each row goes into the column builders (and its
 /// identity into one byte buffer) at once, so a batch never holds its
-/// protected rows, and the next row reuses the memory of the last.
+/// protected rows, and the next row reuses the memory of the last. (Nulls
+/// of the value columns are counted and appended in bulk: `ValueCol`.)
 pub struct BatchBuilder {
     /// The columns after the fixed ones: the wage period, then the
     /// non-identifier fields in schema order.

@@ -166,7 +166,8 @@ impl NameParts {
 }
 
 /// Split and clean one name field into words: honorifics, suffixes and
-/// placeholders removed. Particles are kept here; see [`drop_particles`].
+/// placeholders removed. Particles are kept here; [`name_parts_with`] drops
+/// them from family names.
 pub(crate) fn clean_words(s: &str) -> Vec<String> {
     let folded = fold(s);
     if PLACEHOLDERS.contains(&folded.as_str()) {
@@ -208,7 +209,7 @@ pub fn name_parts(
 }
 
 /// [`name_parts`] into `out` (cleared first), from the cleaned words
-/// ([`clean_words`]) of the given, middle and family name fields, each
+/// (`clean_words`) of the given, middle and family name fields, each
 /// field's joined by single spaces ("" for none). The encoder keeps those
 /// words by field (names repeat from row to row, and cleaning them is a
 /// good part of the work).

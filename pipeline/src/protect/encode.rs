@@ -393,18 +393,23 @@ pub fn token(key: &[u8; 32], value: &[u8]) -> u64 {
     if v == 0 { 1 } else { v }
 }
 
-/// [`token`] of `a|b`, joined on the stack when short (the hot path
-/// allocates nothing).
+/// [`token`] of `a|b`.
 fn token_joined(key: &[u8; 32], a: &[u8], b: &[u8]) -> u64 {
+    with_joined(a, b'|', b, |v| token(key, v))
+}
+
+/// `f` of `a`, `sep` and `b` one after another, joined on the stack when
+/// short (the hot path allocates nothing).
+fn with_joined<R>(a: &[u8], sep: u8, b: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     let mut buf = [0u8; 128];
     let len = a.len() + 1 + b.len();
     if len > buf.len() {
-        return token(key, &[a, b"|", b].concat());
+        return f(&[a, &[sep], b].concat());
     }
     buf[..a.len()].copy_from_slice(a);
-    buf[a.len()] = b'|';
+    buf[a.len()] = sep;
     buf[a.len() + 1..len].copy_from_slice(b);
-    token(key, &buf[..len])
+    f(&buf[..len])
 }
 
 /// 128-bit keyed hash as 32 hex digits: record keys and employer keys.
@@ -415,12 +420,12 @@ pub fn hex_key(key: &[u8; 32], value: &[u8]) -> String {
 /// The first 128 bits of a hash as 32 lowercase hex digits.
 fn hex128(h: &blake3::Hash) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
-    for b in &h.as_bytes()[..16] {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
+    let mut s = [0u8; 32];
+    for (i, b) in h.as_bytes()[..16].iter().enumerate() {
+        s[2 * i] = HEX[(b >> 4) as usize];
+        s[2 * i + 1] = HEX[(b & 15) as usize];
     }
-    s
+    std::str::from_utf8(&s).expect("hex digits").to_string()
 }
 
 /// The record key of a partner record: keyed hash of partner and record id.
@@ -430,11 +435,9 @@ pub fn record_key(keys: &Keys, partner: &str, record_id: &str) -> String {
 
 /// [`record_key`] with the purpose key already derived (hot path).
 pub fn record_key_with(key: &[u8; 32], partner: &str, record_id: &str) -> String {
-    let mut h = blake3::Hasher::new_keyed(key);
-    h.update(partner.as_bytes());
-    h.update(&[0x1f]);
-    h.update(record_id.trim().as_bytes());
-    hex128(&h.finalize())
+    // Partner, a unit separator, the id: one keyed hash of the three, as
+    // hashing them one after another would give.
+    hex128(&with_joined(partner.as_bytes(), 0x1f, record_id.trim().as_bytes(), |v| blake3::keyed_hash(key, v)))
 }
 
 /// A record key's entry on the withdrawal list (`braid forget`): its keyed
@@ -1417,6 +1420,22 @@ mod tests {
             let id = e.encode(&raw(n, "x"));
             let ones: u32 = id.parts[0].bloom.iter().map(|w| w.count_ones()).sum();
             assert_eq!(ones as usize, BLOOM_BITS / 2, "{n}");
+        }
+    }
+
+    #[test]
+    fn record_keys_are_the_keyed_hash_of_partner_separator_and_id() {
+        // Keys already in warehouses must never change: the first 128 bits,
+        // in hex, of the keyed hash of the partner, 0x1f and the trimmed id,
+        // for an id joined on the stack and for one too long for it.
+        let key = [7u8; 32];
+        for id in ["17".to_string(), "x".repeat(300)] {
+            let mut h = blake3::Hasher::new_keyed(&key);
+            h.update(b"school");
+            h.update(&[0x1f]);
+            h.update(id.as_bytes());
+            let hex: String = h.finalize().as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(record_key_with(&key, "school", &format!(" {id} ")), hex);
         }
     }
 

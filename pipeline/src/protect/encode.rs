@@ -419,13 +419,7 @@ pub fn hex_key(key: &[u8; 32], value: &[u8]) -> String {
 
 /// The first 128 bits of a hash as 32 lowercase hex digits.
 fn hex128(h: &blake3::Hash) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = [0u8; 32];
-    for (i, b) in h.as_bytes()[..16].iter().enumerate() {
-        s[2 * i] = HEX[(b >> 4) as usize];
-        s[2 * i + 1] = HEX[(b & 15) as usize];
-    }
-    std::str::from_utf8(&s).expect("hex digits").to_string()
+    h.to_hex()[..32].to_string()
 }
 
 /// The record key of a partner record: keyed hash of partner and record id.

@@ -1056,6 +1056,10 @@ pub(crate) fn process(
                     no_consent += 1;
                 }
                 batch.push(&pr);
+                if pr.identity.is_some() {
+                    // The dictionary entries of its name parts go with it.
+                    protector.enter_parts(batch.part_entries());
+                }
                 loaded += 1;
                 mapper.recycled.keep_row(pr.values);
                 if let Some(id) = pr.identity {
@@ -1228,5 +1232,35 @@ mod rotation_tests {
             assert_eq!(under_new.previous_record_key.as_deref(), Some(under_old.record_key.as_str()), "with id: {with_id}");
             assert_eq!(under_old.previous_record_key, None);
         }
+    }
+
+    /// A record without a partner id is keyed by its identity in the inline
+    /// layout (each name part's bytes in place), not by the stored bytes
+    /// (parts by reference): its key stays the one braid gave it before
+    /// identities were stored with a part dictionary.
+    #[test]
+    fn a_record_without_an_id_is_keyed_by_its_inline_identity() {
+        use crate::protect::encode::{Encoder, Hardening, RawIdentity};
+        let variants = Arc::new(NameVariants::load(None).unwrap());
+        let keys = Keys::from_secret(b"a secret, 32 bytes or more, for a test only", SecretSource::Env).unwrap();
+        let rules = Rules { min_age: 14, max_age: 100, today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() };
+        let cfg: MappingConfig = toml::from_str("date_formats = [\"%Y-%m-%d\"]\n[columns]\ngiven_name = \"First\"\nfamily_name = \"Last\"\ndob = \"DOB\"\n").unwrap();
+        let headers: Vec<String> = ["First", "Last", "DOB"].map(String::from).to_vec();
+        let mut mapper = Mapper::new(&cfg, &headers, vec![], rules).unwrap();
+        let row = RawRow { line: 2, cells: csv::StringRecord::from(vec!["Ana", "Ruiz", "1990-03-24"]), issue: None };
+        let mut protector = Protector::new(&keys, "school", Default::default(), variants.clone(), Default::default());
+        let pr = protector.protect(mapper.map(&row).unwrap(), mapper.name_order, &mut mapper.recycled).unwrap();
+        let inline = Encoder::new(&keys, variants, Hardening::default())
+            .encode(&RawIdentity {
+                given: Some("Ana"),
+                family: Some("Ruiz"),
+                dob: chrono::NaiveDate::from_ymd_opt(1990, 3, 24),
+                ..Default::default()
+            })
+            .to_bytes();
+        let id = format!("identity:{}", blake3::hash(&inline).to_hex());
+        let key = crate::protect::encode::record_key_with(&keys.key(crate::secret::Purpose::RecordKey), "school", &id);
+        assert_eq!(pr.record_key, key);
+        assert_ne!(pr.identity.as_deref(), Some(&inline[..]), "stored in another layout");
     }
 }

@@ -261,6 +261,11 @@ impl Pipeline {
             foldhash::HashMap::with_capacity_and_hasher(records.len() + records.len() / 4, Default::default());
         let (h1, h2) = (foldhash::fast::FixedState::with_seed(0x0062_7261_6964), foldhash::fast::FixedState::with_seed(0x6964_656e_7469));
         let key_id_now = self.keys.key_id();
+        // The name parts that identities in layout 7 refer to, from the
+        // entries of every file read so far (a file's entries come before
+        // the identities that refer to them; the same part in several files
+        // is one entry here).
+        let mut parts = crate::protect::encode::PartDictionary::default();
         for_each_batch(&paths, &["record_key", "key_id", "encoding"], |b| {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().expect("utf8");
             let key_id = b.column(1).as_any().downcast_ref::<StringArray>().expect("utf8");
@@ -277,11 +282,15 @@ impl Pipeline {
                         key_id_now
                     )));
                 }
+                let bytes = enc.value(i);
+                if crate::protect::encode::PartDictionary::is_entry(bytes) {
+                    parts.insert(bytes).map_err(|e| Error::internal(format!("an identity file of the linkage zone is damaged: {e}")))?;
+                    continue;
+                }
                 let Some(r) = index.get(rk.value(i)) else { continue };
                 if !records[*r as usize].consent {
                     continue;
                 }
-                let bytes = enc.value(i);
                 let fingerprint = h2.hash_one(bytes);
                 match first.entry((*r, h1.hash_one(bytes))) {
                     std::collections::hash_map::Entry::Occupied(o) if *o.get() == fingerprint => continue,
@@ -295,10 +304,11 @@ impl Pipeline {
             // ...then decoded on every core: decoding allocates the name
             // parts, and the pages behind them are zeroed as they are
             // first touched, which one core alone waits for.
+            let parts = &parts;
             let decoded: Vec<Option<Vec<(u32, Identity)>>> = std::thread::scope(|s| {
                 let handles: Vec<_> = rows
                     .chunks(rows.len().div_ceil(crate::link::threads()).max(1))
-                    .map(|part| s.spawn(move || part.iter().map(|(r, bytes)| Some((*r, Identity::from_bytes(bytes)?))).collect()))
+                    .map(|chunk| s.spawn(move || chunk.iter().map(|(r, bytes)| Some((*r, Identity::read(bytes, parts)?))).collect()))
                     .collect();
                 handles.into_iter().map(|h| h.join().expect("decoding thread")).collect()
             });

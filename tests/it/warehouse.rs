@@ -525,20 +525,41 @@ fn the_link_step_reads_each_distinct_observation_of_a_consenting_record_once() {
             }
         }
     }
+    // Identities, their name parts by reference into the part dictionary
+    // (rows with an empty record key, before the identities that use them).
+    use braid::protect::encode::PartDictionary;
     let mut distinct: HashSet<(String, Vec<u8>)> = HashSet::new();
-    let mut rows = 0;
+    let (mut rows, mut entries, mut parts) = (0, 0, PartDictionary::default());
+    let mut used: HashSet<Vec<u8>> = HashSet::new();
     for f in files_under(&wh.join("linkage/identity")) {
         for b in braid::warehouse::read_parquet(&f).unwrap() {
             let rk = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
             let enc = b.column(4).as_any().downcast_ref::<BinaryArray>().unwrap();
             for i in 0..b.num_rows() {
+                if PartDictionary::is_entry(enc.value(i)) {
+                    assert_eq!(rk.value(i), "", "a dictionary entry belongs to no record");
+                    parts.insert(enc.value(i)).unwrap();
+                    entries += 1;
+                    continue;
+                }
                 rows += 1;
+                let id = braid::protect::Identity::read(enc.value(i), &parts).expect("its parts entered before it");
+                for p in &id.parts {
+                    let alone = braid::protect::Identity { parts: vec![p.clone()], ..Default::default() };
+                    let mut bytes = alone.to_bytes();
+                    bytes[2] = 0; // the role: a part is entered whatever its role
+                    used.insert(bytes);
+                }
                 if consent.get(rk.value(i)) == Some(&true) {
-                    distinct.insert((rk.value(i).to_string(), enc.value(i).to_vec()));
+                    distinct.insert((rk.value(i).to_string(), id.to_bytes()));
                 }
             }
         }
     }
+    assert!(entries > 0 && parts.len() < rows, "names repeat: fewer parts than identities ({} parts, {rows} identities)", parts.len());
+    // Only the parts of stored identities are entered: none of a person's
+    // without consent (whose identity is not stored) alone.
+    assert_eq!(parts.len(), used.len(), "every part entered is used");
     assert!(consent.values().any(|c| !c), "the demo has records without consent");
     assert!(rows > distinct.len(), "the demo repeats observations (a record on several rows)");
 

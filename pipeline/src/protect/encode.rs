@@ -306,12 +306,9 @@ pub struct Encoder {
     metaphone: DoubleMetaphone,
     /// Name part and salt ([`text_key`]) -> its index in `parts`.
     cache: foldhash::HashMap<TextKey, u32>,
-    /// Each cached part's encoding (its role set where it is used: it
-    /// depends on where the part stands in a name), and the span in
-    /// `part_bytes` of its bytes in the layout, all but the role. The bytes
-    /// of all parts lie together, so a row's parts are copied from one
-    /// buffer instead of one allocation each.
-    parts: Vec<(PartEnc, u32, u32)>,
+    /// The cached parts ([`CachedPart`]); their bytes lie together in
+    /// `part_bytes`.
+    parts: Vec<CachedPart>,
     part_bytes: Vec<u8>,
     /// Name fields and name parts at which those caches are emptied
     /// ([`WORDS_CACHED`], [`PARTS_CACHED`]; smaller in tests).
@@ -322,9 +319,9 @@ pub struct Encoder {
     /// a partner's people live in a few hundred of each.
     zips: foldhash::HashMap<String, Option<([u8; 5], u64)>>,
     cities: foldhash::HashMap<String, u64>,
-    /// The name parts of the row at hand, as indexes in `parts` (reused
-    /// from row to row).
-    scratch: Vec<(Role, u32)>,
+    /// The name parts of the last row encoded by [`Encoder::encode_bytes`],
+    /// as indexes in `parts`: what [`Encoder::enter_parts`] enters.
+    last: Vec<(Role, u32)>,
     /// The cleaned words of name fields ([`normalize::clean_words`]), each
     /// field's joined by spaces, one after another; `words` maps the
     /// partner's text of a field ([`text_key`]) to its span here.
@@ -335,6 +332,21 @@ pub struct Encoder {
     /// Bigram positions of the name and street filters (unsalted).
     name_grams: GramTable,
     street_grams: GramTable,
+}
+
+/// A name part in the encoder's cache.
+struct CachedPart {
+    /// Its encoding (the role set where it is used: it depends on where
+    /// the part stands in a name).
+    enc: PartEnc,
+    /// Span in `part_bytes` of its body in the inline layout (all but the
+    /// role).
+    start: u32,
+    end: u32,
+    /// Its reference in the part dictionary ([`part_ref`]).
+    reference: PartRef,
+    /// Whether its dictionary entry was written ([`Encoder::enter_parts`]).
+    entered: bool,
 }
 
 /// The two numbers a bigram's Bloom positions derive from, per bigram: the
@@ -486,7 +498,7 @@ impl Encoder {
             dobs: Default::default(),
             zips: Default::default(),
             cities: Default::default(),
-            scratch: Vec::new(),
+            last: Vec::new(),
             word_text: String::new(),
             words: Default::default(),
             names: Default::default(),
@@ -499,29 +511,71 @@ impl Encoder {
     pub fn encode(&mut self, raw: &RawIdentity<'_>) -> Identity {
         let mut parts = Vec::new();
         let mut id = self.encode_parts(raw, &mut parts);
-        id.parts = parts.iter().map(|&(role, i)| PartEnc { role, ..self.parts[i as usize].0.clone() }).collect();
+        id.parts = parts.iter().map(|&(role, i)| PartEnc { role, ..self.parts[i as usize].enc.clone() }).collect();
+        self.last.clear();
         id
     }
 
-    /// [`Encoder::encode`], appended to `out` as [`Identity::to_bytes`]
-    /// would write it: the name parts' bytes come from the cache, so nothing
-    /// is built only to be copied. Returns whether the identity is not
-    /// empty ([`Identity::is_empty`]).
+    /// [`Encoder::encode`], appended to `out` in the stored layout
+    /// ([`LAYOUT_VERSION`]): each name part by its reference in the part
+    /// dictionary, whose entries [`Encoder::enter_parts`] then writes for
+    /// the parts not entered yet. Returns whether the identity is not empty
+    /// ([`Identity::is_empty`]).
     pub fn encode_bytes(&mut self, raw: &RawIdentity<'_>, out: &mut Vec<u8>) -> bool {
-        let mut parts = std::mem::take(&mut self.scratch);
+        let mut parts = std::mem::take(&mut self.last);
+        parts.clear();
         let id = self.encode_parts(raw, &mut parts);
         out.push(LAYOUT_VERSION);
         out.push(parts.len() as u8);
         for &(role, i) in &parts {
-            let (_, start, end) = self.parts[i as usize];
             out.push(role as u8);
-            out.extend_from_slice(&self.part_bytes[start as usize..end as usize]);
+            out.extend_from_slice(&self.parts[i as usize].reference);
         }
         id.write_rest(out);
         let not_empty = !(parts.is_empty() && id.is_empty());
-        parts.clear();
-        self.scratch = parts;
+        self.last = parts;
         not_empty
+    }
+
+    /// The identity [`Encoder::encode_bytes`] just wrote (`stored`, in the
+    /// stored layout) in the inline layout ([`INLINE_LAYOUT`]), as
+    /// [`Identity::to_bytes`] writes it: each part's bytes in place of its
+    /// reference. (The record key of a row without a record id is made
+    /// from these bytes, so it does not depend on the stored layout.)
+    pub fn inline_bytes(&self, stored: &[u8], out: &mut Vec<u8>) {
+        let n = self.last.len();
+        let rest = 2 + n * (1 + PART_REF_BYTES);
+        assert!(stored.len() >= rest && stored[1] as usize == n, "the identity encode_bytes just wrote");
+        out.push(INLINE_LAYOUT);
+        out.push(n as u8);
+        for &(role, i) in &self.last {
+            let p = &self.parts[i as usize];
+            out.push(role as u8);
+            out.extend_from_slice(&self.part_bytes[p.start as usize..p.end as usize]);
+        }
+        out.extend_from_slice(&stored[rest..]);
+    }
+
+    /// [`Encoder::inline_bytes`] as a new vector.
+    pub fn inline_bytes_vec(&self, stored: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(stored.len() + self.last.len() * 100);
+        self.inline_bytes(stored, &mut out);
+        out
+    }
+
+    /// Write the dictionary entries ([`PART_ENTRY`]) of the name parts of
+    /// the identity [`Encoder::encode_bytes`] just wrote that this encoder
+    /// has not entered yet. Called for identities that are stored (a row
+    /// without consent enters none of its parts): the entries go into the
+    /// same file, before the identities that refer to them.
+    pub fn enter_parts(&mut self, entries: &mut PartEntries) {
+        for &(_, i) in &self.last {
+            let p = &mut self.parts[i as usize];
+            if !p.entered {
+                p.entered = true;
+                entries.push(&p.reference, &self.part_bytes[p.start as usize..p.end as usize]);
+            }
+        }
     }
 
     /// The name parts (into `parts`, from the cache) and every other field.
@@ -535,6 +589,8 @@ impl Encoder {
             self.word_text.clear();
         }
         if self.parts.len() >= self.caps.1 {
+            // (A part seen again is computed and entered again: the reader
+            // takes an entry it already has as it is.)
             self.cache.clear();
             self.parts.clear();
             self.part_bytes.clear();
@@ -715,10 +771,11 @@ impl Encoder {
         let edits = one_edit_neighbourhood(&k.one_edit, part, salt);
         let enc = PartEnc::new(Role::Given, exact, &variants, &nicknames, phonetic, bloom, &edits);
         let start = self.part_bytes.len();
-        enc.write_body(LAYOUT_VERSION, &mut self.part_bytes);
+        enc.write_body(INLINE_LAYOUT, &mut self.part_bytes);
+        let reference = part_ref(&self.part_bytes[start..]);
         let at = |n: usize| u32::try_from(n).expect("name parts under 4 GiB");
         let i = at(self.parts.len());
-        self.parts.push((enc, at(start), at(self.part_bytes.len())));
+        self.parts.push(CachedPart { enc, start: at(start), end: at(self.part_bytes.len()), reference, entered: false });
         self.cache.insert(key, i);
         i
     }
@@ -928,16 +985,131 @@ fn overlap_portable(a: &Bloom, b: &Bloom) -> Overlap {
 // Compact binary layout, stored in the linkage zone (`encoding` column).
 // ---------------------------------------------------------------------------
 
-/// Layout version of [`Identity::to_bytes`]. Version 2 added the street
-/// filter at the end, version 3 the city token after it, version 4 the
-/// house number + ZIP token, version 5 the street name + house number and
-/// street name + initials tokens, version 6 each name part's one-edit
-/// neighbourhood after its filter; older encodings still read, without them.
-pub const LAYOUT_VERSION: u8 = 6;
+/// Layout version of the identities braid stores. Version 2 added the
+/// street filter at the end, version 3 the city token after it, version 4
+/// the house number + ZIP token, version 5 the street name + house number
+/// and street name + initials tokens, version 6 each name part's one-edit
+/// neighbourhood after its filter; older encodings still read, without
+/// them. Version 7 is version 6 with each name part (but its role) given by
+/// its reference ([`PartRef`]) in the file's part dictionary
+/// ([`PART_ENTRY`]): a part's bytes are most of an identity's, and a
+/// partner's people share a few thousand names.
+pub const LAYOUT_VERSION: u8 = 7;
+
+/// The last layout with each name part's bytes in place: what
+/// [`Identity::to_bytes`] writes, and what the record key of a row without
+/// a record id is made from.
+pub const INLINE_LAYOUT: u8 = 6;
+
+/// First byte of an entry of the part dictionary: a row of the identity
+/// file (with an empty record key) whose encoding is this byte, the part's
+/// reference and the part's bytes as the inline layout writes them after
+/// its role. (Identities start with their layout version, 1 to 127.)
+pub const PART_ENTRY: u8 = 0x80;
+
+/// A name part's reference in the part dictionary: 128 bits of XXH3 over
+/// its bytes, which are keyed tokens and filters already (so the reference
+/// tells no more than they do), the same in every file and worker.
+pub type PartRef = [u8; 16];
+const PART_REF_BYTES: usize = 16;
+
+fn part_ref(body: &[u8]) -> PartRef {
+    twox_hash::XxHash3_128::oneshot(body).to_le_bytes()
+}
+
+/// Part dictionary entries ([`PART_ENTRY`]), one after another.
+#[derive(Debug, Default)]
+pub struct PartEntries {
+    pub bytes: Vec<u8>,
+    /// Where each entry ends in `bytes`.
+    pub ends: Vec<usize>,
+}
+
+impl PartEntries {
+    fn push(&mut self, reference: &PartRef, body: &[u8]) {
+        self.bytes.push(PART_ENTRY);
+        self.bytes.extend_from_slice(reference);
+        self.bytes.extend_from_slice(body);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+/// The name parts of identity files in layout 7, by reference: filled from
+/// the files' entries ([`PART_ENTRY`]), read by [`Identity::read`].
+#[derive(Debug, Default)]
+pub struct PartDictionary {
+    parts: foldhash::HashMap<PartRef, PartEnc>,
+}
+
+impl PartDictionary {
+    /// Whether a value of the `encoding` column is a dictionary entry.
+    pub fn is_entry(encoding: &[u8]) -> bool {
+        encoding.first() == Some(&PART_ENTRY)
+    }
+
+    /// Take in an entry. An error (a damaged file) if it does not read, or
+    /// its reference is not that of its bytes. An entry seen before (in
+    /// another file, or from another worker) is taken as it is.
+    pub fn insert(&mut self, entry: &[u8]) -> Result<(), &'static str> {
+        let (reference, body) = match entry {
+            [PART_ENTRY, rest @ ..] if rest.len() > PART_REF_BYTES => rest.split_at(PART_REF_BYTES),
+            _ => return Err("a part dictionary entry is cut short"),
+        };
+        if part_ref(body) != reference {
+            return Err("a part dictionary entry does not match its reference");
+        }
+        let reference: PartRef = reference.try_into().expect("16 bytes");
+        if self.parts.contains_key(&reference) {
+            return Ok(());
+        }
+        let mut r = Reader { b: body, i: 0 };
+        let part = read_part_body(&mut r, Role::Given, INLINE_LAYOUT).filter(|_| r.i == body.len());
+        self.parts.insert(reference, part.ok_or("a part dictionary entry does not read")?);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+/// A name part's bytes after its role, in layout `version` (1 to 6).
+fn read_part_body(r: &mut Reader<'_>, role: Role, version: u8) -> Option<PartEnc> {
+    let exact = r.u64()?;
+    let nv = r.u8()? as usize;
+    let variants = (0..nv).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+    let nn = r.u8()? as usize;
+    let nicknames = (0..nn).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+    let phonetic = [r.u64()?, r.u64()?];
+    let mut bloom = [0u64; BLOOM_WORDS];
+    for w in bloom.iter_mut() {
+        *w = r.u64()?;
+    }
+    let edits = if version >= 6 {
+        let ne = r.u8()? as usize;
+        (0..ne).map(|_| r.u32().map(u64::from)).collect::<Option<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    Some(PartEnc::new(role, exact, &variants, &nicknames, phonetic, bloom, &edits))
+}
 
 impl Identity {
+    /// The identity in the inline layout ([`INLINE_LAYOUT`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_layout(LAYOUT_VERSION)
+        self.to_layout(INLINE_LAYOUT)
     }
 
     /// The bytes in layout `version` (5 or later; tests write version 5 to
@@ -984,7 +1156,16 @@ impl Identity {
         out.extend_from_slice(&self.street_initials.to_le_bytes());
     }
 
+    /// An identity in an inline layout (1 to [`INLINE_LAYOUT`]); None if
+    /// it does not read.
     pub fn from_bytes(b: &[u8]) -> Option<Identity> {
+        Identity::read(b, &PartDictionary::default())
+    }
+
+    /// An identity in any layout, its name parts by reference (layout 7)
+    /// from `parts`; None if it does not read or refers to a part that is
+    /// not there.
+    pub fn read(b: &[u8], parts: &PartDictionary) -> Option<Identity> {
         let mut r = Reader { b, i: 0 };
         let version = r.u8()?;
         if !(1..=LAYOUT_VERSION).contains(&version) {
@@ -994,23 +1175,13 @@ impl Identity {
         let mut id = Identity::default();
         for _ in 0..n {
             let role = Role::from_u8(r.u8()?)?;
-            let exact = r.u64()?;
-            let nv = r.u8()? as usize;
-            let variants = (0..nv).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
-            let nn = r.u8()? as usize;
-            let nicknames = (0..nn).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
-            let phonetic = [r.u64()?, r.u64()?];
-            let mut bloom = [0u64; BLOOM_WORDS];
-            for w in bloom.iter_mut() {
-                *w = r.u64()?;
-            }
-            let edits = if version >= 6 {
-                let ne = r.u8()? as usize;
-                (0..ne).map(|_| r.u32().map(u64::from)).collect::<Option<Vec<_>>>()?
+            if version <= INLINE_LAYOUT {
+                id.parts.push(read_part_body(&mut r, role, version)?);
             } else {
-                Vec::new()
-            };
-            id.parts.push(PartEnc::new(role, exact, &variants, &nicknames, phonetic, bloom, &edits));
+                let reference: PartRef = r.b.get(r.i..r.i + PART_REF_BYTES)?.try_into().ok()?;
+                r.i += PART_REF_BYTES;
+                id.parts.push(PartEnc { role, ..parts.parts.get(&reference)?.clone() });
+            }
         }
         let dob_flag = r.u8()?;
         if dob_flag != 0 {
@@ -1124,17 +1295,73 @@ mod tests {
         for hardening in [Hardening::default(), salted] {
             let mut e = Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
             let fresh = || Encoder::new(&Keys::for_tests(), vars(), hardening.clone());
+            let (mut entries, mut dictionary) = (PartEntries::default(), PartDictionary::default());
             // Twice each: the second time the name fields' words and the
             // name parts come from the caches ("Maria" also as a given name).
             for r in [full, raw("Bo", "Li"), empty, full, raw("Bo", "Li"), empty, raw("Maria", "Li")] {
-                let mut out = vec![7u8];
+                let mut out = vec![0xAA];
                 let not_empty = e.encode_bytes(&r, &mut out);
                 let id = fresh().encode(&r);
-                assert_eq!(&out[1..], &id.to_bytes()[..], "appended after what was there");
+                assert_eq!(out[..2], [0xAA, LAYOUT_VERSION], "appended after what was there");
                 assert_eq!(not_empty, !id.is_empty());
-                assert_eq!(Identity::from_bytes(&out[1..]).as_ref(), Some(&id));
+                // In the inline layout, each part's bytes in place of its
+                // reference: the identity's bytes.
+                let mut inline = vec![];
+                e.inline_bytes(&out[1..], &mut inline);
+                assert_eq!(inline, id.to_bytes());
+                assert_eq!(Identity::from_bytes(&inline).as_ref(), Some(&id));
+                // Stored, the parts read from the dictionary entries that
+                // went before: each part's entry once.
+                let read_before = Identity::read(&out[1..], &dictionary);
+                let before = entries.len();
+                e.enter_parts(&mut entries);
+                assert_eq!(read_before.is_some(), entries.len() == before, "reads at once if and only if its parts were entered before");
+                for at in before..entries.len() {
+                    let start = if at == 0 { 0 } else { entries.ends[at - 1] };
+                    dictionary.insert(&entries.bytes[start..entries.ends[at]]).unwrap();
+                }
+                assert_eq!(dictionary.len(), entries.len(), "no part entered twice");
+                assert_eq!(Identity::read(&out[1..], &dictionary).as_ref(), Some(&id));
+                assert_eq!(Identity::from_bytes(&out[1..]).is_some(), id.parts.is_empty(), "layout 7 needs the dictionary");
             }
+            assert_eq!(dictionary.len(), e.parts.len());
+            // The references are the parts' own: another encoder's entries
+            // (another worker's, another file's) read these identities too.
+            let mut other = fresh();
+            let mut out = vec![];
+            e.encode_bytes(&full, &mut out);
+            let (mut theirs, mut their_dictionary) = (PartEntries::default(), PartDictionary::default());
+            other.encode_bytes(&full, &mut vec![]);
+            other.enter_parts(&mut theirs);
+            for (start, end) in std::iter::once(0).chain(theirs.ends.iter().copied()).zip(theirs.ends.iter().copied()) {
+                their_dictionary.insert(&theirs.bytes[start..end]).unwrap();
+            }
+            assert_eq!(Identity::read(&out, &their_dictionary), Some(fresh().encode(&full)));
         }
+    }
+
+    #[test]
+    fn a_damaged_part_entry_is_an_error() {
+        let mut e = enc();
+        e.encode_bytes(&raw("Ana", "Ruiz"), &mut vec![]);
+        let mut entries = PartEntries::default();
+        e.enter_parts(&mut entries);
+        let first = entries.bytes[..entries.ends[0]].to_vec();
+        let mut d = PartDictionary::default();
+        assert!(PartDictionary::is_entry(&first) && !PartDictionary::is_entry(&[LAYOUT_VERSION]));
+        d.insert(&first).unwrap();
+        d.insert(&first).unwrap();
+        assert_eq!(d.len(), 1, "an entry seen again is taken as it is");
+        let mut flipped = first.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(PartDictionary::default().insert(&flipped).is_err(), "bytes that are not the reference's");
+        assert!(PartDictionary::default().insert(&first[..first.len() - 1]).is_err(), "cut short");
+        assert!(PartDictionary::default().insert(&first[..17]).is_err(), "no body");
+        // Bytes that match their reference but are not a part.
+        let mut junk = vec![PART_ENTRY];
+        junk.extend_from_slice(&part_ref(b"junk"));
+        junk.extend_from_slice(b"junk");
+        assert!(PartDictionary::default().insert(&junk).is_err());
     }
 
     #[test]

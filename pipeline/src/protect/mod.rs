@@ -25,7 +25,7 @@ use datafusion::arrow::array::{
     Int64Builder, StringBuilder, UInt32Array, UInt64Builder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::{filter, take};
+use datafusion::arrow::compute::{concat, filter, take};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -97,6 +97,13 @@ impl Protector {
         self
     }
 
+    /// Write the part dictionary entries of the identity the last
+    /// [`Protector::protect`] made, for the parts not entered yet
+    /// ([`Encoder::enter_parts`]): called when that identity is stored.
+    pub fn enter_parts(&mut self, entries: &mut encode::PartEntries) {
+        self.encoder.enter_parts(entries);
+    }
+
     /// The identifiers' buffers go to `recycled` (see [`Recycled`]).
     pub fn protect(&mut self, row: MappedRow, name_order: normalize::NameOrder, recycled: &mut Recycled) -> Result<Protected, NoIdentity> {
         let text = |f: Field| row.get(f).text();
@@ -132,15 +139,16 @@ impl Protector {
         if record_id.is_none() && !not_empty {
             return Err(NoIdentity { line: row.line });
         }
-        let record_key = record_key_of(&self.record_key, &self.partner, record_id, &identity);
+        let encoder = &self.encoder;
+        let record_key = record_key_of(&self.record_key, &self.partner, record_id, || encoder.inline_bytes_vec(&identity));
         let partner = &self.partner;
         let previous_record_key = self.previous.as_mut().map(|(encoder, key)| {
             // The identity under the old secret, needed only without an id.
-            let mut old = Vec::new();
-            if record_id.is_none() {
+            record_key_of(key, partner, record_id, || {
+                let mut old = Vec::new();
                 encoder.encode_bytes(&raw, &mut old);
-            }
-            record_key_of(key, partner, record_id, &old)
+                encoder.inline_bytes_vec(&old)
+            })
         });
         let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| std::str::from_utf8(&d[..3]).expect("ASCII digits").to_string());
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
@@ -175,11 +183,12 @@ pub struct NoIdentity {
 
 /// A record's key: from the partner's record id, or without one from its
 /// encoded identity (the same identity at the same partner is the same
-/// record).
-fn record_key_of(key: &[u8; 32], partner: &str, record_id: Option<&str>, identity: &[u8]) -> String {
+/// record), in the inline layout (`identity`, called only then): so the
+/// key does not depend on how identities are stored.
+fn record_key_of(key: &[u8; 32], partner: &str, record_id: Option<&str>, identity: impl FnOnce() -> Vec<u8>) -> String {
     match record_id {
         Some(id) => encode::record_key_with(key, partner, id),
-        None => encode::record_key_with(key, partner, &format!("identity:{}", hex(identity))),
+        None => encode::record_key_with(key, partner, &format!("identity:{}", hex(&identity()))),
     }
 }
 
@@ -314,6 +323,9 @@ pub struct BatchBuilder {
     /// Every row's encoding, one after another, and (row, start, end).
     encodings: Vec<u8>,
     spans: Vec<(usize, usize, usize)>,
+    /// Entries of the part dictionary for those encodings (written before
+    /// them, with an empty record key).
+    entries: encode::PartEntries,
 }
 
 /// Columns before the value columns in the staged schema.
@@ -359,6 +371,7 @@ impl BatchBuilder {
             rows: 0,
             encodings: Vec::with_capacity(n * ENCODING_BYTES_PER_ROW.load(std::sync::atomic::Ordering::Relaxed)),
             spans: Vec::with_capacity(n),
+            entries: Default::default(),
         })
     }
 
@@ -382,8 +395,15 @@ impl BatchBuilder {
         self.rows += 1;
     }
 
+    /// Where the part dictionary entries of the identities pushed go
+    /// ([`Protector::enter_parts`]).
+    pub fn part_entries(&mut self) -> &mut encode::PartEntries {
+        &mut self.entries
+    }
+
     /// The staged-record batch (one row per row pushed) and the identity
-    /// batch (one row per distinct identity observation of a record).
+    /// batch: the part dictionary entries, then one row per distinct
+    /// identity observation of a record.
     pub fn finish(mut self, partner: &str, feed: &str, file_id: &str, key_id: &str) -> crate::Result<(RecordBatch, RecordBatch)> {
         let n = self.rows;
         if !self.spans.is_empty() {
@@ -426,6 +446,15 @@ impl BatchBuilder {
         };
         let (keys, enc) =
             if distinct.true_count() == spans.len() { (keys, enc) } else { (filter(&keys, &distinct)?, filter(&enc, &distinct)?) };
+        let (keys, enc) = if self.entries.is_empty() {
+            (keys, enc)
+        } else {
+            let e = &self.entries;
+            let offsets = OffsetBuffer::<i32>::from_lengths(e.ends.iter().scan(0, |at, &end| Some(end - std::mem::replace(at, end))));
+            let entries: ArrayRef = Arc::new(BinaryArray::new(offsets, std::mem::take(&mut self.entries.bytes).into(), None));
+            let no_key: ArrayRef = constant("", entries.len());
+            (concat(&[&no_key, &keys])?, concat(&[&entries, &enc])?)
+        };
         let count = keys.len();
         let identity = RecordBatch::try_new(
             identity_schema(),

@@ -329,6 +329,8 @@ pub struct Encoder {
     words: foldhash::HashMap<TextKey, (u32, u32)>,
     /// The name parts of the row at hand (reused from row to row).
     names: normalize::NameParts,
+    /// The row's normalized e-mail address (reused from row to row).
+    email: Vec<u8>,
     /// Bigram positions of the name and street filters (unsalted).
     name_grams: GramTable,
     street_grams: GramTable,
@@ -502,6 +504,7 @@ impl Encoder {
             word_text: String::new(),
             words: Default::default(),
             names: Default::default(),
+            email: Vec::new(),
             name_grams: GramTable::new(),
             street_grams: GramTable::new(),
         }
@@ -618,8 +621,10 @@ impl Encoder {
         if let Some(p) = raw.phone.and_then(normalize::phone_e164) {
             id.phone = token(&k.phone, p.as_bytes());
         }
-        if let Some(e) = raw.email.and_then(normalize::email) {
-            id.email = token(&k.email, e.as_bytes());
+        if let Some(e) = raw.email
+            && normalize::email_into(e, &mut self.email)
+        {
+            id.email = token(&k.email, &self.email);
         }
         let zip_enc = raw.zip.and_then(|z| self.zip(z));
         id.zip5 = zip_enc.map_or(0, |(_, t)| t);

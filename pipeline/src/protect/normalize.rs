@@ -405,24 +405,44 @@ pub fn phone_e164(s: &str) -> Option<String> {
 /// E-mail: lower case; `+tag` removed; for Gmail, dots in the local part
 /// removed and googlemail.com folded to gmail.com. Placeholders are None.
 pub fn email(s: &str) -> Option<String> {
-    let s = s.trim().to_ascii_lowercase();
-    let (local, domain) = s.rsplit_once('@')?;
-    if local.is_empty() || !domain.contains('.') || domain.starts_with('.') {
-        return None;
+    let mut out = Vec::new();
+    email_into(s, &mut out).then(|| String::from_utf8(out).expect("the text's bytes, ASCII letters lowered and ASCII bytes dropped"))
+}
+
+/// Local parts and domains that stand for "no e-mail".
+const NO_EMAIL_LOCAL: [&str; 9] = ["none", "noemail", "no", "na", "nomail", "unknown", "test", "no.email", "noreply"];
+const NO_EMAIL_DOMAIN: [&str; 5] = ["none.com", "noemail.com", "example.com", "test.com", "email.com"];
+
+/// [`email`]'s bytes written into `out` (emptied first; no allocation once
+/// it has room): whether the text is an address. Only ASCII bytes are
+/// lowered or dropped, so `out` is UTF-8 as the text is.
+pub fn email_into(s: &str, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let b = s.trim().as_bytes();
+    let Some(at) = b.iter().rposition(|&c| c == b'@') else { return false };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    if local.is_empty() || !domain.contains(&b'.') || domain.starts_with(b".") {
+        return false;
     }
-    let domain = match domain {
-        "googlemail.com" => "gmail.com",
-        d => d,
-    };
-    let local = local.split('+').next().unwrap_or(local);
-    let local = if domain == "gmail.com" { local.replace('.', "") } else { local.to_string() };
-    if local.is_empty()
-        || ["none", "noemail", "no", "na", "nomail", "unknown", "test", "no.email", "noreply"].contains(&local.as_str())
-        || ["none.com", "noemail.com", "example.com", "test.com", "email.com"].contains(&domain)
-    {
-        return None;
+    let gmail = domain.eq_ignore_ascii_case(b"gmail.com") || domain.eq_ignore_ascii_case(b"googlemail.com");
+    let local = local.split(|&c| c == b'+').next().unwrap_or(local);
+    out.extend(local.iter().filter(|&&c| !(gmail && c == b'.')).map(u8::to_ascii_lowercase));
+    if out.is_empty() || NO_EMAIL_LOCAL.iter().any(|n| n.as_bytes() == out.as_slice()) {
+        out.clear();
+        return false;
     }
-    Some(format!("{local}@{domain}"))
+    let at = out.len() + 1;
+    out.push(b'@');
+    if gmail {
+        out.extend_from_slice(b"gmail.com");
+    } else {
+        out.extend(domain.iter().map(u8::to_ascii_lowercase));
+    }
+    if NO_EMAIL_DOMAIN.iter().any(|d| d.as_bytes() == &out[at..]) {
+        out.clear();
+        return false;
+    }
+    true
 }
 
 /// ZIP code to its 5 digits (ZIP+4 cut), or None.
@@ -687,6 +707,38 @@ mod tests {
         assert_eq!(email("Ñandú@Correo.Mx").as_deref(), Some("Ñandú@correo.mx"));
         assert_eq!(email("a@b@Example.ORG").as_deref(), Some("a@b@example.org"));
         assert_eq!(email("not an email"), None);
+        // The rules as first written (allocating at each step), against
+        // the one-buffer version, over combinations of the cases above.
+        fn reference(s: &str) -> Option<String> {
+            let s = s.trim().to_ascii_lowercase();
+            let (local, domain) = s.rsplit_once('@')?;
+            if local.is_empty() || !domain.contains('.') || domain.starts_with('.') {
+                return None;
+            }
+            let domain = if domain == "googlemail.com" { "gmail.com" } else { domain };
+            let local = local.split('+').next().unwrap_or(local);
+            let local = if domain == "gmail.com" { local.replace('.', "") } else { local.to_string() };
+            if local.is_empty() || NO_EMAIL_LOCAL.contains(&local.as_str()) || NO_EMAIL_DOMAIN.contains(&domain) {
+                return None;
+            }
+            Some(format!("{local}@{domain}"))
+        }
+        let locals = ["", "J.Doe", "j.doe+x", "+x", "No.Email", "NONE", "n.a", "Ñandú", "a@b", ".", " ana "];
+        let domains = ["", "GoogleMail.com", "Gmail.COM", "gmail.co", "Correo.Mx", ".com", "nodot", "Example.ORG", "EXAMPLE.com", "email.com "];
+        let mut buf = Vec::new();
+        let text_of = |b: &Vec<u8>| String::from_utf8(b.clone()).unwrap();
+        for l in locals {
+            for d in domains {
+                for text in [format!("{l}@{d}"), format!("{l}{d}"), format!(" {l}@@{d}")] {
+                    assert_eq!(email_into(&text, &mut buf).then(|| text_of(&buf)), reference(&text), "{text:?}");
+                }
+            }
+        }
+        // Into a buffer that held another address: the same results.
+        let mut buf = b"left.over@example.org".to_vec();
+        for text in ["J.Doe+ESL@GoogleMail.com", "none@none.com", "Ñandú@Correo.Mx", "a@b@Example.ORG", "ana@EXAMPLE.com", "x@y.org", "+tag@y.org", "@y.org"] {
+            assert_eq!(email_into(text, &mut buf).then(|| text_of(&buf)), email(text), "{text}");
+        }
     }
 
     #[test]

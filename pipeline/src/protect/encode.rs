@@ -310,6 +310,12 @@ pub struct Encoder {
     /// `part_bytes`.
     parts: Vec<CachedPart>,
     part_bytes: Vec<u8>,
+    /// Each cached part's reference in the part dictionary ([`part_ref`])
+    /// and whether its entry was written ([`Encoder::enter_parts`]): read
+    /// for every part of every row, so kept apart from the rest, in
+    /// memory that stays in the processor's caches.
+    refs: Vec<PartRef>,
+    entered: Vec<bool>,
     /// Name fields and name parts at which those caches are emptied
     /// ([`WORDS_CACHED`], [`PARTS_CACHED`]; smaller in tests).
     caps: (usize, usize),
@@ -345,10 +351,6 @@ struct CachedPart {
     /// role).
     start: u32,
     end: u32,
-    /// Its reference in the part dictionary ([`part_ref`]).
-    reference: PartRef,
-    /// Whether its dictionary entry was written ([`Encoder::enter_parts`]).
-    entered: bool,
 }
 
 /// The two numbers a bigram's Bloom positions derive from, per bigram: the
@@ -495,6 +497,8 @@ impl Encoder {
             metaphone: DoubleMetaphone::default(),
             cache: Default::default(),
             parts: Vec::new(),
+            refs: Vec::new(),
+            entered: Vec::new(),
             part_bytes: Vec::new(),
             caps: (WORDS_CACHED, PARTS_CACHED),
             dobs: Default::default(),
@@ -532,7 +536,7 @@ impl Encoder {
         out.push(parts.len() as u8);
         for &(role, i) in &parts {
             out.push(role as u8);
-            out.extend_from_slice(&self.parts[i as usize].reference);
+            out.extend_from_slice(&self.refs[i as usize]);
         }
         id.write_rest(out);
         let not_empty = !(parts.is_empty() && id.is_empty());
@@ -573,10 +577,11 @@ impl Encoder {
     /// same file, before the identities that refer to them.
     pub fn enter_parts(&mut self, entries: &mut PartEntries) {
         for &(_, i) in &self.last {
-            let p = &mut self.parts[i as usize];
-            if !p.entered {
-                p.entered = true;
-                entries.push(&p.reference, &self.part_bytes[p.start as usize..p.end as usize]);
+            let i = i as usize;
+            if !self.entered[i] {
+                self.entered[i] = true;
+                let p = &self.parts[i];
+                entries.push(&self.refs[i], &self.part_bytes[p.start as usize..p.end as usize]);
             }
         }
     }
@@ -597,6 +602,8 @@ impl Encoder {
             self.cache.clear();
             self.parts.clear();
             self.part_bytes.clear();
+            self.refs.clear();
+            self.entered.clear();
         }
         let [given, middle, family] = [raw.given, raw.middle, raw.family].map(|t| t.map(|t| self.field_words(t)));
         let text = |span: Option<(u32, u32)>| span.map_or("", |(start, end)| &self.word_text[start as usize..end as usize]);
@@ -780,7 +787,9 @@ impl Encoder {
         let reference = part_ref(&self.part_bytes[start..]);
         let at = |n: usize| u32::try_from(n).expect("name parts under 4 GiB");
         let i = at(self.parts.len());
-        self.parts.push(CachedPart { enc, start: at(start), end: at(self.part_bytes.len()), reference, entered: false });
+        self.parts.push(CachedPart { enc, start: at(start), end: at(self.part_bytes.len()) });
+        self.refs.push(reference);
+        self.entered.push(false);
         self.cache.insert(key, i);
         i
     }

@@ -31,7 +31,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+use datafusion::arrow::array::{Array, BinaryArray, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::filter_record_batch;
 
 use crate::error::{Error, Result};
@@ -223,6 +223,30 @@ async fn dry_run_report(p: &Pipeline, keys: &HashSet<String>, pulled: &HashMap<S
     ))
 }
 
+/// An identity file's batches without the part dictionary entries
+/// (decision 43) that no identity left in them refers to: a name part only
+/// the withdrawn person had leaves with their identities. (Entries and the
+/// identities that use them are always in the same file.)
+fn drop_unused_parts(batches: Vec<RecordBatch>, enc: usize) -> Result<Vec<RecordBatch>> {
+    use crate::protect::encode::{entry_ref, part_refs};
+    let binary = |b: &RecordBatch| -> Result<BinaryArray> {
+        b.column(enc).as_any().downcast_ref::<BinaryArray>().cloned().ok_or_else(|| Error::internal("encoding is not binary"))
+    };
+    let mut used = HashSet::new();
+    for b in &batches {
+        let e = binary(b)?;
+        used.extend((0..b.num_rows()).flat_map(|i| part_refs(e.value(i))));
+    }
+    batches
+        .iter()
+        .map(|b| {
+            let e = binary(b)?;
+            let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(entry_ref(e.value(i)).is_none_or(|r| used.contains(&r)))).collect();
+            Ok(filter_record_batch(b, &keep)?)
+        })
+        .collect()
+}
+
 /// Rewrite every staging file (records, identities, quarantine) that holds a
 /// record key on the withdrawal list, without those rows. Idempotent; a file
 /// with no such key is read (its key column only) and left as it is. Returns
@@ -262,6 +286,9 @@ pub fn scrub_staging(p: &Pipeline) -> Result<usize> {
                 let kept = filter_record_batch(&b, &keep)?;
                 rows_removed += b.num_rows() - kept.num_rows();
                 out.push(kept);
+            }
+            if let Ok(enc) = schema.index_of("encoding") {
+                out = drop_unused_parts(out, enc)?;
             }
             write_parquet_atomic(&path, &Arc::clone(&schema), &out)?;
         }

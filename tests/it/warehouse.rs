@@ -1,7 +1,7 @@
 //! The warehouse: crash safety of the nightly commit, and consent
 //! withdrawal leaving no copy behind.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use datafusion::arrow::array::{Array, BinaryArray, StringArray};
@@ -123,6 +123,70 @@ fn assert_forgotten(ws: &Workspace, who: &Person) {
     );
     let list = who.keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",");
     assert!(ws.sql(&format!("SELECT * FROM link WHERE record_key IN ({list})")).is_empty());
+}
+
+/// An identity file's part references: those its identities use (with the
+/// record keys that use each), and those it has entries for.
+type FileParts = (HashMap<[u8; 16], HashSet<String>>, HashSet<[u8; 16]>);
+
+/// Each identity file's part references (decision 43).
+fn parts_by_file(wh: &std::path::Path) -> Vec<FileParts> {
+    use braid::protect::encode::{entry_ref, part_refs};
+    let mut out = Vec::new();
+    for f in files_under(&wh.join("linkage/identity")) {
+        let (mut used, mut entered): FileParts = Default::default();
+        for b in braid::warehouse::read_parquet(&f).unwrap() {
+            let rk = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let enc = b.column(4).as_any().downcast_ref::<BinaryArray>().unwrap();
+            for i in 0..b.num_rows() {
+                match entry_ref(enc.value(i)) {
+                    Some(r) => {
+                        entered.insert(r);
+                    }
+                    None => part_refs(enc.value(i)).into_iter().for_each(|r| {
+                        used.entry(r).or_default().insert(rk.value(i).to_string());
+                    }),
+                }
+            }
+        }
+        out.push((used, entered));
+    }
+    out
+}
+
+/// A name part that only the withdrawn person had in a file leaves that
+/// file's part dictionary with their identities; the parts others use stay.
+#[test]
+fn forget_takes_a_name_part_only_the_person_had_out_of_the_part_dictionary() {
+    let ws = Workspace::demo(120);
+    ws.ok(&["run", "--no-publish"], 0);
+    let wh = ws.path().join("var/warehouse");
+    let before = parts_by_file(&wh);
+    for (used, entered) in &before {
+        assert_eq!(used.keys().copied().collect::<HashSet<_>>(), *entered, "each file enters exactly the parts its identities use");
+    }
+    // A record with a part no other record in its file has, and its id.
+    let k = ws.keys();
+    let truth = std::fs::read_to_string(ws.path().join("var/demo/truth.csv")).unwrap();
+    let ids: HashMap<String, (String, String)> = truth
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .map(|f| (braid::protect::record_key(&k, f[0], f[1]), (f[0].to_string(), f[1].to_string())))
+        .collect();
+    let (part, (partner, id)) = before
+        .iter()
+        .flat_map(|(used, _)| used.iter())
+        .find_map(|(r, keys)| (keys.len() == 1).then(|| keys.iter().next().unwrap()).and_then(|k| ids.get(k)).map(|who| (*r, who.clone())))
+        .expect("a name part of one record only");
+    ws.ok(&["forget", "--partner", &partner, "--record-id", &id], 0);
+    let after = parts_by_file(&wh);
+    for (used, entered) in &after {
+        assert_eq!(used.keys().copied().collect::<HashSet<_>>(), *entered, "no entry left that no identity uses");
+        assert!(!entered.contains(&part), "the person's own part is gone");
+    }
+    let count = |files: &[FileParts]| files.iter().map(|(_, e)| e.len()).sum::<usize>();
+    assert!(count(&after) < count(&before) && count(&after) > 0, "only parts nobody else uses went");
 }
 
 #[test]

@@ -162,6 +162,9 @@ const WORD_TEXT_BYTES: usize = 16 << 20;
 /// table entry take a few hundred bytes).
 const PARTS_CACHED: usize = 200_000;
 
+/// Name parts an identity holds at most (counted in one byte).
+const MAX_PARTS: usize = u8::MAX as usize;
+
 /// Shortest and longest name part with a one-edit neighbourhood.
 pub const ONE_EDIT_MIN: usize = 3;
 pub const ONE_EDIT_MAX: usize = 12;
@@ -611,7 +614,10 @@ impl Encoder {
         normalize::name_parts_with(text(given), text(middle), text(family), raw.full, raw.name_order, &mut names);
         let dob = raw.dob.and_then(normalize::dob);
         let salt = if self.hardening.salt_birth_year { dob.map(|d| d.date.year()).unwrap_or(0) } else { 0 };
-        for (role, part) in names.iter() {
+        // An identity counts its parts in one byte: a name field of
+        // hundreds of words (within the field length limit) keeps its first
+        // 255, and still reads back.
+        for (role, part) in names.iter().take(MAX_PARTS) {
             parts.push((role, self.part(part, salt)));
         }
         if let Some(d) = dob {
@@ -1031,6 +1037,25 @@ fn part_ref(body: &[u8]) -> PartRef {
     twox_hash::XxHash3_128::oneshot(body).to_le_bytes()
 }
 
+/// The part references of an identity in layout 7 (none in an inline
+/// layout).
+pub fn part_refs(encoding: &[u8]) -> Vec<PartRef> {
+    match encoding {
+        [LAYOUT_VERSION, n, rest @ ..] => {
+            rest.chunks_exact(1 + PART_REF_BYTES).take(*n as usize).map(|c| c[1..].try_into().expect("16 bytes")).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The reference of a part dictionary entry ([`PART_ENTRY`]).
+pub fn entry_ref(entry: &[u8]) -> Option<PartRef> {
+    match entry {
+        [PART_ENTRY, rest @ ..] => rest.get(..PART_REF_BYTES)?.try_into().ok(),
+        _ => None,
+    }
+}
+
 /// Part dictionary entries ([`PART_ENTRY`]), one after another.
 #[derive(Debug, Default)]
 pub struct PartEntries {
@@ -1352,6 +1377,26 @@ mod tests {
             }
             assert_eq!(Identity::read(&out, &their_dictionary), Some(fresh().encode(&full)));
         }
+    }
+
+    #[test]
+    fn a_name_of_hundreds_of_words_keeps_255_parts_and_reads_back() {
+        let letter = |n: usize| (b'a' + (n % 26) as u8) as char;
+        let many: Vec<String> = (0..400).map(|i| format!("{}{}z", letter(i), letter(i / 26))).collect();
+        let many = many.join(" ");
+        let r = RawIdentity { given: Some(&many), ..raw("Ana", "Ruiz") };
+        let mut e = enc();
+        let mut out = vec![];
+        e.encode_bytes(&r, &mut out);
+        let (mut entries, mut d) = (PartEntries::default(), PartDictionary::default());
+        e.enter_parts(&mut entries);
+        for (start, end) in std::iter::once(0).chain(entries.ends.iter().copied()).zip(entries.ends.iter().copied()) {
+            d.insert(&entries.bytes[start..end]).unwrap();
+        }
+        let id = Identity::read(&out, &d).expect("reads back");
+        assert_eq!(id.parts.len(), 255);
+        assert_eq!(id, enc().encode(&r));
+        assert_eq!(Identity::from_bytes(&e.inline_bytes_vec(&out)), Some(id));
     }
 
     #[test]

@@ -524,7 +524,7 @@ pub const QUARANTINE: Table = Table {
 pub const IDENTITY: Table = Table {
     name: "identity",
     zone: Zone::Linkage,
-    grain: "one row per distinct identity observation of a record",
+    grain: "one row per distinct identity observation of a record, after the name-part dictionary entries they refer to (empty record key; docs/linkage.md)",
     columns: &[], // schema defined in protect::identity_schema
 };
 

@@ -54,13 +54,15 @@ pub struct Protected {
     pub record_key: String,
     pub consent: bool,
     pub birth_year: Option<i32>,
-    pub zip3: Option<String>,
+    /// First three digits of the ZIP code (ASCII digits).
+    pub zip3: Option<[u8; 3]>,
     pub arrival_year: Option<i32>,
     pub employer_key: Option<String>,
     /// Non-identifier values, indexed like `Field::ALL` (identifiers Null).
     pub values: Vec<Value>,
-    /// Tokens and encodings ([`Identity::to_bytes`]); None without consent
-    /// or without identifiers.
+    /// Tokens and encodings in the stored layout ([`Encoder::encode_bytes`]:
+    /// name parts by reference); None without consent or without
+    /// identifiers.
     pub identity: Option<Vec<u8>>,
     /// The record key under the secret being rotated away from (`braid
     /// rotate` only).
@@ -150,7 +152,7 @@ impl Protector {
                 encoder.inline_bytes_vec(&old)
             })
         });
-        let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| std::str::from_utf8(&d[..3]).expect("ASCII digits").to_string());
+        let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| [d[0], d[1], d[2]]);
         let employer_key = text(Field::EmployerId).and_then(|e| encode::employer_key_with(&self.employer_key, e));
         let mut values = row.values;
         for (i, f) in Field::ALL.iter().enumerate() {
@@ -381,7 +383,7 @@ impl BatchBuilder {
         self.line.append_value(r.line);
         self.consent.append_value(r.consent);
         self.birth.append_option(r.birth_year);
-        self.zip3.append_option(r.zip3.as_deref());
+        self.zip3.append_option(r.zip3.as_ref().map(|z| std::str::from_utf8(z).expect("ASCII digits")));
         self.arrival.append_option(r.arrival_year);
         self.employer.append_option(r.employer_key.as_deref());
         for col in self.value_cols.iter_mut() {

@@ -285,12 +285,7 @@ pub fn staging_writer_properties(schema: &SchemaRef) -> WriterProperties {
         // The writer holds a row group's pages in memory until it closes.
         .set_max_row_group_row_count(Some(64 * 1024));
     for f in schema.fields() {
-        if f.name() == "encoding" {
-            b = b
-                .set_column_compression(f.name().as_str().into(), Compression::UNCOMPRESSED)
-                .set_column_dictionary_enabled(f.name().as_str().into(), false);
-        }
-        if f.name() == "record_key" {
+        if matches!(f.name().as_str(), "encoding" | "record_key") {
             b = b
                 .set_column_compression(f.name().as_str().into(), Compression::UNCOMPRESSED)
                 .set_column_dictionary_enabled(f.name().as_str().into(), false);

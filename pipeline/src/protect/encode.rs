@@ -552,10 +552,11 @@ impl Encoder {
     /// [`Identity::to_bytes`] writes it: each part's bytes in place of its
     /// reference. (The record key of a row without a record id is made
     /// from these bytes, so it does not depend on the stored layout.)
-    pub fn inline_bytes(&self, stored: &[u8], out: &mut Vec<u8>) {
+    pub fn inline_bytes(&self, stored: &[u8]) -> Vec<u8> {
         let n = self.last.len();
         let rest = 2 + n * (1 + PART_REF_BYTES);
         assert!(stored.len() >= rest && stored[1] as usize == n, "the identity encode_bytes just wrote");
+        let mut out = Vec::with_capacity(stored.len() + n * 100);
         out.push(INLINE_LAYOUT);
         out.push(n as u8);
         for &(role, i) in &self.last {
@@ -564,12 +565,6 @@ impl Encoder {
             out.extend_from_slice(&self.part_bytes[p.start as usize..p.end as usize]);
         }
         out.extend_from_slice(&stored[rest..]);
-    }
-
-    /// [`Encoder::inline_bytes`] as a new vector.
-    pub fn inline_bytes_vec(&self, stored: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(stored.len() + self.last.len() * 100);
-        self.inline_bytes(stored, &mut out);
         out
     }
 
@@ -1059,9 +1054,9 @@ pub fn entry_ref(entry: &[u8]) -> Option<PartRef> {
 /// Part dictionary entries ([`PART_ENTRY`]), one after another.
 #[derive(Debug, Default)]
 pub struct PartEntries {
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// Where each entry ends in `bytes`.
-    pub ends: Vec<usize>,
+    ends: Vec<usize>,
 }
 
 impl PartEntries {
@@ -1074,6 +1069,11 @@ impl PartEntries {
 
     pub fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Each entry's bytes, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(0).chain(self.ends.iter().copied()).zip(&self.ends).map(|(start, &end)| &self.bytes[start..end])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -1098,14 +1098,13 @@ impl PartDictionary {
     /// its reference is not that of its bytes. An entry seen before (in
     /// another file, or from another worker) is taken as it is.
     pub fn insert(&mut self, entry: &[u8]) -> Result<(), &'static str> {
-        let (reference, body) = match entry {
-            [PART_ENTRY, rest @ ..] if rest.len() > PART_REF_BYTES => rest.split_at(PART_REF_BYTES),
-            _ => return Err("a part dictionary entry is cut short"),
+        let body = entry.get(1 + PART_REF_BYTES..).filter(|b| !b.is_empty());
+        let (Some(reference), Some(body)) = (entry_ref(entry), body) else {
+            return Err("a part dictionary entry is cut short");
         };
         if part_ref(body) != reference {
             return Err("a part dictionary entry does not match its reference");
         }
-        let reference: PartRef = reference.try_into().expect("16 bytes");
         if self.parts.contains_key(&reference) {
             return Ok(());
         }
@@ -1345,8 +1344,7 @@ mod tests {
                 assert_eq!(not_empty, !id.is_empty());
                 // In the inline layout, each part's bytes in place of its
                 // reference: the identity's bytes.
-                let mut inline = vec![];
-                e.inline_bytes(&out[1..], &mut inline);
+                let inline = e.inline_bytes(&out[1..]);
                 assert_eq!(inline, id.to_bytes());
                 assert_eq!(Identity::from_bytes(&inline).as_ref(), Some(&id));
                 // Stored, the parts read from the dictionary entries that
@@ -1355,9 +1353,8 @@ mod tests {
                 let before = entries.len();
                 e.enter_parts(&mut entries);
                 assert_eq!(read_before.is_some(), entries.len() == before, "reads at once if and only if its parts were entered before");
-                for at in before..entries.len() {
-                    let start = if at == 0 { 0 } else { entries.ends[at - 1] };
-                    dictionary.insert(&entries.bytes[start..entries.ends[at]]).unwrap();
+                for entry in entries.iter().skip(before) {
+                    dictionary.insert(entry).unwrap();
                 }
                 assert_eq!(dictionary.len(), entries.len(), "no part entered twice");
                 assert_eq!(Identity::read(&out[1..], &dictionary).as_ref(), Some(&id));
@@ -1372,8 +1369,8 @@ mod tests {
             let (mut theirs, mut their_dictionary) = (PartEntries::default(), PartDictionary::default());
             other.encode_bytes(&full, &mut vec![]);
             other.enter_parts(&mut theirs);
-            for (start, end) in std::iter::once(0).chain(theirs.ends.iter().copied()).zip(theirs.ends.iter().copied()) {
-                their_dictionary.insert(&theirs.bytes[start..end]).unwrap();
+            for entry in theirs.iter() {
+                their_dictionary.insert(entry).unwrap();
             }
             assert_eq!(Identity::read(&out, &their_dictionary), Some(fresh().encode(&full)));
         }
@@ -1390,13 +1387,13 @@ mod tests {
         e.encode_bytes(&r, &mut out);
         let (mut entries, mut d) = (PartEntries::default(), PartDictionary::default());
         e.enter_parts(&mut entries);
-        for (start, end) in std::iter::once(0).chain(entries.ends.iter().copied()).zip(entries.ends.iter().copied()) {
-            d.insert(&entries.bytes[start..end]).unwrap();
+        for entry in entries.iter() {
+            d.insert(entry).unwrap();
         }
         let id = Identity::read(&out, &d).expect("reads back");
         assert_eq!(id.parts.len(), 255);
         assert_eq!(id, enc().encode(&r));
-        assert_eq!(Identity::from_bytes(&e.inline_bytes_vec(&out)), Some(id));
+        assert_eq!(Identity::from_bytes(&e.inline_bytes(&out)), Some(id));
     }
 
     #[test]
@@ -1405,7 +1402,7 @@ mod tests {
         e.encode_bytes(&raw("Ana", "Ruiz"), &mut vec![]);
         let mut entries = PartEntries::default();
         e.enter_parts(&mut entries);
-        let first = entries.bytes[..entries.ends[0]].to_vec();
+        let first = entries.iter().next().unwrap().to_vec();
         let mut d = PartDictionary::default();
         assert!(PartDictionary::is_entry(&first) && !PartDictionary::is_entry(&[LAYOUT_VERSION]));
         d.insert(&first).unwrap();

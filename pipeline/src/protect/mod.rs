@@ -142,14 +142,14 @@ impl Protector {
             return Err(NoIdentity { line: row.line });
         }
         let encoder = &self.encoder;
-        let record_key = record_key_of(&self.record_key, &self.partner, record_id, || encoder.inline_bytes_vec(&identity));
+        let record_key = record_key_of(&self.record_key, &self.partner, record_id, || encoder.inline_bytes(&identity));
         let partner = &self.partner;
         let previous_record_key = self.previous.as_mut().map(|(encoder, key)| {
             // The identity under the old secret, needed only without an id.
             record_key_of(key, partner, record_id, || {
                 let mut old = Vec::new();
                 encoder.encode_bytes(&raw, &mut old);
-                encoder.inline_bytes_vec(&old)
+                encoder.inline_bytes(&old)
             })
         });
         let zip3 = text(Field::Zip).and_then(|z| self.encoder.zip5(z)).map(|d| [d[0], d[1], d[2]]);
@@ -336,7 +336,7 @@ const FIXED: usize = 10;
 /// Bytes of encodings per row that a new batch's buffer is sized for: the
 /// last batch's average and an eighth more. A buffer that turns out too
 /// small is copied into one twice its size, on fresh pages, in every batch
-/// (about 400 bytes a row on the ingest benchmark, more with long names).
+/// (about 210 bytes a row on the ingest benchmark, more with many names).
 static ENCODING_BYTES_PER_ROW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(512);
 
 impl BatchBuilder {
@@ -451,8 +451,7 @@ impl BatchBuilder {
         let (keys, enc) = if self.entries.is_empty() {
             (keys, enc)
         } else {
-            let e = &self.entries;
-            let offsets = OffsetBuffer::<i32>::from_lengths(e.ends.iter().scan(0, |at, &end| Some(end - std::mem::replace(at, end))));
+            let offsets = OffsetBuffer::<i32>::from_lengths(self.entries.iter().map(<[u8]>::len));
             let entries: ArrayRef = Arc::new(BinaryArray::new(offsets, std::mem::take(&mut self.entries.bytes).into(), None));
             let no_key: ArrayRef = constant("", entries.len());
             (concat(&[&no_key, &keys])?, concat(&[&entries, &enc])?)

@@ -206,7 +206,7 @@ pub fn one_file_as(choice: Choice, file: &[u8]) -> Outcome {
             *started.borrow_mut() = Some((mapper, parsed.headers.clone()));
             Ok(())
         },
-        &mut |rows| -> Result<(), FileError> {
+        &mut |rows| -> Result<crate::parse::Spare, FileError> {
             batch_rows += rows.len() as u64;
             let mut started = started.borrow_mut();
             let (mapper, headers) = started.as_mut().expect("the header comes before the rows");
@@ -227,7 +227,9 @@ pub fn one_file_as(choice: Choice, file: &[u8]) -> Outcome {
             }
             loaded += done.loaded;
             quarantined += done.rejections.iter().filter(|r| !r.row_loaded).count() as u64;
-            Ok(())
+            // Handed back as `braid pull` does: later rows are read into
+            // these rows' records.
+            Ok(done.rows.into_iter().map(|r| r.cells).collect())
         },
     );
     match result {

@@ -577,6 +577,7 @@ impl Ingest<'_> {
                 sent: 0,
                 pending: std::collections::BTreeMap::new(),
                 rekeyed: Rekeyed::default(),
+                spare: Vec::new(),
             });
             // Storage failures are fatal for the run, not a rejection of the
             // partner's file: remember them.
@@ -589,11 +590,18 @@ impl Ingest<'_> {
             // then wait until at most `keep` batches are still out. Batches
             // done but not yet written hold their rows in memory, so the
             // parser waits here for the writer instead of running ahead.
+            // A finished batch waits in `pending`; its rows' records go back
+            // to the parser (a batch's worth at most: the rest are freed).
+            let received = |st: &mut FileState, mut done: Done| {
+                let room = crate::parse::BATCH_ROWS.saturating_sub(st.spare.len());
+                st.spare.extend(done.rows.drain(..).take(room).map(|r| r.cells));
+                st.pending.insert(done.index, done);
+            };
             let drain = |st: &mut FileState, keep: usize| -> std::result::Result<(), FileError> {
                 loop {
                     while let Ok(done) = out_rx.try_recv() {
                         let done = done.unwrap_or_else(|bug| std::panic::resume_unwind(bug)).map_err(|e| fatal(st, e))?;
-                        st.pending.insert(done.index, done);
+                        received(st, done);
                     }
                     while let Some(done) = st.pending.remove(&st.next) {
                         st.next += 1;
@@ -616,7 +624,7 @@ impl Ingest<'_> {
                     }
                     let done = out_rx.recv().map_err(|_| FileError::new("storage", "a worker stopped"))?;
                     let done = done.unwrap_or_else(|bug| std::panic::resume_unwind(bug)).map_err(|e| fatal(st, e))?;
-                    st.pending.insert(done.index, done);
+                    received(st, done);
                 }
             };
 
@@ -731,7 +739,7 @@ impl Ingest<'_> {
                 st.mapper = Some(mapper);
                 Ok(())
             };
-            let mut on_batch = |rows: Vec<RawRow>| -> std::result::Result<(), FileError> {
+            let mut on_batch = |rows: Vec<RawRow>| -> std::result::Result<crate::parse::Spare, FileError> {
                 let work = {
                     let mut st = state.borrow_mut();
                     let st = &mut *st;
@@ -747,7 +755,9 @@ impl Ingest<'_> {
                 };
                 work_tx.send(work).map_err(|_| FileError::new("storage", "the workers stopped"))?;
                 handed_out.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                drain(&mut state.borrow_mut(), in_flight)
+                let mut st = state.borrow_mut();
+                drain(&mut st, in_flight)?;
+                Ok(std::mem::take(&mut st.spare))
             };
             let result = crate::parse::parse(&data, name, &feed.format, &limits, &mut on_start, &mut on_batch);
             parse_done.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -982,6 +992,9 @@ pub(crate) struct Done {
     pub(crate) no_consent: u64,
     pub(crate) warnings: crate::map::Warnings,
     pub(crate) rekeyed: Rekeyed,
+    /// The batch's rows, done with: their records go back to the parser
+    /// to read later rows into ([`crate::parse::Spare`]).
+    pub(crate) rows: Vec<RawRow>,
 }
 
 /// Map and protect one batch (on a worker thread).
@@ -1079,6 +1092,7 @@ pub(crate) fn process(
         no_consent,
         warnings: mapper.take_warnings(),
         rekeyed,
+        rows: job.rows,
     })
 }
 
@@ -1101,6 +1115,8 @@ struct FileState {
     sent: usize,
     pending: std::collections::BTreeMap<usize, Done>,
     rekeyed: Rekeyed,
+    /// Records of rows the workers are done with, for the parser.
+    spare: crate::parse::Spare,
 }
 
 struct StagedFile {

@@ -1,6 +1,6 @@
 //! Delimited text: CSV, TSV, pipe- and semicolon-separated files.
 
-use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, check_headers};
+use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, Spare, check_headers};
 
 pub fn parse(
     bytes: &[u8],
@@ -8,7 +8,7 @@ pub fn parse(
     cfg: &FormatConfig,
     limits: &Limits,
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
-    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<Spare, FileError>,
 ) -> Result<u64, FileError> {
     let (text, encoding) = super::decode_text(bytes, &cfg.encoding)?;
     // Lines that end in a lone CR (classic Mac exports) are lines: read as
@@ -86,6 +86,8 @@ pub fn parse(
     let expected = headers.len();
     let mut rows = 0u64;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
+    // Cells handed back by the consumer, for the next rows to be read into.
+    let mut spare = Spare::new();
     let mut last: Option<(u64, usize, usize)> = None; // (line, byte start, fields)
     // Newlines before the current record, counted incrementally.
     let (mut newlines, mut counted) = (0u64, 0usize);
@@ -184,9 +186,14 @@ pub fn parse(
             issue = Some(RowIssue::FieldTooLong { column });
         }
         last = Some((line, start_byte, record.len()));
-        batch.push(RawRow { line, cells: record.clone(), issue });
+        // The row keeps the record it was read into; the next row is read
+        // into a spare one, or a new one as large as this row needs.
+        let next = spare.pop().unwrap_or_else(|| csv::StringRecord::with_capacity(record.as_byte_record().as_slice().len(), record.len()));
+        batch.push(RawRow { line, cells: std::mem::replace(&mut record, next), issue });
         if batch.len() == BATCH_ROWS {
-            on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS)))?;
+            let mut back = on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS)))?;
+            back.truncate(BATCH_ROWS.saturating_sub(spare.len()));
+            spare.append(&mut back);
         }
     }
 
@@ -312,7 +319,7 @@ fn csv_error(e: csv::Error, line_offset: u64) -> FileError {
 
 #[cfg(test)]
 mod tests {
-    use crate::parse::{FormatConfig, RowIssue, parse_all};
+    use crate::parse::{BATCH_ROWS, FormatConfig, RowIssue, parse_all};
 
     fn csv_cfg() -> FormatConfig {
         FormatConfig::default()
@@ -461,7 +468,7 @@ mod tests {
             let mut rows = vec![];
             crate::parse::parse(text, "a.csv", &csv_cfg(), &limits, &mut |_| Ok(()), &mut |b| {
                 rows.extend(b);
-                Ok(())
+                Ok(vec![])
             })
             .unwrap();
             let issues: Vec<_> = rows.iter().map(|r| r.issue.clone()).collect();
@@ -470,12 +477,49 @@ mod tests {
     }
 
     #[test]
+    fn rows_read_into_handed_back_records_hold_only_their_own_cells() {
+        // Rows of different lengths and field counts, over several batches:
+        // a reused record must not keep anything of the row it held before.
+        let mut text = String::from("a,b,c\n");
+        for i in 0..3 * BATCH_ROWS + 5 {
+            match i % 4 {
+                0 => text.push_str(&format!("{i},{},long\n", "x".repeat(i % 300))),
+                1 => text.push_str(&format!("{i}\n")),
+                2 => text.push_str(&format!("{i},\"q,{i}\",,extra\n")),
+                _ => text.push_str(&format!("{i},,\n")),
+            }
+        }
+        let limits = crate::parse::Limits { max_file_bytes: 1 << 30, max_decompressed_bytes: 1 << 30, max_line_bytes: 1 << 20, max_field_bytes: 1 << 16, max_rows: 1 << 20 };
+        let read = |hand_back: bool| {
+            let (mut rows, mut handed) = (vec![], 0);
+            crate::parse::parse(text.as_bytes(), "a.csv", &csv_cfg(), &limits, &mut |_| Ok(()), &mut |b| {
+                let cells: Vec<(u64, Vec<String>, Option<RowIssue>)> =
+                    b.iter().map(|r| (r.line, r.cells.iter().map(String::from).collect(), r.issue.clone())).collect();
+                rows.extend(cells);
+                if !hand_back {
+                    return Ok(vec![]);
+                }
+                handed += b.len();
+                Ok(b.into_iter().map(|r| r.cells).collect())
+            })
+            .unwrap();
+            (rows, handed)
+        };
+        let ((fresh, _), (reused, handed)) = (read(false), read(true));
+        assert!(handed >= 2 * BATCH_ROWS, "records were handed back: {handed}");
+        assert_eq!(fresh.len(), 3 * BATCH_ROWS + 5);
+        assert_eq!(fresh, reused);
+        assert_eq!(reused[1].1, ["1"]);
+        assert_eq!(reused[2].1, ["2", "q,2", "", "extra"]);
+    }
+
+    #[test]
     fn blank_lines_do_not_count_against_max_rows() {
         let limits = crate::parse::Limits { max_file_bytes: 1 << 20, max_decompressed_bytes: 1 << 20, max_line_bytes: 4096, max_field_bytes: 512, max_rows: 2 };
         let mut rows = vec![];
         let n = crate::parse::parse(b"a,b\n1,2\n\n3,4\n   \n", "a.csv", &csv_cfg(), &limits, &mut |_| Ok(()), &mut |b| {
             rows.extend(b);
-            Ok(())
+            Ok(vec![])
         })
         .unwrap();
         assert_eq!((n, rows.len()), (2, 2));

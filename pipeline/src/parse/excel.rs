@@ -3,14 +3,14 @@
 
 use calamine::{Data, DataType, Reader};
 
-use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, SheetRef, check_headers, guarded};
+use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, Spare, SheetRef, check_headers, guarded};
 
 pub fn parse(
     bytes: &[u8],
     cfg: &FormatConfig,
     limits: &Limits,
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
-    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<Spare, FileError>,
 ) -> Result<u64, FileError> {
     if let Some(e) = super::decode::zip_cut_off(bytes, "workbook") {
         return Err(e);

@@ -217,6 +217,12 @@ pub struct Limits {
     pub max_rows: u64,
 }
 
+/// Cells of rows that [`parse`]'s consumer has finished with, handed back
+/// from `on_batch` for the parser to read later rows into: their buffers
+/// are reused instead of allocated anew for every row. May be empty (only
+/// the CSV parser reuses them).
+pub type Spare = Vec<::csv::StringRecord>;
+
 /// One row of a partner file, as text.
 #[derive(Debug, Clone)]
 pub struct RawRow {
@@ -333,7 +339,8 @@ impl FileError {
 }
 
 /// Parse `bytes` (already decompressed) as `format`. `on_start` receives the
-/// headers; `on_batch` receives rows in batches of up to [`BATCH_ROWS`].
+/// headers; `on_batch` receives rows in batches of up to [`BATCH_ROWS`]
+/// and may hand back the cells of earlier ones ([`Spare`]).
 /// Returns the number of rows read.
 pub fn parse(
     bytes: &[u8],
@@ -341,7 +348,7 @@ pub fn parse(
     cfg: &FormatConfig,
     limits: &Limits,
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
-    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<Spare, FileError>,
 ) -> Result<u64, FileError> {
     if bytes.is_empty() {
         return Err(FileError::new("empty_file", "file is empty (0 bytes)"));
@@ -441,7 +448,7 @@ pub(crate) fn parse_all(
         },
         &mut |b| {
             rows.extend(b);
-            Ok(())
+            Ok(Spare::new())
         },
     )?;
     Ok((parsed.expect("started"), rows))

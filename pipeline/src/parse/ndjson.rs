@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue};
+use super::{BATCH_ROWS, FileError, FormatConfig, FormatType, Limits, Parsed, RawRow, RowIssue, Spare};
 
 pub fn parse(
     bytes: &[u8],
     cfg: &FormatConfig,
     limits: &Limits,
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
-    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<Spare, FileError>,
 ) -> Result<u64, FileError> {
     let (text, encoding) = super::decode_text(bytes, &cfg.encoding)?;
     let text = super::lone_cr_to_lf(text);

@@ -18,13 +18,13 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{BATCH_ROWS, FileError, FormatType, Limits, Parsed, RawRow, RowIssue, guarded};
+use super::{BATCH_ROWS, FileError, FormatType, Limits, Parsed, RawRow, RowIssue, Spare, guarded};
 
 pub fn parse(
     bytes: &[u8],
     limits: &Limits,
     on_start: &mut dyn FnMut(&Parsed) -> Result<(), FileError>,
-    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<(), FileError>,
+    on_batch: &mut dyn FnMut(Vec<RawRow>) -> Result<Spare, FileError>,
 ) -> Result<u64, FileError> {
     let data = bytes::Bytes::copy_from_slice(bytes);
     let builder = guarded("bad_parquet", "not a readable Parquet file", || {

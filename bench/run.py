@@ -239,15 +239,21 @@ con.execute(\"\"\"COPY (SELECT StudentID, lower(trim(FirstName)) AS first, lower
   FROM read_csv('{csv}', header = true, all_varchar = true))
   TO '{duck}' (FORMAT parquet, COMPRESSION zstd)\"\"\")
 """
-    braid_runs, duck_runs = [], []
+    # For scale, not for the goal: DuckDB doing more of what braid does
+    # (duck_comparable), in the same runs.
+    comparable = [sys.executable, str(REPO / "bench" / "duck_comparable.py"), str(csv), str(root), str(os.cpu_count())]
+    braid_runs, duck_runs, comp_runs = [], [], []
     for _ in range(3):
         braid_runs.append(braid_pull())
         duck_runs.append(measure([sys.executable, "-c", script], root))
+        comp_runs.append(measure(comparable, root))
     braid_runs.sort(key=lambda r: r[0])
     duck_runs.sort(key=lambda r: r[0])
+    comp_runs.sort(key=lambda r: r[0])
     secs, rss, out = braid_runs[1]
     loaded = re.search(r"loaded\s+read\s+(\d+) loaded\s+(\d+) quarantined\s+(\d+)", out)
     dsecs, drss, _ = duck_runs[1]
+    csecs, crss, _ = comp_runs[1]
     runs = lambda rs: ", ".join(f"{r[0]:.2f}" for r in rs)
     return f"""## Ingest: 1,000,000-row CSV
 
@@ -263,12 +269,26 @@ zstd).
 |---|---|---|
 | braid full ingest | {secs:.1f} | {rss:.0f} MiB |
 | DuckDB lighter job | {dsecs:.1f} | {drss:.0f} MiB |
+| DuckDB, more of braid's work (for scale) | {csecs:.1f} | {crss:.0f} MiB |
 
 Median of three runs of each, alternating (braid {runs(braid_runs)} s;
-DuckDB {runs(duck_runs)} s); peak memory of the median run.
+DuckDB lighter job {runs(duck_runs)} s; DuckDB, more of braid's work
+{runs(comp_runs)} s); peak memory of the median run.
+
+The third row is not the goal's job. It is DuckDB doing more of what
+braid's ingest does, to show how much of the gap is the work rather than
+the engine (`bench/duck_comparable.py`): all 16 columns, dates parsed and
+checked for plausibility, codes and ZIP codes normalized, eleven hashes a
+row (record key, row digest for duplicates, names, birth date, phone,
+e-mail, address, ZIP, city: md5 of a per-field prefix and the value, in
+place of keyed BLAKE3), exact duplicate rows dropped, and two Parquet files
+written (typed records, identities). It still does less than braid: no
+name parsing into parts, name variants, nicknames, phonetic codes, Bloom
+filters or one-edit neighbourhoods, no per-row rejection reasons, no
+ledger.
 
 Rows read / loaded / quarantined by braid: {loaded.group(1) if loaded else "?"} / {loaded.group(2) if loaded else "?"} / {loaded.group(3) if loaded else "?"}.
-Goal: braid at least as fast as DuckDB, peak memory under 1 GiB.
+Goal: braid at least as fast as DuckDB's lighter job, peak memory under 1 GiB.
 """
 
 

@@ -412,7 +412,11 @@ impl BatchBuilder {
             let per_row = self.encodings.len().div_ceil(self.spans.len());
             ENCODING_BYTES_PER_ROW.store(per_row + per_row / 8, std::sync::atomic::Ordering::Relaxed);
         }
-        let constant = |s: &str, n: usize| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(vec![s; n])) };
+        // A column of one value: its bytes repeated, at equal offsets.
+        let constant = |s: &str, n: usize| -> ArrayRef {
+            let values = datafusion::arrow::buffer::Buffer::from(s.repeat(n).into_bytes());
+            Arc::new(datafusion::arrow::array::StringArray::new(OffsetBuffer::from_repeated_length(s.len(), n), values, None))
+        };
         let record_key = self.record_key.finish();
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(record_key.clone()),

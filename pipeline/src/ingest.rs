@@ -586,17 +586,18 @@ impl Ingest<'_> {
                 st.fatal = Some(e);
                 fe
             };
-            // Write finished batches in file order: every one that is ready,
-            // then wait until at most `keep` batches are still out. Batches
-            // done but not yet written hold their rows in memory, so the
-            // parser waits here for the writer instead of running ahead.
-            // A finished batch waits in `pending`; its rows' records go back
-            // to the parser (a batch's worth at most: the rest are freed).
+            // A finished batch waits in `pending` to be written; its rows'
+            // records go back to the parser (a batch's worth at most: the
+            // rest are freed).
             let received = |st: &mut FileState, mut done: Done| {
                 let room = crate::parse::BATCH_ROWS.saturating_sub(st.spare.len());
                 st.spare.extend(done.rows.drain(..).take(room).map(|r| r.cells));
                 st.pending.insert(done.index, done);
             };
+            // Write finished batches in file order: every one that is ready,
+            // then wait until at most `keep` batches are still out. Batches
+            // done but not yet written hold their staged rows in memory, so
+            // the parser waits here for the writer instead of running ahead.
             let drain = |st: &mut FileState, keep: usize| -> std::result::Result<(), FileError> {
                 loop {
                     while let Ok(done) = out_rx.try_recv() {

@@ -217,8 +217,8 @@ pub fn one_file_as(choice: Choice, file: &[u8]) -> Outcome {
                 .expect("building record batches in memory cannot fail");
             assert_eq!(done.staged.num_rows() as u64, done.loaded, "one staged record per loaded row");
             // (Beside the part dictionary's entries, which belong to no row.)
-            let enc = done.identity.column(4).as_any().downcast_ref::<datafusion::arrow::array::BinaryArray>().expect("binary encodings");
-            let identities = enc.iter().flatten().filter(|e| !crate::protect::encode::PartDictionary::is_entry(e)).count() as u64;
+            let encodings = done.identity.iter().map(|b| b.column(4).as_any().downcast_ref::<datafusion::arrow::array::BinaryArray>().expect("binary encodings"));
+            let identities = encodings.flat_map(|e| e.iter().flatten()).filter(|e| !crate::protect::encode::PartDictionary::is_entry(e)).count() as u64;
             assert!(identities <= done.loaded, "at most one identity per loaded row");
             for r in &done.rejections {
                 if let Some(cell) = cells.iter().find(|c| quotable(c, headers) && r.detail.contains(c.as_str())) {

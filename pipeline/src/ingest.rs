@@ -616,8 +616,10 @@ impl Ingest<'_> {
                         if let Err(e) = st.records.as_mut().expect("open").write(&done.staged) {
                             return Err(fatal(st, e));
                         }
-                        if let Err(e) = st.identities.as_mut().expect("open").write(&done.identity) {
-                            return Err(fatal(st, e));
+                        for b in &done.identity {
+                            if let Err(e) = st.identities.as_mut().expect("open").write(b) {
+                                return Err(fatal(st, e));
+                            }
                         }
                     }
                     if st.sent - st.next <= keep {
@@ -987,7 +989,8 @@ pub(crate) struct Work {
 pub(crate) struct Done {
     pub(crate) index: usize,
     pub(crate) staged: RecordBatch,
-    pub(crate) identity: RecordBatch,
+    /// The identity file's batches, in order ([`crate::protect::BatchBuilder::finish`]).
+    pub(crate) identity: Vec<RecordBatch>,
     pub(crate) rejections: Vec<Rejection>,
     pub(crate) loaded: u64,
     pub(crate) no_consent: u64,

@@ -25,7 +25,7 @@ use datafusion::arrow::array::{
     Int64Builder, StringBuilder, UInt32Array, UInt64Builder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::{concat, filter, take};
+use datafusion::arrow::compute::{filter, take};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -222,7 +222,10 @@ pub fn to_batches(
     for r in rows {
         b.push(r);
     }
-    b.finish(partner, feed, file_id, key_id)
+    // No part entered: the identities' batch only.
+    let (staged, mut identity) = b.finish(partner, feed, file_id, key_id)?;
+    assert_eq!(identity.len(), 1, "no part dictionary entries");
+    Ok((staged, identity.remove(0)))
 }
 
 /// A staged-record column after the fixed ones.
@@ -404,9 +407,11 @@ impl BatchBuilder {
     }
 
     /// The staged-record batch (one row per row pushed) and the identity
-    /// batch: the part dictionary entries, then one row per distinct
-    /// identity observation of a record.
-    pub fn finish(mut self, partner: &str, feed: &str, file_id: &str, key_id: &str) -> crate::Result<(RecordBatch, RecordBatch)> {
+    /// file's batches, to be written in order: the part dictionary entries
+    /// (when there are any), then one row per distinct identity observation
+    /// of a record. (Two batches rather than one: joining them would copy
+    /// every encoding once more.)
+    pub fn finish(mut self, partner: &str, feed: &str, file_id: &str, key_id: &str) -> crate::Result<(RecordBatch, Vec<RecordBatch>)> {
         let n = self.rows;
         if !self.spans.is_empty() {
             let per_row = self.encodings.len().div_ceil(self.spans.len());
@@ -452,19 +457,17 @@ impl BatchBuilder {
         };
         let (keys, enc) =
             if distinct.true_count() == spans.len() { (keys, enc) } else { (filter(&keys, &distinct)?, filter(&enc, &distinct)?) };
-        let (keys, enc) = if self.entries.is_empty() {
-            (keys, enc)
-        } else {
-            let offsets = OffsetBuffer::<i32>::from_lengths(self.entries.iter().map(<[u8]>::len));
-            let entries: ArrayRef = Arc::new(BinaryArray::new(offsets, std::mem::take(&mut self.entries.bytes).into(), None));
-            let no_key: ArrayRef = constant("", entries.len());
-            (concat(&[&no_key, &keys])?, concat(&[&entries, &enc])?)
+        let identity_batch = |keys: ArrayRef, enc: ArrayRef| {
+            let count = keys.len();
+            RecordBatch::try_new(identity_schema(), vec![keys, constant(partner, count), constant(file_id, count), constant(key_id, count), enc])
         };
-        let count = keys.len();
-        let identity = RecordBatch::try_new(
-            identity_schema(),
-            vec![keys, constant(partner, count), constant(file_id, count), constant(key_id, count), enc],
-        )?;
+        let mut identity = Vec::with_capacity(2);
+        if !self.entries.is_empty() {
+            let offsets = OffsetBuffer::<i32>::from_lengths(self.entries.iter().map(<[u8]>::len));
+            let entries: ArrayRef = Arc::new(BinaryArray::new(offsets, self.entries.bytes.into(), None));
+            identity.push(identity_batch(constant("", entries.len()), entries)?);
+        }
+        identity.push(identity_batch(keys, enc)?);
         Ok((staged, identity))
     }
 }

@@ -48,12 +48,20 @@ def machine() -> str:
 def measure(cmd, cwd, env=None):
     """Run cmd; return (seconds, peak RSS in MiB, stdout). Peak RSS is the
     child's own maximum, read by a wrapper process."""
-    secs, rss, out, _ = measure_full(cmd, cwd, env)
+    secs, rss, out, _, _ = measure_all(cmd, cwd, env)
     return secs, rss, out
 
 
 def measure_full(cmd, cwd, env=None):
     """measure(), also returning the command's stderr (its log)."""
+    secs, rss, out, err, _ = measure_all(cmd, cwd, env)
+    return secs, rss, out, err
+
+
+def measure_all(cmd, cwd, env=None):
+    """measure_full(), also returning the CPU seconds (user and system, all
+    threads) the command used: on a machine of few cores, the work a job
+    does shows there, whatever its threads wait for."""
     wrapper = (
         "import resource, subprocess, sys, time\n"
         "t = time.monotonic()\n"
@@ -61,18 +69,19 @@ def measure_full(cmd, cwd, env=None):
         "dt = time.monotonic() - t\n"
         "sys.stdout.buffer.write(p.stdout)\n"
         "sys.stderr.buffer.write(p.stderr)\n"
-        "print('\\n@@BENCH', dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)\n"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print('\\n@@BENCH', dt, u.ru_maxrss, p.returncode, u.ru_utime + u.ru_stime)\n"
     )
     e = dict(os.environ, BRAID_SECRET=SECRET)
     e.update(env or {})
     p = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, env=e, capture_output=True, text=True)
-    m = re.search(r"@@BENCH (\S+) (\S+) (\S+)", p.stdout)
+    m = re.search(r"@@BENCH (\S+) (\S+) (\S+) (\S+)", p.stdout)
     if not m:
         raise SystemExit(f"benchmark command failed to report: {cmd}\n{p.stdout}\n{p.stderr}")
-    secs, rss_kb, code = float(m.group(1)), int(m.group(2)), int(m.group(3))
+    secs, rss_kb, code, cpu = float(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4))
     if code not in (0, 5):
         raise SystemExit(f"{cmd} exited {code}\n{p.stdout}\n{p.stderr}")
-    return secs, rss_kb / 1024, p.stdout[: m.start()], p.stderr
+    return secs, rss_kb / 1024, p.stdout[: m.start()], p.stderr, cpu
 
 
 def demo_config(root: pathlib.Path) -> pathlib.Path:
@@ -226,7 +235,7 @@ education_level = "HighestEd"
     # or a cold page cache, by a second or more).
     def braid_pull():
         shutil.rmtree(root / "var", ignore_errors=True)
-        return measure([BRAID, "--config", str(cfg), "pull"], root)
+        return measure_all([BRAID, "--config", str(cfg), "pull"], root)
     # DuckDB: read CSV, lower/trim names, md5 of concatenated fields, write
     # Parquet with zstd, on the same machine and cores, in its own process.
     duck = root / "duck.parquet"
@@ -245,15 +254,15 @@ con.execute(\"\"\"COPY (SELECT StudentID, lower(trim(FirstName)) AS first, lower
     braid_runs, duck_runs, comp_runs = [], [], []
     for _ in range(3):
         braid_runs.append(braid_pull())
-        duck_runs.append(measure([sys.executable, "-c", script], root))
-        comp_runs.append(measure(comparable, root))
+        duck_runs.append(measure_all([sys.executable, "-c", script], root))
+        comp_runs.append(measure_all(comparable, root))
     braid_runs.sort(key=lambda r: r[0])
     duck_runs.sort(key=lambda r: r[0])
     comp_runs.sort(key=lambda r: r[0])
-    secs, rss, out = braid_runs[1]
+    secs, rss, out, _, cpu = braid_runs[1]
     loaded = re.search(r"loaded\s+read\s+(\d+) loaded\s+(\d+) quarantined\s+(\d+)", out)
-    dsecs, drss, _ = duck_runs[1]
-    csecs, crss, _ = comp_runs[1]
+    dsecs, drss, _, _, dcpu = duck_runs[1]
+    csecs, crss, _, _, ccpu = comp_runs[1]
     runs = lambda rs: ", ".join(f"{r[0]:.2f}" for r in rs)
     return f"""## Ingest: 1,000,000-row CSV
 
@@ -265,15 +274,16 @@ against DuckDB doing a lighter job on the same file in the same run (read the
 CSV, lower/trim the names, md5 of concatenated fields, write Parquet with
 zstd).
 
-| job | seconds | peak memory |
-|---|---|---|
-| braid full ingest | {secs:.1f} | {rss:.0f} MiB |
-| DuckDB lighter job | {dsecs:.1f} | {drss:.0f} MiB |
-| DuckDB, more of braid's work (for scale) | {csecs:.1f} | {crss:.0f} MiB |
+| job | seconds | CPU seconds | peak memory |
+|---|---|---|---|
+| braid full ingest | {secs:.1f} | {cpu:.1f} | {rss:.0f} MiB |
+| DuckDB lighter job | {dsecs:.1f} | {dcpu:.1f} | {drss:.0f} MiB |
+| DuckDB, more of braid's work (for scale) | {csecs:.1f} | {ccpu:.1f} | {crss:.0f} MiB |
 
 Median of three runs of each, alternating (braid {runs(braid_runs)} s;
 DuckDB lighter job {runs(duck_runs)} s; DuckDB, more of braid's work
-{runs(comp_runs)} s); peak memory of the median run.
+{runs(comp_runs)} s); CPU seconds (user and system, all threads) and peak
+memory of the median run.
 
 The third row is not the goal's job. It is DuckDB doing more of what
 braid's ingest does, to show how much of the gap is the work rather than

@@ -299,6 +299,9 @@ ledger.
 
 Rows read / loaded / quarantined by braid: {loaded.group(1) if loaded else "?"} / {loaded.group(2) if loaded else "?"} / {loaded.group(3) if loaded else "?"}.
 Goal: braid at least as fast as DuckDB's lighter job, peak memory under 1 GiB.
+Speed: {"met" if secs <= dsecs else "not met"}, braid took {secs / dsecs:.1f} times the lighter job's time
+and {cpu / dcpu:.1f} times its CPU seconds; this goal is no longer pursued
+(docs/decisions.md, decision 44). Memory: {"met" if rss < 1024 else "not met"}.
 """
 
 

@@ -132,6 +132,18 @@ fn read_limited(r: impl Read, out: &mut Vec<u8>, limit: u64) -> Result<(), Limit
     Ok(())
 }
 
+/// The encoding a configured label names (`auto` aside): any WHATWG label
+/// (`utf-8`, `windows-1252`, `latin1`, `utf-16le`, ...), and `latin-1`,
+/// read as Windows-1252 like the WHATWG's `latin1` (a superset: the bytes
+/// 0x80-0x9F are printable there, control codes in Latin-1). Configuration
+/// checks and decoding both ask here, so a label one takes the other does.
+pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+    if label.trim().eq_ignore_ascii_case("latin-1") {
+        return Some(WINDOWS_1252);
+    }
+    Encoding::for_label(label.as_bytes())
+}
+
 /// Decode text per the configured encoding label (`auto`: BOM, else UTF-8).
 /// Returns the text (BOM removed) and the encoding's name.
 pub fn decode_text<'a>(bytes: &'a [u8], label: &str) -> Result<(Cow<'a, str>, &'static str), FileError> {
@@ -152,8 +164,7 @@ pub fn decode_text<'a>(bytes: &'a [u8], label: &str) -> Result<(Cow<'a, str>, &'
                 "encoding is utf-16 but the file has no byte-order mark; use utf-16le or utf-16be",
             ));
         }
-        (l, _) if l.eq_ignore_ascii_case("latin-1") || l.eq_ignore_ascii_case("latin1") => WINDOWS_1252,
-        (l, _) => Encoding::for_label(l.as_bytes()).ok_or_else(|| {
+        (l, _) => encoding_for_label(l).ok_or_else(|| {
             FileError::new("unknown_encoding", format!("encoding `{l}` is not known"))
         })?,
     };
@@ -235,6 +246,28 @@ mod tests {
         assert_eq!(cfg.resolve_type("s3://bucket/students.CSV.ZIP"), Some(super::super::FormatType::Csv));
         assert_eq!(cfg.resolve_type("wages.psv.gz"), Some(super::super::FormatType::Csv));
         assert_eq!(cfg.resolve_type("archive.zip"), None);
+    }
+
+    #[test]
+    fn every_label_decoding_takes_passes_the_configuration_check_and_no_other() {
+        // `latin-1` was documented and decoded, but the configuration check
+        // asked encoding_rs alone, which does not know it: a feed set to it
+        // was refused at load.
+        let text = b"name\nJos\xe9\n";
+        for label in ["latin-1", "Latin-1", "latin1", "iso-8859-1", "windows-1252", "cp1252", "utf-8", "UTF-8", "utf-16le"] {
+            let cfg = crate::parse::FormatConfig { encoding: label.into(), ..Default::default() };
+            assert_eq!(cfg.validate("*.csv"), Ok(()), "{label}");
+            assert!(encoding_for_label(label).is_some(), "{label}");
+        }
+        for label in ["latin-1", "latin1", "iso-8859-1", "windows-1252"] {
+            assert_eq!(decode_text(text, label).unwrap().0, "name\nJos\u{e9}\n", "{label}");
+        }
+        for label in ["klingon", "latin-2x", ""] {
+            let cfg = crate::parse::FormatConfig { encoding: label.into(), ..Default::default() };
+            let e = cfg.validate("*.csv").unwrap_err();
+            assert!(e.contains("is not a known encoding"), "{label}: {e}");
+            assert_eq!(decode_text(text, label).unwrap_err().code, "unknown_encoding", "{label}");
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl FormatConfig {
         if self.escape_byte() == Some(delimiter) {
             return Err("format.escape and format.delimiter must be different characters".into());
         }
-        if self.encoding != "auto" && encoding_rs::Encoding::for_label(self.encoding.as_bytes()).is_none() {
+        if self.encoding != "auto" && decode::encoding_for_label(&self.encoding).is_none() {
             return Err(format!("format.encoding `{}` is not a known encoding", self.encoding));
         }
         if !["auto", "none", "gzip", "zip"].contains(&self.compression.as_str()) {

@@ -74,7 +74,8 @@ macro_rules! out {
     version,
     about = "Nightly ETL for immigrant-serving consortia: link people across partners without SSNs and publish differentially private collective-impact metrics.",
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 configuration or secret, 4 input unreadable, \
-                  5 completed with rejected input, 6 privacy budget refused, 7 storage."
+                  5 completed with rejected input, 6 privacy budget refused, 7 storage, \
+                  8 busy (another command is changing the warehouse; nothing was done)."
 )]
 pub struct Cli {
     /// Configuration file (default: the embedded demo, config/demo.toml).
@@ -831,4 +832,26 @@ fn blocking_text(r: &crate::link::block::BlockingReport) -> String {
         let _ = writeln!(s, "true record pairs: {t}; proposed: {f} ({:.4}); connected through proposed true pairs: {c} ({:.4})", share(f), share(c));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::error::exit;
+
+    #[test]
+    fn help_lists_every_exit_code_in_order() {
+        // `braid --help` left out 8 (busy), which README lists.
+        let help = super::Cli::command().get_after_help().expect("exit codes in the help").to_string();
+        let listed: Vec<i32> = help
+            .strip_prefix("Exit codes:")
+            .expect("starts with the list")
+            .split(", ")
+            .map(|item| item.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a code, then its meaning"))
+            .collect();
+        let all =
+            [exit::OK, exit::INTERNAL, exit::USAGE, exit::CONFIG, exit::INPUT, exit::REJECTED_INPUT, exit::BUDGET_REFUSED, exit::STORAGE, exit::BUSY];
+        assert_eq!(listed, all);
+    }
 }

@@ -176,8 +176,9 @@ fn no_published_value_is_the_exact_value() {
 /// dropped: its people still count in the totals, and its cells are released
 /// only through OpenDP's threshold mechanism, whose δ is accounted. With
 /// discovery off, those cells are not released at all. (1,500 people: the
-/// unlisted partner's total is about 240, far above the threshold of about
-/// 90 with noise of scale 14, so the test does not depend on luck.)
+/// unlisted partner's total is about 240, above `served`'s threshold of 149
+/// by more than four times its noise scale of about 22, so the test fails
+/// by chance about once in 100,000 runs.)
 #[test]
 fn keys_outside_the_public_lists_are_released_only_through_the_threshold() {
     let ws = Workspace::demo(1500);

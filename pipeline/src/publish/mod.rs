@@ -140,8 +140,9 @@ impl Period {
 #[serde(deny_unknown_fields)]
 pub struct PrivacyConfig {
     /// gaussian (ρ-zCDP, default) or laplace for counts and sums (each pure
-    /// ε-DP, charged as ε²/2; medians and cells outside the public lists use
-    /// the same mechanisms either way, see docs/privacy.md).
+    /// ε-DP, charged as ε²/2; cells outside the public lists then use
+    /// OpenDP's Laplace threshold mechanism, which has a δ, and medians the
+    /// same quantile either way, see docs/privacy.md).
     #[serde(default = "d_mech")]
     pub mechanism: Mechanism,
     /// ρ spent by one release, shared by its metrics by weight.

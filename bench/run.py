@@ -283,7 +283,8 @@ zstd).
 Median of three runs of each, alternating (braid {runs(braid_runs)} s;
 DuckDB lighter job {runs(duck_runs)} s; DuckDB, more of braid's work
 {runs(comp_runs)} s); CPU seconds (user and system, all threads) and peak
-memory of the median run.
+memory of the median run. Each job's figures include its start: DuckDB's
+that of a Python interpreter loading DuckDB.
 
 The third row is not the goal's job. It is DuckDB doing more of what
 braid's ingest does, to show how much of the gap is the work rather than
